@@ -1,0 +1,73 @@
+# Two commands do all the set-up on a fresh machine:
+#   make lab    virtual environment + JupyterLab on notebooks/ (127.0.0.1)
+#   make test   the same environment + the system programs the tests need + the whole suite
+# `make bench` measures notebook_workflows and its peers side by side (bench/RESULTS.md).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8888
+
+# program:debian-package pairs, installed with apt-get when missing and we are root.
+LAB_PROGRAMS  := dot:graphviz
+TEST_PROGRAMS := dot:graphviz redis-server:redis-server chromium:chromium
+
+.PHONY: lab test bench lint format system-lab system-test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install whenever pyproject.toml changes, so `make test` also updates an old environment.
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+define install_programs
+	@missing=""; \
+	for pair in $(1); do \
+	  prog=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$prog >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "note: missing system packages:$$missing (install them with your package manager; their tests skip meanwhile)"; \
+	  fi; \
+	fi
+endef
+
+system-lab:
+	$(call install_programs,$(LAB_PROGRAMS))
+
+system-test:
+	$(call install_programs,$(TEST_PROGRAMS))
+
+lab: system-lab $(VENV)/.installed-test
+	$(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
+	  --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+
+test: system-test $(VENV)/.installed-test
+	$(BIN)/ruff check notebook_workflows tests bench
+	$(BIN)/ruff format --check notebook_workflows tests bench
+	$(BIN)/python -m pytest
+
+bench: system-test $(VENV)/.installed-bench
+	$(BIN)/python bench/run.py
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check notebook_workflows tests bench
+	$(BIN)/ruff format --check notebook_workflows tests bench
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff format notebook_workflows tests bench
+	$(BIN)/ruff check --fix notebook_workflows tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

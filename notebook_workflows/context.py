@@ -1,0 +1,513 @@
+"""Context: a run's runtime, as steps see it, and its key/value store.
+
+One ``Context`` belongs to one run (and to the runs that continue it). Steps use it to send
+events, to collect or wait for them, to write to the run's stream and to keep state in
+``ctx.store``. The same object is ``handler.ctx`` outside the run: sending an event from a
+notebook cell is the same call as sending it from a step.
+
+The store holds values, not references. ``set`` encodes the value on the spot (so a value that
+could not be saved is refused there, naming the key path and the type), ``get`` hands back a
+fresh copy. Mutating what ``get`` returned changes nothing until it is ``set`` again, exactly as
+it would after a restore; the live store and its snapshot can never disagree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import threading
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from ._driver import current_invocation
+from .errors import WorkflowRuntimeError
+from .events import Event
+from .runtime import RunState, Waiter
+from .serialization import decode, encode
+
+if TYPE_CHECKING:
+    from ._driver import Driver
+    from .workflow import Workflow
+
+StateT = TypeVar("StateT", bound=BaseModel)
+
+_MISSING: Any = object()
+_held: contextvars.ContextVar[tuple[Store[Any], ...]] = contextvars.ContextVar(
+    "notebook_workflows_held_stores", default=()
+)
+
+
+class Store(Generic[StateT]):
+    """The run's key/value state; async-safe, serializable, copied on read.
+
+    Keys may be dotted (``"cfg.retries"``) to reach into nested mappings and models. With a
+    typed state (``Context[MyState]``) the keys are the model's fields and values are validated
+    against it.
+    """
+
+    def __init__(self, state_type: type[StateT] | None = None) -> None:
+        self._state_type = state_type
+        self._data: dict[str, Any] = {}  # key -> encoded (tagged JSON) value
+        self._changed: set[str] = set()  # keys set or deleted since the last checkpoint drain
+        self._lock: asyncio.Lock | None = None
+        self._thread_lock = threading.Lock()
+        if state_type is not None:
+            self._reset_typed(state_type())
+
+    # -- reading --------------------------------------------------------------------------------
+
+    async def get(self, key: str, default: Any = _MISSING) -> Any:
+        """A copy of the value at ``key``; ``default`` if missing, else ``KeyError``."""
+        return self._get(key, default)
+
+    def _get(self, key: str, default: Any = _MISSING) -> Any:
+        head, _, rest = key.partition(".")
+        try:
+            encoded = self._data[head]
+        except KeyError:
+            if default is _MISSING:
+                raise KeyError(self._missing_message(key, head)) from None
+            return default
+        value = decode(encoded, path=head)
+        if not rest:
+            return value
+        try:
+            return _walk(value, rest.split("."), head)
+        except KeyError:
+            if default is _MISSING:
+                raise
+            return default
+
+    def _missing_message(self, key: str, head: str) -> str:
+        known = ", ".join(sorted(self._data)) or "none yet"
+        return (
+            f"the store has no key {head!r}"
+            + (f" (looking up {key!r})" if key != head else "")
+            + f"; keys: {known}"
+        )
+
+    def keys(self) -> list[str]:
+        """The top-level keys (field names for a typed state)."""
+        return list(self._data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A copy of every value, decoded (for display and tests; snapshots use the encoded)."""
+        return {k: decode(v, path=k) for k, v in self._encoded().items()}
+
+    @property
+    def state(self) -> StateT | dict[str, Any]:
+        """A copy of the whole state: the model for a typed state, else a dict."""
+        values = self.to_dict()
+        if self._state_type is not None:
+            return self._state_type.model_validate(values)
+        return values
+
+    # -- writing --------------------------------------------------------------------------------
+
+    async def set(self, key: str, value: Any) -> None:
+        """Save ``value`` at ``key``; refused at once if it cannot be serialized."""
+        lock = self._lock
+        if lock is None or not lock.locked() or self in _held.get():
+            self._set(key, value)  # no await in between: atomic on the loop
+            return
+        async with self._guard():
+            self._set(key, value)
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key`` (a ``KeyError`` if it is missing)."""
+        lock = self._lock
+        if lock is None or not lock.locked() or self in _held.get():
+            self._delete(key)
+            return
+        async with self._guard():
+            self._delete(key)
+
+    @contextlib.asynccontextmanager
+    async def edit_state(self) -> AsyncIterator[Any]:
+        """Atomic read-modify-write of several keys::
+
+            async with ctx.store.edit_state() as state:
+                state["count"] += 1          # or state.count with a typed state
+
+        Other writers wait until the block ends; if the block raises, nothing is changed.
+        """
+        async with self._guard():
+            if self._state_type is not None:
+                model = self.state
+                yield model
+                self._commit_typed(model)
+            else:
+                view = _StateView(self)
+                yield view
+                view._commit()
+
+    def _set(self, key: str, value: Any) -> None:
+        head, _, rest = key.partition(".")
+        if not head:
+            raise KeyError(f"invalid store key {key!r}")
+        if rest:
+            container = self._get(head) if head in self._data else {}
+            _assign(container, rest.split("."), value, head)
+            value, key = container, head
+        if self._state_type is not None:
+            self._set_typed_field(key, value)
+            return
+        encoded = encode(value, path=key)
+        with self._thread_lock:
+            self._data[key] = encoded
+            self._changed.add(key)
+
+    def _delete(self, key: str) -> None:
+        head, _, rest = key.partition(".")
+        if head not in self._data:
+            raise KeyError(self._missing_message(key, head))
+        if rest:
+            container = self._get(head)
+            parts = rest.split(".")
+            parent = _walk(container, parts[:-1], head) if len(parts) > 1 else container
+            try:
+                del parent[parts[-1]]
+            except (KeyError, TypeError):
+                raise KeyError(f"the store has no key {key!r}") from None
+            self._set(head, container)
+            return
+        if self._state_type is not None:
+            raise KeyError(
+                f"cannot delete {key!r}: it is a field of the typed state "
+                f"{self._state_type.__name__}; set it to a default value instead"
+            )
+        with self._thread_lock:
+            del self._data[key]
+            self._changed.add(key)
+
+    # -- typed state ----------------------------------------------------------------------------
+
+    def _reset_typed(self, model: BaseModel) -> None:
+        self._data = {
+            name: encode(getattr(model, name), path=name) for name in type(model).model_fields
+        }
+        self._changed.update(self._data)
+
+    def _set_typed_field(self, name: str, value: Any) -> None:
+        assert self._state_type is not None
+        if name not in self._state_type.model_fields:
+            raise KeyError(
+                f"{self._state_type.__name__} has no field {name!r}; "
+                f"fields: {', '.join(self._state_type.model_fields)}"
+            )
+        model = self.state
+        self._state_type.__pydantic_validator__.validate_assignment(model, name, value)
+        encoded = encode(getattr(model, name), path=name)
+        with self._thread_lock:
+            self._data[name] = encoded
+            self._changed.add(name)
+
+    def _commit_typed(self, model: Any) -> None:
+        assert self._state_type is not None
+        if not isinstance(model, self._state_type):
+            raise TypeError(f"edit_state must leave a {self._state_type.__name__} in place")
+        checked = self._state_type.model_validate(model.model_dump())
+        encoded = {
+            name: encode(getattr(checked, name), path=name)
+            for name in self._state_type.model_fields
+        }
+        with self._thread_lock:
+            for name, value in encoded.items():
+                if self._data.get(name) != value:
+                    self._changed.add(name)
+            self._data = encoded
+
+    # -- locking --------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        """Hold the store's lock, unless the calling code already holds it: a ``set`` inside
+        its own ``edit_state`` block must not deadlock. Who holds it travels in a context
+        variable, so it follows the code through eager steps, tasks and threads alike."""
+        held = _held.get()
+        if self in held:
+            yield
+            return
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            token = _held.set((*held, self))
+            try:
+                yield
+            finally:
+                _held.reset(token)
+
+    def _reset_lock(self) -> None:
+        """A new run may run on another event loop: give it a fresh lock."""
+        self._lock = None
+
+    # -- snapshots ------------------------------------------------------------------------------
+
+    def _encoded(self) -> dict[str, Any]:
+        with self._thread_lock:
+            return dict(self._data)
+
+    def _load(self, encoded: dict[str, Any]) -> None:
+        with self._thread_lock:
+            self._data = dict(encoded)
+            self._changed = set(encoded)
+
+    def _drain_changes(self) -> dict[str, Any]:
+        """Keys changed since the last call, with their encoded value (``_MISSING`` = deleted)."""
+        with self._thread_lock:
+            changed = {k: self._data.get(k, _MISSING) for k in self._changed}
+            self._changed = set()
+        return changed
+
+    def __repr__(self) -> str:
+        keys = ", ".join(self._data)
+        return f"<Store {keys or '(empty)'}>"
+
+
+class _StateView:
+    """The mutable view ``edit_state`` yields for an untyped store.
+
+    Values are decoded when first touched; on a clean exit every touched key is saved again,
+    so ``state["items"].append(x)`` inside the block sticks.
+    """
+
+    def __init__(self, store: Store[Any]) -> None:
+        object.__setattr__(self, "_store", store)
+        object.__setattr__(self, "_touched", {})
+        object.__setattr__(self, "_deleted", set())
+
+    def __getitem__(self, key: str) -> Any:
+        touched = self._touched
+        if key not in touched:
+            if key in self._deleted:
+                raise KeyError(key)
+            touched[key] = self._store._get(key)
+        return touched[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._touched[key] = value
+        self._deleted.discard(key)
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self._touched and key not in self._store._data:
+            raise KeyError(key)
+        self._touched.pop(key, None)
+        self._deleted.add(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._touched or (key in self._store._data and key not in self._deleted)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def keys(self) -> list[str]:
+        names = {**dict.fromkeys(self._store._data), **self._touched}
+        return [k for k in names if k not in self._deleted]
+
+    def _commit(self) -> None:
+        encoded = {k: encode(v, path=k) for k, v in self._touched.items()}
+        store = self._store
+        with store._thread_lock:
+            for key in self._deleted:
+                if key in store._data:
+                    del store._data[key]
+                    store._changed.add(key)
+            store._data.update(encoded)
+            store._changed.update(encoded)
+
+
+def _walk(value: Any, parts: Sequence[str], head: str) -> Any:
+    path = head
+    for part in parts:
+        path = f"{path}.{part}"
+        if isinstance(value, dict):
+            if part not in value:
+                raise KeyError(f"the store has no key {path!r}")
+            value = value[part]
+        elif isinstance(value, BaseModel) or hasattr(value, "__dataclass_fields__"):
+            if not hasattr(value, part):
+                raise KeyError(f"the store has no key {path!r}")
+            value = getattr(value, part)
+        else:
+            raise KeyError(
+                f"cannot look up {path!r}: {path.rsplit('.', 1)[0]!r} holds a "
+                f"{type(value).__name__}, not a mapping"
+            )
+    return value
+
+
+def _assign(container: Any, parts: Sequence[str], value: Any, head: str) -> None:
+    target = container
+    path = head
+    for part in parts[:-1]:
+        path = f"{path}.{part}"
+        if isinstance(target, dict):
+            target = target.setdefault(part, {})
+        elif isinstance(target, BaseModel) or hasattr(target, "__dataclass_fields__"):
+            target = getattr(target, part)
+        else:
+            raise KeyError(f"cannot set {path!r}: it is inside a {type(target).__name__}")
+    last = parts[-1]
+    if isinstance(target, dict):
+        target[last] = value
+    elif isinstance(target, BaseModel) or hasattr(target, "__dataclass_fields__"):
+        setattr(target, last, value)
+    else:
+        raise KeyError(f"cannot set {path}.{last}: {path!r} holds a {type(target).__name__}")
+
+
+class Context(Generic[StateT]):
+    """The runtime of one run: ``store``, sending, collecting and waiting for events.
+
+    Steps receive it by annotating a parameter ``ctx: Context`` (``Context[MyState]`` for a
+    typed store); outside the run it is ``handler.ctx``.
+    """
+
+    def __init__(self, workflow: Workflow, *, run_id: str | None = None) -> None:
+        self._workflow = workflow
+        specs = type(workflow)._step_specs()
+        self._specs = specs
+        state_type = type(workflow)._state_type()
+        self.store: Store[StateT] = Store(state_type)
+        self._state = RunState(specs)
+        self._run_id = run_id
+        self._status = "new"
+        self._driver: Driver | None = None
+        self._restored = False
+
+    @property
+    def run_id(self) -> str | None:
+        return self._run_id
+
+    @property
+    def workflow(self) -> Workflow:
+        return self._workflow
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def send_event(self, event: Event, step: str | None = None) -> None:
+        """Deliver ``event`` to every step that accepts its type, or only to ``step``.
+
+        From inside a step the event counts as that step's output; from outside the run (a
+        notebook cell, another thread) it is delivered just the same.
+        """
+        if not isinstance(event, Event):
+            raise TypeError(f"send_event takes an Event, got {type(event).__name__}")
+        self._require_driver("send_event").send(event, step)
+
+    def write_event_to_stream(self, event: Event) -> None:
+        """Publish ``event`` to ``handler.stream_events()`` (and to a monitor)."""
+        if not isinstance(event, Event):
+            raise TypeError(f"write_event_to_stream takes an Event, got {type(event).__name__}")
+        self._require_driver("write_event_to_stream").publish(event)
+
+    def collect_events(
+        self, ev: Event, expected: Sequence[type[Event]], buffer_id: str | None = None
+    ) -> list[Event] | None:
+        """Buffer ``ev``; once events of every ``expected`` type have arrived, return them in
+        the order of ``expected`` (and empty the buffer), else return ``None``."""
+        inv = current_invocation()
+        if inv is None:
+            raise WorkflowRuntimeError("collect_events can only be called from inside a step")
+        seq = inv.seq if ev is inv.event else self._state.seq + 1
+        if ev is not inv.event:
+            self._state.seq += 1
+        return self._state.collect(buffer_id or inv.step, seq, ev, list(expected))
+
+    async def wait_for_event(
+        self,
+        event_type: type[Event] | tuple[type[Event], ...],
+        waiter_event: Event | None = None,
+        waiter_id: str | None = None,
+        requirements: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Suspend this step until an event of ``event_type`` (matching ``requirements``)
+        arrives, and return it. ``waiter_event`` (typically an ``InputRequiredEvent``) is
+        written to the stream first: it is the question the answer responds to.
+
+        The step continues where it awaited; it is not run again from its start. After a
+        restore, a step re-runs and gets answers that had already arrived straight back.
+        """
+        inv = current_invocation()
+        if inv is None:
+            raise WorkflowRuntimeError("wait_for_event can only be awaited inside a step")
+        types = event_type if isinstance(event_type, tuple) else (event_type,)
+        index = inv.wait_calls
+        inv.wait_calls += 1
+        if inv.waits is not None and index in inv.waits:
+            return inv.waits[index]
+        waiter = Waiter(inv.id, index, types, dict(requirements or {}), waiter_event)
+        driver = self._require_driver("wait_for_event")
+        return await driver.wait(inv, waiter, timeout)
+
+    # -- snapshots ------------------------------------------------------------------------------
+
+    def to_dict(self, *, serializer: str = "json") -> dict[str, Any]:
+        """The whole run as plain JSON data: store, queues, in-flight steps, buffers, waiters.
+
+        Works inside a step (that step counts as in flight, so a restore runs it again), from
+        the handler while the run goes on, and after it ended. ``json.dumps`` it as it is.
+        ``serializer="pickle"`` (store values and events as pickles) exists only as an explicit
+        opt-in, for values the JSON codec cannot hold; loading it then needs ``allow_pickle``.
+        The result shares the store's encoded values: write it out, do not edit it in place.
+        """
+        from .snapshot import snapshot_of
+
+        driver = self._driver
+        if driver is not None:
+            return driver.read(lambda: snapshot_of(self, serializer))
+        return snapshot_of(self, serializer)
+
+    @classmethod
+    def from_dict(
+        cls, workflow: Workflow, data: Any, *, allow_pickle: bool = False
+    ) -> Context[Any]:
+        """Rebuild a context from ``to_dict()`` data; ``workflow.run(ctx=...)`` continues it.
+
+        Raises ``ContextSerdeError`` saying what is wrong: not a snapshot, an unknown format
+        version, a snapshot of another workflow, a changed graph, an event class that no longer
+        exists. Loading never runs code named by the data.
+        """
+        from .snapshot import restore_into
+
+        ctx: Context[Any] = cls(workflow)
+        restore_into(ctx, data, allow_pickle=allow_pickle)
+        ctx._restored = True
+        return ctx
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _require_driver(self, what: str) -> Driver:
+        driver = self._driver
+        if driver is None or driver.finished:
+            state = (
+                "has finished"
+                if self._status in ("done", "failed", "cancelled")
+                else ("is not running")
+            )
+            raise WorkflowRuntimeError(
+                f"{what}: run {self._run_id!r} {state}; start it with workflow.run(ctx=ctx)"
+            )
+        return driver
+
+    def __repr__(self) -> str:
+        return (
+            f"<Context of {type(self._workflow).__name__}, run {self._run_id!r}, "
+            f"{self._status}, store keys: {', '.join(self.store.keys()) or 'none'}>"
+        )

@@ -1,0 +1,393 @@
+"""The context snapshot format: a whole run as plain, readable JSON data.
+
+``ctx.to_dict()`` writes the run's explicit state (``runtime.RunState``) and its store;
+``Context.from_dict`` reads it back, checking everything a person could get wrong before any of
+it is used. A snapshot looks like this (values use the tags of ``serialization``)::
+
+    {
+      "format": "notebook_workflows.context", "version": 1, "serializer": "json",
+      "workflow": "__main__:Pipeline", "fingerprint": "5be1c0a7d3e9f412",
+      "graph": {"load": {"accepts": ["__main__:Doc"], "produces": ["__main__:Parsed"]}, ...},
+      "run_id": "pipeline-1a2b3c4d", "status": "running", "steps_done": 7,
+      "store": {"converted": {"$set": [1, 2]}, "started": {"$datetime": "2026-..."}},
+      "queue": [{"seq": 12, "step": "load", "event": {"type": "__main__:Doc", "data": {"id": 3}}}],
+      "in_flight": [{"id": 9, "step": "parse", "seq": 11, "attempt": 1, "event": {...}}],
+      "collected": {"join": [{"seq": 8, "event": {...}}]},
+      "waiters": [], "questions": [], "stop": null,
+      "counters": {"seq": 12, "next_id": 9}, "stats": {"step_runs": {...}, ...}
+    }
+
+``queue`` lists every event waiting for a step, oldest first; ``in_flight`` every invocation
+that had started and not completed (a restore runs them again: at-least-once); ``collected`` the
+buffers of ``collect_events``; ``waiters`` the ``wait_for_event`` calls with the answer if one had
+arrived; ``questions`` the ``InputRequiredEvent``s still unanswered. The ``graph`` is kept so a
+snapshot of a changed workflow can be refused with the differences listed.
+
+Pickle is available only when asked for on both sides: ``to_dict(serializer="pickle")`` writes
+the store and the events as base64 pickles, and only ``from_dict(..., allow_pickle=True)`` reads
+them, because unpickling runs code chosen by whoever wrote the data.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import pickle
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .errors import ContextSerdeError
+from .events import Event
+from .runtime import CollectBuffer, Invocation, Waiter
+from .serialization import decode, decode_event, encode, encode_event, find_class, qualified_name
+
+if TYPE_CHECKING:
+    from .context import Context
+    from .step import StepSpec
+
+FORMAT = "notebook_workflows.context"
+VERSION = 1
+SERIALIZERS = ("json", "pickle")
+_REQUIRED = ("workflow", "graph", "run_id", "status", "store", "queue", "in_flight")
+_STATUSES = ("new", "running", "waiting", "done", "failed", "cancelled")
+
+
+# -- the graph ------------------------------------------------------------------------------------
+
+
+def graph_of(specs: Mapping[str, StepSpec]) -> dict[str, dict[str, list[str]]]:
+    """Each step with the event types it accepts and produces, by qualified name."""
+    return {
+        name: {
+            "accepts": sorted(qualified_name(t) for t in spec.accepts),
+            "produces": sorted(qualified_name(t) for t in spec.produces),
+        }
+        for name, spec in specs.items()
+    }
+
+
+def fingerprint(graph: Mapping[str, Any]) -> str:
+    text = json.dumps(graph, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def graph_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """What a snapshot's graph has that the workflow's graph no longer has (what would break a
+    restore), then what is new (harmless): one line each."""
+    gone: list[str] = []
+    added: list[str] = []
+    for step in sorted(set(old) - set(new)):
+        gone.append(f"step {step!r} is gone")
+    for step in sorted(set(new) - set(old)):
+        added.append(f"step {step!r} is new")
+    for step in sorted(set(old) & set(new)):
+        for key, verb in (("accepts", "accept"), ("produces", "produce")):
+            before, after = set(old[step].get(key, ())), set(new[step].get(key, ()))
+            for name in sorted(before - after):
+                gone.append(f"step {step!r} no longer {verb}s {name}")
+            for name in sorted(after - before):
+                added.append(f"step {step!r} now {verb}s {name}")
+    return gone + added
+
+
+def breaking_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    return [line for line in graph_changes(old, new) if " is new" not in line
+            and " now " not in line]
+
+
+# -- writing --------------------------------------------------------------------------------------
+
+
+def snapshot_of(ctx: Context[Any], serializer: str = "json") -> dict[str, Any]:
+    """The whole run held by ``ctx`` as JSON-ready data (see the module docstring)."""
+    if serializer not in SERIALIZERS:
+        raise ValueError(f"serializer must be one of {', '.join(SERIALIZERS)}, not {serializer!r}")
+    state = ctx._state
+    graph = graph_of(ctx._specs)
+    if serializer == "pickle":
+        ev_out: Callable[[Event], Any] = _pickle_out
+        store = {k: _pickle_out(decode(v, path=k)) for k, v in ctx.store._encoded().items()}
+    else:
+        ev_out = encode_event
+        store = ctx.store._encoded()
+    waiter_questions = {id(w.question) for w in state.waiters if w.question is not None}
+    data: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "serializer": serializer,
+        "workflow": qualified_name(type(ctx.workflow)),
+        "fingerprint": fingerprint(graph),
+        "graph": graph,
+        "run_id": ctx.run_id,
+        "status": ctx._status,
+        "steps_done": state.steps_done,
+        "state_type": qualified_name(ctx.store._state_type) if ctx.store._state_type else None,
+        "store": store,
+        "queue": [
+            {"seq": seq, "step": step, "event": ev_out(ev)}
+            for seq, step, ev in state.queued_events()
+        ],
+        "in_flight": [_invocation_out(inv, ev_out) for inv in _in_flight(state)],
+        "collected": {
+            step: [{"seq": seq, "event": ev_out(ev)} for seq, ev in buffer.items()]
+            for step, buffer in state.collected.items()
+            if buffer.total
+        },
+        "waiters": [_waiter_out(w, ev_out) for w in state.waiters],
+        "questions": [ev_out(q) for q in state.questions if id(q) not in waiter_questions],
+        "stop": ev_out(state.stop) if state.stop is not None else None,
+        "counters": {"seq": state.seq, "next_id": state.next_id},
+        "stats": {
+            "step_runs": dict(state.step_runs),
+            "step_seconds": {k: round(v, 6) for k, v in state.step_seconds.items()},
+        },
+    }
+    return data
+
+
+def _in_flight(state: Any) -> list[Invocation]:
+    return sorted(state.in_flight.values(), key=lambda inv: inv.seq)
+
+
+def _invocation_out(inv: Invocation, ev_out: Callable[[Event], Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": inv.id,
+        "step": inv.step,
+        "seq": inv.seq,
+        "attempt": inv.attempt,
+        "event": ev_out(inv.event),
+    }
+    if inv.waits:
+        out["answers"] = {str(i): ev_out(ev) for i, ev in sorted(inv.waits.items())}
+    if inv.error is not None:
+        out["error"] = inv.error
+    return out
+
+
+def _waiter_out(w: Waiter, ev_out: Callable[[Event], Any]) -> dict[str, Any]:
+    return {
+        "invocation": w.invocation,
+        "index": w.index,
+        "types": [qualified_name(t) for t in w.types],
+        "requirements": encode(w.requirements, path="requirements"),
+        "question": ev_out(w.question) if w.question is not None else None,
+        "answer": ev_out(w.resolved) if w.resolved is not None else None,
+    }
+
+
+def _pickle_out(value: Any) -> dict[str, str]:
+    return {"$pickle": base64.b64encode(pickle.dumps(value)).decode("ascii")}
+
+
+def _pickle_in(data: Any, path: str) -> Any:
+    if not (isinstance(data, dict) and isinstance(data.get("$pickle"), str)):
+        raise ContextSerdeError(f"{path}: expected a pickled value, got {type(data).__name__}")
+    try:
+        return pickle.loads(base64.b64decode(data["$pickle"]))  # allowed explicitly by the caller
+    except Exception as exc:
+        raise ContextSerdeError(f"{path}: the pickled value cannot be loaded: {exc}") from exc
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) -> None:
+    """Fill the fresh ``ctx`` from snapshot ``data``; ``ContextSerdeError`` says what is wrong."""
+    workflow_name = type(ctx.workflow).__qualname__
+    if not isinstance(data, Mapping):
+        raise ContextSerdeError(
+            f"a context snapshot is the mapping ctx.to_dict() returns, got {type(data).__name__}"
+        )
+    if data.get("format") != FORMAT:
+        raise ContextSerdeError(
+            "this is not a notebook_workflows context snapshot (it has no "
+            f"'format': {FORMAT!r} entry); keys found: {', '.join(map(str, data)) or 'none'}"
+        )
+    version = data.get("version")
+    if version != VERSION:
+        raise ContextSerdeError(
+            f"unknown snapshot format version {version!r}: this notebook_workflows reads "
+            f"version {VERSION} (was it written by a newer release?)"
+        )
+    serializer = data.get("serializer", "json")
+    if serializer not in SERIALIZERS:
+        raise ContextSerdeError(f"unknown serializer {serializer!r} in the snapshot")
+    if serializer == "pickle" and not allow_pickle:
+        raise ContextSerdeError(
+            "this snapshot was written with the pickle serializer, and loading a pickle can run "
+            "any code its author chose; pass allow_pickle=True only if you trust where it "
+            "came from"
+        )
+    missing = [key for key in _REQUIRED if key not in data]
+    if missing:
+        raise ContextSerdeError(f"the snapshot is missing {', '.join(map(repr, missing))}")
+    saved_workflow = data["workflow"]
+    if not isinstance(saved_workflow, str) or saved_workflow.rpartition(":")[2] != workflow_name:
+        raise ContextSerdeError(
+            f"this snapshot is of workflow {saved_workflow!r}, not of {workflow_name!r}; "
+            f"load it with an instance of the workflow that wrote it"
+        )
+    graph = graph_of(ctx._specs)
+    saved_graph = data["graph"]
+    if not isinstance(saved_graph, Mapping):
+        raise ContextSerdeError("the snapshot's 'graph' is not a mapping")
+    broken = breaking_changes(saved_graph, graph)
+    if broken:
+        raise ContextSerdeError(
+            f"{workflow_name} has changed since this snapshot was taken, so it cannot continue "
+            f"it:\n" + "\n".join(f"  - {line}" for line in graph_changes(saved_graph, graph))
+        )
+    status = data["status"]
+    if status not in _STATUSES:
+        raise ContextSerdeError(f"unknown run status {status!r} in the snapshot")
+
+    if serializer == "pickle":
+
+        def ev_in(d: Any, path: str) -> Event:
+            ev = _pickle_in(d, path)
+            if not isinstance(ev, Event):
+                raise ContextSerdeError(f"{path}: the pickled value is not an Event")
+            return ev
+
+    else:
+        ev_in = decode_event
+
+    specs = ctx._specs
+    state = ctx._state
+    # The store: check every value now, so a bad or tampered one is reported at load time.
+    store = data["store"]
+    if not isinstance(store, Mapping):
+        raise ContextSerdeError("the snapshot's 'store' is not a mapping")
+    state_type = data.get("state_type")
+    expected_type = ctx.store._state_type
+    if (state_type or None) != (qualified_name(expected_type) if expected_type else None):
+        raise ContextSerdeError(
+            f"the snapshot's typed state is {state_type!r}, but {workflow_name} uses "
+            f"{qualified_name(expected_type) if expected_type else 'an untyped store'}"
+        )
+    if serializer == "pickle":
+        encoded = {
+            str(k): encode(_pickle_in(v, f"store.{k}"), path=str(k)) for k, v in store.items()
+        }
+    else:
+        encoded = {}
+        for key, value in store.items():
+            if not isinstance(key, str):
+                raise ContextSerdeError(f"store key {key!r} is not a string")
+            decode(value, path=f"store.{key}")
+            encoded[key] = value
+    ctx.store._load(encoded)
+
+    queue = []
+    for i, item in enumerate(_list(data, "queue")):
+        where = f"queue[{i}]"
+        step = _step_name(item, where, specs)
+        queue.append((_int(item, "seq", where), step, ev_in(item.get("event"), f"{where}.event")))
+    state.load_queue(queue)
+
+    for i, item in enumerate(_list(data, "in_flight")):
+        where = f"in_flight[{i}]"
+        step = _step_name(item, where, specs)
+        inv = Invocation(
+            _int(item, "id", where), step, ev_in(item.get("event"), f"{where}.event"),
+            _int(item, "seq", where), attempt=_int(item, "attempt", where, default=1),
+        )
+        answers = item.get("answers") or {}
+        if not isinstance(answers, Mapping):
+            raise ContextSerdeError(f"{where}.answers is not a mapping")
+        if answers:
+            inv.waits = {int(k): ev_in(v, f"{where}.answers.{k}") for k, v in answers.items()}
+        error = item.get("error")
+        inv.error = str(error) if error is not None else None
+        state.in_flight[inv.id] = inv
+
+    collected = data.get("collected") or {}
+    if not isinstance(collected, Mapping):
+        raise ContextSerdeError("the snapshot's 'collected' is not a mapping")
+    for step, items in collected.items():
+        buffer = CollectBuffer()
+        if not isinstance(items, list):
+            raise ContextSerdeError(f"collected.{step} is not a list")
+        for i, item in enumerate(items):
+            where = f"collected.{step}[{i}]"
+            if not isinstance(item, Mapping):
+                raise ContextSerdeError(f"{where} is not a mapping")
+            buffer.add(_int(item, "seq", where), ev_in(item.get("event"), f"{where}.event"))
+        state.collected[str(step)] = buffer
+
+    for i, item in enumerate(_list(data, "waiters", required=False)):
+        where = f"waiters[{i}]"
+        types_ = []
+        for name in item.get("types") or ():
+            cls = find_class(str(name), kinds=(Event,))
+            types_.append(cls)
+        requirements = decode(item.get("requirements") or {}, path=f"{where}.requirements")
+        question = item.get("question")
+        answer = item.get("answer")
+        state.waiters.append(
+            Waiter(
+                _int(item, "invocation", where),
+                _int(item, "index", where),
+                tuple(types_),
+                dict(requirements),
+                ev_in(question, f"{where}.question") if question is not None else None,
+                ev_in(answer, f"{where}.answer") if answer is not None else None,
+            )
+        )
+    for waiter in state.waiters:
+        if waiter.question is not None and waiter.resolved is None:
+            state.questions.append(waiter.question)
+    for i, item in enumerate(_list(data, "questions", required=False)):
+        state.questions.append(ev_in(item, f"questions[{i}]"))
+    stop = data.get("stop")
+    if stop is not None:
+        state.stop = ev_in(stop, "stop")  # type: ignore[assignment]
+
+    counters = data.get("counters") or {}
+    if not isinstance(counters, Mapping):
+        raise ContextSerdeError("the snapshot's 'counters' is not a mapping")
+    state.seq = max(state.seq, _int(counters, "seq", "counters", default=0))
+    state.next_id = max(
+        [_int(counters, "next_id", "counters", default=0), *state.in_flight.keys()]
+    )
+    state.steps_done = _int(data, "steps_done", "snapshot", default=0)
+    stats = data.get("stats") or {}
+    if isinstance(stats, Mapping):
+        for key, target in (("step_runs", state.step_runs), ("step_seconds", state.step_seconds)):
+            values = stats.get(key) or {}
+            if isinstance(values, Mapping):
+                for name, value in values.items():
+                    if name in target and isinstance(value, (int, float)):
+                        target[name] = value
+    run_id = data["run_id"]
+    if run_id is not None and not isinstance(run_id, str):
+        raise ContextSerdeError(f"run_id must be a string, got {type(run_id).__name__}")
+    ctx._run_id = run_id
+    ctx._status = status
+
+
+def _list(data: Mapping[str, Any], key: str, required: bool = True) -> list[Mapping[str, Any]]:
+    value = data.get(key)
+    if value is None and not required:
+        return []
+    if not isinstance(value, list):
+        raise ContextSerdeError(f"the snapshot's {key!r} is not a list")
+    for i, item in enumerate(value):
+        if key != "questions" and not isinstance(item, Mapping):
+            raise ContextSerdeError(f"{key}[{i}] is not a mapping")
+    return value
+
+
+def _int(item: Mapping[str, Any], key: str, where: str, default: int | None = None) -> int:
+    value = item.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ContextSerdeError(f"{where}.{key} must be an integer, got {value!r}")
+    return value
+
+
+def _step_name(item: Mapping[str, Any], where: str, specs: Mapping[str, Any]) -> str:
+    step = item.get("step")
+    if step not in specs:
+        raise ContextSerdeError(f"{where} names step {step!r}, which the workflow does not have")
+    return str(step)

@@ -1,0 +1,250 @@
+"""``@step`` and what a step's signature declares.
+
+The signature is the step's whole contract: the annotation of its one event parameter says which
+event types it accepts (a union accepts several), the return annotation which types it produces,
+a ``Context`` parameter asks for the run's context and ``Annotated[T, Resource(factory)]``
+parameters ask for injected resources. ``@step`` only records the options; the signature is read
+when the workflow class is created (``StepSpec``), so a mistake is reported in the cell that
+defines the workflow, naming the step and the parameter.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin, overload
+
+from pydantic import BaseModel
+
+from .events import Event, StopEvent
+from .resources import Resource
+from .retry import RetryPolicy
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_STEP_ATTR = "__notebook_workflows_step__"
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """What ``@step(...)`` was given."""
+
+    num_workers: int = 1
+    retry_policy: RetryPolicy | None = None
+    timeout: float | None = None
+
+
+# The kinds of a step parameter, in the order the function declares them.
+EVENT, CONTEXT = "event", "context"
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """A step as the runtime sees it: what it accepts and produces and how to call it."""
+
+    name: str
+    fn: Callable[..., Any]
+    accepts: tuple[type[Event], ...]
+    produces: tuple[type[Event], ...]
+    is_async: bool
+    num_workers: int = 1
+    retry_policy: RetryPolicy | None = None
+    timeout: float | None = None
+    state_type: type[BaseModel] | None = None
+    # (kind, name, resource): kind is EVENT, CONTEXT or "resource"; keyword-only ones last.
+    params: tuple[tuple[str, str, Resource | None], ...] = ()
+    keyword_only: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def resources(self) -> tuple[tuple[str, Resource], ...]:
+        return tuple((name, res) for kind, name, res in self.params if res is not None)
+
+    def signature_text(self) -> str:
+        """``name(ev: A | B) -> C | None``: how the step reads in errors and graphs."""
+        acc = " | ".join(t.__name__ for t in self.accepts)
+        out = " | ".join(t.__name__ for t in self.produces) or "None"
+        return f"{self.name}(ev: {acc}) -> {out}"
+
+
+@overload
+def step(fn: F, /) -> F: ...
+@overload
+def step(
+    *, num_workers: int = 1, retry_policy: RetryPolicy | None = None, timeout: float | None = None
+) -> Callable[[F], F]: ...
+
+
+def step(
+    fn: F | None = None,
+    /,
+    *,
+    num_workers: int = 1,
+    retry_policy: RetryPolicy | None = None,
+    timeout: float | None = None,
+) -> Any:
+    """Mark a workflow method as a step.
+
+    ``num_workers`` is how many events this step may process at once; ``retry_policy`` decides
+    whether a failing invocation is tried again; ``timeout`` bounds one invocation in seconds.
+    """
+    if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 1:
+        raise ValueError(f"num_workers must be a positive integer, got {num_workers!r}")
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+    if retry_policy is not None and not callable(getattr(retry_policy, "next", None)):
+        raise TypeError(
+            f"retry_policy must have a next(elapsed_time, attempts, error) method, "
+            f"got {retry_policy!r}"
+        )
+    options = StepOptions(num_workers, retry_policy, timeout)
+
+    def mark(func: F) -> F:
+        if not callable(func):
+            raise TypeError(f"@step decorates functions, got {func!r}")
+        setattr(func, _STEP_ATTR, options)
+        return func
+
+    return mark(fn) if fn is not None else mark
+
+
+def step_options(obj: Any) -> StepOptions | None:
+    """The options of a function marked with ``@step``, or None."""
+    return getattr(obj, _STEP_ATTR, None)
+
+
+class StepSignatureError(Exception):
+    """One problem with one step's signature (collected into a WorkflowValidationError)."""
+
+
+class UnresolvedAnnotation(Exception):
+    """An annotation names something not defined yet; read the signature again later."""
+
+
+def read_signature(
+    name: str, fn: Callable[..., Any], options: StepOptions, localns: dict[str, Any] | None = None
+) -> StepSpec:
+    """Build the ``StepSpec`` of ``fn``; raise ``StepSignatureError`` naming what is wrong."""
+    from .context import Context  # context imports nothing from here; kept local for clarity
+
+    try:
+        hints = typing.get_type_hints(
+            fn, globalns=getattr(fn, "__globals__", None), localns=localns, include_extras=True
+        )
+    except NameError as exc:
+        raise UnresolvedAnnotation(f"step {name!r}: {exc}") from exc
+
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())[1:]  # skip self
+    kinds: list[tuple[str, str, Resource | None]] = []
+    keyword_only: set[str] = set()
+    accepts: tuple[type[Event], ...] | None = None
+    state_type: type[BaseModel] | None = None
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.name not in hints:
+            raise StepSignatureError(
+                f"step {name!r}: parameter {p.name!r} has no annotation; annotate it with the "
+                f"event type it accepts (for example `{p.name}: StartEvent`), `Context`, "
+                f"or `Annotated[T, Resource(factory)]`"
+            )
+        ann = hints[p.name]
+        if p.kind is p.KEYWORD_ONLY:
+            keyword_only.add(p.name)
+        resource = _resource_of(ann)
+        if resource is not None:
+            kinds.append(("resource", p.name, resource))
+            continue
+        if ann is Context or get_origin(ann) is Context:
+            args = get_args(ann)
+            if args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+                state_type = args[0]
+            kinds.append((CONTEXT, p.name, None))
+            continue
+        types_ = _event_types(ann)
+        if types_ is None:
+            if p.default is not p.empty:
+                continue  # an ordinary parameter with a default: left to its default
+            raise StepSignatureError(
+                f"step {name!r}: parameter {p.name!r} is annotated {_type_name(ann)}, which is "
+                f"not an Event type, Context or Annotated[..., Resource(...)]"
+            )
+        if accepts is not None:
+            raise StepSignatureError(
+                f"step {name!r} has two event parameters; a step accepts one event parameter "
+                f"(use a union such as `ev: A | B` to accept several types)"
+            )
+        if None in types_:
+            raise StepSignatureError(
+                f"step {name!r}: the event parameter {p.name!r} cannot be Optional"
+            )
+        accepts = typing.cast(tuple[type[Event], ...], types_)
+        kinds.append((EVENT, p.name, None))
+    if accepts is None:
+        raise StepSignatureError(
+            f"step {name!r} has no event parameter; add one annotated with the event type it "
+            f"accepts, for example `ev: StartEvent`"
+        )
+    bad_accept = [t for t in accepts if issubclass(t, StopEvent)]
+    if bad_accept:
+        raise StepSignatureError(
+            f"step {name!r} accepts {bad_accept[0].__name__}, but a StopEvent ends the run and "
+            f"is never delivered to a step"
+        )
+    if "return" not in hints:
+        raise StepSignatureError(
+            f"step {name!r} has no return annotation; declare the events it produces, for "
+            f"example `-> StopEvent`, `-> A | B` or `-> None`"
+        )
+    produced = _event_types(hints["return"])
+    if produced is None:
+        raise StepSignatureError(
+            f"step {name!r} returns {_type_name(hints['return'])}; a step returns Event types "
+            f"or None (for example `-> A | None`)"
+        )
+    return StepSpec(
+        name=name,
+        fn=fn,
+        accepts=accepts,
+        produces=tuple(t for t in produced if t is not None),
+        is_async=inspect.iscoroutinefunction(fn),
+        num_workers=options.num_workers,
+        retry_policy=options.retry_policy,
+        timeout=options.timeout,
+        state_type=state_type,
+        params=tuple(kinds),
+        keyword_only=frozenset(keyword_only),
+    )
+
+
+def _resource_of(ann: Any) -> Resource | None:
+    if get_origin(ann) is Annotated:
+        for meta in ann.__metadata__:
+            if isinstance(meta, Resource):
+                return meta
+    return None
+
+
+def _event_types(ann: Any) -> tuple[type[Event] | None, ...] | None:
+    """The Event types (and None) an annotation names, or None if it names something else."""
+    if ann is None or ann is type(None):
+        return (None,)
+    origin = get_origin(ann)
+    if origin is Union or origin is types.UnionType:
+        out: list[type[Event] | None] = []
+        for arg in get_args(ann):
+            sub = _event_types(arg)
+            if sub is None:
+                return None
+            out.extend(sub)
+        return tuple(dict.fromkeys(out))
+    if isinstance(ann, type) and issubclass(ann, Event):
+        return (ann,)
+    return None
+
+
+def _type_name(ann: Any) -> str:
+    return getattr(ann, "__name__", None) or repr(ann)

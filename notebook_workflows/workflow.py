@@ -1,0 +1,289 @@
+"""Workflow: a class whose ``@step`` methods form a graph of typed events.
+
+The graph is read from the class once, when it is defined: every step's signature (what it
+accepts and produces) and the checks that the whole can run (an entry, an exit, nothing produced
+that nobody takes). ``run`` starts a run on the running event loop and returns its handler at
+once; ``run_sync`` is the same run for plain synchronous code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import secrets
+import sys
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel
+
+from .context import Context
+from .errors import WorkflowRuntimeError, WorkflowValidationError
+from .events import Event, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent
+from .handler import WorkflowHandler
+from .resources import ResourceCache
+from .step import StepSignatureError, StepSpec, UnresolvedAnnotation, read_signature, step_options
+
+if TYPE_CHECKING:
+    from .graph import WorkflowGraph
+
+
+class Workflow:
+    """Subclass it and mark methods with ``@step``.
+
+    ``timeout`` is the wall-clock budget of one run in seconds (``None``, the default, for
+    none); time spent waiting for a human never counts. ``checkpoint`` is a snapshot store that
+    every run of this workflow saves to (see ``notebook_workflows.checkpoint``).
+    Subclasses may define ``__init__`` and keep data on ``self``; calling
+    ``super().__init__()`` is optional.
+    """
+
+    timeout: float | None = None
+    verbose: bool = False
+    checkpoint: Any = None
+
+    _nw_specs: ClassVar[dict[str, StepSpec] | None] = None
+    _nw_localns: ClassVar[dict[str, Any] | None] = None
+    _nw_problems: ClassVar[list[str] | None] = None
+
+    def __init__(
+        self, timeout: float | None = None, verbose: bool = False, checkpoint: Any = None
+    ) -> None:
+        if timeout is not None and not timeout > 0:
+            raise ValueError(
+                f"timeout must be a positive number of seconds or None, got {timeout!r}"
+            )
+        self.timeout = timeout
+        self.verbose = verbose
+        self.checkpoint = checkpoint
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Annotations may name classes local to the function that defines the workflow (a test,
+        # a notebook helper): keep that namespace to resolve them.
+        frame = sys._getframe(1)
+        cls._nw_localns = dict(frame.f_locals) if frame.f_code.co_name != "<module>" else None
+        cls._nw_specs = None
+        cls._nw_problems = None
+        with contextlib.suppress(UnresolvedAnnotation):
+            cls._step_specs()  # an event class defined later: read the signatures at first use
+
+    # -- the graph ------------------------------------------------------------------------------
+
+    @classmethod
+    def _step_specs(cls) -> dict[str, StepSpec]:
+        """Every step of the class, by name, in definition order."""
+        specs = cls.__dict__.get("_nw_specs")
+        if specs is not None:
+            return specs
+        found: dict[str, tuple[Any, Any]] = {}
+        for klass in reversed(cls.__mro__):
+            for name, attr in vars(klass).items():
+                options = step_options(attr)
+                if options is not None:
+                    found[name] = (attr, options)
+                elif name in found:
+                    del found[name]  # overridden by something that is not a step
+        localns = {**(cls._nw_localns or {}), cls.__name__: cls}
+        problems: list[str] = []
+        specs = {}
+        for name, (fn, options) in found.items():
+            try:
+                specs[name] = read_signature(name, fn, options, localns)
+            except StepSignatureError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise WorkflowValidationError(problems, cls.__qualname__)
+        cls._nw_specs = specs
+        return specs
+
+    @classmethod
+    def _state_type(cls) -> type[BaseModel] | None:
+        types_ = {s.state_type for s in cls._step_specs().values() if s.state_type is not None}
+        if len(types_) > 1:
+            names = ", ".join(sorted(t.__name__ for t in types_))
+            raise WorkflowValidationError(
+                f"steps declare different typed states ({names}); use one Context[State]",
+                cls.__qualname__,
+            )
+        return types_.pop() if types_ else None
+
+    @classmethod
+    def _start_event_type(cls) -> type[StartEvent]:
+        for spec in cls._step_specs().values():
+            for typ in spec.accepts:
+                if issubclass(typ, StartEvent):
+                    return typ
+        return StartEvent
+
+    @classmethod
+    def _graph_problems(cls) -> list[str]:
+        cached = cls.__dict__.get("_nw_problems")
+        if cached is not None:
+            return cached
+        specs = cls._step_specs()
+        problems: list[str] = []
+        if not specs:
+            problems.append("it has no steps: mark methods with @step")
+        accepted = {t for s in specs.values() for t in s.accepts}
+        produced = {t for s in specs.values() for t in s.produces}
+        starts = sorted({t.__name__ for t in accepted if issubclass(t, StartEvent)})
+        if specs and not starts:
+            problems.append("no step accepts StartEvent, so a run has nowhere to begin")
+        elif len(starts) > 1:
+            problems.append(
+                f"steps accept different start events ({', '.join(starts)}); a run begins with one"
+            )
+        if specs and not any(issubclass(t, StopEvent) for t in produced):
+            problems.append(
+                "no step returns a StopEvent, so a run could never finish; "
+                "declare `-> StopEvent` on the final step"
+            )
+        for spec in specs.values():
+            for typ in spec.produces:
+                if issubclass(typ, (StopEvent, InputRequiredEvent)) or typ in accepted:
+                    continue
+                problems.append(
+                    f"step {spec.name!r} produces {typ.__name__}, but no step accepts it"
+                )
+            for typ in spec.accepts:
+                if issubclass(typ, (StartEvent, HumanResponseEvent)) or typ in produced:
+                    continue
+                problems.append(
+                    f"step {spec.name!r} accepts {typ.__name__}, but no step produces it"
+                )
+        try:
+            cls._state_type()
+        except WorkflowValidationError as exc:
+            problems.extend(exc.problems)
+        cls._nw_problems = problems
+        return problems
+
+    def validate(self) -> None:
+        """Raise ``WorkflowValidationError`` listing every problem of the graph, if any."""
+        problems = type(self)._graph_problems()
+        if problems:
+            raise WorkflowValidationError(problems, type(self).__qualname__)
+
+    # -- running --------------------------------------------------------------------------------
+
+    def run(
+        self,
+        ctx: Context[Any] | None = None,
+        *,
+        stepwise: bool = False,
+        run_id: str | None = None,
+        checkpoint: Any = None,
+        start_event: StartEvent | None = None,
+        **fields: Any,
+    ) -> WorkflowHandler:
+        """Start a run on the running event loop and return its handler at once.
+
+        ``fields`` build the ``StartEvent``. With ``ctx`` from an earlier run the run continues
+        it: an unfinished run (restored, failed or cancelled) goes on from where it stopped; a
+        finished one starts anew with its store kept. ``stepwise=True`` runs nothing until
+        ``await handler.step()``.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise WorkflowRuntimeError(
+                f"{type(self).__name__}.run() needs a running event loop: write "
+                f"`await workflow.run(...)` in a notebook cell or an async function, or call "
+                f"`workflow.run_sync(...)` from plain synchronous code"
+            ) from None
+        self.validate()
+        from ._driver import Driver
+
+        if ctx is None:
+            ctx = Context(self)
+        elif not isinstance(ctx, Context):
+            raise TypeError(f"ctx must be a Context, got {type(ctx).__name__}")
+        elif type(ctx.workflow) is not type(self):
+            raise WorkflowRuntimeError(
+                f"this context belongs to {type(ctx.workflow).__qualname__}, "
+                f"not to {type(self).__qualname__}"
+            )
+        elif ctx._driver is not None and not ctx._driver.finished:
+            raise WorkflowRuntimeError(
+                f"run {ctx.run_id!r} is still going; await its handler (or cancel it) first"
+            )
+        ctx._workflow = self
+        unfinished = ctx._status in ("running", "waiting", "failed", "cancelled")
+        if unfinished:
+            if fields or start_event is not None:
+                raise WorkflowRuntimeError(
+                    f"run {ctx.run_id!r} stopped unfinished ({ctx._status}) and continues where "
+                    f"it stopped, so it takes no start fields; call run(ctx=ctx) alone"
+                )
+            ctx._state.requeue_in_flight()
+            run_id = run_id or ctx.run_id
+        else:
+            event = self._start_event(start_event, fields)
+            if ctx._status != "new" or ctx._state.stop is not None:
+                from .runtime import RunState
+
+                ctx._state = RunState(ctx._specs)  # a new run that keeps the store
+                ctx._run_id = None
+            ctx._state.route(event)
+        run_id = run_id or ctx.run_id or _new_run_id(type(self).__name__)
+        ctx._run_id = run_id
+        driver = Driver(
+            self,
+            ctx,
+            run_id=run_id,
+            stepwise=stepwise,
+            timeout=self.timeout,
+            checkpoint=checkpoint if checkpoint is not None else self.checkpoint,
+        )
+        driver.start()
+        return WorkflowHandler(driver)
+
+    def run_sync(self, ctx: Context[Any] | None = None, **kwargs: Any) -> Any:
+        """The same run, blocking until its result: for scripts, REPLs and plain notebook
+        cells (there it runs on a private event loop in a helper thread)."""
+        from ._loop import run_blocking
+
+        async def run_and_wait() -> Any:
+            return await self.run(ctx, **kwargs)
+
+        return run_blocking(run_and_wait)
+
+    def _start_event(self, given: StartEvent | None, fields: dict[str, Any]) -> Event:
+        start_type = type(self)._start_event_type()
+        if given is not None:
+            if fields:
+                raise TypeError("pass either start_event or start fields, not both")
+            if not isinstance(given, start_type):
+                raise TypeError(
+                    f"start_event must be a {start_type.__name__}, got {type(given).__name__}"
+                )
+            return given
+        return start_type(**fields)
+
+    # -- resources and display ------------------------------------------------------------------
+
+    def _nw_resource_cache(self) -> ResourceCache:
+        cache = self.__dict__.get("_nw_resources")
+        if cache is None:
+            cache = self.__dict__["_nw_resources"] = ResourceCache()
+        return cache
+
+    def draw(self) -> WorkflowGraph:
+        """The step/event graph; shows itself inline as SVG in a notebook."""
+        from .graph import WorkflowGraph
+
+        return WorkflowGraph.of_workflow(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        return self.draw()._repr_mimebundle_(include, exclude)
+
+    def __repr__(self) -> str:
+        steps = type(self)._step_specs()
+        return f"<{type(self).__qualname__}: {len(steps)} steps: {', '.join(steps)}>"
+
+
+def _new_run_id(workflow_name: str) -> str:
+    """Short, readable and unique enough to type back into ``resume``."""
+    slug = re.sub(r"(?<!^)(?=[A-Z])", "-", workflow_name).lower().strip("-_") or "run"
+    return f"{slug[:24]}-{secrets.token_hex(4)}"

@@ -1,0 +1,89 @@
+"""num_workers bounds concurrency; sync steps run off the event loop's thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from notebook_workflows import Context, Event, StartEvent, StopEvent, Workflow, step
+
+
+class Job(Event):
+    i: int
+
+
+class Finished(Event):
+    i: int
+
+
+class Pool(Workflow):
+    def __init__(self, jobs: int) -> None:
+        super().__init__()
+        self.jobs = jobs
+        self.active = 0
+        self.peak = 0
+
+    @step
+    async def begin(self, ctx: Context, ev: StartEvent) -> Job | None:
+        for i in range(self.jobs):
+            ctx.send_event(Job(i=i))
+        return None
+
+    @step(num_workers=3)
+    async def work(self, ev: Job) -> Finished:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        await asyncio.sleep(0.01)
+        self.active -= 1
+        return Finished(i=ev.i)
+
+    @step
+    async def done(self, ctx: Context, ev: Finished) -> StopEvent | None:
+        if ctx.collect_events(ev, [Finished] * self.jobs) is None:
+            return None
+        return StopEvent(result=self.peak)
+
+
+async def test_num_workers_bounds_how_many_invocations_run_at_once() -> None:
+    assert await Pool(jobs=12).run() == 3
+
+
+async def test_steps_run_one_at_a_time_by_default() -> None:
+    class Serial(Pool):
+        @step
+        async def work(self, ev: Job) -> Finished:  # no num_workers: the default of 1
+            return await Pool.work(self, ev)
+
+    assert await Serial(jobs=5).run() == 1
+
+
+async def test_sync_steps_run_on_worker_threads_in_parallel() -> None:
+    loop_thread = threading.get_ident()
+    threads: set[int] = set()
+
+    class Blocking(Pool):
+        @step(num_workers=4)
+        def work(self, ev: Job) -> Finished:  # type: ignore[override]
+            threads.add(threading.get_ident())
+            time.sleep(0.05)
+            return Finished(i=ev.i)
+
+    started = time.perf_counter()
+    await Blocking(jobs=4).run()
+    assert loop_thread not in threads
+    assert time.perf_counter() - started < 0.15  # four 50 ms sleeps overlapped
+
+
+async def test_a_sync_step_can_send_events_from_its_thread() -> None:
+    class Sender(Workflow):
+        @step
+        def begin(self, ctx: Context, ev: StartEvent) -> Job | None:
+            ctx.send_event(Job(i=7))
+            return None
+
+        @step
+        async def end(self, ev: Job) -> StopEvent:
+            return StopEvent(result=ev.i)
+
+    assert await Sender().run() == 7
