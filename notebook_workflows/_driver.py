@@ -149,6 +149,8 @@ class Driver:
         self.ctx.store._reset_lock()
         for question in self.state.questions:
             self.publish(question)  # a restored run asks its open questions again
+        if self.checkpoint is not None:
+            self.checkpoint.run_started(self)  # raises (nothing started) if the store fails
         self.main_task = self.loop.create_task(
             self._main(), name=f"notebook_workflows run {self.run_id}"
         )
@@ -566,6 +568,7 @@ class Driver:
         if inv.waits is None:
             inv.waits = {}
         inv.waits[waiter.index] = event
+        self.state.touch(inv)
         self.state.drop_waiter(waiter)
         return event
 

@@ -255,10 +255,10 @@ class Store(Generic[StateT]):
             self._data = dict(encoded)
             self._changed = set(encoded)
 
-    def _drain_changes(self) -> dict[str, Any]:
-        """Keys changed since the last call, with their encoded value (``_MISSING`` = deleted)."""
+    def _drain_changes(self, deleted: Any) -> dict[str, Any]:
+        """Keys changed since the last call, with their encoded value (``deleted`` if gone)."""
         with self._thread_lock:
-            changed = {k: self._data.get(k, _MISSING) for k in self._changed}
+            changed = {k: self._data.get(k, deleted) for k in self._changed}
             self._changed = set()
         return changed
 

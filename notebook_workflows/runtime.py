@@ -65,6 +65,25 @@ class Waiter:
 _MISSING = object()
 
 
+class Changes:
+    """What changed in a ``RunState`` since the last checkpoint, kept only while a checkpoint
+    store is attached: a checkpoint writes these, not the whole state."""
+
+    __slots__ = ("collected", "dequeued", "invocations", "queued", "uncollected")
+
+    def __init__(self) -> None:
+        self.queued: dict[int, tuple[str, Event]] = {}  # seq -> (step, event)
+        self.dequeued: set[int] = set()  # seqs that left the queue
+        self.invocations: set[int] = set()  # ids of invocations added, changed or finished
+        self.collected: dict[tuple[str, int], Event] = {}  # (buffer, seq) -> event
+        self.uncollected: set[tuple[str, int]] = set()
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.queued or self.dequeued or self.invocations or self.collected or self.uncollected
+        )
+
+
 class CollectBuffer:
     """Events handed to ``collect_events`` by one step, by type, oldest first."""
 
@@ -75,14 +94,17 @@ class CollectBuffer:
         self.seen: set[int] = set()
         self.total = 0
 
-    def add(self, seq: int, event: Event) -> None:
+    def add(self, seq: int, event: Event) -> bool:
         if seq in self.seen:  # the same invocation retried: do not count its event twice
-            return
+            return False
         self.seen.add(seq)
         self.by_type.setdefault(type(event), []).append((seq, event))
         self.total += 1
+        return True
 
-    def take(self, expected: Sequence[type[Event]]) -> list[Event] | None:
+    def take(
+        self, expected: Sequence[type[Event]], taken_seqs: list[int] | None = None
+    ) -> list[Event] | None:
         # Cheap early exit: in the usual fan-in this returns here on every call but the last.
         if self.total < len(expected):
             return None
@@ -96,6 +118,8 @@ class CollectBuffer:
             taken[typ] = deque(ev for _, ev in items[:count])
             for seq, _ in items[:count]:
                 self.seen.discard(seq)
+                if taken_seqs is not None:
+                    taken_seqs.append(seq)
             del items[:count]
             self.total -= count
         return [taken[typ].popleft() for typ in expected]
@@ -137,6 +161,18 @@ class RunState:
         self.consumed_counts: dict[str, dict[type[Event], int]] = {name: {} for name in specs}
         self._caps = {name: spec.num_workers for name, spec in specs.items()}
         self._kinds: dict[type[Event], object] = {}
+        self.changes: Changes | None = None  # tracked only for a checkpoint store
+
+    def drain_changes(self) -> Changes:
+        """The changes since the last call (tracking starts with the first call)."""
+        changes = self.changes if self.changes is not None else Changes()
+        self.changes = Changes()
+        return changes
+
+    def touch(self, inv: Invocation) -> None:
+        """``inv`` changed outside these methods (an answer arrived for its waiter)."""
+        if self.changes is not None:
+            self.changes.invocations.add(inv.id)
 
     # -- routing ------------------------------------------------------------------------------
 
@@ -180,9 +216,12 @@ class RunState:
                     + f"; steps accept {_names(self.routes)}"
                 )
         queues = self.queues
+        changes = self.changes
         for name in steps:
             self.seq += 1
             queues[name].append((self.seq, event))
+            if changes is not None:
+                changes.queued[self.seq] = (name, event)
         self.queued += len(steps)
         return None
 
@@ -207,6 +246,7 @@ class RunState:
         Invocations that already exist (restored or retried) come before queued events."""
         started: list[Invocation] = []
         busy, caps = self.busy, self._caps
+        changes = self.changes
         if self.ready:
             self.ready.sort(key=lambda inv: inv.seq)
             keep: list[Invocation] = []
@@ -245,6 +285,10 @@ class RunState:
                 typ = type(event)
                 counts[typ] = counts.get(typ, 0) + 1
                 started.append(inv)
+                if changes is not None:
+                    if changes.queued.pop(seq, None) is None:
+                        changes.dequeued.add(seq)
+                    changes.invocations.add(inv.id)
             self.queued -= count
             busy[best] += count
         return started
@@ -264,6 +308,8 @@ class RunState:
     def finish(self, inv: Invocation, seconds: float) -> None:
         """``inv`` completed; its produced events were routed as they came."""
         self.in_flight.pop(inv.id, None)
+        if self.changes is not None:
+            self.changes.invocations.add(inv.id)
         self.busy[inv.step] -= 1
         self.steps_done += 1
         self.step_runs[inv.step] += 1
@@ -276,6 +322,7 @@ class RunState:
         inv.attempt += 1
         inv.wait_calls = 0
         inv.produced = []
+        self.touch(inv)
 
     def fail(self, inv: Invocation, error: str, seconds: float) -> None:
         """``inv`` failed for good: the run fails, and the invocation stays in flight with its
@@ -284,6 +331,7 @@ class RunState:
         self.step_seconds[inv.step] += seconds
         inv.error = error
         self.failed = inv
+        self.touch(inv)
 
     def requeue_in_flight(self) -> None:
         """Make every invocation in flight ready to start again (after a restore or a stop)."""
@@ -293,6 +341,7 @@ class RunState:
             inv.waiting = False
             inv.wait_calls = 0
             inv.produced = []
+            self.touch(inv)
         self.busy = dict.fromkeys(self.specs, 0)
         self.failed = None
         # A waiter belongs to a suspended coroutine, which is gone: the re-run waits (and asks)
@@ -303,6 +352,7 @@ class RunState:
                 if inv.waits is None:
                     inv.waits = {}
                 inv.waits[waiter.index] = waiter.resolved
+                self.touch(inv)
             if waiter.question is not None:
                 self.questions = [q for q in self.questions if q is not waiter.question]
         self.waiters = []
@@ -315,8 +365,18 @@ class RunState:
         buffer = self.collected.get(step)
         if buffer is None:
             buffer = self.collected[step] = CollectBuffer()
-        buffer.add(seq, event)
-        return buffer.take(expected)
+        changes = self.changes
+        if changes is None:
+            buffer.add(seq, event)
+            return buffer.take(expected)
+        if buffer.add(seq, event):
+            changes.collected[(step, seq)] = event
+        taken: list[int] = []
+        got = buffer.take(expected, taken)
+        for taken_seq in taken:
+            if changes.collected.pop((step, taken_seq), None) is None:
+                changes.uncollected.add((step, taken_seq))
+        return got
 
     def add_waiter(self, waiter: Waiter) -> None:
         self.waiters.append(waiter)

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ContextSerdeError
 from .events import Event
-from .runtime import CollectBuffer, Invocation, Waiter
+from .runtime import Changes, CollectBuffer, Invocation, Waiter
 from .serialization import decode, decode_event, encode, encode_event, find_class, qualified_name
 
 if TYPE_CHECKING:
@@ -92,8 +92,9 @@ def graph_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 
 def breaking_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    return [line for line in graph_changes(old, new) if " is new" not in line
-            and " now " not in line]
+    return [
+        line for line in graph_changes(old, new) if " is new" not in line and " now " not in line
+    ]
 
 
 # -- writing --------------------------------------------------------------------------------------
@@ -144,6 +145,107 @@ def snapshot_of(ctx: Context[Any], serializer: str = "json") -> dict[str, Any]:
         },
     }
     return data
+
+
+# -- deltas: what a checkpoint after one step writes -----------------------------------------------
+
+# The parts of a snapshot that stay small whatever the run does; a delta carries them whole.
+_SMALL_PARTS = (
+    "run_id",
+    "status",
+    "steps_done",
+    "waiters",
+    "questions",
+    "stop",
+    "counters",
+    "stats",
+)
+
+
+def delta_of(ctx: Context[Any], changes: Changes, store_changes: Mapping[str, Any]) -> dict:
+    """The change since the previous checkpoint, so that ``apply_delta(previous, delta)`` is
+    the snapshot now. ``store_changes`` maps changed keys to their encoded value, or to
+    ``DELETED`` for a key that is gone. Its size follows what changed, not the run's size."""
+    state = ctx._state
+    small = {key: value for key, value in _small_parts(ctx).items()}
+    in_flight = state.in_flight
+    return {
+        "store_set": {k: v for k, v in store_changes.items() if v is not DELETED},
+        "store_deleted": sorted(k for k, v in store_changes.items() if v is DELETED),
+        "queue_add": [
+            {"seq": seq, "step": step, "event": encode_event(ev)}
+            for seq, (step, ev) in sorted(changes.queued.items())
+        ],
+        "queue_remove": sorted(changes.dequeued),
+        "in_flight_put": [
+            _invocation_out(in_flight[i], encode_event)
+            for i in sorted(changes.invocations)
+            if i in in_flight
+        ],
+        "in_flight_remove": sorted(i for i in changes.invocations if i not in in_flight),
+        "collected_add": [
+            {"step": step, "seq": seq, "event": encode_event(ev)}
+            for (step, seq), ev in sorted(changes.collected.items(), key=lambda kv: kv[0][1])
+        ],
+        "collected_remove": [[step, seq] for step, seq in sorted(changes.uncollected)],
+        **small,
+    }
+
+
+DELETED: Any = object()
+
+
+def apply_delta(snapshot: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
+    """The snapshot after ``delta``; a new dict (``snapshot`` itself is left as it was)."""
+    out = dict(snapshot)
+    store = dict(snapshot["store"])
+    store.update(delta.get("store_set") or {})
+    for key in delta.get("store_deleted") or ():
+        store.pop(key, None)
+    out["store"] = store
+    removed = set(delta.get("queue_remove") or ())
+    queue = [item for item in snapshot["queue"] if item["seq"] not in removed]
+    queue.extend(delta.get("queue_add") or ())
+    queue.sort(key=lambda item: item["seq"])
+    out["queue"] = queue
+    flights = {item["id"]: item for item in snapshot["in_flight"]}
+    for ident in delta.get("in_flight_remove") or ():
+        flights.pop(ident, None)
+    for item in delta.get("in_flight_put") or ():
+        flights[item["id"]] = item
+    out["in_flight"] = sorted(flights.values(), key=lambda item: item["seq"])
+    collected = {step: list(items) for step, items in (snapshot.get("collected") or {}).items()}
+    gone = {(step, seq) for step, seq in delta.get("collected_remove") or ()}
+    if gone:
+        collected = {
+            step: [item for item in items if (step, item["seq"]) not in gone]
+            for step, items in collected.items()
+        }
+    for item in delta.get("collected_add") or ():
+        collected.setdefault(item["step"], []).append({"seq": item["seq"], "event": item["event"]})
+    out["collected"] = {step: items for step, items in collected.items() if items}
+    for key in _SMALL_PARTS:
+        if key in delta:
+            out[key] = delta[key]
+    return out
+
+
+def _small_parts(ctx: Context[Any]) -> dict[str, Any]:
+    state = ctx._state
+    waiter_questions = {id(w.question) for w in state.waiters if w.question is not None}
+    return {
+        "run_id": ctx.run_id,
+        "status": ctx._status,
+        "steps_done": state.steps_done,
+        "waiters": [_waiter_out(w, encode_event) for w in state.waiters],
+        "questions": [encode_event(q) for q in state.questions if id(q) not in waiter_questions],
+        "stop": encode_event(state.stop) if state.stop is not None else None,
+        "counters": {"seq": state.seq, "next_id": state.next_id},
+        "stats": {
+            "step_runs": dict(state.step_runs),
+            "step_seconds": {k: round(v, 6) for k, v in state.step_seconds.items()},
+        },
+    }
 
 
 def _in_flight(state: Any) -> list[Invocation]:
@@ -290,8 +392,11 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
         where = f"in_flight[{i}]"
         step = _step_name(item, where, specs)
         inv = Invocation(
-            _int(item, "id", where), step, ev_in(item.get("event"), f"{where}.event"),
-            _int(item, "seq", where), attempt=_int(item, "attempt", where, default=1),
+            _int(item, "id", where),
+            step,
+            ev_in(item.get("event"), f"{where}.event"),
+            _int(item, "seq", where),
+            attempt=_int(item, "attempt", where, default=1),
         )
         answers = item.get("answers") or {}
         if not isinstance(answers, Mapping):
@@ -348,9 +453,7 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
     if not isinstance(counters, Mapping):
         raise ContextSerdeError("the snapshot's 'counters' is not a mapping")
     state.seq = max(state.seq, _int(counters, "seq", "counters", default=0))
-    state.next_id = max(
-        [_int(counters, "next_id", "counters", default=0), *state.in_flight.keys()]
-    )
+    state.next_id = max([_int(counters, "next_id", "counters", default=0), *state.in_flight.keys()])
     state.steps_done = _int(data, "steps_done", "snapshot", default=0)
     stats = data.get("stats") or {}
     if isinstance(stats, Mapping):
