@@ -332,8 +332,10 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
         )
     graph = graph_of(ctx._specs)
     saved_graph = data["graph"]
-    if not isinstance(saved_graph, Mapping):
-        raise ContextSerdeError("the snapshot's 'graph' is not a mapping")
+    if not isinstance(saved_graph, Mapping) or not all(
+        isinstance(entry, Mapping) for entry in saved_graph.values()
+    ):
+        raise ContextSerdeError("the snapshot's 'graph' is not a mapping of steps")
     broken = breaking_changes(saved_graph, graph)
     if broken:
         raise ContextSerdeError(
