@@ -7,14 +7,18 @@ functions, and real annotation objects let every engine read their signatures.
 """
 
 import asyncio
+import gc
 import importlib
 import importlib.metadata
+import json
 import os
+import statistics
 import sys
+import time
 from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common as C  # noqa: E402
+import common as C
 
 ENGINES = {
     # engine name: (module with the names, module of the events, keyword arguments of a workflow)
@@ -108,13 +112,62 @@ def fan_workflow(api, width, sleep=0.0):
     return Fan(**api.kwargs)
 
 
-WORKLOADS = ["A_chain", "B_fanout", "B_fanout_800", "B2_fanout_sleep"]
+def store_workflow(api):
+    Context, StartEvent, StopEvent, step = api.Context, api.StartEvent, api.StopEvent, api.step
+
+    class SetItems(api.Workflow):
+        @step
+        async def start(self, ctx: Context, ev: StartEvent) -> StopEvent:
+            await ctx.store.set("items", ev.payload)
+            return StopEvent(result=len(ev.payload))
+
+    return SetItems(**api.kwargs)
+
+
+async def snapshot_figures(api, reps):
+    """D: a store of 10,000 small dicts: ``to_dict`` + ``json.dumps``, then ``json.loads`` +
+    ``from_dict`` + reading the key back; the parts are timed apart as well."""
+    items = C.make_items()
+    workflow = store_workflow(api)
+    handler = workflow.run(payload=items)
+    await handler
+    ctx = handler.ctx
+    parts = {"to_dict": [], "dumps": [], "loads": [], "from_dict": [], "get": []}
+    for rep in range(reps + 1):
+        gc.collect()
+        t0 = time.perf_counter()
+        data = ctx.to_dict()
+        t1 = time.perf_counter()
+        text = json.dumps(data)
+        t2 = time.perf_counter()
+        loaded = json.loads(text)
+        t3 = time.perf_counter()
+        restored = api.Context.from_dict(workflow, loaded)
+        t4 = time.perf_counter()
+        got = await restored.store.get("items")
+        t5 = time.perf_counter()
+        assert got["k00042"]["id"] == 42 and len(got) == C.N_ITEMS
+        if rep:  # the first round warms up
+            for name, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+                parts[name].append(dt)
+    save = [a + b for a, b in zip(parts["to_dict"], parts["dumps"], strict=True)]
+    load = [sum(t) for t in zip(parts["loads"], parts["from_dict"], parts["get"], strict=True)]
+    extra = {f"{k}_ms": round(statistics.median(v) * 1e3, 2) for k, v in parts.items()}
+    return save, load, len(text), extra
+
+
+WORKLOADS = ["A_chain", "B_fanout", "B_fanout_800", "B2_fanout_sleep", "D_snapshot"]
 
 
 async def main():
     engine = sys.argv.pop(1)
     a = C.args(WORKLOADS)
     api = load(engine)
+    if a.workload == "D_snapshot":
+        save, restore, size, extra = await snapshot_figures(api, a.reps)
+        C.emit(engine, api.version, "D_snapshot_save", save, json_bytes=size, **extra)
+        C.emit(engine, api.version, "D_snapshot_restore", restore, json_bytes=size)
+        return
     if a.workload == "A_chain":
 
         async def chain():

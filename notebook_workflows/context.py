@@ -54,6 +54,9 @@ class Store(Generic[StateT]):
         self._changed: set[str] = set()  # keys set or deleted since the last checkpoint drain
         self._lock: asyncio.Lock | None = None
         self._thread_lock = threading.Lock()
+        # Values decoded while a snapshot was checked on load, handed to the first get() of
+        # their key instead of being decoded a second time (nobody else holds them).
+        self._fresh: dict[str, Any] = {}
         if state_type is not None:
             self._reset_typed(state_type())
 
@@ -71,7 +74,10 @@ class Store(Generic[StateT]):
             if default is _MISSING:
                 raise KeyError(self._missing_message(key, head)) from None
             return default
-        value = decode(encoded, path=head)
+        if self._fresh and head in self._fresh:
+            value = self._fresh.pop(head)
+        else:
+            value = decode(encoded, path=head)
         if not rest:
             return value
         try:
@@ -159,6 +165,7 @@ class Store(Generic[StateT]):
         with self._thread_lock:
             self._data[key] = encoded
             self._changed.add(key)
+            self._fresh.pop(key, None)
 
     def _delete(self, key: str) -> None:
         head, _, rest = key.partition(".")
@@ -182,6 +189,7 @@ class Store(Generic[StateT]):
         with self._thread_lock:
             del self._data[key]
             self._changed.add(key)
+            self._fresh.pop(key, None)
 
     # -- typed state ----------------------------------------------------------------------------
 
@@ -204,6 +212,7 @@ class Store(Generic[StateT]):
         with self._thread_lock:
             self._data[name] = encoded
             self._changed.add(name)
+            self._fresh.pop(name, None)
 
     def _commit_typed(self, model: Any) -> None:
         assert self._state_type is not None
@@ -219,6 +228,7 @@ class Store(Generic[StateT]):
                 if self._data.get(name) != value:
                     self._changed.add(name)
             self._data = encoded
+            self._fresh.clear()
 
     # -- locking --------------------------------------------------------------------------------
 
@@ -250,10 +260,11 @@ class Store(Generic[StateT]):
         with self._thread_lock:
             return dict(self._data)
 
-    def _load(self, encoded: dict[str, Any]) -> None:
+    def _load(self, encoded: dict[str, Any], decoded: dict[str, Any] | None = None) -> None:
         with self._thread_lock:
             self._data = dict(encoded)
             self._changed = set(encoded)
+            self._fresh = dict(decoded or {})
 
     def _drain_changes(self, deleted: Any) -> dict[str, Any]:
         """Keys changed since the last call, with their encoded value (``deleted`` if gone)."""
@@ -329,6 +340,8 @@ class _StateView:
                     store._changed.add(key)
             store._data.update(encoded)
             store._changed.update(encoded)
+            for key in (*self._deleted, *encoded):
+                store._fresh.pop(key, None)
 
 
 def _walk(value: Any, parts: Sequence[str], head: str) -> Any:

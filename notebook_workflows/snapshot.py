@@ -374,14 +374,15 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
         encoded = {
             str(k): encode(_pickle_in(v, f"store.{k}"), path=str(k)) for k, v in store.items()
         }
-    else:
+    decoded: dict[str, Any] = {}
+    if serializer != "pickle":
         encoded = {}
         for key, value in store.items():
             if not isinstance(key, str):
                 raise ContextSerdeError(f"store key {key!r} is not a string")
-            decode(value, path=f"store.{key}")
+            decoded[key] = decode(value, path=f"store.{key}")
             encoded[key] = value
-    ctx.store._load(encoded)
+    ctx.store._load(encoded, decoded)
 
     queue = []
     for i, item in enumerate(_list(data, "queue")):
