@@ -4,6 +4,7 @@ The public face: everything a user imports comes from here. The notebook layer (
 widgets) and the checkpoint stores load on first use, so importing this package stays cheap.
 """
 
+from ._loop import enable_nested_asyncio
 from .context import Context
 from .errors import (
     ContextSerdeError,
@@ -57,5 +58,6 @@ __all__ = [
     "WorkflowRuntimeError",
     "WorkflowTimeoutError",
     "WorkflowValidationError",
+    "enable_nested_asyncio",
     "step",
 ]

@@ -135,6 +135,7 @@ class Driver:
         self.started_at = time.time()
         self.ended_at: float | None = None
         self.stepping = False
+        self.last: Invocation | None = None  # the last completed invocation (for displays)
         self._budget = timeout
         self._clock_since: float | None = None
         self._timeout_handle: asyncio.TimerHandle | None = None
@@ -417,6 +418,7 @@ class Driver:
                 self._failed(inv, exc, retry=False)
                 return
         state.finish(inv, time.perf_counter() - inv.started)
+        self.last = inv
         if self.listeners:
             self._emit(
                 StepFinished(
@@ -700,6 +702,13 @@ class Driver:
 
     def cancel(self, detail: str = "cancelled") -> None:
         self._end("cancelled", detail=detail)
+
+    def abort(self, error: BaseException) -> None:
+        """Fail the run with ``error`` (from the loop's thread or any other)."""
+        if self.in_loop_thread():
+            self._end("failed", error)
+        else:
+            self.loop.call_soon_threadsafe(self._end, "failed", error)
 
     def _end(
         self,

@@ -3,9 +3,18 @@
 Outside any event loop (a script, a REPL) that is simply ``asyncio.run``. Inside a running loop
 (a normal notebook cell, where the kernel's loop is busy running the cell) the coroutine cannot
 run on that loop without re-entering it, so it runs on a private loop in a helper thread that is
-started once and reused, the way anyio's blocking portal works. The caller's context variables
-travel with it, and an interrupt (Ctrl-C, a kernel interrupt) while the caller blocks cancels the
-coroutine instead of leaving it running in the background.
+started once and reused, the way anyio's blocking portal works. Three things make that feel like
+running in the cell itself:
+
+* the caller's context variables travel with the coroutine, and with them ipykernel's record of
+  which cell is executing, so what steps ``print`` or ``display`` appears under that cell;
+* an interrupt (Ctrl-C, the kernel's stop button) while the caller blocks cancels the coroutine
+  instead of leaving it running in the background, and waits until it has stopped;
+* an error leaves nothing behind: the coroutine is created inside the portal, so a failure to
+  start it starts nothing.
+
+Re-entering the kernel's own loop (for objects bound to it) needs the nest-asyncio patch, which
+breaks other libraries; it is applied only when asked for, with ``enable_nested_asyncio()``.
 """
 
 from __future__ import annotations
@@ -16,10 +25,15 @@ import contextlib
 import contextvars
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+# How long an interrupted run_sync waits for the cancelled run to stop before giving control
+# back (steps on worker threads cannot be stopped; they are left to finish on their own).
+CANCEL_GRACE_SECONDS = 5.0
 
 
 class _Portal:
@@ -36,12 +50,12 @@ class _Portal:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
-    def submit(self, factory: Callable[[], Coroutine[Any, Any, T]]) -> concurrent.futures.Future[T]:
-        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+    def submit(self, factory: Callable[[], Coroutine[Any, Any, T]]) -> _Call[T]:
+        call: _Call[T] = _Call()
         cv = contextvars.copy_context()
 
         def begin() -> None:
-            if not done.set_running_or_notify_cancel():
+            if not call.future.set_running_or_notify_cancel():
                 return
             try:
                 coro = cv.run(factory)
@@ -50,33 +64,41 @@ class _Portal:
                 else:  # pragma: no cover - Python 3.10
                     task = cv.run(self.loop.create_task, coro)
             except BaseException as exc:
-                done.set_exception(exc)
+                call.future.set_exception(exc)
                 return
-
-            def finish(t: asyncio.Task[T]) -> None:
-                if t.cancelled():
-                    done.set_exception(asyncio.CancelledError())
-                elif t.exception() is not None:
-                    done.set_exception(t.exception())  # type: ignore[arg-type]
-                else:
-                    done.set_result(t.result())
-
-            task.add_done_callback(finish)
-            done.task = task  # type: ignore[attr-defined]
+            call.task = task
+            task.add_done_callback(call.settle)
 
         self.loop.call_soon_threadsafe(begin)
-        return done
+        return call
 
-    def cancel(self, future: concurrent.futures.Future[Any]) -> None:
-        task = getattr(future, "task", None)
+    def cancel(self, call: _Call[Any]) -> None:
+        task = call.task
         if task is not None:
             self.loop.call_soon_threadsafe(task.cancel)
         else:
-            future.cancel()
+            call.future.cancel()
+
+
+class _Call:
+    """A coroutine running on the portal, as seen from the calling thread."""
+
+    def __init__(self) -> None:
+        self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self.task: asyncio.Task[Any] | None = None
+
+    def settle(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            self.future.set_exception(asyncio.CancelledError())
+        elif task.exception() is not None:
+            self.future.set_exception(task.exception())  # type: ignore[arg-type]
+        else:
+            self.future.set_result(task.result())
 
 
 _portal: _Portal | None = None
 _portal_lock = threading.Lock()
+_nested_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
 
 def portal() -> _Portal:
@@ -87,26 +109,70 @@ def portal() -> _Portal:
         return _portal
 
 
-def in_running_loop() -> bool:
+def running_loop() -> asyncio.AbstractEventLoop | None:
     try:
-        asyncio.get_running_loop()
+        return asyncio.get_running_loop()
     except RuntimeError:
+        return None
+
+
+def in_notebook_kernel() -> bool:
+    """True inside a Jupyter kernel (where a blocked cell blocks the widgets too)."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None or "ipykernel" not in sys.modules:
         return False
-    return True
+    shell = ipython.get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def enable_nested_asyncio() -> None:
+    """Let ``run_sync`` run workflows on the notebook's own event loop, re-entering it.
+
+    Use it only when steps need objects bound to that loop (a client created in an ``await``
+    cell, say). It patches the loop with nest-asyncio (``nest-asyncio2`` when installed: the
+    original is unmaintained), which is known to break anyio, uvloop and other libraries; the
+    default, a private loop in a helper thread, has no such side effects. Install it with
+    ``pip install 'notebook-workflows[nest]'``.
+    """
+    loop = running_loop()
+    if loop is None:
+        try:
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+    try:
+        import nest_asyncio2 as nest
+    except ImportError:
+        try:
+            import nest_asyncio as nest  # type: ignore[no-redef]
+        except ImportError:
+            raise ImportError(
+                "enable_nested_asyncio() needs nest-asyncio2: "
+                "pip install 'notebook-workflows[nest]'"
+            ) from None
+    nest.apply(loop)
+    _nested_loops.add(loop)
 
 
 def run_blocking(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``factory()`` to completion and return its result, from synchronous code."""
-    if not in_running_loop():
+    loop = running_loop()
+    if loop is None:
         return asyncio.run(factory())
+    if loop in _nested_loops:
+        return loop.run_until_complete(factory())
     p = portal()
     if threading.current_thread() is p.thread:
-        raise RuntimeError("run_sync cannot be called from inside a workflow run on the portal")
-    future = p.submit(factory)
+        raise RuntimeError(
+            "run_sync was called from code running on the run_sync helper loop (inside a step "
+            "of another run_sync run?); await workflow.run(...) there instead"
+        )
+    call = p.submit(factory)
     try:
-        return future.result()
+        return call.future.result()
     except KeyboardInterrupt:
-        p.cancel(future)
+        p.cancel(call)
         with contextlib.suppress(BaseException):
-            future.result(timeout=5)  # let the cancellation land before returning
+            call.future.result(timeout=CANCEL_GRACE_SECONDS)  # let the cancellation land
         raise

@@ -177,6 +177,13 @@ class WorkflowHandler:
 
         return RunMonitor(self)
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """In a notebook: the status, and between steps the queue, the last step and the
+        store. ``handler.monitor()`` is the live view."""
+        from ._display import handler_html, handler_text
+
+        return {"text/plain": handler_text(self), "text/html": handler_html(self)}
+
     def __repr__(self) -> str:
         driver = self._driver
         return (

@@ -241,13 +241,42 @@ class Workflow:
 
     def run_sync(self, ctx: Context[Any] | None = None, **kwargs: Any) -> Any:
         """The same run, blocking until its result: for scripts, REPLs and plain notebook
-        cells (there it runs on a private event loop in a helper thread)."""
-        from ._loop import run_blocking
+        cells (there it runs on a private event loop in a helper thread, and what its steps
+        print still appears under the cell).
+
+        A question for a human (``InputRequiredEvent``) is asked on the terminal when there
+        is one; in a notebook a blocked cell would also block the answer, so a workflow that
+        asks a human must be run there with ``await workflow.run(...)``.
+        """
+        from ._loop import in_notebook_kernel, run_blocking
+
+        notebook = in_notebook_kernel()
+        if notebook and type(self)._asks_humans():
+            raise WorkflowRuntimeError(self._blocked_question_message())
+        self.validate()  # fail here, with nothing started, rather than on the helper thread
 
         async def run_and_wait() -> Any:
-            return await self.run(ctx, **kwargs)
+            handler = self.run(ctx, **kwargs)
+            handler.subscribe(lambda item: _answer_on_terminal(handler, item, notebook, self))
+            return await handler
 
         return run_blocking(run_and_wait)
+
+    @classmethod
+    def _asks_humans(cls) -> bool:
+        specs = cls._step_specs().values()
+        return any(issubclass(t, InputRequiredEvent) for s in specs for t in s.produces) or any(
+            issubclass(t, HumanResponseEvent) for s in specs for t in s.accepts
+        )
+
+    def _blocked_question_message(self, question: str = "") -> str:
+        asked = f" ({question!r})" if question else ""
+        return (
+            f"{type(self).__name__} asks a human{asked}, and a plain cell running run_sync "
+            f"blocks the kernel, so no answer could reach it: write "
+            f"`await workflow.run(...)` in the cell instead (show the question with "
+            f"`handler.monitor()`, or answer it with handler.ctx.send_event)"
+        )
 
     def _start_event(self, given: StartEvent | None, fields: dict[str, Any]) -> Event:
         start_type = type(self)._start_event_type()
@@ -281,6 +310,30 @@ class Workflow:
     def __repr__(self) -> str:
         steps = type(self)._step_specs()
         return f"<{type(self).__qualname__}: {len(steps)} steps: {', '.join(steps)}>"
+
+
+def _answer_on_terminal(handler: WorkflowHandler, item: Any, notebook: bool, wf: Workflow) -> None:
+    """run_sync's answer to a question: the terminal's ``input()``, or a clear failure."""
+    if not isinstance(item, InputRequiredEvent) or handler.done():
+        return
+    import sys
+
+    interactive = not notebook and sys.stdin is not None and sys.stdin.isatty()
+    if not interactive:
+        handler._driver.abort(WorkflowRuntimeError(wf._blocked_question_message(item.prefix)))
+        return
+
+    async def ask() -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            answer = await loop.run_in_executor(None, input, f"{item.prefix} ")
+        except EOFError:
+            handler._driver.abort(WorkflowRuntimeError("no answer: the terminal input ended"))
+            return
+        if not handler.done():
+            handler.ctx.send_event(HumanResponseEvent(response=answer))
+
+    asyncio.get_running_loop().create_task(ask())
 
 
 def _new_run_id(workflow_name: str) -> str:
