@@ -136,6 +136,9 @@ class Driver:
         self.ended_at: float | None = None
         self.stepping = False
         self.last: Invocation | None = None  # the last completed invocation (for displays)
+        # Called in each invocation's context before it runs: how a monitor routes the output
+        # of steps to itself (by setting the kernel's output context variables there).
+        self.step_context: list[Callable[[], Any]] = []
         self._budget = timeout
         self._clock_since: float | None = None
         self._timeout_handle: asyncio.TimerHandle | None = None
@@ -261,6 +264,8 @@ class Driver:
             inv.first_started = inv.started
         cv = contextvars.copy_context()
         cv.run(_current.set, inv)
+        for setup in self.step_context:
+            cv.run(setup)
         fast = self._fast_args[inv.step]
         args = None if fast is not None or not spec.is_async else self._arguments(spec, inv)
         try:

@@ -163,6 +163,19 @@ class WorkflowHandler:
         returns a function that stops it. This is how monitors watch a run."""
         return self._driver.subscribe(listener)
 
+    def add_step_context(self, setup: Callable[[], Any]) -> Callable[[], None]:
+        """Call ``setup()`` inside the context of every step invocation that starts from now
+        on, before the step runs (for context variables such as where output goes); returns
+        a function that stops it."""
+        hooks = self._driver.step_context
+        hooks.append(setup)
+
+        def remove() -> None:
+            if setup in hooks:
+                hooks.remove(setup)
+
+        return remove
+
     # -- the notebook face (thin doors into graph.py and widgets.py) ----------------------------
 
     def draw(self) -> WorkflowGraph:
