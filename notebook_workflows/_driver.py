@@ -29,7 +29,6 @@ import time
 import types
 from collections import deque
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import WorkflowCancelledError, WorkflowRuntimeError, WorkflowTimeoutError
@@ -45,6 +44,8 @@ from .runtime import Invocation, RunState, Waiter
 from .step import CONTEXT, EVENT, StepSpec
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from .context import Context
     from .workflow import Workflow
 
@@ -336,6 +337,8 @@ class Driver:
 
     def _executor(self) -> ThreadPoolExecutor:
         if self.executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             workers = sum(s.num_workers for s in self.specs.values() if not s.is_async)
             self.executor = ThreadPoolExecutor(
                 max_workers=max(4, min(workers, 64)),

@@ -25,7 +25,7 @@ class Event(BaseModel):
         ev.ids, ev["ids"], ev.get("missing", 0)
     """
 
-    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True, defer_build=True)
 
     def __getitem__(self, key: str) -> Any:
         try:

@@ -7,7 +7,6 @@ cases; write your own for anything else (for example, retry only on ``TimeoutErr
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -58,6 +57,8 @@ class ExponentialBackoffRetryPolicy:
             return None
         delay = min(self.max_delay, self.initial_delay * self.multiplier ** (attempts - 1))
         if self.jitter:
+            import random
+
             delay *= 1 + random.uniform(-self.jitter, self.jitter)
         return max(0.0, delay)
 

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 import re
 import sys
 import types
@@ -208,7 +207,10 @@ def _encode_float(v: float) -> Any:
 
 
 # One canonical text per encoded item, to give sets a stable order whatever their contents.
-_canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+def _canonical_json(value: Any) -> str:
+    import json  # only sets need it; keeps `import notebook_workflows` cheap
+
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _encode_set_items(v: set | frozenset) -> list:
