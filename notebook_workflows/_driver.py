@@ -421,10 +421,15 @@ class Driver:
                 return
             inv.produced.append(value)
             try:
-                self._route(value, None, inv.step)
+                waiter = state.route(value, None, inv.step)
             except WorkflowRuntimeError as exc:
                 self._failed(inv, exc, retry=False)
                 return
+            if waiter is not None:
+                self._answer(waiter, value)
+            questions = state.questions
+            if questions and questions[-1] is value:  # it was an InputRequiredEvent
+                self.publish(value)
         state.finish(inv, time.perf_counter() - inv.started)
         self.last = inv
         if self.listeners:
@@ -511,7 +516,8 @@ class Driver:
         waiter = self.state.route(event, target, origin)
         if waiter is not None:
             self._answer(waiter, event)
-        if isinstance(event, InputRequiredEvent):
+        questions = self.state.questions
+        if questions and questions[-1] is event:  # it was an InputRequiredEvent
             self.publish(event)
 
     def send(self, event: Event, target: str | None = None) -> None:

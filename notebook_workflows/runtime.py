@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import WorkflowRuntimeError
@@ -23,26 +23,40 @@ from .events import Event, HumanResponseEvent, InputRequiredEvent, StopEvent
 from .step import StepSpec
 
 
-@dataclass(slots=True, eq=False)
 class Invocation:
-    """One call of one step with one input event."""
+    """One call of one step with one input event.
 
-    id: int
-    step: str
-    event: Event
-    seq: int
-    attempt: int = 1
+    A plain class rather than a dataclass: one is made per step run, and setting only the
+    four fields that differ (the rest are class-level defaults until changed) is what keeps
+    that cheap.
+    """
+
+    attempt = 1
     # Events that earlier ``wait_for_event`` calls of this invocation received, by call index:
     # a re-run after a restore gets them back at once instead of waiting again.
     waits: dict[int, Event] | None = None
-    wait_calls: int = 0
-    waiting: bool = False
+    wait_calls = 0
+    waiting = False
     error: str | None = None
-    produced: list[Event] = field(default_factory=list)
     # driver bookkeeping, not part of a snapshot
-    started: float = 0.0
-    first_started: float = 0.0
-    timed_out: bool = False
+    started = 0.0
+    first_started = 0.0
+    timed_out = False
+
+    def __init__(self, id: int, step: str, event: Event, seq: int, attempt: int = 1) -> None:
+        self.id = id
+        self.step = step
+        self.event = event
+        self.seq = seq
+        if attempt != 1:
+            self.attempt = attempt
+        self.produced: list[Event] = []
+
+    def __repr__(self) -> str:
+        return (
+            f"Invocation({self.id}, {self.step!r}, {type(self.event).__name__}, "
+            f"seq={self.seq}, attempt={self.attempt})"
+        )
 
 
 @dataclass(slots=True, eq=False)
