@@ -32,8 +32,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import shutil
-import subprocess
 import textwrap
 import threading
 import weakref
@@ -58,7 +56,6 @@ INSTALL_HINT = (
     "`apt-get install graphviz`, `conda install graphviz` or `brew install graphviz`."
 )
 SAVE_SUFFIXES = (".svg", ".png", ".dot", ".gv")
-_RENDER_TIMEOUT = 30.0  # seconds; a layout that takes longer is not worth waiting for in a cell
 _ERROR_WIDTH, _ERROR_LINES = 44, 2  # a failed step's error, wrapped and cut to fit its box
 _FONT = "Helvetica,Arial,sans-serif"
 
@@ -537,31 +534,23 @@ _SVG_LOCK = threading.Lock()
 
 
 def _render(source: str, fmt: str) -> bytes:
-    """``source`` drawn by ``dot -T<fmt>``, through a pipe (no files, no cache)."""
-    dot = shutil.which("dot")
-    if dot is None:
-        raise GraphRenderError(f"the Graphviz `dot` program is not on PATH. {INSTALL_HINT}")
+    """``source`` drawn by Graphviz's ``dot -T<fmt>`` through a pipe (no files, no cache)."""
+    import graphviz  # the well-kept wrapper: finds `dot`, pipes, reports its errors
+
     try:
-        done = subprocess.run(
-            [dot, f"-T{fmt}"],
-            input=source.encode("utf-8"),
-            capture_output=True,
-            timeout=_RENDER_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+        return graphviz.pipe("dot", fmt, source.encode("utf-8"), quiet=True)
+    except graphviz.ExecutableNotFound:
         raise GraphRenderError(
-            f"Graphviz `dot` took longer than {_RENDER_TIMEOUT:g} s to draw this graph"
+            f"the Graphviz `dot` program is not on PATH. {INSTALL_HINT}"
+        ) from None
+    except graphviz.CalledProcessError as exc:
+        detail = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        raise GraphRenderError(
+            f"Graphviz `dot` failed (exit code {exc.returncode})"
+            + (f": {detail[0]}" if detail else "")
         ) from None
     except OSError as exc:
-        raise GraphRenderError(f"could not run Graphviz `dot` ({dot}): {exc}") from None
-    if done.returncode != 0 or not done.stdout:
-        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise GraphRenderError(
-            f"Graphviz `dot` failed (exit code {done.returncode})"
-            + (f": {detail[0]}" if detail else "")
-        )
-    return done.stdout
+        raise GraphRenderError(f"could not run Graphviz `dot`: {exc}") from None
 
 
 def _svg(source: str) -> str:
