@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import inspect
 import json
 import pickle
+import types
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -56,20 +58,69 @@ _STATUSES = ("new", "running", "waiting", "done", "failed", "cancelled")
 # -- the graph ------------------------------------------------------------------------------------
 
 
-def graph_of(specs: Mapping[str, StepSpec]) -> dict[str, dict[str, list[str]]]:
-    """Each step with the event types it accepts and produces, by qualified name."""
+def graph_of(specs: Mapping[str, StepSpec]) -> dict[str, dict[str, Any]]:
+    """Each step with the event types it accepts and produces, by qualified name, and a hash
+    of its code (``code``), so a resumed run can name the steps whose body changed."""
     return {
         name: {
             "accepts": sorted(qualified_name(t) for t in spec.accepts),
             "produces": sorted(qualified_name(t) for t in spec.produces),
+            "code": code_hash(spec.fn),
         }
         for name, spec in specs.items()
     }
 
 
 def fingerprint(graph: Mapping[str, Any]) -> str:
-    text = json.dumps(graph, sort_keys=True, separators=(",", ":"))
+    """A short hash of the graph's shape; step bodies (``code``) do not count."""
+    shape = {name: {k: v for k, v in entry.items() if k != "code"} for name, entry in graph.items()}
+    text = json.dumps(shape, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def code_hash(fn: Any) -> str:
+    """A hash of a function's compiled body: its bytecode, constants and names, not its line
+    numbers, so moving a step around a notebook cell does not count as a change. It differs
+    between Python versions, which is harmless: a changed hash only names a step in a warning.
+    """
+    fn = inspect.unwrap(fn)
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return ""
+    digest = hashlib.sha256()
+    _hash_code(digest, code)
+    return digest.hexdigest()[:12]
+
+
+def _hash_code(digest: Any, code: types.CodeType) -> None:
+    digest.update(code.co_code)
+    digest.update(repr((code.co_names, code.co_varnames, code.co_freevars)).encode())
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _hash_code(digest, const)  # nested functions, comprehensions, lambdas
+        else:
+            digest.update(_stable_repr(const).encode())
+
+
+def _stable_repr(value: Any) -> str:
+    # A frozenset's order follows string hashing, which changes from process to process.
+    if isinstance(value, frozenset):
+        return "frozenset(" + ",".join(sorted(_stable_repr(v) for v in value)) + ")"
+    if isinstance(value, tuple):
+        return "(" + ",".join(_stable_repr(v) for v in value) + ")"
+    return repr(value)
+
+
+def code_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The steps present in both graphs whose code hash differs (sorted). Graphs written before
+    code hashes existed have none, and then nothing is reported."""
+    changed = []
+    for name in sorted(set(old) & set(new)):
+        before = old[name].get("code") if isinstance(old[name], Mapping) else None
+        after = new[name].get("code")
+        if before and after and before != after:
+            changed.append(name)
+    return changed
 
 
 def graph_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
@@ -149,8 +200,9 @@ def snapshot_of(ctx: Context[Any], serializer: str = "json") -> dict[str, Any]:
 
 # -- deltas: what a checkpoint after one step writes -----------------------------------------------
 
-# The parts of a snapshot that stay small whatever the run does; a delta carries them whole.
-_SMALL_PARTS = (
+# The parts of a snapshot that stay small whatever the run does; a delta carries each one whole
+# when it changed (``stats`` per step: only the steps whose figures changed).
+SMALL_PARTS = (
     "run_id",
     "status",
     "steps_done",
@@ -162,83 +214,197 @@ _SMALL_PARTS = (
 )
 
 
-def delta_of(ctx: Context[Any], changes: Changes, store_changes: Mapping[str, Any]) -> dict:
+def delta_of(
+    ctx: Context[Any],
+    changes: Changes,
+    store_changes: Mapping[str, Any],
+    since: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The change since the previous checkpoint, so that ``apply_delta(previous, delta)`` is
     the snapshot now. ``store_changes`` maps changed keys to their encoded value, or to
-    ``DELETED`` for a key that is gone. Its size follows what changed, not the run's size."""
+    ``DELETED`` for a key that is gone. Its size follows what changed, not the run's size.
+
+    A delta holds only the entries that changed: a step that set one key and sent one event
+    writes just that, plus the counters. ``since`` (kept by the caller from one delta to the
+    next, first filled by ``delta_baseline``) leaves out the small parts that did not change since
+    the previous delta (``stats``: the steps whose figures did not change), and the parts that
+    did not change at all; without it every part is there, empty when nothing changed."""
     state = ctx._state
-    small = {key: value for key, value in _small_parts(ctx).items()}
-    in_flight = state.in_flight
-    return {
-        "store_set": {k: v for k, v in store_changes.items() if v is not DELETED},
-        "store_deleted": sorted(k for k, v in store_changes.items() if v is DELETED),
-        "queue_add": [
+    delta: dict[str, Any] = {}
+    if store_changes:
+        store_set = {}
+        deleted = []
+        for key, value in store_changes.items():
+            if value is DELETED:
+                deleted.append(key)
+            else:
+                store_set[key] = value
+        if store_set:
+            delta["store_set"] = store_set
+        if deleted:
+            delta["store_deleted"] = sorted(deleted)
+    if changes.queued:
+        delta["queue_add"] = [
             {"seq": seq, "step": step, "event": encode_event(ev)}
             for seq, (step, ev) in sorted(changes.queued.items())
-        ],
-        "queue_remove": sorted(changes.dequeued),
-        "in_flight_put": [
-            _invocation_out(in_flight[i], encode_event)
-            for i in sorted(changes.invocations)
-            if i in in_flight
-        ],
-        "in_flight_remove": sorted(i for i in changes.invocations if i not in in_flight),
-        "collected_add": [
+        ]
+    if changes.dequeued:
+        delta["queue_remove"] = sorted(changes.dequeued)
+    in_flight = state.in_flight
+    if changes.invocations:
+        ids = sorted(changes.invocations)
+        put = [_invocation_out(in_flight[i], encode_event) for i in ids if i in in_flight]
+        if put:
+            delta["in_flight_put"] = put
+        if len(put) < len(ids):
+            delta["in_flight_remove"] = [i for i in ids if i not in in_flight]
+    if changes.collected:
+        delta["collected_add"] = [
             {"step": step, "seq": seq, "event": encode_event(ev)}
             for (step, seq), ev in sorted(changes.collected.items(), key=lambda kv: kv[0][1])
-        ],
-        "collected_remove": [[step, seq] for step, seq in sorted(changes.uncollected)],
-        **small,
-    }
+        ]
+    if changes.uncollected:
+        delta["collected_remove"] = [[step, seq] for step, seq in sorted(changes.uncollected)]
+    # A finished run's queues and in-flight table are emptied wholesale (``Driver._done``),
+    # not entry by entry through the tracked transitions: say so, so replaying empties them too.
+    if not state.queued:
+        delta["queue_empty"] = True
+    if not in_flight:
+        delta["in_flight_empty"] = True
+    if since is None:
+        for key in _CHANGE_PARTS:
+            delta.setdefault(key, {} if key == "store_set" else [])
+        delta.update(small_parts(ctx))
+        return delta
+    # Only the small parts that changed since the previous delta; each check is cheap because
+    # this runs after every step.
+    if since.get("run_id") != ctx._run_id:
+        delta["run_id"] = since["run_id"] = ctx._run_id
+    if since.get("status") != ctx._status:
+        delta["status"] = since["status"] = ctx._status
+    if since.get("steps_done") != state.steps_done:
+        delta["steps_done"] = since["steps_done"] = state.steps_done
+    counters = {"seq": state.seq, "next_id": state.next_id}
+    if since.get("counters") != counters:
+        delta["counters"] = since["counters"] = counters
+    if state.waiters or state.questions or since.get("waiters") or since.get("questions"):
+        parts = small_parts(ctx)
+        for key in ("waiters", "questions"):
+            if since.get(key) != parts[key]:
+                delta[key] = since[key] = parts[key]
+    if state.stop is not None or since.get("stop") is not None:
+        stop = encode_event(state.stop) if state.stop is not None else None
+        if since.get("stop") != stop:
+            delta["stop"] = since["stop"] = stop
+    runs, seconds = state.step_runs, state.step_seconds
+    last_runs, last_seconds = since.get("_step_runs"), since.get("_step_seconds")
+    if runs != last_runs or seconds != last_seconds:
+        last_runs = last_runs or {}
+        last_seconds = last_seconds or {}
+        delta["stats"] = {
+            "step_runs": {k: n for k, n in runs.items() if last_runs.get(k) != n},
+            "step_seconds": {
+                k: round(v, 6) for k, v in seconds.items() if last_seconds.get(k) != v
+            },
+        }
+        since["_step_runs"] = dict(runs)
+        since["_step_seconds"] = dict(seconds)
+    return delta
 
 
+def delta_baseline(ctx: Context[Any]) -> dict[str, Any]:
+    """What ``delta_of(..., since=...)`` compares with, right after a whole snapshot of ``ctx``
+    was written: the next delta then carries only the small parts that changed after it."""
+    state = ctx._state
+    since = small_parts(ctx)
+    del since["stats"]
+    since["_step_runs"] = dict(state.step_runs)
+    since["_step_seconds"] = dict(state.step_seconds)
+    return since
+
+
+_UNSET: Any = object()
+_CHANGE_PARTS = (
+    "store_set",
+    "store_deleted",
+    "queue_add",
+    "queue_remove",
+    "in_flight_put",
+    "in_flight_remove",
+    "collected_add",
+    "collected_remove",
+)
 DELETED: Any = object()
 
 
 def apply_delta(snapshot: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
     """The snapshot after ``delta``; a new dict (``snapshot`` itself is left as it was)."""
     out = dict(snapshot)
-    store = dict(snapshot["store"])
-    store.update(delta.get("store_set") or {})
-    for key in delta.get("store_deleted") or ():
-        store.pop(key, None)
-    out["store"] = store
-    removed = set(delta.get("queue_remove") or ())
-    queue = [item for item in snapshot["queue"] if item["seq"] not in removed]
-    queue.extend(delta.get("queue_add") or ())
-    queue.sort(key=lambda item: item["seq"])
-    out["queue"] = queue
-    flights = {item["id"]: item for item in snapshot["in_flight"]}
-    for ident in delta.get("in_flight_remove") or ():
-        flights.pop(ident, None)
-    for item in delta.get("in_flight_put") or ():
-        flights[item["id"]] = item
-    out["in_flight"] = sorted(flights.values(), key=lambda item: item["seq"])
-    collected = {step: list(items) for step, items in (snapshot.get("collected") or {}).items()}
-    gone = {(step, seq) for step, seq in delta.get("collected_remove") or ()}
-    if gone:
-        collected = {
-            step: [item for item in items if (step, item["seq"]) not in gone]
-            for step, items in collected.items()
-        }
-    for item in delta.get("collected_add") or ():
-        collected.setdefault(item["step"], []).append({"seq": item["seq"], "event": item["event"]})
-    out["collected"] = {step: items for step, items in collected.items() if items}
-    for key in _SMALL_PARTS:
-        if key in delta:
+    store_set = delta.get("store_set")
+    store_deleted = delta.get("store_deleted")
+    if store_set or store_deleted:
+        store = dict(snapshot["store"])
+        store.update(store_set or {})
+        for key in store_deleted or ():
+            store.pop(key, None)
+        out["store"] = store
+    if delta.get("queue_empty"):
+        out["queue"] = []
+    elif "queue_add" in delta or "queue_remove" in delta:
+        removed = set(delta.get("queue_remove") or ())
+        queue = [item for item in snapshot["queue"] if item["seq"] not in removed]
+        queue.extend(delta.get("queue_add") or ())
+        queue.sort(key=lambda item: item["seq"])
+        out["queue"] = queue
+    if delta.get("in_flight_empty"):
+        out["in_flight"] = []
+    elif "in_flight_put" in delta or "in_flight_remove" in delta:
+        flights = {item["id"]: item for item in snapshot["in_flight"]}
+        for ident in delta.get("in_flight_remove") or ():
+            flights.pop(ident, None)
+        for item in delta.get("in_flight_put") or ():
+            flights[item["id"]] = item
+        out["in_flight"] = sorted(flights.values(), key=lambda item: item["seq"])
+    if "collected_add" in delta or "collected_remove" in delta:
+        collected = {step: list(items) for step, items in (snapshot.get("collected") or {}).items()}
+        gone = {(step, seq) for step, seq in delta.get("collected_remove") or ()}
+        if gone:
+            collected = {
+                step: [item for item in items if (step, item["seq"]) not in gone]
+                for step, items in collected.items()
+            }
+        for item in delta.get("collected_add") or ():
+            collected.setdefault(item["step"], []).append(
+                {"seq": item["seq"], "event": item["event"]}
+            )
+        out["collected"] = {step: items for step, items in collected.items() if items}
+    for key in SMALL_PARTS:
+        if key not in delta:
+            continue
+        if key == "stats":
+            stats = {part: dict(figures) for part, figures in (out.get("stats") or {}).items()}
+            for part, figures in delta["stats"].items():
+                stats.setdefault(part, {}).update(figures)
+            out["stats"] = stats
+        else:
             out[key] = delta[key]
     return out
 
 
-def _small_parts(ctx: Context[Any]) -> dict[str, Any]:
+def small_parts(ctx: Context[Any]) -> dict[str, Any]:
+    """The parts of ``ctx``'s snapshot that a delta carries whole (see ``delta_of``)."""
     state = ctx._state
-    waiter_questions = {id(w.question) for w in state.waiters if w.question is not None}
+    waiters = state.waiters
+    questions = state.questions
+    if waiters:
+        asked = {id(w.question) for w in waiters if w.question is not None}
+        questions = [q for q in questions if id(q) not in asked]
     return {
         "run_id": ctx.run_id,
         "status": ctx._status,
         "steps_done": state.steps_done,
-        "waiters": [_waiter_out(w, encode_event) for w in state.waiters],
-        "questions": [encode_event(q) for q in state.questions if id(q) not in waiter_questions],
+        "waiters": [_waiter_out(w, encode_event) for w in waiters] if waiters else [],
+        "questions": [encode_event(q) for q in questions] if questions else [],
         "stop": encode_event(state.stop) if state.stop is not None else None,
         "counters": {"seq": state.seq, "next_id": state.next_id},
         "stats": {
