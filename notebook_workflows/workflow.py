@@ -228,13 +228,19 @@ class Workflow:
             ctx._state.route(event)
         run_id = run_id or ctx.run_id or _new_run_id(type(self).__name__)
         ctx._run_id = run_id
+        checkpoint = checkpoint if checkpoint is not None else self.checkpoint
+        if checkpoint is not None:
+            from .checkpoint.recorder import wrap
+
+            # a store is wrapped in a recorder; an object with the hooks is used as it is
+            checkpoint = wrap(checkpoint, continuing=unfinished)
         driver = Driver(
             self,
             ctx,
             run_id=run_id,
             stepwise=stepwise,
             timeout=self.timeout,
-            checkpoint=checkpoint if checkpoint is not None else self.checkpoint,
+            checkpoint=checkpoint,
         )
         driver.start()
         return WorkflowHandler(driver)
@@ -277,6 +283,17 @@ class Workflow:
             f"`await workflow.run(...)` in the cell instead (show the question with "
             f"`handler.monitor()`, or answer it with handler.ctx.send_event)"
         )
+
+    def resume(self, run_id: str, *, store: Any = None, at: int | None = None) -> WorkflowHandler:
+        """Continue checkpointed run ``run_id`` from its latest snapshot, appending to its
+        history; with ``at=n``, fork snapshot ``n`` into a new run instead (the original stays
+        as it was). ``store`` defaults to this workflow's ``checkpoint`` store, else to
+        ``SQLiteStore()``. Completed steps never run again; steps that were running when the
+        process died run again (at-least-once). See ``notebook_workflows.checkpoint.resume``.
+        """
+        from .checkpoint.resume import resume_run
+
+        return resume_run(self, run_id, store=store, at=at)
 
     def _start_event(self, given: StartEvent | None, fields: dict[str, Any]) -> Event:
         start_type = type(self)._start_event_type()

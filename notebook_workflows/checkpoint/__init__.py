@@ -1,0 +1,54 @@
+"""Durable runs: a checkpoint after every completed step, and resuming from any of them.
+
+``run(..., checkpoint=store)`` (or ``Workflow(checkpoint=store)``) saves the run to ``store``
+after every step; ``workflow.resume(run_id)`` continues it after a crash, a kernel restart, a
+failure or a cancel, and ``workflow.resume(run_id, at=n)`` forks snapshot ``n`` into a new run.
+``SQLiteStore`` is the embedded default, ``RedisStore`` shares runs between machines, and
+``MemoryStore`` is for tests. ``python -m notebook_workflows runs`` looks into a store.
+
+Re-exports only; ``RedisStore`` loads redis-py on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .base import (
+    BaseStore,
+    PruneResult,
+    Record,
+    RunInfo,
+    RunList,
+    Snapshot,
+    SnapshotStore,
+    StepCodeChangedWarning,
+)
+from .memory import MemoryStore
+from .recorder import Recorder
+from .sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from .redis import RedisStore
+
+__all__ = [
+    "BaseStore",
+    "MemoryStore",
+    "PruneResult",
+    "Record",
+    "Recorder",
+    "RedisStore",
+    "RunInfo",
+    "RunList",
+    "SQLiteStore",
+    "Snapshot",
+    "SnapshotStore",
+    "StepCodeChangedWarning",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RedisStore":  # redis-py is an optional dependency: import it only when asked
+        from .redis import RedisStore
+
+        return RedisStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

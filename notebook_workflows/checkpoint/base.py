@@ -1,0 +1,538 @@
+"""What every checkpoint store is: the protocol, the records it keeps, and the shared reading.
+
+A run's history is a sequence of *records*, numbered 0, 1, 2, ... within the run. A record is
+either a *base* (a whole snapshot, ``ctx.to_dict()``) or a *delta* (what changed since the
+record before it, ``snapshot.delta_of``). The recorder writes a base when a run starts or is
+resumed, one delta per completed step, a delta when the run ends, and a fresh base whenever the
+deltas since the last base add up to more than that base (or at least ``MIN_BASE_GAP``). So
+the cost of a checkpoint follows what the step changed, and loading any snapshot replays a
+bounded number of deltas onto the nearest base before it.
+
+Design decisions:
+
+* A store only keeps records and answers for them. Everything that gives them meaning (folding
+  deltas onto bases, rebuilding history, pruning, the error messages) lives once, here, in
+  ``BaseStore``; SQLite, Redis and memory differ only in a handful of primitive methods. A store
+  of one's own implements the ``SnapshotStore`` protocol, most easily by subclassing
+  ``BaseStore``.
+* Records hold JSON text, never pickles: loading a snapshot parses JSON, and classes named in it
+  are found by ``serialization.find_class``, which never imports or calls what the data names.
+* Each record carries its status and step count besides the JSON, so ``runs()`` and ``history``
+  can be listed without parsing a single snapshot; ``Snapshot.context`` is rebuilt on first use.
+* Every failure of a backend (a full disk, a Redis server that went away, a locked file) comes
+  out as ``SnapshotError`` naming the store and the run; a run whose checkpoint cannot be written
+  fails with it, and the records already written stay loadable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+from ..errors import SnapshotError
+from ..snapshot import apply_delta
+
+__all__ = [
+    "MIN_BASE_GAP",
+    "BaseStore",
+    "PruneResult",
+    "Record",
+    "RunInfo",
+    "RunList",
+    "Snapshot",
+    "SnapshotStore",
+    "StepCodeChangedWarning",
+]
+
+# Deltas worth less than this since the last base never trigger a new base: for a small state a
+# base every few steps would cost more than it saves, and replaying 64 KiB of deltas is quick.
+MIN_BASE_GAP = 64 * 1024
+
+STATUSES = ("running", "waiting", "done", "failed", "cancelled")
+
+
+class StepCodeChangedWarning(UserWarning):
+    """A run is resumed with steps whose code differs from when it was checkpointed."""
+
+
+class Record(NamedTuple):
+    """One entry of a run's history, as a store keeps it (a tuple: one is made per step)."""
+
+    run_id: str
+    seq: int  # 0, 1, 2, ... within the run
+    kind: str  # "base": a whole snapshot; "delta": the change since record seq - 1
+    reason: str  # "start", "fork", "resume", "step" or "end"
+    step: str | None  # the step whose completion this records ("step" records only)
+    status: str  # the run's status at that moment
+    steps: int  # completed step invocations so far
+    created_at: float  # seconds since the epoch
+    data: str  # the base or delta, as JSON text
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One checkpointed run, as ``store.runs()`` lists it."""
+
+    run_id: str
+    workflow: str  # "module:QualName" of the workflow class
+    status: str  # as ``WorkflowHandler.status`` at the latest snapshot
+    steps: int  # completed step invocations at the latest snapshot
+    updated_at: float  # when the latest snapshot was written (seconds since the epoch)
+    parent: str | None = None  # the run this one was forked from (``resume(at=...)``)
+    parent_seq: int | None = None  # the snapshot of ``parent`` it was forked from
+    created_at: float = 0.0
+    seq: int = 0  # number of the latest snapshot
+
+    @property
+    def snapshots(self) -> int:
+        """How many snapshots the run has had (pruning may have dropped the older ones)."""
+        return self.seq + 1
+
+
+class Snapshot:
+    """One snapshot of a run: the run as it was when snapshot number ``seq`` was written.
+
+    ``context`` is what ``Context.from_dict`` takes. It is rebuilt from the store's records when
+    read (the nearest base plus the deltas after it), so listing a long history costs little;
+    reading a history in order rebuilds each snapshot from the one before. Treat it as
+    read-only: the snapshots of one history share the parts that did not change.
+    """
+
+    __slots__ = (
+        "_chain",
+        "created_at",
+        "kind",
+        "reason",
+        "run_id",
+        "seq",
+        "status",
+        "step",
+        "steps",
+    )
+
+    def __init__(self, record: Record, chain: _Chain) -> None:
+        self.run_id: str = record.run_id
+        self.seq: int = record.seq
+        self.step: str | None = record.step
+        self.created_at: float = record.created_at
+        self.status: str = record.status
+        self.steps: int = record.steps
+        self.reason: str = record.reason
+        self.kind: str = record.kind
+        self._chain = chain
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """The whole run at this snapshot, as ``ctx.to_dict()`` gives it."""
+        return self._chain.context(self.seq)
+
+    @property
+    def workflow(self) -> str:
+        return str(self.context.get("workflow", ""))
+
+    def describe(self) -> str:
+        """One line: what happened at this snapshot."""
+        what = {
+            "start": "run started",
+            "fork": "forked",
+            "resume": "resumed",
+            "end": f"run ended ({self.status})",
+        }.get(self.reason, f"after step {self.step!r}")
+        return f"#{self.seq} {what}, {self.steps} steps done, {_when(self.created_at)}"
+
+    def __repr__(self) -> str:
+        return f"<Snapshot of run {self.run_id!r} {self.describe()}>"
+
+
+class _Chain:
+    """Consecutive records of one run, starting with a base, and the contexts they rebuild.
+
+    Deltas are applied forward, iteratively, from the nearest base or from a context computed
+    recently (a small cache), so reading a whole history in order applies each delta once and
+    keeps only a few full states in memory, whatever the history's length."""
+
+    CACHED = 4
+
+    def __init__(self, store: BaseStore, records: Sequence[Record]) -> None:
+        self.store = store
+        self.records = list(records)
+        self.index = {record.seq: i for i, record in enumerate(self.records)}
+        self.cache: dict[int, dict[str, Any]] = {}
+
+    def context(self, seq: int) -> dict[str, Any]:
+        found = self.cache.get(seq)
+        if found is not None:
+            return found
+        records = self.records
+        end = self.index[seq]
+        start = end
+        while start > 0 and records[start].kind != "base" and records[start].seq not in self.cache:
+            start -= 1
+        first = records[start]
+        if first.seq in self.cache:
+            context = self.cache[first.seq]
+        elif first.kind == "base":
+            context = self._parse(first)
+        else:
+            raise SnapshotError(
+                f"{self.store!r}: the kept records of run {first.run_id!r} do not start with a "
+                f"base snapshot; the store is damaged"
+            )
+        for record in records[start + 1 : end + 1]:
+            context = (
+                self._parse(record)
+                if record.kind == "base"
+                else apply_delta(context, self._parse(record))
+            )
+        self.cache[seq] = context
+        while len(self.cache) > self.CACHED:
+            del self.cache[next(iter(self.cache))]
+        return context
+
+    def _parse(self, record: Record) -> dict[str, Any]:
+        try:
+            data = json.loads(record.data)
+        except ValueError as exc:
+            raise SnapshotError(
+                f"{self.store!r}: snapshot {record.seq} of run {record.run_id!r} is not valid "
+                f"JSON ({exc}); the store is damaged"
+            ) from None
+        if not isinstance(data, dict):
+            raise SnapshotError(
+                f"{self.store!r}: snapshot {record.seq} of run {record.run_id!r} is not a JSON "
+                f"object; the store is damaged"
+            )
+        return data
+
+
+class RunList(list[RunInfo]):
+    """A list of ``RunInfo`` that shows itself as a table (HTML in a notebook)."""
+
+    _HEADERS = ("run", "workflow", "status", "steps", "snapshots", "updated", "parent")
+
+    def _rows(self) -> list[tuple[str, ...]]:
+        return [
+            (
+                info.run_id,
+                info.workflow.rpartition(":")[2] or info.workflow,
+                info.status,
+                str(info.steps),
+                str(info.snapshots),
+                _when(info.updated_at),
+                f"{info.parent} #{info.parent_seq}" if info.parent else "",
+            )
+            for info in self
+        ]
+
+    def __str__(self) -> str:
+        if not self:
+            return "(no runs)"
+        return format_table(self._HEADERS, self._rows())
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return "<p><em>no checkpointed runs</em></p>"
+        head = "".join(f"<th style='text-align:left'>{h}</th>" for h in self._HEADERS)
+        body = "".join(
+            "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in row)
+            for row in self._rows()
+        )
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What ``store.prune(...)`` removed."""
+
+    runs_deleted: list[str] = field(default_factory=list)
+    snapshots_dropped: int = 0
+
+
+@runtime_checkable
+class SnapshotStore(Protocol):
+    """Where checkpoints go. ``run(checkpoint=store)`` writes to one, ``resume`` reads from one.
+
+    ``save`` is the only writing method a run uses: it must store the record atomically (all
+    of it or nothing), and refuse a ``(run_id, seq)`` that exists or, with ``new_run``, a run id
+    that exists (another kernel writing the same run).
+    """
+
+    def save(self, record: Record, *, new_run: RunInfo | None = None) -> None: ...
+
+    def run_info(self, run_id: str) -> RunInfo | None: ...
+
+    def runs(self) -> RunList: ...
+
+    def history(self, run_id: str) -> list[Snapshot]: ...
+
+    def latest(self, run_id: str) -> Snapshot: ...
+
+    def snapshot(self, run_id: str, seq: int) -> Snapshot: ...
+
+    def delete(self, run_id: str) -> None: ...
+
+    def prune(
+        self,
+        *,
+        keep_runs: int | None = None,
+        older_than: float | None = None,
+        compact: bool = False,
+    ) -> PruneResult: ...
+
+
+class RunExistsError(Exception):
+    """Raised by a backend's ``_append`` when ``new_run`` names a run it already has."""
+
+
+class SeqTakenError(Exception):
+    """Raised by a backend's ``_append`` when the record's ``(run_id, seq)`` exists."""
+
+
+class BaseStore(ABC):
+    """Everything a store does, on top of a few primitives its backend implements."""
+
+    # -- what a backend implements --------------------------------------------------------------
+
+    @abstractmethod
+    def _append(self, record: Record, new_run: RunInfo | None) -> None:
+        """Store ``record`` (and the run's row, with ``new_run``) in one atomic write; raise
+        ``RunExistsError`` or ``SeqTakenError`` instead of overwriting anything."""
+
+    @abstractmethod
+    def _runs(self) -> list[RunInfo]:
+        """Every run, each with the status, steps, time and seq of its latest record."""
+
+    @abstractmethod
+    def _run(self, run_id: str) -> RunInfo | None: ...
+
+    @abstractmethod
+    def _records(self, run_id: str, first: int, last: int) -> list[Record]:
+        """The records ``first <= seq <= last`` of the run, oldest first."""
+
+    @abstractmethod
+    def _base_before(self, run_id: str, seq: int) -> int | None:
+        """The seq of the newest base at or before ``seq``."""
+
+    @abstractmethod
+    def _delete(self, run_id: str) -> bool:
+        """Remove the run and its records; False if there was none."""
+
+    @abstractmethod
+    def _rebase(self, record: Record) -> int:
+        """Replace the record at ``record.seq`` by ``record`` (a base holding the same state)
+        and drop every older record of the run; returns how many records were dropped."""
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def save(self, record: Record, *, new_run: RunInfo | None = None) -> None:
+        """Store one record atomically; ``new_run`` creates the run with its first record."""
+        try:
+            self._append(record, new_run)
+        except RunExistsError:
+            raise SnapshotError(
+                f"{self!r} already has a run {record.run_id!r}: continue it with "
+                f"workflow.resume({record.run_id!r}), delete it with "
+                f"store.delete({record.run_id!r}), or start this run with another run_id"
+            ) from None
+        except SeqTakenError:
+            raise SnapshotError(
+                f"{self!r} already has snapshot {record.seq} of run {record.run_id!r}: "
+                f"is the run going on in another kernel or process? A run can be continued "
+                f"by one of them at a time"
+            ) from None
+        except SnapshotError:
+            raise
+        except Exception as exc:
+            raise SnapshotError(
+                f"{self!r} could not save snapshot {record.seq} of run {record.run_id!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def run_info(self, run_id: str) -> RunInfo | None:
+        """The run's ``RunInfo``, or None if the store has no such run."""
+        with self._failing(f"look up run {run_id!r}"):
+            return self._run(run_id)
+
+    def runs(self) -> RunList:
+        """Every run in the store, the most recently updated first."""
+        with self._failing("list its runs"):
+            found = self._runs()
+        return RunList(sorted(found, key=lambda info: (-info.updated_at, info.run_id)))
+
+    def latest(self, run_id: str) -> Snapshot:
+        """The run's latest snapshot (what ``resume(run_id)`` continues from)."""
+        info = self._require(run_id)
+        return self._load_one(info, info.seq)
+
+    def snapshot(self, run_id: str, seq: int) -> Snapshot:
+        """Snapshot number ``seq`` of the run (what ``resume(run_id, at=seq)`` forks from);
+        a negative ``seq`` counts from the latest, as in a list."""
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            raise TypeError(f"a snapshot number is an int, got {type(seq).__name__}")
+        info = self._require(run_id)
+        return self._load_one(info, seq + info.seq + 1 if seq < 0 else seq)
+
+    def _load_one(self, info: RunInfo, seq: int) -> Snapshot:
+        run_id = info.run_id
+        with self._failing(f"load snapshot {seq} of run {run_id!r}"):
+            base = self._base_before(run_id, seq) if 0 <= seq <= info.seq else None
+            records = self._records(run_id, base, seq) if base is not None else []
+        if not records or records[-1].seq != seq:
+            raise SnapshotError(self._no_snapshot(info, seq))
+        return self._fold(records)[-1]
+
+    def history(self, run_id: str) -> list[Snapshot]:
+        """Every snapshot of the run still kept, oldest first. Each one's ``context`` is
+        rebuilt (base plus the deltas up to it) when it is read."""
+        info = self._require(run_id)
+        with self._failing(f"load the history of run {run_id!r}"):
+            records = self._records(run_id, 0, info.seq)
+        # after a compacting prune the history starts at the oldest base kept
+        first = next((i for i, r in enumerate(records) if r.kind == "base"), len(records))
+        return self._fold(records[first:])
+
+    def _fold(self, records: Sequence[Record]) -> list[Snapshot]:
+        if not records or records[0].kind != "base":
+            where = f"run {records[0].run_id!r}" if records else "a run"
+            raise SnapshotError(
+                f"{self!r}: the records of {where} do not start with a base snapshot; "
+                f"the store is damaged"
+            )
+        chain = _Chain(self, records)
+        return [Snapshot(record, chain) for record in records]
+
+    # -- removing -------------------------------------------------------------------------------
+
+    def delete(self, run_id: str) -> None:
+        """Remove the run and all its snapshots (its forks keep their own)."""
+        with self._failing(f"delete run {run_id!r}"):
+            found = self._delete(run_id)
+        if not found:
+            raise SnapshotError(self._unknown(run_id))
+
+    def prune(
+        self,
+        *,
+        keep_runs: int | None = None,
+        older_than: float | None = None,
+        compact: bool = False,
+    ) -> PruneResult:
+        """Bound what old runs keep.
+
+        ``keep_runs=n`` deletes every run but the ``n`` most recently updated;
+        ``older_than=seconds`` deletes the runs not updated for that long; ``compact=True``
+        keeps of each remaining run only its latest snapshot (rewritten as a base), dropping
+        its history. The latest snapshot of every run kept stays loadable.
+        """
+        if keep_runs is not None and keep_runs < 0:
+            raise ValueError(f"keep_runs must be 0 or more, got {keep_runs}")
+        runs = self.runs()
+        doomed: list[str] = []
+        if keep_runs is not None:
+            doomed.extend(info.run_id for info in runs[keep_runs:])
+        if older_than is not None:
+            cutoff = time.time() - older_than
+            doomed.extend(info.run_id for info in runs if info.updated_at < cutoff)
+        deleted = list(dict.fromkeys(doomed))
+        for run_id in deleted:
+            with self._failing(f"delete run {run_id!r}"):
+                self._delete(run_id)
+        dropped = 0
+        if compact:
+            for info in runs:
+                if info.run_id in deleted:
+                    continue
+                latest = self.snapshot(info.run_id, info.seq)
+                record = Record(
+                    info.run_id,
+                    latest.seq,
+                    "base",
+                    latest.reason,
+                    latest.step,
+                    latest.status,
+                    latest.steps,
+                    latest.created_at,
+                    dumps(latest.context),
+                )
+                with self._failing(f"compact run {info.run_id!r}"):
+                    dropped += self._rebase(record)
+        if deleted or dropped:
+            with self._failing("give the pruned space back"):
+                self._after_prune()
+        return PruneResult(deleted, dropped)
+
+    def _after_prune(self) -> None:  # noqa: B027 - optional: most backends need nothing
+        """Give freed space back, where the backend needs telling (SQLite does)."""
+
+    # -- errors ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _failing(self, action: str) -> Iterator[None]:
+        """Report any failure of the backend as a ``SnapshotError`` naming the store."""
+        try:
+            yield
+        except SnapshotError:
+            raise
+        except Exception as exc:
+            raise SnapshotError(
+                f"{self!r} could not {action}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _require(self, run_id: str) -> RunInfo:
+        if not isinstance(run_id, str):
+            raise TypeError(f"a run id is a str, got {type(run_id).__name__}")
+        info = self.run_info(run_id)
+        if info is None:
+            raise SnapshotError(self._unknown(run_id))
+        return info
+
+    def _unknown(self, run_id: str) -> str:
+        known = [info.run_id for info in self.runs()]
+        if not known:
+            return f"{self!r} has no run {run_id!r}: it holds no runs at all"
+        shown = ", ".join(repr(r) for r in known[:5])
+        more = f" and {len(known) - 5} more" if len(known) > 5 else ""
+        return f"{self!r} has no run {run_id!r}; recent runs: {shown}{more}"
+
+    def _no_snapshot(self, info: RunInfo, seq: int) -> str:
+        return (
+            f"run {info.run_id!r} in {self!r} has no snapshot {seq}: its snapshots are "
+            f"numbered 0 to {info.seq}" + (" (older ones were pruned)" if seq <= info.seq else "")
+        )
+
+
+# -- helpers shared by the stores and the command line ------------------------------------------
+
+# One encoder, made once: ``json.dumps`` with options builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
+dumps: Callable[[Any], str] = _ENCODER.encode
+
+
+def _when(timestamp: float) -> str:
+    if not timestamp:
+        return ""
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table with aligned columns."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in rows
+    )
+    return "\n".join(lines)

@@ -1,0 +1,148 @@
+"""Resuming a checkpointed run: ``Workflow.resume(run_id, *, store=None, at=None)``.
+
+What resuming does, by the status of the snapshot it starts from:
+
+* ``running`` or ``waiting`` (the process died, the kernel restarted): the run goes on. The
+  steps that had completed are in the snapshot as their output events, queued; the steps that
+  were running are in flight with their input event and run again from their start. That is
+  at-least-once execution: a step whose checkpoint had not been written when the process died
+  runs twice, so a step with effects outside the run should be idempotent.
+* ``failed``: the failing step kept its input; fix its code (re-run the cell that defines the
+  workflow class) and resume: that step is retried, nothing before it runs again.
+* ``cancelled`` (``handler.cancel()``, a kernel interrupt): the run goes on where it stopped.
+* a run paused for a human asks its question again: the step that asked runs again and asks,
+  and an answer that had arrived before the checkpoint is handed straight back to it.
+* ``done``: nothing runs and nothing is written. The handler finishes at once with the saved
+  result (and streams the saved ``StopEvent``), so ``await workflow.resume(run_id)`` is a safe
+  way to get the result of a run whatever state it is in.
+
+``at=n`` forks snapshot ``n``: the run continues under a new run id whose ``RunInfo.parent``
+is the original run (and ``parent_seq`` is ``n``); the original's history is not touched.
+
+The snapshot keeps the workflow's graph. Resuming with a graph that lost steps or event types
+the snapshot uses is refused with the differences listed; new steps are fine. Changed step
+bodies are fine too (that is how a failing step gets fixed) and are named in a
+``StepCodeChangedWarning``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from ..context import Context
+from ..errors import ContextSerdeError, SnapshotError, WorkflowRuntimeError
+from ..snapshot import breaking_changes, code_changes, graph_changes, graph_of
+from .base import SnapshotStore, StepCodeChangedWarning
+from .recorder import Recorder
+
+if TYPE_CHECKING:
+    from ..handler import WorkflowHandler
+    from ..workflow import Workflow
+
+__all__ = ["resume_run"]
+
+
+def resume_run(
+    workflow: Workflow, run_id: str, *, store: Any = None, at: int | None = None
+) -> WorkflowHandler:
+    """``workflow.resume(run_id, store=..., at=...)``: see the module docstring."""
+    name = type(workflow).__name__
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise WorkflowRuntimeError(
+            f"{name}.resume() needs a running event loop: write `await workflow.resume(...)` "
+            f"in a notebook cell or an async function"
+        ) from None
+    store = _store_for(workflow, store)
+    snapshot = store.latest(run_id) if at is None else store.snapshot(run_id, at)
+    data = snapshot.context
+    where = f"run {run_id!r} (snapshot {snapshot.seq} in {store!r})"
+    saved = str(data.get("workflow", ""))
+    if saved.rpartition(":")[2] != type(workflow).__qualname__:
+        raise SnapshotError(
+            f"cannot resume {where}: it is a run of workflow {saved!r}, not of {name}; "
+            f"resume it with an instance of the workflow that ran it"
+        )
+    saved_graph = data.get("graph")
+    if isinstance(saved_graph, dict):
+        graph = graph_of(type(workflow)._step_specs())
+        if breaking_changes(saved_graph, graph):
+            raise SnapshotError(
+                f"cannot resume {where}: {name} has changed since, in ways the run depends "
+                f"on:\n"
+                + "\n".join(f"  - {line}" for line in graph_changes(saved_graph, graph))
+                + "\nrestore the steps and event classes it used, or start a new run"
+            )
+        changed = code_changes(saved_graph, graph)
+        if changed:
+            warnings.warn(
+                StepCodeChangedWarning(
+                    f"resuming {where} with new code in step"
+                    f"{'s' if len(changed) > 1 else ''} {', '.join(map(repr, changed))}: the "
+                    f"new code runs from here on; completed steps are not run again"
+                ),
+                stacklevel=3,
+            )
+    try:
+        ctx = Context.from_dict(workflow, data)
+    except ContextSerdeError as exc:
+        raise SnapshotError(f"cannot resume {where}: {exc}") from exc
+    if ctx._state.stop is not None:
+        return _finished(workflow, ctx)
+    if at is None:
+        return workflow.run(ctx=ctx, checkpoint=Recorder(store, continuing=True))
+    from ..workflow import _new_run_id
+
+    return workflow.run(
+        ctx=ctx,
+        run_id=_new_run_id(name),
+        checkpoint=Recorder(store, parent=(run_id, snapshot.seq)),
+    )
+
+
+def _store_for(workflow: Workflow, store: Any) -> SnapshotStore:
+    if store is None:
+        own = getattr(workflow, "checkpoint", None)
+        if isinstance(own, SnapshotStore):
+            return own
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore()
+    if not isinstance(store, SnapshotStore):
+        raise TypeError(
+            f"store must be a snapshot store (SQLiteStore(), RedisStore(...), MemoryStore()), "
+            f"got {type(store).__name__}"
+        )
+    return store
+
+
+class _NoCheckpoint:
+    """Hooks that write nothing: showing a finished run's result must not add to its history
+    (the workflow may have a ``checkpoint`` store of its own)."""
+
+    def run_started(self, driver: Any) -> None:
+        pass
+
+    def step_completed(self, driver: Any, inv: Any) -> None:
+        pass
+
+    def run_ended(self, driver: Any) -> None:
+        pass
+
+
+def _finished(workflow: Workflow, ctx: Context[Any]) -> WorkflowHandler:
+    """A handler that finishes at once with the saved result: the driver, finding the stop
+    event and nothing left to run, ends the run as done, as it did the first time."""
+    state = ctx._state
+    for queue in state.queues.values():
+        queue.clear()
+    state.queued = 0
+    state.ready.clear()
+    state.in_flight.clear()
+    state.waiters.clear()
+    state.questions.clear()
+    ctx._status = "running"  # so run() continues this run instead of starting a new one
+    return workflow.run(ctx=ctx, checkpoint=_NoCheckpoint())

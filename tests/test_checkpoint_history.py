@@ -1,0 +1,133 @@
+"""A checkpoint is a delta, yet history() rebuilds every snapshot exactly as it was."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ckpt_flows import Approve, Counter, Docs
+
+from notebook_workflows import HumanResponseEvent
+from notebook_workflows.checkpoint import MemoryStore, Recorder, SQLiteStore
+from notebook_workflows.snapshot import snapshot_of
+
+
+class Witness(Recorder):
+    """A recorder that also keeps the full snapshot after every record it writes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.full: list[dict[str, Any]] = []
+
+    def _keep(self, driver: Any) -> None:
+        self.full.append(json.loads(json.dumps(snapshot_of(driver.ctx))))
+
+    def run_started(self, driver: Any) -> None:
+        super().run_started(driver)
+        self._keep(driver)
+
+    def step_completed(self, driver: Any, inv: Any) -> None:
+        super().step_completed(driver, inv)
+        self._keep(driver)
+
+    def run_ended(self, driver: Any) -> None:
+        super().run_ended(driver)
+        self._keep(driver)
+
+
+def stores(tmp_path: Path) -> list[Any]:
+    return [MemoryStore(), SQLiteStore(tmp_path / "runs.db")]
+
+
+def assert_history_is(store: Any, run_id: str, full: list[dict[str, Any]]) -> None:
+    history = store.history(run_id)
+    assert [s.seq for s in history] == list(range(len(full)))
+    for snapshot, expected in zip(history, full, strict=True):
+        assert snapshot.context == expected, f"snapshot {snapshot.seq} differs"
+    # and in any order, each one on its own
+    for seq in (len(full) - 1, 0, len(full) // 2):
+        assert store.snapshot(run_id, seq).context == full[seq]
+    assert store.latest(run_id).context == full[-1]
+
+
+@pytest.mark.parametrize("gap", [0, 64 * 1024], ids=["base-often", "base-rarely"])
+async def test_history_rebuilds_every_snapshot_of_a_fan_out(tmp_path: Path, gap: int) -> None:
+    for store in stores(tmp_path):
+        witness = Witness(store, min_base_gap=gap)
+        handler = Docs().run(checkpoint=witness, ids=list(range(8)), log=str(tmp_path / "log"))
+        assert await handler == list(range(8))
+        assert len(witness.full) == 1 + 1 + 8 + 8 + 1  # start, split, converts, joins, end
+        assert_history_is(store, handler.run_id, witness.full)
+        kinds = [s.kind for s in store.history(handler.run_id)]
+        assert kinds[0] == "base"
+        if gap == 0:
+            assert kinds.count("base") > 2  # the rule "deltas outgrow the base" kicked in
+        else:
+            assert kinds.count("base") == 1
+
+
+async def test_history_follows_deleted_keys_and_a_long_chain(tmp_path: Path) -> None:
+    for store in stores(tmp_path):
+        witness = Witness(store, min_base_gap=2000)
+        handler = Counter().run(checkpoint=witness, n=60)
+        assert await handler == 60
+        assert_history_is(store, handler.run_id, witness.full)
+        assert "pop_me" in store.snapshot(handler.run_id, 6).context["store"]
+        assert "pop_me" not in store.snapshot(handler.run_id, 7).context["store"]
+
+
+async def test_history_follows_questions_and_answers(tmp_path: Path) -> None:
+    for store in stores(tmp_path):
+        witness = Witness(store)
+        handler = Approve().run(checkpoint=witness, draft="v1")
+        while handler.status != "waiting":
+            await asyncio.sleep(0.001)
+        handler.ctx.send_event(HumanResponseEvent(response="yes"))
+        assert await handler == "v1: yes"
+        assert_history_is(store, handler.run_id, witness.full)
+
+
+async def test_snapshots_say_what_they_record(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "runs.db")
+    handler = Counter().run(checkpoint=store, n=3)
+    await handler
+    history = store.history(handler.run_id)
+    assert [(s.reason, s.step, s.status, s.steps) for s in history] == [
+        ("start", None, "running", 0),
+        ("step", "begin", "running", 1),
+        ("step", "tick", "running", 2),
+        ("step", "tick", "running", 3),
+        ("step", "tick", "running", 4),
+        ("end", None, "done", 4),
+    ]
+    assert all(s.run_id == handler.run_id and s.created_at > 0 for s in history)
+    assert "after step 'tick'" in repr(history[2])
+    assert store.snapshot(handler.run_id, -1).seq == 5  # negative numbers count from the end
+
+
+async def test_a_big_state_with_small_changes_writes_small_deltas(tmp_path: Path) -> None:
+    """The cost follows the change: 2,000 keys in the store, one changed per step."""
+    store = SQLiteStore(tmp_path / "runs.db")
+
+    class Wide(Recorder):
+        sizes: list[int] = []
+
+        def _save(self, record: Any, new_run: Any) -> None:
+            type(self).sizes.append(len(record.data))
+            super()._save(record, new_run)
+
+    handler = Counter().run(checkpoint=Wide(store), n=1)
+    await handler
+    ctx = handler.ctx
+    for i in range(2000):
+        await ctx.store.set(f"item{i:04d}", {"id": i, "name": f"item-{i}", "tags": ["a", "b"]})
+    Wide.sizes = []
+    handler = Counter().run(ctx=ctx, checkpoint=Wide(store), n=100)
+    assert await handler == 100
+    base, *deltas = Wide.sizes
+    assert base > 100_000
+    assert max(deltas) < 1_000  # a delta holds the step's change, not the 2,000 keys
+    assert sum(deltas) < base  # so no second base was needed
