@@ -256,9 +256,8 @@ def write_results(records: list[dict[str, Any]], path: Path) -> str:
                 }
                 and not isinstance(v, (list, dict))
             )
-            lines.append(
-                f"| {rec.get('engine', OURS)} | {rec['workload']} | {fmt(rec.get('median_ms'))} | {details} |"
-            )
+            engine, median = rec.get("engine", OURS), fmt(rec.get("median_ms"))
+            lines.append(f"| {engine} | {rec['workload']} | {median} | {details} |")
     lines += ["", "Raw records: `bench/results.json`."]
     text = "\n".join(lines) + "\n"
     path.write_text(text)
