@@ -243,15 +243,22 @@ def delta_of(
             delta["store_set"] = store_set
         if deleted:
             delta["store_deleted"] = sorted(deleted)
-    if changes.queued:
-        delta["queue_add"] = [
-            {"seq": seq, "step": step, "event": encode_event(ev)}
-            for seq, (step, ev) in sorted(changes.queued.items())
-        ]
-    if changes.dequeued:
-        delta["queue_remove"] = sorted(changes.dequeued)
+    # An empty queue or in-flight table is said in one word: that also covers a finished run,
+    # whose tables ``Driver._done`` empties wholesale rather than through tracked transitions.
+    if not state.queued:
+        delta["queue_empty"] = True
+    else:
+        if changes.queued:
+            delta["queue_add"] = [
+                {"seq": seq, "step": step, "event": encode_event(ev)}
+                for seq, (step, ev) in sorted(changes.queued.items())
+            ]
+        if changes.dequeued:
+            delta["queue_remove"] = sorted(changes.dequeued)
     in_flight = state.in_flight
-    if changes.invocations:
+    if not in_flight:
+        delta["in_flight_empty"] = True
+    elif changes.invocations:
         ids = sorted(changes.invocations)
         put = [_invocation_out(in_flight[i], encode_event) for i in ids if i in in_flight]
         if put:
@@ -265,12 +272,6 @@ def delta_of(
         ]
     if changes.uncollected:
         delta["collected_remove"] = [[step, seq] for step, seq in sorted(changes.uncollected)]
-    # A finished run's queues and in-flight table are emptied wholesale (``Driver._done``),
-    # not entry by entry through the tracked transitions: say so, so replaying empties them too.
-    if not state.queued:
-        delta["queue_empty"] = True
-    if not in_flight:
-        delta["in_flight_empty"] = True
     if since is None:
         for key in _CHANGE_PARTS:
             delta.setdefault(key, {} if key == "store_set" else [])

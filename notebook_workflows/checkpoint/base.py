@@ -31,7 +31,7 @@ import html
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, runtime_checkable
@@ -514,9 +514,26 @@ class BaseStore(ABC):
 
 # -- helpers shared by the stores and the command line ------------------------------------------
 
-# One encoder, made once: ``json.dumps`` with options builds a new encoder on every call.
+# One encoder, made once: ``json.dumps`` with options builds a new encoder on every call, and
+# ``JSONEncoder.encode`` builds its C encoder on every call too. A checkpoint encodes a delta
+# per step, so the C encoder is made here once and called directly.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
-dumps: Callable[[Any], str] = _ENCODER.encode
+try:
+    from json.encoder import c_make_encoder as _c_make_encoder
+    from json.encoder import encode_basestring as _encode_basestring
+
+    _C_ENCODE = _c_make_encoder(
+        None, _ENCODER.default, _encode_basestring, None, ":", ",", False, False, True
+    )
+except (ImportError, TypeError):  # pragma: no cover - a Python without the C accelerator
+    _C_ENCODE = None
+
+
+def dumps(value: Any) -> str:
+    """``value`` as compact JSON text (non-ASCII characters kept as they are)."""
+    if _C_ENCODE is None or isinstance(value, str):  # pragma: no cover
+        return _ENCODER.encode(value)
+    return "".join(_C_ENCODE(value, 0))
 
 
 def _when(timestamp: float) -> str:

@@ -35,6 +35,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +90,21 @@ _LATEST = (
 )
 
 # Connections a forked child inherited: closing them there could make SQLite checkpoint and
-# remove the parent's log, so they are kept, unused, until the child exits.
+# remove the parent's log, so they are kept, unused, until the child exits. (Asking the pid on
+# every write instead would cost a system call per checkpoint, dearer than it sounds in a VM.)
 _inherited: list[sqlite3.Connection] = []
+_stores: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
+
+
+def _forget_connections_after_fork() -> None:
+    for store in list(_stores):
+        if store._conn is not None:
+            _inherited.append(store._conn)
+            store._conn = None
+            store._rids.clear()
+
+
+os.register_at_fork(after_in_child=_forget_connections_after_fork)
 
 
 class SQLiteStore(BaseStore):
@@ -119,7 +133,7 @@ class SQLiteStore(BaseStore):
         self.timeout = timeout
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
-        self._pid = 0
+        _stores.add(self)
         self._rids: dict[str, int] = {}  # run id -> the run's number in the file
 
     def __repr__(self) -> str:
@@ -129,17 +143,13 @@ class SQLiteStore(BaseStore):
 
     def _connection(self, create: bool = True) -> sqlite3.Connection | None:
         conn = self._conn
-        if conn is not None and self._pid == os.getpid():
+        if conn is not None:
             return conn
         with self._lock:
-            if self._conn is not None and self._pid != os.getpid():
-                _inherited.append(self._conn)
-                self._conn = None
             if self._conn is None:
                 if not create and not self.path.exists():
                     return None
                 self._conn = self._open()
-                self._pid = os.getpid()
             return self._conn
 
     def _open(self) -> sqlite3.Connection:
@@ -191,7 +201,7 @@ class SQLiteStore(BaseStore):
     def close(self) -> None:
         """Close the connection (the store opens a new one when used again)."""
         with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
+            if self._conn is not None:
                 self._conn.close()
             self._conn = None
 
@@ -212,8 +222,7 @@ class SQLiteStore(BaseStore):
         conn = self._connection()
         assert conn is not None
         run_id, seq, kind = record.run_id, record.seq, record.kind
-        values = (kind, record.reason, record.step, record.status, record.steps)
-        values += (record.created_at, record.data)
+        values = record[2:]  # kind, reason, step, status, steps, created_at, data: the columns
         with self._lock:
             try:
                 if new_run is None:
