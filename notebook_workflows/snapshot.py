@@ -232,17 +232,13 @@ def delta_of(
     state = ctx._state
     delta: dict[str, Any] = {}
     if store_changes:
-        store_set = {}
-        deleted = []
-        for key, value in store_changes.items():
-            if value is DELETED:
-                deleted.append(key)
-            else:
-                store_set[key] = value
+        if any(value is DELETED for value in store_changes.values()):
+            store_set = {k: v for k, v in store_changes.items() if v is not DELETED}
+            delta["store_deleted"] = sorted(k for k, v in store_changes.items() if v is DELETED)
+        else:
+            store_set = dict(store_changes)
         if store_set:
             delta["store_set"] = store_set
-        if deleted:
-            delta["store_deleted"] = sorted(deleted)
     # An empty queue or in-flight table is said in one word: that also covers a finished run,
     # whose tables ``Driver._done`` empties wholesale rather than through tracked transitions.
     if not state.queued:

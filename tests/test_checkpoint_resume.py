@@ -232,3 +232,18 @@ def test_resume_needs_a_running_loop() -> None:
 
 async def _resume_with(store: Any) -> Any:
     return Counter().resume("any", store=store)
+
+
+async def test_loading_never_unpickles_what_a_store_holds(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "runs.db")
+    handler = Counter().run(checkpoint=store, n=2)
+    await handler
+    conn = store._connection()
+    assert conn is not None
+    # someone with write access to the file turns the base into a pickle snapshot
+    [(key, data)] = conn.execute("SELECT key, data FROM snapshots WHERE kind = 'base'")
+    tampered = data.replace('"serializer":"json"', '"serializer":"pickle"')
+    assert tampered != data
+    conn.execute("UPDATE snapshots SET data = ? WHERE key = ?", (tampered, key))
+    with pytest.raises(SnapshotError, match=r"pickle.*can run any code"):
+        Counter().resume(handler.run_id, store=store, at=1)

@@ -6,7 +6,11 @@ What resuming does, by the status of the snapshot it starts from:
   steps that had completed are in the snapshot as their output events, queued; the steps that
   were running are in flight with their input event and run again from their start. That is
   at-least-once execution: a step whose checkpoint had not been written when the process died
-  runs twice, so a step with effects outside the run should be idempotent.
+  runs twice, so a step with effects outside the run should be idempotent. The same goes for
+  the store: a step that runs again finds what its interrupted attempt had already written
+  (``ctx.store`` is shared by the steps running at once, and a checkpoint saves it whole).
+  Writes made in one ``async with ctx.store.edit_state()`` block at the end of a step, or
+  writes that set a value rather than add to it, make a re-run harmless.
 * ``failed``: the failing step kept its input; fix its code (re-run the cell that defines the
   workflow class) and resume: that step is retried, nothing before it runs again.
 * ``cancelled`` (``handler.cancel()``, a kernel interrupt): the run goes on where it stopped.
