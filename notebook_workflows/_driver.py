@@ -149,13 +149,13 @@ class Driver:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint.run_started(self)  # raises (nothing started) if the store fails
         self.ctx._driver = self
         self.ctx._status = "running"
         self.ctx.store._reset_lock()
         for question in self.state.questions:
             self.publish(question)  # a restored run asks its open questions again
-        if self.checkpoint is not None:
-            self.checkpoint.run_started(self)  # raises (nothing started) if the store fails
         self.main_task = self.loop.create_task(
             self._main(), name=f"notebook_workflows run {self.run_id}"
         )
@@ -221,6 +221,13 @@ class Driver:
             self._clock_run()
         if self.listeners:
             self._emit(RunStatusChanged(self.run_id, status, detail, time.time()))
+        if not self.finished and self.checkpoint is not None:
+            record = getattr(self.checkpoint, "status_changed", None)
+            if record is not None:  # a paused run shows as waiting in the store too
+                try:
+                    record(self)
+                except Exception as exc:
+                    self._end("failed", exc)
 
     # -- running steps --------------------------------------------------------------------------
 
@@ -734,6 +741,10 @@ class Driver:
     ) -> None:
         if self.finished:
             return
+        if status != "done":
+            self._settle_finished_tasks()
+            if self.finished:  # one of them ended the run itself
+                return
         self.finished = True
         self.ended_at = time.time()
         self._clock_pause()
@@ -776,6 +787,16 @@ class Driver:
         if self.executor is not None:
             self.executor.shutdown(wait=False)
         self._poke()
+
+    def _settle_finished_tasks(self) -> None:
+        """Record the steps that completed just before the run ends, whose done callbacks have
+        not run yet: their store writes already happened, so their completion must be
+        recorded too, or a resumed run would do them again."""
+        for inv_id, task in list(self.tasks.items()):
+            if task.done() and not task.cancelled() and task.exception() is None:
+                inv = self.state.in_flight.get(inv_id)
+                if inv is not None:
+                    self._task_done(inv, inv.attempt, task)
 
     def _result_settled(self, future: asyncio.Future[Any]) -> None:
         if future.cancelled():

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
-import secrets
 import sys
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -22,6 +22,7 @@ from .errors import WorkflowRuntimeError, WorkflowValidationError
 from .events import Event, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent
 from .handler import WorkflowHandler
 from .resources import ResourceCache
+from .runtime import RunState
 from .step import StepSignatureError, StepSpec, UnresolvedAnnotation, read_signature, step_options
 
 if TYPE_CHECKING:
@@ -208,41 +209,46 @@ class Workflow:
             raise WorkflowRuntimeError(
                 f"run {ctx.run_id!r} is still going; await its handler (or cancel it) first"
             )
-        ctx._workflow = self
-        unfinished = ctx._status in ("running", "waiting", "failed", "cancelled")
-        if unfinished:
-            if fields or start_event is not None:
-                raise WorkflowRuntimeError(
-                    f"run {ctx.run_id!r} stopped unfinished ({ctx._status}) and continues where "
-                    f"it stopped, so it takes no start fields; call run(ctx=ctx) alone"
-                )
-            ctx._state.requeue_in_flight()
-            run_id = run_id or ctx.run_id
-        else:
-            event = self._start_event(start_event, fields)
-            if ctx._status != "new" or ctx._state.stop is not None:
-                from .runtime import RunState
+        # A run that fails to start (a bad start field, a store that refuses the first
+        # checkpoint) must leave the context as it was: keep what to put back.
+        saved = (ctx._workflow, ctx._state, ctx._status, ctx._run_id, ctx._driver)
+        try:
+            ctx._workflow = self
+            unfinished = ctx._status in ("running", "waiting", "failed", "cancelled")
+            if unfinished:
+                if fields or start_event is not None:
+                    raise WorkflowRuntimeError(
+                        f"run {ctx.run_id!r} stopped unfinished ({ctx._status}) and continues "
+                        f"where it stopped, so it takes no start fields; call run(ctx=ctx) alone"
+                    )
+                ctx._state.requeue_in_flight()
+                run_id = run_id or ctx.run_id
+            else:
+                event = self._start_event(start_event, fields)
+                if ctx._status != "new" or ctx._state.stop is not None:
+                    ctx._run_id = None  # a new run that keeps the store
+                ctx._state = RunState(ctx._specs)
+                ctx._state.route(event)
+            run_id = run_id or ctx.run_id or _new_run_id(type(self).__name__)
+            ctx._run_id = run_id
+            checkpoint = checkpoint if checkpoint is not None else self.checkpoint
+            if checkpoint is not None:
+                from .checkpoint.recorder import wrap
 
-                ctx._state = RunState(ctx._specs)  # a new run that keeps the store
-                ctx._run_id = None
-            ctx._state.route(event)
-        run_id = run_id or ctx.run_id or _new_run_id(type(self).__name__)
-        ctx._run_id = run_id
-        checkpoint = checkpoint if checkpoint is not None else self.checkpoint
-        if checkpoint is not None:
-            from .checkpoint.recorder import wrap
-
-            # a store is wrapped in a recorder; an object with the hooks is used as it is
-            checkpoint = wrap(checkpoint, continuing=unfinished)
-        driver = Driver(
-            self,
-            ctx,
-            run_id=run_id,
-            stepwise=stepwise,
-            timeout=self.timeout,
-            checkpoint=checkpoint,
-        )
-        driver.start()
+                # a store is wrapped in a recorder; an object with the hooks is used as it is
+                checkpoint = wrap(checkpoint, continuing=unfinished)
+            driver = Driver(
+                self,
+                ctx,
+                run_id=run_id,
+                stepwise=stepwise,
+                timeout=self.timeout,
+                checkpoint=checkpoint,
+            )
+            driver.start()
+        except BaseException:
+            ctx._workflow, ctx._state, ctx._status, ctx._run_id, ctx._driver = saved
+            raise
         return WorkflowHandler(driver)
 
     def run_sync(self, ctx: Context[Any] | None = None, **kwargs: Any) -> Any:
@@ -356,4 +362,4 @@ def _answer_on_terminal(handler: WorkflowHandler, item: Any, notebook: bool, wf:
 def _new_run_id(workflow_name: str) -> str:
     """Short, readable and unique enough to type back into ``resume``."""
     slug = re.sub(r"(?<!^)(?=[A-Z])", "-", workflow_name).lower().strip("-_") or "run"
-    return f"{slug[:24]}-{secrets.token_hex(4)}"
+    return f"{slug[:24]}-{os.urandom(4).hex()}"

@@ -33,6 +33,10 @@ class Witness(Recorder):
         super().step_completed(driver, inv)
         self._keep(driver)
 
+    def status_changed(self, driver: Any) -> None:
+        super().status_changed(driver)
+        self._keep(driver)
+
     def run_ended(self, driver: Any) -> None:
         super().run_ended(driver)
         self._keep(driver)

@@ -12,11 +12,16 @@ import pytest
 from ckpt_flows import Approve, Counter, Docs
 
 from notebook_workflows import (
+    ContextSerdeError,
+    Event,
     HumanResponseEvent,
     InputRequiredEvent,
     SnapshotError,
+    StartEvent,
     StopEvent,
+    Workflow,
     WorkflowRuntimeError,
+    step,
 )
 from notebook_workflows.checkpoint import MemoryStore, SQLiteStore, StepCodeChangedWarning
 from notebook_workflows.snapshot import code_changes, graph_of
@@ -247,3 +252,35 @@ async def test_loading_never_unpickles_what_a_store_holds(tmp_path: Path) -> Non
     conn.execute("UPDATE snapshots SET data = ? WHERE key = ?", (tampered, key))
     with pytest.raises(SnapshotError, match=r"pickle.*can run any code"):
         Counter().resume(handler.run_id, store=store, at=1)
+
+
+async def test_a_paused_run_shows_as_waiting_in_the_store() -> None:
+    store = MemoryStore()
+    handler = Approve().run(checkpoint=store, run_id="paused", draft="x")
+    await asyncio.sleep(0.05)
+    assert handler.status == "waiting"
+    assert store.runs()[0].status == "waiting"
+    handler.ctx.send_event(HumanResponseEvent(response="ok"))
+    await handler
+    assert store.runs()[0].status == "done"
+
+
+async def test_a_workflow_whose_events_cannot_be_found_again_is_refused_before_it_runs() -> None:
+    ran = []
+
+    class Local(Event):
+        pass
+
+    class Hidden(Workflow):
+        @step
+        async def begin(self, ev: StartEvent) -> Local:
+            ran.append(1)
+            return Local()
+
+        @step
+        async def end(self, ev: Local) -> StopEvent:
+            return StopEvent()
+
+    with pytest.raises(ContextSerdeError, match="event classes .*Local are defined inside"):
+        Hidden().run(checkpoint=MemoryStore())
+    assert ran == []

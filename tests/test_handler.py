@@ -16,6 +16,7 @@ from notebook_workflows import (
     StopEvent,
     Workflow,
     WorkflowCancelledError,
+    WorkflowHandler,
     step,
 )
 
@@ -111,3 +112,28 @@ async def test_result_and_exception_of_a_finished_run() -> None:
     handler = Reporting().run()
     await handler
     assert handler.done() and handler.result() == "ok" and handler.exception() is None
+
+
+async def test_a_step_that_completed_just_before_a_cancel_is_recorded_as_done() -> None:
+    handlers: list[WorkflowHandler] = []
+
+    class Quick(Workflow):
+        @step
+        async def begin(self, ctx: Context, ev: StartEvent) -> Middle:
+            await asyncio.sleep(0)  # suspends once: the rest runs as a task
+            await ctx.store.set("begun", True)
+            # the cancel lands after this task finished, before its done callback runs
+            asyncio.get_running_loop().call_soon(handlers[0]._driver.cancel, "test")
+            return Middle()
+
+        @step
+        async def end(self, ev: Middle) -> StopEvent:
+            return StopEvent()
+
+    handler = Quick().run()
+    handlers.append(handler)
+    with pytest.raises(WorkflowCancelledError):
+        await handler
+    assert handler.steps_done == 1  # begin's completion was kept with its store write
+    in_flight = [f["step"] for f in handler.ctx.to_dict()["in_flight"]]
+    assert "begin" not in in_flight

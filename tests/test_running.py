@@ -95,3 +95,31 @@ async def test_a_start_field_of_the_wrong_type_fails_before_anything_runs() -> N
         Flow().run(n="many")
     await asyncio.sleep(0)
     assert ran == []
+
+
+class RefusingStore:
+    """Checkpoint hooks whose first write fails, like a store that is full or read-only."""
+
+    def run_started(self, driver: object) -> None:
+        raise OSError("disk full")
+
+    def step_completed(self, driver: object, inv: object) -> None: ...
+
+    def run_ended(self, driver: object) -> None: ...
+
+
+async def test_a_run_that_fails_to_start_leaves_its_context_reusable() -> None:
+    class Counter(Workflow):
+        @step
+        async def only(self, ctx: Context, ev: StartEvent) -> StopEvent:
+            n = await ctx.store.get("n", default=0) + 1
+            await ctx.store.set("n", n)
+            return StopEvent(result=n)
+
+    workflow = Counter()
+    first = workflow.run()
+    await first
+    with pytest.raises(OSError, match="disk full"):
+        workflow.run(ctx=first.ctx, checkpoint=RefusingStore())
+    assert first.ctx._status == "done"
+    assert await workflow.run(ctx=first.ctx) == 2  # as if the failed call never happened

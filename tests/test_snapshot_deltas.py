@@ -45,8 +45,18 @@ class Recorder:
         assert self.current is not None
         self.current = apply_delta(self.current, copy.deepcopy(delta))
         full = snapshot_of(ctx)
-        for key in ("store", "queue", "in_flight", "collected", "waiters", "questions", "stop",
-                    "counters", "steps_done", "status"):
+        for key in (
+            "store",
+            "queue",
+            "in_flight",
+            "collected",
+            "waiters",
+            "questions",
+            "stop",
+            "counters",
+            "steps_done",
+            "status",
+        ):
             assert self.current[key] == full[key], key
         self.checked += 1
 

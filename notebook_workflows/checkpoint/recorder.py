@@ -7,6 +7,7 @@
 * ``step_completed``, called right after a step's output events were routed, writes one delta:
   what that step changed (store keys, queue entries, in-flight invocations, collect buffers),
   taken from the change tracking of ``RunState`` and the store, never by diffing whole states;
+* ``status_changed`` writes a small delta when the run starts or stops waiting for a human;
 * ``run_ended`` writes a last delta with the final status (done, failed or cancelled).
 
 Design decisions:
@@ -33,8 +34,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SnapshotError
-from ..serialization import qualified_name
+from ..errors import ContextSerdeError, SnapshotError
+from ..serialization import find_class, qualified_name
 from ..snapshot import DELETED, delta_baseline, delta_of, snapshot_of
 from .base import MIN_BASE_GAP, Record, RunInfo, SnapshotStore, dumps
 
@@ -84,6 +85,7 @@ class Recorder:
     # -- the hooks ------------------------------------------------------------------------------
 
     def run_started(self, driver: Driver) -> None:
+        _check_event_classes(driver)
         ctx = driver.ctx
         driver.state.drain_changes()  # tracking starts here: the base below holds everything
         ctx.store._drain_changes(DELETED)
@@ -109,6 +111,12 @@ class Recorder:
 
     def step_completed(self, driver: Driver, inv: Invocation) -> None:
         self._delta(driver, "step", inv.step)
+
+    def status_changed(self, driver: Driver) -> None:
+        """The run started or stopped waiting for an event from outside (a human's answer):
+        a small record, so ``runs()`` shows a paused run as ``waiting``."""
+        if self.failed is None and self.seq >= 0:
+            self._delta(driver, "status", None)
 
     def run_ended(self, driver: Driver) -> None:
         if self.failed is not None or self.seq < 0:
@@ -188,6 +196,28 @@ class Recorder:
             self.failed = error
             raise error from exc
         self.seq = record.seq
+
+
+def _check_event_classes(driver: Driver) -> None:
+    """Every event class of the workflow must be found again by name when a snapshot is
+    loaded; say so before the run starts rather than at its first checkpoint."""
+    lost = []
+    for spec in driver.specs.values():
+        for cls in (*spec.accepts, *spec.produces):
+            name = qualified_name(cls)
+            try:
+                found = find_class(name, kinds=("event",))
+            except ContextSerdeError:
+                found = None
+            if found is not cls and cls.__qualname__ not in lost:
+                lost.append(cls.__qualname__)
+    if lost:
+        raise ContextSerdeError(
+            f"{driver.workflow_name} cannot be checkpointed: its event classes "
+            f"{', '.join(lost)} are defined inside a function, so a snapshot could not find "
+            f"them again by name; define them at module level (or in a notebook cell), or "
+            f"name them with notebook_workflows.serialization.register(cls, name='module:Name')"
+        )
 
 
 def wrap(checkpoint: Any, *, continuing: bool) -> Any:
