@@ -511,6 +511,7 @@ class RunMonitor:
         self._stream_seen: Event | None = None  # the newest stream event logged
         self._logged_status = driver.status
         self._status_detail = ""
+        self._traceback: str | None = None  # of the error the run failed with
         # refreshing
         self._scheduled = False
         self._timer: Any = None
@@ -871,9 +872,13 @@ class RunMonitor:
         for step, error in stats.failed.items():
             trace = ""
             if driver.error is not None:
+                if self._traceback is None:
+                    # formatted once, as the run ended: code that awaits the run and re-raises
+                    # the error later adds its own frames to the same traceback
+                    self._traceback = _error_text(driver.error)
                 trace = (
                     f"<details><summary>traceback</summary>"
-                    f"<pre>{e(_error_text(driver.error))}</pre></details>"
+                    f"<pre>{e(self._traceback)}</pre></details>"
                 )
             lines.append(
                 f'<div class="nwm-failed">✖ step <b>{e(step)}</b> failed: '

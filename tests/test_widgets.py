@@ -210,6 +210,8 @@ async def test_a_failed_step_is_named_with_its_error_and_traceback() -> None:
     assert "failed" in header
     assert "step explode failed: ValueError: boom at 1" in header
     assert "traceback" in header and "raise ValueError" in text(monitor.header.value)
+    monitor._refresh()  # a later refresh: the error has been re-raised here meanwhile
+    assert "in test_a_failed_step" not in text(monitor.header.value)  # still the step's
     log = words(monitor.log.value)
     assert "StepFailed Work(i=1) ✖ ValueError: boom at 1" in log
     assert "RunStatusChanged failed" in log
