@@ -189,7 +189,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
                 time.sleep(0.1)
         yield Lab(url, token, root, home / "runtime")
     finally:
-        kernels = _kernel_pids(home / "runtime")
         with contextlib.suppress(OSError):
             request = urllib.request.Request(
                 f"{url}/api/shutdown", method="POST", headers={"Authorization": f"token {token}"}
@@ -200,7 +199,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(5)
-        for pid in kernels:  # kernels run in sessions of their own: end any left by id
+        # Kernels run in process sessions of their own: end any this server left, by id.
+        for pid in _kernel_pids(home / "runtime"):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         log.close()
