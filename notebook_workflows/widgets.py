@@ -1238,15 +1238,34 @@ class RunMonitor:
 
     def _publish_final(self) -> None:
         """Update the displayed monitor with its final bundle, so a saved notebook keeps the
-        finished run (JupyterLab and nbclient update each output with this display id)."""
+        finished run (JupyterLab and nbclient update each output with this display id).
+
+        The update goes out under the kernel's current request, the cell that awaits the run,
+        which is what nbclient listens to. A run that ends between cells (displayed in one,
+        awaited in a later one, or not awaited at all) has no such cell, so the update is sent
+        once more when the next cell starts."""
         if not in_notebook_kernel():
             return
+        self._update_display()
+        from IPython import get_ipython
+
+        events = getattr(get_ipython(), "events", None)
+        if events is None:
+            return
+
+        def again(*_: Any) -> None:
+            events.unregister("pre_run_cell", again)
+            self._update_display()
+
+        events.register("pre_run_cell", again)
+
+    def _update_display(self) -> None:
         from IPython.display import update_display
 
-        bundle = self._repr_mimebundle_()
         try:
-            # In an empty context: no step's output capture, and the kernel's current request
-            # (the executing cell, which nbclient listens to) as the parent.
+            bundle = self._repr_mimebundle_()
+            # In an empty context: no step's output capture, and the kernel's current
+            # request as the parent.
             contextvars.Context().run(update_display, bundle, raw=True, display_id=self._display_id)
         except Exception:
             logger.exception("notebook_workflows: could not update the monitor's display")

@@ -624,3 +624,37 @@ def test_an_executed_notebook_keeps_the_finished_view(tmp_path: Path) -> None:
     assert any(
         "report ready" in json.dumps(o) for o in captured if o["output_type"] == "display_data"
     )
+
+
+@pytest.mark.kernel
+def test_a_run_that_ends_between_cells_updates_its_display_in_the_next_cell(
+    tmp_path: Path,
+) -> None:
+    """nbclient keeps only messages sent under the cell it runs: a run that ended while no cell
+    ran (shown in one cell, never awaited) updates its display again when the next cell runs."""
+    from kernel_helpers import Kernel
+
+    kernel = Kernel(tmp_path)
+    try:
+        kernel.check(NOTEBOOK_CELLS[0])
+        shown = kernel.check('handler = Report().run(run_id="idle")\nhandler.monitor()')
+        assert "RunMonitor(Report, run 'idle', running, 0 steps)" in shown.text
+        time.sleep(1.0)  # the kernel is idle: the run (a few ms) ends while no cell runs
+        msg_id = kernel.submit("handler.done()")
+        updates = []
+        while True:
+            msg = kernel.client.get_iopub_msg(timeout=10)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "update_display_data":
+                updates.append(msg["content"]["data"])
+            if msg["msg_type"] == "execute_result":
+                assert msg["content"]["data"]["text/plain"] == "True"
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        assert [u["text/plain"] for u in updates] == [
+            "RunMonitor(Report, run 'idle', done, 5 steps)"
+        ]
+        assert "StopEvent(result='report done')" in words(updates[0]["text/html"])
+    finally:
+        kernel.shutdown()
