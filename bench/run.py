@@ -216,9 +216,9 @@ def write_results(records: list[dict[str, Any]], path: Path) -> str:
                 if k in d
             )
             + (
-                f". A small `set` costs {d.get('set_small_in_empty_store_us')} µs in an empty store "
-                f"and {d.get('set_small_in_1MB_store_us')} µs beside the megabyte: validation "
-                "follows the value set, not the store"
+                f". A small `set` costs {d.get('set_small_in_empty_store_us')} µs in an empty "
+                f"store and {d.get('set_small_in_1MB_store_us')} µs beside the megabyte: "
+                "validation follows the value set, not the store"
                 if "set_small_in_1MB_store_us" in d
                 else ""
             )
