@@ -299,9 +299,10 @@ class Driver:
             )
 
     def _arguments(
-        self, spec: StepSpec, inv: Invocation
+        self, spec: StepSpec, inv: Invocation, made: dict[str, Any] | None = None
     ) -> tuple[list[Any], dict[str, Any]] | None:
-        """The call's arguments, or None when a resource has yet to be made (awaited)."""
+        """The call's arguments, or None when a resource has yet to be made (awaited);
+        ``made`` holds resources already made for this call."""
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         for kind, name, resource in spec.params:
@@ -309,6 +310,8 @@ class Driver:
                 value: Any = inv.event
             elif kind is CONTEXT:
                 value = self.ctx
+            elif made is not None and name in made:
+                value = made[name]
             else:
                 assert resource is not None
                 found, value = self._resources.cached(resource)
@@ -322,20 +325,10 @@ class Driver:
 
     async def _invoke(self, spec: StepSpec, inv: Invocation) -> Any:
         """The general path: make resources first, run sync steps on worker threads."""
-        args: list[Any] = []
-        kwargs: dict[str, Any] = {}
-        for kind, name, resource in spec.params:
-            if kind is EVENT:
-                value: Any = inv.event
-            elif kind is CONTEXT:
-                value = self.ctx
-            else:
-                assert resource is not None
-                value = await self._resources.get(resource)
-            if name in spec.keyword_only:
-                kwargs[name] = value
-            else:
-                args.append(value)
+        made = {name: await self._resources.get(res) for name, res in spec.resources}
+        arguments = self._arguments(spec, inv, made)
+        assert arguments is not None
+        args, kwargs = arguments
         if spec.is_async:
             return await spec.fn(self.workflow, *args, **kwargs)
         cv = contextvars.copy_context()
@@ -710,14 +703,7 @@ class Driver:
         assert stop is not None
         own_fields = set(type(stop).model_fields) - {"result"}
         result = stop if own_fields else stop.result
-        state = self.state
-        for queue in state.queues.values():
-            queue.clear()
-        state.queued = 0
-        state.ready.clear()
-        state.in_flight.clear()
-        state.waiters.clear()
-        state.questions.clear()
+        self.state.clear_pending()
         self.publish(stop)
         self._end("done", result=result)
 

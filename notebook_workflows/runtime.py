@@ -371,6 +371,16 @@ class RunState:
                 self.questions = [q for q in self.questions if q is not waiter.question]
         self.waiters = []
 
+    def clear_pending(self) -> None:
+        """A finished run keeps nothing queued, running or waiting."""
+        for queue in self.queues.values():
+            queue.clear()
+        self.queued = 0
+        self.ready.clear()
+        self.in_flight.clear()
+        self.waiters.clear()
+        self.questions.clear()
+
     # -- collect and wait -----------------------------------------------------------------------
 
     def collect(

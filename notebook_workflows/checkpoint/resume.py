@@ -140,13 +140,6 @@ class _NoCheckpoint:
 def _finished(workflow: Workflow, ctx: Context[Any]) -> WorkflowHandler:
     """A handler that finishes at once with the saved result: the driver, finding the stop
     event and nothing left to run, ends the run as done, as it did the first time."""
-    state = ctx._state
-    for queue in state.queues.values():
-        queue.clear()
-    state.queued = 0
-    state.ready.clear()
-    state.in_flight.clear()
-    state.waiters.clear()
-    state.questions.clear()
+    ctx._state.clear_pending()
     ctx._status = "running"  # so run() continues this run instead of starting a new one
     return workflow.run(ctx=ctx, checkpoint=_NoCheckpoint())
