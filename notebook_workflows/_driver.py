@@ -461,20 +461,21 @@ class Driver:
                 delay = policy.next(now - inv.first_started, inv.attempt, error)
             except Exception as exc:  # a broken policy must not hide the step's error
                 logger.warning("retry policy of step %r raised %r; not retrying", inv.step, exc)
-        if delay is not None:
-            if self.listeners:
-                self._emit(
-                    StepFailed(
-                        self.run_id,
-                        inv.step,
-                        inv.event,
-                        error,
-                        inv.attempt,
-                        True,
-                        seconds,
-                        time.time(),
-                    )
+        if self.listeners:
+            will_retry = delay is not None
+            self._emit(
+                StepFailed(
+                    self.run_id,
+                    inv.step,
+                    inv.event,
+                    error,
+                    inv.attempt,
+                    will_retry,
+                    seconds,
+                    time.time(),
                 )
+            )
+        if delay is not None:
             self.state.retry_later(inv, seconds)
             inv.timed_out = False
             self.timers[inv.id] = self.loop.call_later(max(0.0, delay), self._retry_now, inv)
@@ -484,19 +485,6 @@ class Driver:
         where += f", attempt {inv.attempt})" if inv.attempt > 1 else ")"
         _add_note(error, where)
         self.state.fail(inv, f"{type(error).__name__}: {error}", seconds)
-        if self.listeners:
-            self._emit(
-                StepFailed(
-                    self.run_id,
-                    inv.step,
-                    inv.event,
-                    error,
-                    inv.attempt,
-                    False,
-                    seconds,
-                    time.time(),
-                )
-            )
         self._settle(inv)
         self._end("failed", error)
 
