@@ -62,6 +62,14 @@ test: system-test $(VENV)/.installed-test
 	$(BIN)/ruff format --check notebook_workflows tests bench
 	NOTEBOOK_WORKFLOWS_STRICT=$(STRICT) $(BIN)/python -m pytest
 
+# Re-execute every notebook in place, so the outputs saved in them (what GitHub shows, what nbval
+# compares) are today's. In file-name order: 06b resumes the run that 06a leaves behind.
+.PHONY: notebooks
+notebooks: system-lab $(VENV)/.installed-test
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	  --ExecutePreprocessor.timeout=120 --ExecutePreprocessor.record_timing=False \
+	  notebooks/*.ipynb
+
 bench: system-test $(VENV)/.installed-bench
 	$(BIN)/python bench/run.py
 
