@@ -31,6 +31,11 @@ STATUS_COLOURS = {
 }
 
 
+def plural(n: int, word: str) -> str:
+    """``word`` as ``n`` of them: "1 step", "2 steps"."""
+    return word if n == 1 else word + "s"
+
+
 def short(value: Any, limit: int = 80) -> str:
     """A bounded one-line repr."""
     text = _repr.repr(value).replace("\n", " ")
@@ -67,7 +72,7 @@ def handler_text(handler: WorkflowHandler) -> str:
     stats = handler.stats()
     head = (
         f"WorkflowHandler({stats.workflow}, run {stats.run_id!r}, {stats.status}, "
-        f"{stats.steps_done} steps done)"
+        f"{stats.steps_done} {plural(stats.steps_done, 'step')} done)"
     )
     driver = handler._driver
     if not driver.stepwise or driver.finished:
@@ -95,7 +100,8 @@ def handler_html(handler: WorkflowHandler) -> str:
         'border:1px solid #cbd5e0;border-radius:6px;padding:8px 12px;max-width:760px">',
         f"<div><b>{e(stats.workflow)}</b> · run <code>{e(stats.run_id)}</code> · "
         f'<span style="color:{colour};font-weight:600">{e(stats.status)}</span> · '
-        f"{stats.steps_done} steps done · {duration(stats.elapsed)}</div>",
+        f"{stats.steps_done} {plural(stats.steps_done, 'step')} done · "
+        f"{duration(stats.elapsed)}</div>",
     ]
     if stats.failed:
         for step, error in stats.failed.items():

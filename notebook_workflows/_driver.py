@@ -605,7 +605,9 @@ class Driver:
             try:
                 listener(item)
             except Exception:
-                logger.exception("notebook_workflows: a run listener failed; removing it")
+                logger.exception(
+                    "notebook_workflows: a listener of run %s failed; removing it", self.run_id
+                )
                 if listener in self.listeners:
                     self.listeners.remove(listener)
 

@@ -198,8 +198,6 @@ class WorkflowHandler:
         return {"text/plain": handler_text(self), "text/html": handler_html(self)}
 
     def __repr__(self) -> str:
-        driver = self._driver
-        return (
-            f"WorkflowHandler({driver.workflow_name}, run {driver.run_id!r}, "
-            f"{driver.status}, {driver.state.steps_done} steps done)"
-        )
+        from ._display import handler_text
+
+        return handler_text(self).split("\n", 1)[0]

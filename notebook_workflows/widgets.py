@@ -81,6 +81,7 @@ from ._display import (
     duration,
     event_summary,
     handler_html,
+    plural,
     short,
     short_text,
     store_rows,
@@ -226,7 +227,7 @@ class _Row:
             self.kind = "…"
             self.cls = "gap"
             self.summary = (
-                f"{n:,} {_plural(n, 'step')} ran faster than the log follows "
+                f"{n:,} {plural(n, 'step')} ran faster than the log follows "
                 f"({LOG_BURST} records a refresh); their records were not kept"
             )
             self.detail = ""
@@ -848,7 +849,7 @@ class RunMonitor:
     def _progress_html(self, stats: RunStats) -> str:
         e = html.escape
         done = stats.steps_done
-        parts = [f"<b>{done}</b> {_plural(done, 'step')} done"]
+        parts = [f"<b>{done}</b> {plural(done, 'step')} done"]
         running = len(stats.running)
         names = ", ".join(sorted(set(stats.running)))
         parts.append(
@@ -862,7 +863,7 @@ class RunMonitor:
             parts.append(f"<b>{len(stats.waiting)}</b> waiting ({e(names)})")
         if stats.questions:
             n = len(stats.questions)
-            parts.append(f'<b class="waiting">{n}</b> {_plural(n, "question")} open')
+            parts.append(f'<b class="waiting">{n}</b> {plural(n, "question")} open')
         return f'<div class="nwm-progress">{" · ".join(parts)}</div>'
 
     def _notices(self, stats: RunStats) -> list[str]:
@@ -1214,7 +1215,7 @@ class RunMonitor:
         n = stats.steps_done
         return (
             f"RunMonitor({stats.workflow}, run {stats.run_id!r}, {stats.status}, "
-            f"{n} {_plural(n, 'step')})"
+            f"{n} {plural(n, 'step')})"
         )
 
     def _repr_mimebundle_(
@@ -1318,10 +1319,6 @@ def _show(widget: Any, visible: bool) -> None:
         widget.remove_class(_HIDDEN)
     elif not visible and not hidden:
         widget.add_class(_HIDDEN)
-
-
-def _plural(n: int, word: str) -> str:
-    return word if n == 1 else word + "s"
 
 
 # The monitor's look: JupyterLab's theme variables (light and dark), with fallbacks elsewhere.

@@ -38,6 +38,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from pydantic_core import to_json as _to_json
 
+from .._display import plural
 from ..errors import SnapshotError
 from ..snapshot import apply_delta
 
@@ -148,7 +149,8 @@ class Snapshot:
             "end": f"run ended ({self.status})",
             "status": f"now {self.status}",
         }.get(self.reason, f"after step {self.step!r}")
-        return f"#{self.seq} {what}, {self.steps} steps done, {_when(self.created_at)}"
+        steps = f"{self.steps} {plural(self.steps, 'step')} done"
+        return f"#{self.seq} {what}, {steps}, {_when(self.created_at)}"
 
     def __repr__(self) -> str:
         return f"<Snapshot of run {self.run_id!r} {self.describe()}>"

@@ -137,7 +137,13 @@ class SQLiteStore(BaseStore):
         self._rids: dict[str, int] = {}  # run id -> the run's number in the file
 
     def __repr__(self) -> str:
-        return f"SQLiteStore({str(self.path)!r})"
+        # relative to the working directory when under it: shorter, and the same on every
+        # machine (a notebook's saved warnings do not show where it was executed)
+        try:
+            shown = self.path.resolve().relative_to(Path.cwd().resolve())
+        except (ValueError, OSError):
+            shown = self.path
+        return f"SQLiteStore({str(shown)!r})"
 
     # -- the connection -------------------------------------------------------------------------
 
