@@ -144,3 +144,16 @@ def test_interrupting_run_sync_cancels_the_run(kernel: Kernel, tmp_path: Path) -
         "    WorkflowHandler.__init__ = _run\n"
     )
     interrupt_and_check(kernel, cell, path)
+
+
+def test_what_a_run_sync_step_displays_appears_under_its_cell(kernel: Kernel) -> None:
+    kernel.check(
+        "from IPython.display import display, Markdown\n"
+        "class Shows(Workflow):\n"
+        "    @step\n"
+        "    async def show(self, ev: StartEvent) -> StopEvent:\n"
+        "        display(Markdown('**shown by a step**'))\n"
+        "        return StopEvent(result='ok')\n"
+    )
+    result = kernel.check("Shows().run_sync()")
+    assert any("shown by a step" in d.get("text/markdown", "") for d in result.data)

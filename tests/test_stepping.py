@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from notebook_workflows import (
+    ConstantDelayRetryPolicy,
     Context,
     Event,
     HumanResponseEvent,
@@ -15,6 +16,7 @@ from notebook_workflows import (
     WorkflowRuntimeError,
     step,
 )
+from notebook_workflows.checkpoint import MemoryStore
 
 
 class Split(Event):
@@ -112,3 +114,31 @@ async def test_human_in_the_loop_while_stepping() -> None:
     last = await handler.step()
     assert last == [StopEvent(result="go")]
     assert await handler == "go"
+
+
+class Flaky(Workflow):
+    calls = 0
+
+    @step(retry_policy=ConstantDelayRetryPolicy(delay=0.001, maximum_attempts=3))
+    async def fetch(self, ev: StartEvent) -> StopEvent:
+        type(self).calls += 1
+        if type(self).calls < 3:
+            raise ConnectionError("try again")
+        return StopEvent(result=type(self).calls)
+
+
+async def test_a_step_call_includes_the_retries_of_its_invocation() -> None:
+    Flaky.calls = 0
+    handler = Flaky().run(stepwise=True)
+    assert await handler.step() == [StopEvent(result=3)]
+    assert Flaky.calls == 3 and await handler == 3
+
+
+async def test_each_manual_step_is_checkpointed() -> None:
+    store = MemoryStore()
+    handler = Pipeline().run(stepwise=True, checkpoint=store, run_id="stepped")
+    await handler.step()
+    await handler.step()
+    assert [s.step for s in store.history("stepped")] == [None, "split", "work"]
+    assert store.latest("stepped").context["steps_done"] == 2
+    await handler
