@@ -63,14 +63,17 @@ async def test_instance_data_persists_over_runs_even_without_super_init() -> Non
     assert workflow.timeout is None
 
 
-async def test_a_finished_runs_context_starts_a_new_run_keeping_the_store() -> None:
-    class Counter(Workflow):
-        @step
-        async def only(self, ctx: Context, ev: StartEvent) -> StopEvent:
-            n = await ctx.store.get("n", default=0) + 1
-            await ctx.store.set("n", n)
-            return StopEvent(result=n)
+class Counter(Workflow):
+    """Counts its runs in the store."""
 
+    @step
+    async def only(self, ctx: Context, ev: StartEvent) -> StopEvent:
+        n = await ctx.store.get("n", default=0) + 1
+        await ctx.store.set("n", n)
+        return StopEvent(result=n)
+
+
+async def test_a_finished_runs_context_starts_a_new_run_keeping_the_store() -> None:
     workflow = Counter()
     first = workflow.run()
     assert await first == 1
@@ -109,13 +112,6 @@ class RefusingStore:
 
 
 async def test_a_run_that_fails_to_start_leaves_its_context_reusable() -> None:
-    class Counter(Workflow):
-        @step
-        async def only(self, ctx: Context, ev: StartEvent) -> StopEvent:
-            n = await ctx.store.get("n", default=0) + 1
-            await ctx.store.set("n", n)
-            return StopEvent(result=n)
-
     workflow = Counter()
     first = workflow.run()
     await first
