@@ -301,6 +301,16 @@ class Workflow:
 
         return resume_run(self, run_id, store=store, at=at)
 
+    def resume_sync(self, run_id: str, *, store: Any = None, at: int | None = None) -> Any:
+        """``resume`` from plain synchronous code (a script, a plain cell), blocking until the
+        run's result, the way ``run_sync`` is to ``run``."""
+        from ._loop import run_blocking
+
+        async def resume_and_wait() -> Any:
+            return await self.resume(run_id, store=store, at=at)
+
+        return run_blocking(resume_and_wait)
+
     def _start_event(self, given: StartEvent | None, fields: dict[str, Any]) -> Event:
         start_type = type(self)._start_event_type()
         if given is not None:

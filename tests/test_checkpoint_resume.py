@@ -284,3 +284,18 @@ async def test_a_workflow_whose_events_cannot_be_found_again_is_refused_before_i
     with pytest.raises(ContextSerdeError, match="event classes .*Local are defined inside"):
         Hidden().run(checkpoint=MemoryStore())
     assert ran == []
+
+
+def test_resume_sync_continues_a_run_from_plain_code(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "runs.db")
+
+    async def start_and_cancel() -> None:
+        handler = Counter().run(checkpoint=store, run_id="plain", n=3, stepwise=True)
+        await handler.step()
+        await handler.cancel()
+
+    asyncio.run(start_and_cancel())
+    assert Counter().resume_sync("plain", store=store) is not None
+    assert store.latest("plain").status == "done"
+    with pytest.raises(WorkflowRuntimeError, match="resume_sync"):
+        Counter().resume("plain", store=store)

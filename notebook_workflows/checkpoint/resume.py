@@ -58,7 +58,8 @@ def resume_run(
     except RuntimeError:
         raise WorkflowRuntimeError(
             f"{name}.resume() needs a running event loop: write `await workflow.resume(...)` "
-            f"in a notebook cell or an async function"
+            f"in a notebook cell or an async function, or call `workflow.resume_sync(...)` "
+            f"from plain synchronous code"
         ) from None
     store = _store_for(workflow, store)
     snapshot = store.latest(run_id) if at is None else store.snapshot(run_id, at)
