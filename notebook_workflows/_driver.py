@@ -19,6 +19,7 @@ Design decisions worth knowing before changing anything here:
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import concurrent.futures
 import contextvars
 import functools
@@ -26,7 +27,7 @@ import logging
 import sys
 import threading
 import time
-import types
+from asyncio.tasks import _enter_task, _leave_task
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -65,32 +66,65 @@ def current_invocation() -> Invocation | None:
     return _current.get()
 
 
-@types.coroutine
-def _continue(coro: Coroutine[Any, Any, Any], first: Any) -> Any:
-    """Drive ``coro``, already started and suspended on ``first``, to completion (the part of
-    ``yield from`` that cannot be written once the first value is already out)."""
-    value: Any = None
-    error: BaseException | None = None
-    try:
-        value = yield first
-    except BaseException as exc:  # cancellation and friends go into the step's coroutine
-        error = exc
-    while True:
-        try:
-            nxt = coro.send(value) if error is None else coro.throw(error)
-        except StopIteration as stop:
-            return stop.value
-        value, error = None, None
-        try:
-            value = yield nxt
-        except BaseException as exc:
-            error = exc
+# Python 3.12 tasks can start eagerly: run in the caller until their first suspension, as
+# themselves (``current_task()`` is the new task). Earlier Pythons get the same from a
+# ``_Carrier`` task (``Driver._start_carried``).
+_EAGER_TASKS = sys.version_info >= (3, 12)
 
 
-def _create_task(loop: asyncio.AbstractEventLoop, coro: Any, cv: contextvars.Context) -> Any:
-    if sys.version_info >= (3, 11):
-        return loop.create_task(coro, context=cv)
-    return cv.run(loop.create_task, coro)  # pragma: no cover - Python 3.10
+# A carrier asked to cancel (``current_task().cancel()`` in a step) is not reused.
+_cancelling: Callable[[asyncio.Task[Any]], int] = (
+    (lambda task: task.cancelling()) if sys.version_info >= (3, 11) else (lambda task: 0)
+)
+
+
+class _Carrier(collections.abc.Coroutine):  # type: ignore[type-arg]
+    """Python 3.10/3.11, where tasks cannot start eagerly: the coroutine of a task that is
+    the current task while steps run eagerly (so ``asyncio.timeout``, ``TaskGroup`` or anyio
+    inside a step find a task of their own), and that becomes the task of the first step that
+    suspends, taking it over from where it stopped.
+
+    A carrier not claimed by the time the loop runs its task simply ends; many steps that
+    finish without suspending share one, so a step costs no task of its own.
+    """
+
+    __slots__ = ("coro", "cv", "first", "state")
+
+    SPARE, SUSPENDED, RUNNING = range(3)  # SPARE is 0: ``if carrier.state`` means taken
+
+    def __init__(self) -> None:
+        self.coro: Coroutine[Any, Any, Any] | None = None
+        self.cv: contextvars.Context | None = None
+        self.first: Any = None
+        self.state = self.SPARE
+
+    def send(self, value: Any) -> Any:
+        if self.state == self.SPARE:
+            raise StopIteration(None)
+        assert self.coro is not None and self.cv is not None
+        if self.state == self.SUSPENDED:
+            self.state = self.RUNNING
+            return self.first
+        return self.cv.run(self.coro.send, value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        error = (
+            typ
+            if isinstance(typ, BaseException)
+            else (val if isinstance(val, BaseException) else typ(val))
+        )
+        if self.state == self.SPARE:
+            raise error
+        assert self.coro is not None and self.cv is not None
+        self.state = self.RUNNING
+        return self.cv.run(self.coro.throw, error)
+
+    def close(self) -> None:
+        if self.state != self.SPARE and self.coro is not None:
+            self.coro.close()
+
+    def __await__(self) -> Any:  # pragma: no cover - only tasks drive it
+        return self
 
 
 class Driver:
@@ -145,6 +179,8 @@ class Driver:
         self._timeout_handle: asyncio.TimerHandle | None = None
         self._resources = workflow._nw_resource_cache()
         self._fast_args = {name: self._fast_arguments(spec) for name, spec in self.specs.items()}
+        self.carrier = _Carrier()
+        self.carrier_task: asyncio.Task[Any] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -268,8 +304,6 @@ class Driver:
         if self.listeners:
             self._emit(StepStarted(self.run_id, inv.step, inv.event, inv.attempt, time.time()))
         inv.started = time.perf_counter()
-        if inv.attempt == 1:
-            inv.first_started = inv.started
         cv = contextvars.copy_context()
         cv.run(_current.set, inv)
         for setup in self.step_context:
@@ -283,20 +317,68 @@ class Driver:
                 coro = spec.fn(self.workflow, *args[0], **args[1])
             else:
                 coro = self._invoke(spec, inv)
-            first = cv.run(coro.send, None)
-        except StopIteration as stop:
-            self._succeeded(inv, stop.value)
-            return
-        except Exception as exc:
+        except Exception as exc:  # a step that is not really async raised when called
             self._failed(inv, exc)
             return
-        task = _create_task(self.loop, _continue(coro, first), cv)
+        # Each invocation is a task from its first instruction, so code in the step that asks
+        # for the current task (asyncio.timeout, TaskGroup, anyio) gets its own; it runs right
+        # here until it first suspends, and most steps finish before that.
+        if _EAGER_TASKS:
+            task = asyncio.Task(coro, loop=self.loop, context=cv, eager_start=True)
+            if task.done():
+                if task.cancelled():
+                    self._failed(inv, asyncio.CancelledError(f"step {inv.step!r} cancelled"))
+                elif task.exception() is not None:
+                    self._failed(inv, task.exception())  # type: ignore[arg-type]
+                else:
+                    self._succeeded(inv, task.result())
+                return
+        else:
+            task = self._start_carried(inv, coro, cv)
+            if task is None:
+                return
         self.tasks[inv.id] = task
         task.add_done_callback(functools.partial(self._task_done, inv, inv.attempt))
         if spec.timeout is not None:
             self.step_timers[inv.id] = self.loop.call_later(
                 spec.timeout, self._step_timed_out, inv, inv.attempt
             )
+
+    def _start_carried(
+        self, inv: Invocation, coro: Coroutine[Any, Any, Any], cv: contextvars.Context
+    ) -> asyncio.Task[Any] | None:
+        """Python 3.10/3.11: run the step now, as far as it goes without suspending, with the
+        driver's carrier task as the current task (see ``_Carrier``). Returns the task that
+        goes on with it if it suspended, else None (its result is already handled)."""
+        carrier, task = self.carrier, self.carrier_task
+        if task is None or carrier.state or task.done() or _cancelling(task):
+            carrier = self.carrier = _Carrier()
+            task = self.carrier_task = self.loop.create_task(carrier)  # type: ignore[arg-type]
+        loop = self.loop
+        outer = asyncio.current_task(loop)
+        if outer is not None:
+            _leave_task(loop, outer)
+        _enter_task(loop, task)
+        try:
+            first = cv.run(coro.send, None)
+        except StopIteration as stop:
+            value, error = stop.value, None
+        except Exception as exc:
+            value, error = None, exc
+        else:
+            carrier.coro, carrier.cv, carrier.first = coro, cv, first
+            carrier.state = carrier.SUSPENDED
+            self.carrier_task = None  # taken: the next step gets a new carrier
+            return task
+        finally:
+            _leave_task(loop, task)
+            if outer is not None:
+                _enter_task(loop, outer)
+        if error is None:
+            self._succeeded(inv, value)
+        else:
+            self._failed(inv, error)
+        return None
 
     def _arguments(
         self, spec: StepSpec, inv: Invocation, made: dict[str, Any] | None = None
@@ -458,6 +540,8 @@ class Driver:
         policy = spec.retry_policy if retry else None
         if policy is not None:
             try:
+                if inv.attempt == 1:
+                    inv.first_started = inv.started  # retries count from the first attempt
                 delay = policy.next(now - inv.first_started, inv.attempt, error)
             except Exception as exc:  # a broken policy must not hide the step's error
                 logger.warning("retry policy of step %r raised %r; not retrying", inv.step, exc)

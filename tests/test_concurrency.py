@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
+
+import pytest
 
 from notebook_workflows import Context, Event, StartEvent, StopEvent, Workflow, step
 
@@ -87,3 +90,31 @@ async def test_a_sync_step_can_send_events_from_its_thread() -> None:
             return StopEvent(result=ev.i)
 
     assert await Sender().run() == 7
+
+
+class Guarded(Workflow):
+    """Steps that use what asks for the current task: asyncio.timeout and TaskGroup."""
+
+    @step
+    async def begin(self, ev: StartEvent) -> Job:
+        task = asyncio.current_task()
+        try:
+            async with asyncio.timeout(0.02):  # entered before the step first suspends
+                await asyncio.sleep(1)
+        except TimeoutError:
+            timed_out = True
+        assert asyncio.current_task() is task  # one task for the whole invocation
+        async with asyncio.TaskGroup() as group:
+            jobs = [group.create_task(asyncio.sleep(0.001, result=i)) for i in range(3)]
+        return Job(i=sum(j.result() for j in jobs) + 10 * timed_out)
+
+    @step
+    async def end(self, ev: Job) -> StopEvent:
+        return StopEvent(result=ev.i)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout and TaskGroup: 3.11+")
+async def test_steps_run_as_their_own_task_from_the_first_line() -> None:
+    handler = Guarded().run()
+    assert await handler == 13  # the timeout hit the step, not the run
+    assert handler.status == "done"

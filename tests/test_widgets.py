@@ -469,7 +469,7 @@ def test_a_run_on_the_run_sync_helper_thread_updates_the_monitor_there(
     deadline = time.monotonic() + 5
     while monitor.answer is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert monitor.answer is not None
+    assert monitor.answer is not None, f"no question after 5 s: {handler.stats()}"
     monitor.answer.value = "ok"
     monitor.send.click()  # from this thread: handed to the helper's loop
 
@@ -483,9 +483,10 @@ def test_a_run_on_the_run_sync_helper_thread_updates_the_monitor_there(
             time.sleep(0.01)
     # (the helper loop is shared: only errors about this run count)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert not [r for r in errors if "portal" in r.getMessage() or "monitor" in r.getMessage()]
-    assert "done" in words(monitor.header.value)
-    assert updated_on == {helper.thread.name}
+    mine = [r for r in errors if "portal" in r.getMessage() or "monitor" in r.getMessage()]
+    assert not mine, [r.getMessage() for r in mine]
+    assert "done" in words(monitor.header.value), monitor.header.value
+    assert updated_on == {helper.thread.name}, updated_on
 
 
 # -- text and the saved picture ---------------------------------------------------------------
