@@ -951,7 +951,7 @@ class RunMonitor:
         )
         box.observe(lambda _: self._post(self._answer_arrived, box), names="value")
         box.on_msg(lambda _, content, __: self._answer_message(box, content))
-        old, self.answer = self.answer, box
+        old = self.answer
         self._enter_pending = False
         if self._ask_row is None:
             self.question = self._html("", "nwm-question")
@@ -965,6 +965,7 @@ class RunMonitor:
             self.widget.children = (*self.widget.children, self._ask_row)
         else:
             self._ask_row.children = (self.question, box, self.send)
+        self.answer = box  # last: other threads see the box only with its row complete
         if old is not None:
             old.close()
 
