@@ -70,3 +70,14 @@ class Approval(Workflow):
             HumanResponseEvent, waiter_event=InputRequiredEvent(prefix=f"Approve {ev.topic}?")
         )
         return StopEvent(result=f"{ev.topic}: {answer.response}")
+
+
+class Ask(Workflow):
+    """One step that waits for a human's answer and returns it."""
+
+    @step
+    async def ask(self, ctx: Context, ev: StartEvent) -> StopEvent:
+        answer = await ctx.wait_for_event(
+            HumanResponseEvent, waiter_event=InputRequiredEvent(prefix="Go?")
+        )
+        return StopEvent(result=answer.response)

@@ -6,11 +6,12 @@ import asyncio
 import copy
 from typing import Any
 
+from flows import Ask
+
 from notebook_workflows import (
     Context,
     Event,
     HumanResponseEvent,
-    InputRequiredEvent,
     StartEvent,
     StopEvent,
     Workflow,
@@ -108,15 +109,6 @@ async def test_a_delta_holds_what_changed_not_the_whole_state() -> None:
         changed = delta["queue_add"] + delta["in_flight_put"] + delta["collected_add"]
         assert len(changed) <= 4, delta
         assert set(delta["store_set"]) <= {"seen"}
-
-
-class Ask(Workflow):
-    @step
-    async def ask(self, ctx: Context, ev: StartEvent) -> StopEvent:
-        answer = await ctx.wait_for_event(
-            HumanResponseEvent, waiter_event=InputRequiredEvent(prefix="ok?")
-        )
-        return StopEvent(result=answer.response)
 
 
 async def test_deltas_follow_waiters_and_answers() -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from flows import Ask
 
 from notebook_workflows import (
     ConstantDelayRetryPolicy,
     Context,
     Event,
     HumanResponseEvent,
-    InputRequiredEvent,
     StartEvent,
     StopEvent,
     Workflow,
@@ -93,15 +93,6 @@ async def test_a_failing_step_raises_from_step() -> None:
         await handler.step()
     assert handler.status == "failed"
     assert await handler.step() is None
-
-
-class Ask(Workflow):
-    @step
-    async def ask(self, ctx: Context, ev: StartEvent) -> StopEvent:
-        answer = await ctx.wait_for_event(
-            HumanResponseEvent, waiter_event=InputRequiredEvent(prefix="Go?")
-        )
-        return StopEvent(result=answer.response)
 
 
 async def test_human_in_the_loop_while_stepping() -> None:
