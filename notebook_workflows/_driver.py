@@ -42,6 +42,7 @@ from .events import (
     StepStarted,
 )
 from .runtime import Invocation, RunState, Waiter
+from .runtime.view import current_invocation_var
 from .step import CONTEXT, EVENT, StepSpec
 
 if TYPE_CHECKING:
@@ -53,9 +54,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("notebook_workflows")
 T = TypeVar("T")
 
-_current: contextvars.ContextVar[Invocation | None] = contextvars.ContextVar(
-    "notebook_workflows_invocation", default=None
-)
+_current: contextvars.ContextVar[Invocation | None] = current_invocation_var
 
 STREAM_LOG_SIZE = 10_000
 _END = object()  # marks the end of a stream subscription

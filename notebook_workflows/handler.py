@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Generator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .events import Event
+from .runtime.view import InvocationView, QueuedEvent, RunView, StepCall
 
 if TYPE_CHECKING:
     from ._driver import Driver
@@ -21,23 +21,8 @@ if TYPE_CHECKING:
     from .widgets import RunMonitor
 
 
-@dataclass(frozen=True)
-class RunStats:
-    """What a run has done so far; ``handler.stats()`` (graphs and monitors draw from it)."""
-
-    workflow: str
-    run_id: str
-    status: str
-    steps_done: int
-    step_runs: dict[str, int]  # completed invocations per step
-    step_seconds: dict[str, float]  # time spent per step, retries included
-    flow: dict[tuple[str, str], int]  # (step, event type) produced, (event type, step) consumed
-    running: tuple[str, ...]  # steps running now (one entry per invocation)
-    waiting: tuple[str, ...]  # steps suspended in wait_for_event
-    queued: dict[str, int]  # events waiting per step
-    failed: dict[str, str]  # step -> "ErrorType: message"
-    questions: tuple[str, ...]  # open questions (InputRequiredEvent prefixes)
-    elapsed: float  # seconds since the run started (until it ended)
+# ``handler.stats()`` returned this before ``view()`` existed; a view has every field it had.
+RunStats = RunView
 
 
 class WorkflowHandler:
@@ -66,16 +51,23 @@ class WorkflowHandler:
     def steps_done(self) -> int:
         return self._driver.state.steps_done
 
-    def stats(self) -> RunStats:
-        """A consistent picture of the run right now."""
-        return self._driver.read(self._stats)
+    def view(self) -> RunView:
+        """A consistent, read-only picture of the run right now (see ``runtime.view``)."""
+        return self._driver.read(self._view)
 
-    def _stats(self) -> RunStats:
+    def stats(self) -> RunView:
+        """The same as ``view()`` (its older name)."""
+        return self.view()
+
+    def _view(self) -> RunView:
         driver = self._driver
         state = driver.state
-        in_flight = list(state.in_flight.values())
+        in_flight = sorted(state.in_flight.values(), key=lambda inv: inv.seq)
         failed = state.failed
-        return RunStats(
+        finished = driver.finished
+        result = driver.result
+        last = driver.last
+        return RunView(
             workflow=driver.workflow_name,
             run_id=driver.run_id,
             status=driver.status,
@@ -84,14 +76,52 @@ class WorkflowHandler:
             step_seconds=dict(state.step_seconds),
             flow=state.flow(),
             running=tuple(inv.step for inv in in_flight if not inv.waiting and inv.error is None)
-            if not driver.finished
+            if not finished
             else (),
             waiting=tuple(inv.step for inv in in_flight if inv.waiting),
             queued={name: len(q) for name, q in state.queues.items() if q},
             failed={failed.step: failed.error or ""} if failed is not None else {},
             questions=tuple(str(q.get("prefix", "")) for q in state.questions),
             elapsed=(driver.ended_at or time.time()) - driver.started_at,
+            finished=finished,
+            stepwise=driver.stepwise and not finished,
+            checkpointed=driver.checkpoint is not None,
+            started_at=driver.started_at,
+            ended_at=driver.ended_at,
+            in_flight=tuple(
+                InvocationView(inv.id, inv.step, inv.event, inv.attempt, inv.waiting, inv.error)
+                for inv in in_flight
+            ),
+            queue=tuple(QueuedEvent(*item) for item in state.queued_events())
+            if not finished
+            else (),
+            open_questions=tuple(state.questions) if not finished else (),
+            last=StepCall(last.step, last.event, tuple(last.produced)) if last else None,
+            store=self.ctx.store._encoded(),
+            log=tuple(driver.stream_log),
+            error=driver.error,
+            result=result.result()
+            if driver.status == "done" and result.done() and not result.cancelled()
+            else None,
         )
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the run runs on (``run_sync`` runs it on a private one)."""
+        return self._driver.loop
+
+    def add_done_callback(self, callback: Callable[[WorkflowHandler], Any]) -> None:
+        """Call ``callback(handler)`` on the run's loop once the run has ended (at once, soon,
+        if it already has)."""
+        self._driver.result.add_done_callback(lambda _: callback(self))
+
+    def request_cancel(self, detail: str = "cancelled") -> None:
+        """Ask the run to stop, from any thread, without waiting (``await cancel()`` waits)."""
+        driver = self._driver
+        if driver.in_loop_thread():
+            driver.cancel(detail)
+        else:
+            driver.loop.call_soon_threadsafe(driver.cancel, detail)
 
     def done(self) -> bool:
         return self._driver.result.done()

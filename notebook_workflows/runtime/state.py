@@ -18,9 +18,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import WorkflowRuntimeError
-from .events import Event, HumanResponseEvent, InputRequiredEvent, StopEvent
-from .step import StepSpec
+from ..errors import WorkflowRuntimeError
+from ..events import Event, HumanResponseEvent, InputRequiredEvent, StopEvent
+from ..step import StepSpec
 
 
 class Invocation:
