@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from ._driver import current_invocation
 from .errors import WorkflowRuntimeError
 from .events import Event
-from .runtime import RunState, Waiter
+from .runtime.state import RunState, Waiter
+from .runtime.view import current_invocation_var
 from .serialization import decode, encode
 
 if TYPE_CHECKING:
-    from ._driver import Driver
+    from .runtime.driver import Driver
     from .workflow import Workflow
 
 StateT = TypeVar("StateT", bound=BaseModel)
@@ -57,6 +57,9 @@ class Store(Generic[StateT]):
         # Values decoded while a snapshot was checked on load, handed to the first get() of
         # their key instead of being decoded a second time (nobody else holds them).
         self._fresh: dict[str, Any] = {}
+        # A typed state's model as the encoded values stand, kept so that setting one field
+        # validates that field, not the whole model again (None: rebuilt on first use).
+        self._model: StateT | None = None
         if state_type is not None:
             self._reset_typed(state_type())
 
@@ -193,26 +196,33 @@ class Store(Generic[StateT]):
 
     # -- typed state ----------------------------------------------------------------------------
 
-    def _reset_typed(self, model: BaseModel) -> None:
+    def _reset_typed(self, model: Any) -> None:
         self._data = {
             name: encode(getattr(model, name), path=name) for name in type(model).model_fields
         }
         self._changed.update(self._data)
+        self._model = None
 
     def _set_typed_field(self, name: str, value: Any) -> None:
-        assert self._state_type is not None
-        if name not in self._state_type.model_fields:
+        state_type = self._state_type
+        assert state_type is not None
+        if name not in state_type.model_fields:
             raise KeyError(
-                f"{self._state_type.__name__} has no field {name!r}; "
-                f"fields: {', '.join(self._state_type.model_fields)}"
+                f"{state_type.__name__} has no field {name!r}; "
+                f"fields: {', '.join(state_type.model_fields)}"
             )
-        model = self.state
-        self._state_type.__pydantic_validator__.validate_assignment(model, name, value)
-        encoded = encode(getattr(model, name), path=name)
+        model = self._model
+        if model is None:
+            model = self.state  # type: ignore[assignment]
+        # Validate the one field on a shallow copy: a refused value leaves the model as it was.
+        changed = model.model_copy()  # type: ignore[union-attr]
+        state_type.__pydantic_validator__.validate_assignment(changed, name, value)
+        encoded = encode(getattr(changed, name), path=name)
         with self._thread_lock:
             self._data[name] = encoded
             self._changed.add(name)
             self._fresh.pop(name, None)
+            self._model = changed
 
     def _commit_typed(self, model: Any) -> None:
         assert self._state_type is not None
@@ -229,6 +239,7 @@ class Store(Generic[StateT]):
                     self._changed.add(name)
             self._data = encoded
             self._fresh.clear()
+            self._model = None
 
     # -- locking --------------------------------------------------------------------------------
 
@@ -265,6 +276,7 @@ class Store(Generic[StateT]):
             self._data = dict(encoded)
             self._changed = set(encoded)
             self._fresh = dict(decoded or {})
+            self._model = None
 
     def _drain_changes(self, deleted: Any) -> dict[str, Any]:
         """Keys changed since the last call, with their encoded value (``deleted`` if gone)."""
@@ -397,15 +409,28 @@ class Context(Generic[StateT]):
         self._specs = specs
         state_type = type(workflow)._state_type()
         self.store: Store[StateT] = Store(state_type)
-        self._state = RunState(specs)
-        self._run_id = run_id
-        self._status = "new"
+        self._state = RunState(specs, run_id, type(workflow).__name__)
         self._driver: Driver | None = None
-        self._restored = False
 
     @property
     def run_id(self) -> str | None:
-        return self._run_id
+        return self._state.run_id
+
+    @property
+    def status(self) -> str:
+        """``"new"`` before the context ran, then the status of its (last) run."""
+        return self._state.status
+
+    @property
+    def is_running(self) -> bool:
+        """A run of this context is going on (it may be waiting for an answer)."""
+        return self._driver is not None and not self._driver.finished
+
+    def _attach(self, driver: Driver) -> None:
+        """``driver`` runs this context now: its state is the run's state."""
+        self._driver = driver
+        self._state = driver.state
+        self.store._reset_lock()
 
     @property
     def workflow(self) -> Workflow:
@@ -434,13 +459,11 @@ class Context(Generic[StateT]):
     ) -> list[Event] | None:
         """Buffer ``ev``; once events of every ``expected`` type have arrived, return them in
         the order of ``expected`` (and empty the buffer), else return ``None``."""
-        inv = current_invocation()
+        inv = current_invocation_var.get()
         if inv is None:
             raise WorkflowRuntimeError("collect_events can only be called from inside a step")
-        seq = inv.seq if ev is inv.event else self._state.seq + 1
-        if ev is not inv.event:
-            self._state.seq += 1
-        return self._state.collect(buffer_id or inv.step, seq, ev, list(expected))
+        driver = self._require_driver("collect_events")
+        return driver.collect(inv, ev, expected, buffer_id)
 
     async def wait_for_event(
         self,
@@ -457,7 +480,7 @@ class Context(Generic[StateT]):
         The step continues where it awaited; it is not run again from its start. After a
         restore, a step re-runs and gets answers that had already arrived straight back.
         """
-        inv = current_invocation()
+        inv = current_invocation_var.get()
         if inv is None:
             raise WorkflowRuntimeError("wait_for_event can only be awaited inside a step")
         types = event_type if isinstance(event_type, tuple) else (event_type,)
@@ -501,26 +524,21 @@ class Context(Generic[StateT]):
 
         ctx: Context[Any] = cls(workflow)
         restore_into(ctx, data, allow_pickle=allow_pickle)
-        ctx._restored = True
         return ctx
 
     # -- internals ------------------------------------------------------------------------------
 
     def _require_driver(self, what: str) -> Driver:
         driver = self._driver
-        if driver is None or driver.finished:
-            state = (
-                "has finished"
-                if self._status in ("done", "failed", "cancelled")
-                else ("is not running")
-            )
+        if driver is None or self._state.finished:
+            state = "has finished" if self._state.finished else "is not running"
             raise WorkflowRuntimeError(
-                f"{what}: run {self._run_id!r} {state}; start it with workflow.run(ctx=ctx)"
+                f"{what}: run {self.run_id!r} {state}; start it with workflow.run(ctx=ctx)"
             )
         return driver
 
     def __repr__(self) -> str:
         return (
-            f"<Context of {type(self._workflow).__name__}, run {self._run_id!r}, "
-            f"{self._status}, store keys: {', '.join(self.store.keys()) or 'none'}>"
+            f"<Context of {type(self._workflow).__name__}, run {self.run_id!r}, "
+            f"{self.status}, store keys: {', '.join(self.store.keys()) or 'none'}>"
         )

@@ -15,9 +15,9 @@ from .events import Event
 from .runtime.view import InvocationView, QueuedEvent, RunView, StepCall
 
 if TYPE_CHECKING:
-    from ._driver import Driver
     from .context import Context
     from .graph import WorkflowGraph
+    from .runtime.driver import Driver
     from .widgets import RunMonitor
 
 
@@ -64,9 +64,9 @@ class WorkflowHandler:
         state = driver.state
         in_flight = sorted(state.in_flight.values(), key=lambda inv: inv.seq)
         failed = state.failed
-        finished = driver.finished
+        finished = state.finished
         result = driver.result
-        last = driver.last
+        last = state.last
         return RunView(
             workflow=driver.workflow_name,
             run_id=driver.run_id,
@@ -99,7 +99,7 @@ class WorkflowHandler:
             last=StepCall(last.step, last.event, tuple(last.produced)) if last else None,
             store=self.ctx.store._encoded(),
             log=tuple(driver.stream_log),
-            error=driver.error,
+            error=state.error,
             result=result.result()
             if driver.status == "done" and result.done() and not result.cancelled()
             else None,
@@ -152,9 +152,16 @@ class WorkflowHandler:
         return await self._driver.step()
 
     async def cancel(self) -> None:
-        """Stop the run: running steps are cancelled, nothing new starts."""
-        self._driver.cancel("cancelled with handler.cancel()")
-        await asyncio.sleep(0)
+        """Stop the run: running steps are cancelled, nothing new starts. Returns once the
+        cancelled steps have run their clean-up (``finally:`` blocks) and the run's last
+        checkpoint is written."""
+        driver = self._driver
+        self.request_cancel("cancelled with handler.cancel()")
+        await asyncio.shield(driver.ended) if driver.in_loop_thread() else await asyncio.sleep(0)
+
+    def _abort(self, error: BaseException) -> None:
+        """Fail the run with ``error`` (from any thread)."""
+        self._driver.abort(error)
 
     # -- observing ------------------------------------------------------------------------------
 
@@ -166,7 +173,7 @@ class WorkflowHandler:
         (``StepStarted``, ``StepFinished``, ``StepFailed``, ``RunStatusChanged``) come from the
         moment of the call on. ``lifecycle=False`` leaves them out.
         """
-        from ._driver import _END
+        from .runtime.driver import END
 
         driver = self._driver
         queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -174,13 +181,13 @@ class WorkflowHandler:
             queue.put_nowait(event)
         unsubscribe: Callable[[], None] | None = None
         if driver.finished:
-            queue.put_nowait(_END)
+            queue.put_nowait(END)
         else:
             unsubscribe = driver.subscribe(queue.put_nowait)
         try:
             while True:
                 item = await queue.get()
-                if item is _END:
+                if item is END:
                     return
                 if lifecycle or isinstance(item, Event):
                     yield item

@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ContextSerdeError
-from .events import Event
+from .events import Event, StartEvent
 from .runtime import Changes, CollectBuffer, Invocation, Waiter
 from .serialization import decode, decode_event, encode, encode_event, find_class, qualified_name
 
@@ -171,8 +171,9 @@ def snapshot_of(ctx: Context[Any], serializer: str = "json") -> dict[str, Any]:
         "workflow": qualified_name(type(ctx.workflow)),
         "fingerprint": fingerprint(graph),
         "graph": graph,
-        "run_id": ctx.run_id,
-        "status": ctx._status,
+        "run_id": state.run_id,
+        "status": state.status,
+        "start": ev_out(state.start_event) if state.start_event is not None else None,
         "steps_done": state.steps_done,
         "state_type": qualified_name(ctx.store._state_type) if ctx.store._state_type else None,
         "store": store,
@@ -275,10 +276,10 @@ def delta_of(
         return delta
     # Only the small parts that changed since the previous delta; each check is cheap because
     # this runs after every step.
-    if since.get("run_id") != ctx._run_id:
-        delta["run_id"] = since["run_id"] = ctx._run_id
-    if since.get("status") != ctx._status:
-        delta["status"] = since["status"] = ctx._status
+    if since.get("run_id") != state.run_id:
+        delta["run_id"] = since["run_id"] = state.run_id
+    if since.get("status") != state.status:
+        delta["status"] = since["status"] = state.status
     if since.get("steps_done") != state.steps_done:
         delta["steps_done"] = since["steps_done"] = state.steps_done
     counters = {"seq": state.seq, "next_id": state.next_id}
@@ -397,8 +398,8 @@ def small_parts(ctx: Context[Any]) -> dict[str, Any]:
         asked = {id(w.question) for w in waiters if w.question is not None}
         questions = [q for q in questions if id(q) not in asked]
     return {
-        "run_id": ctx.run_id,
-        "status": ctx._status,
+        "run_id": state.run_id,
+        "status": state.status,
         "steps_done": state.steps_done,
         "waiters": [_waiter_out(w, encode_event) for w in waiters] if waiters else [],
         "questions": [encode_event(q) for q in questions] if questions else [],
@@ -632,8 +633,16 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
     run_id = data["run_id"]
     if run_id is not None and not isinstance(run_id, str):
         raise ContextSerdeError(f"run_id must be a string, got {type(run_id).__name__}")
-    ctx._run_id = run_id
-    ctx._status = status
+    state.run_id = run_id
+    state.status = status
+    start = data.get("start")
+    if start is not None:
+        event = ev_in(start, "start")
+        if not isinstance(event, StartEvent):
+            raise ContextSerdeError(
+                f"the snapshot's 'start' is a {type(event).__name__}, not a StartEvent"
+            )
+        state.start_event = event
 
 
 def _list(data: Mapping[str, Any], key: str, required: bool = True) -> list[Mapping[str, Any]]:

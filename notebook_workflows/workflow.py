@@ -22,7 +22,8 @@ from .errors import WorkflowRuntimeError, WorkflowValidationError
 from .events import Event, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent
 from .handler import WorkflowHandler
 from .resources import ResourceCache
-from .runtime import RunState
+from .runtime import routing
+from .runtime.state import RunState
 from .step import StepSignatureError, StepSpec, UnresolvedAnnotation, read_signature, step_options
 
 if TYPE_CHECKING:
@@ -194,8 +195,6 @@ class Workflow:
                 f"`workflow.run_sync(...)` from plain synchronous code"
             ) from None
         self.validate()
-        from ._driver import Driver
-
         if ctx is None:
             ctx = Context(self)
         elif not isinstance(ctx, Context):
@@ -205,50 +204,57 @@ class Workflow:
                 f"this context belongs to {type(ctx.workflow).__qualname__}, "
                 f"not to {type(self).__qualname__}"
             )
-        elif ctx._driver is not None and not ctx._driver.finished:
+        elif ctx.is_running:
             raise WorkflowRuntimeError(
                 f"run {ctx.run_id!r} is still going; await its handler (or cancel it) first"
             )
-        # A run that fails to start (a bad start field, a store that refuses the first
-        # checkpoint) must leave the context as it was: keep what to put back.
-        saved = (ctx._workflow, ctx._state, ctx._status, ctx._run_id, ctx._driver)
-        try:
-            ctx._workflow = self
-            unfinished = ctx._status in ("running", "waiting", "failed", "cancelled")
-            if unfinished:
-                if fields or start_event is not None:
-                    raise WorkflowRuntimeError(
-                        f"run {ctx.run_id!r} stopped unfinished ({ctx._status}) and continues "
-                        f"where it stopped, so it takes no start fields; call run(ctx=ctx) alone"
-                    )
-                ctx._state.requeue_in_flight()
-                run_id = run_id or ctx.run_id
-            else:
-                event = self._start_event(start_event, fields)
-                if ctx._status != "new" or ctx._state.stop is not None:
-                    ctx._run_id = None  # a new run that keeps the store
-                ctx._state = RunState(ctx._specs)
-                ctx._state.route(event)
-            run_id = run_id or ctx.run_id or _new_run_id(type(self).__name__)
-            ctx._run_id = run_id
-            checkpoint = checkpoint if checkpoint is not None else self.checkpoint
-            if checkpoint is not None:
-                from .checkpoint.recorder import wrap
+        state = ctx._state
+        if state.status in ("running", "waiting", "failed", "cancelled"):
+            if fields or start_event is not None:
+                self._check_same_start(state, start_event, fields)
+            return self._launch(ctx, state, True, run_id, stepwise, checkpoint)
+        # a new run; a finished context starts a new run that keeps its store
+        event = self._start_event(start_event, fields)
+        name = type(self).__name__
+        fresh = state.status == "new"
+        state = RunState(ctx._specs, (fresh and state.run_id) or None, name)
+        state.start_event = event  # type: ignore[assignment]
+        routing.route(state, event)
+        return self._launch(ctx, state, False, run_id or state.run_id, stepwise, checkpoint)
 
-                # a store is wrapped in a recorder; an object with the hooks is used as it is
-                checkpoint = wrap(checkpoint, continuing=unfinished)
-            driver = Driver(
-                self,
-                ctx,
-                run_id=run_id,
-                stepwise=stepwise,
-                timeout=self.timeout,
-                checkpoint=checkpoint,
-            )
-            driver.start()
+    def _launch(
+        self,
+        ctx: Context[Any],
+        state: RunState,
+        continuing: bool,
+        run_id: str | None,
+        stepwise: bool,
+        checkpoint: Any,
+    ) -> WorkflowHandler:
+        """Drive ``state`` for ``ctx``: a new run, or one that continues where it stopped (a
+        restored, failed or cancelled run, a fork, a finished run shown again by resume)."""
+        from .runtime.driver import Driver
+
+        old_run_id = state.run_id
+        state.run_id = run_id or state.run_id or _new_run_id(type(self).__name__)
+        state.stepwise = stepwise
+        state.timeout = self.timeout
+        checkpoint = checkpoint if checkpoint is not None else self.checkpoint
+        if checkpoint is False:
+            checkpoint = None
+        state.checkpointed = checkpoint is not None
+        if checkpoint is not None:
+            from .checkpoint.recorder import wrap
+
+            # a store is wrapped in a recorder; an object with the hooks is used as it is
+            checkpoint = wrap(checkpoint, continuing=continuing)
+        driver = Driver(self, ctx, state, checkpoint=checkpoint)
+        try:
+            driver.start(continuing=continuing)
         except BaseException:
-            ctx._workflow, ctx._state, ctx._status, ctx._run_id, ctx._driver = saved
+            state.run_id = old_run_id
             raise
+        ctx._workflow = self
         return WorkflowHandler(driver)
 
     def run_sync(self, ctx: Context[Any] | None = None, **kwargs: Any) -> Any:
@@ -311,6 +317,39 @@ class Workflow:
 
         return run_blocking(resume_and_wait)
 
+    def _check_same_start(
+        self, state: RunState, given: StartEvent | None, fields: dict[str, Any]
+    ) -> None:
+        """A run that continues may be given its start fields again (the seed restarts "with
+        the same input"), but not different ones: that would silently be ignored."""
+        recorded = state.start_event
+        event = self._start_event(given, fields)
+        where = (
+            f"run {state.run_id!r} stopped unfinished ({state.status}) and continues where "
+            f"it stopped"
+        )
+        if recorded is None:
+            raise WorkflowRuntimeError(
+                f"{where}; its start event was not recorded, so call run(ctx=ctx) alone"
+            )
+        if event == recorded:
+            return
+        old, new = recorded.fields(), event.fields()
+        differ = sorted(
+            k for k in old.keys() | new.keys() if old.get(k, _UNSET) != new.get(k, _UNSET)
+        )
+        shown = (
+            ", ".join(
+                f"{k}={new.get(k, '<missing>')!r} (recorded {old.get(k, '<missing>')!r})"
+                for k in differ
+            )
+            or f"a {type(event).__name__} instead of a {type(recorded).__name__}"
+        )
+        raise WorkflowRuntimeError(
+            f"{where}, but it started with other input: {shown}; call run(ctx=ctx) alone, "
+            f"or with the same start fields, or start a new run without ctx"
+        )
+
     def _start_event(self, given: StartEvent | None, fields: dict[str, Any]) -> Event:
         start_type = type(self)._start_event_type()
         if given is not None:
@@ -353,7 +392,7 @@ def _answer_on_terminal(handler: WorkflowHandler, item: Any, notebook: bool, wf:
 
     interactive = not notebook and sys.stdin is not None and sys.stdin.isatty()
     if not interactive:
-        handler._driver.abort(WorkflowRuntimeError(wf._blocked_question_message(item.prefix)))
+        handler._abort(WorkflowRuntimeError(wf._blocked_question_message(item.prefix)))
         return
 
     async def ask() -> None:
@@ -361,12 +400,15 @@ def _answer_on_terminal(handler: WorkflowHandler, item: Any, notebook: bool, wf:
         try:
             answer = await loop.run_in_executor(None, input, f"{item.prefix} ")
         except EOFError:
-            handler._driver.abort(WorkflowRuntimeError("no answer: the terminal input ended"))
+            handler._abort(WorkflowRuntimeError("no answer: the terminal input ended"))
             return
         if not handler.done():
             handler.ctx.send_event(HumanResponseEvent(response=answer))
 
     asyncio.get_running_loop().create_task(ask())
+
+
+_UNSET: Any = object()
 
 
 def _new_run_id(workflow_name: str) -> str:

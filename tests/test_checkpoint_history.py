@@ -22,24 +22,24 @@ class Witness(Recorder):
         super().__init__(*args, **kwargs)
         self.full: list[dict[str, Any]] = []
 
-    def _keep(self, driver: Any) -> None:
-        self.full.append(json.loads(json.dumps(snapshot_of(driver.ctx))))
+    def _keep(self, ctx: Any) -> None:
+        self.full.append(json.loads(json.dumps(snapshot_of(ctx))))
 
-    def run_started(self, driver: Any) -> None:
-        super().run_started(driver)
-        self._keep(driver)
+    def run_started(self, ctx: Any) -> None:
+        super().run_started(ctx)
+        self._keep(ctx)
 
-    def step_completed(self, driver: Any, inv: Any) -> None:
-        super().step_completed(driver, inv)
-        self._keep(driver)
+    def step_completed(self, ctx: Any, step: Any) -> None:
+        super().step_completed(ctx, step)
+        self._keep(ctx)
 
-    def status_changed(self, driver: Any) -> None:
-        super().status_changed(driver)
-        self._keep(driver)
+    def status_changed(self, ctx: Any) -> None:
+        super().status_changed(ctx)
+        self._keep(ctx)
 
-    def run_ended(self, driver: Any) -> None:
-        super().run_ended(driver)
-        self._keep(driver)
+    def run_ended(self, ctx: Any) -> None:
+        super().run_ended(ctx)
+        self._keep(ctx)
 
 
 def stores(tmp_path: Path) -> list[Any]:
@@ -104,7 +104,7 @@ async def test_snapshots_say_what_they_record(tmp_path: Path) -> None:
         ("step", "begin", "running", 1),
         ("step", "tick", "running", 2),
         ("step", "tick", "running", 3),
-        ("step", "tick", "running", 4),
+        ("step", "tick", "done", 4),  # the step that returned the StopEvent ended the run
         ("end", None, "done", 4),
     ]
     assert all(s.run_id == handler.run_id and s.created_at > 0 for s in history)

@@ -103,12 +103,12 @@ async def test_a_start_field_of_the_wrong_type_fails_before_anything_runs() -> N
 class RefusingStore:
     """Checkpoint hooks whose first write fails, like a store that is full or read-only."""
 
-    def run_started(self, driver: object) -> None:
+    def run_started(self, ctx: object) -> None:
         raise OSError("disk full")
 
-    def step_completed(self, driver: object, inv: object) -> None: ...
+    def step_completed(self, ctx: object, step: object) -> None: ...
 
-    def run_ended(self, driver: object) -> None: ...
+    def run_ended(self, ctx: object) -> None: ...
 
 
 async def test_a_run_that_fails_to_start_leaves_its_context_reusable() -> None:
@@ -117,5 +117,5 @@ async def test_a_run_that_fails_to_start_leaves_its_context_reusable() -> None:
     await first
     with pytest.raises(OSError, match="disk full"):
         workflow.run(ctx=first.ctx, checkpoint=RefusingStore())
-    assert first.ctx._status == "done"
+    assert first.ctx.status == "done"
     assert await workflow.run(ctx=first.ctx) == 2  # as if the failed call never happened

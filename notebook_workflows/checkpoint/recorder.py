@@ -40,8 +40,7 @@ from ..snapshot import DELETED, delta_baseline, delta_of, snapshot_of
 from .base import MIN_BASE_GAP, Record, RunInfo, SnapshotStore, dumps
 
 if TYPE_CHECKING:
-    from .._driver import Driver
-    from ..runtime import Invocation
+    from ..context import Context
 
 __all__ = ["Recorder"]
 
@@ -84,56 +83,55 @@ class Recorder:
 
     # -- the hooks ------------------------------------------------------------------------------
 
-    def run_started(self, driver: Driver) -> None:
-        _check_event_classes(driver)
-        ctx = driver.ctx
-        driver.state.drain_changes()  # tracking starts here: the base below holds everything
+    def run_started(self, ctx: Context[Any]) -> None:
+        _check_event_classes(ctx)
+        state = ctx._state
+        state.drain_changes()  # tracking starts here: the base below holds everything
         ctx.store._drain_changes(DELETED)
-        self.run_id = driver.run_id
+        self.run_id = state.run_id or ""
         known = self.store.run_info(self.run_id) if self.continuing else None
         if known is not None:
             self.seq = known.seq
-            self._base(driver, "resume", None)
+            self._base(ctx, "resume", None)
             return
         now = time.time()
         parent, parent_seq = self.parent if self.parent is not None else (None, None)
         new_run = RunInfo(
             run_id=self.run_id,
-            workflow=qualified_name(type(driver.workflow)),
-            status=driver.status,
-            steps=driver.state.steps_done,
+            workflow=qualified_name(type(ctx.workflow)),
+            status=state.status,
+            steps=state.steps_done,
             updated_at=now,
             parent=parent,
             parent_seq=parent_seq,
             created_at=now,
         )
-        self._base(driver, "fork" if parent else "start", None, new_run)
+        self._base(ctx, "fork" if parent else "start", None, new_run)
 
-    def step_completed(self, driver: Driver, inv: Invocation) -> None:
-        self._delta(driver, "step", inv.step)
+    def step_completed(self, ctx: Context[Any], step: str | None) -> None:
+        self._delta(ctx, "step", step)
 
-    def status_changed(self, driver: Driver) -> None:
+    def status_changed(self, ctx: Context[Any]) -> None:
         """The run started or stopped waiting for an event from outside (a human's answer):
         a small record, so ``runs()`` shows a paused run as ``waiting``."""
         if self.failed is None and self.seq >= 0:
-            self._delta(driver, "status", None)
+            self._delta(ctx, "status", None)
 
-    def run_ended(self, driver: Driver) -> None:
+    def run_ended(self, ctx: Context[Any]) -> None:
         if self.failed is not None or self.seq < 0:
             return  # the store failed: the last good checkpoint stays the latest
-        self._delta(driver, "end", None)
+        self._delta(ctx, "end", None)
 
     # -- writing --------------------------------------------------------------------------------
 
-    def _delta(self, driver: Driver, reason: str, step: str | None) -> None:
-        ctx = driver.ctx
-        state = driver.state
+    def _delta(self, ctx: Context[Any], reason: str, step: str | None) -> None:
+        state = ctx._state
         changes = state.drain_changes()
         delta = delta_of(ctx, changes, ctx.store._drain_changes(DELETED), self.since)
         data = dumps(delta)
         since_base = self.since_base + len(data)
         if since_base > self.gap:
-            self._base(driver, reason, step)
+            self._base(ctx, reason, step)
             return
         self.since_base = since_base
         self._save(
@@ -143,7 +141,7 @@ class Recorder:
                 "delta",
                 reason,
                 step,
-                driver.status,
+                state.status,
                 state.steps_done,
                 time.time(),
                 data,
@@ -152,10 +150,11 @@ class Recorder:
         )
 
     def _base(
-        self, driver: Driver, reason: str, step: str | None, new_run: RunInfo | None = None
+        self, ctx: Context[Any], reason: str, step: str | None, new_run: RunInfo | None = None
     ) -> None:
-        data = dumps(snapshot_of(driver.ctx))
-        self.since = delta_baseline(driver.ctx)
+        state = ctx._state
+        data = dumps(snapshot_of(ctx))
+        self.since = delta_baseline(ctx)
         self._save(
             Record(
                 self.run_id,
@@ -163,8 +162,8 @@ class Recorder:
                 "base",
                 reason,
                 step,
-                driver.status,
-                driver.state.steps_done,
+                state.status,
+                state.steps_done,
                 time.time(),
                 data,
             ),
@@ -198,11 +197,11 @@ class Recorder:
         self.seq = record.seq
 
 
-def _check_event_classes(driver: Driver) -> None:
+def _check_event_classes(ctx: Context[Any]) -> None:
     """Every event class of the workflow must be found again by name when a snapshot is
     loaded; say so before the run starts rather than at its first checkpoint."""
     lost = []
-    for spec in driver.specs.values():
+    for spec in ctx._specs.values():
         for cls in (*spec.accepts, *spec.produces):
             name = qualified_name(cls)
             try:
@@ -213,7 +212,7 @@ def _check_event_classes(driver: Driver) -> None:
                 lost.append(cls.__qualname__)
     if lost:
         raise ContextSerdeError(
-            f"{driver.workflow_name} cannot be checkpointed: its event classes "
+            f"{type(ctx.workflow).__name__} cannot be checkpointed: its event classes "
             f"{', '.join(lost)} are defined inside a function, so a snapshot could not find "
             f"them again by name; define them at module level (or in a notebook cell), or "
             f"name them with notebook_workflows.serialization.register(cls, name='module:Name')"

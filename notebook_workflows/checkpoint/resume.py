@@ -95,17 +95,17 @@ def resume_run(
         ctx = Context.from_dict(workflow, data)
     except ContextSerdeError as exc:
         raise SnapshotError(f"cannot resume {where}: {exc}") from exc
-    if ctx._state.stop is not None:
-        return _finished(workflow, ctx)
+    workflow.validate()
+    if ctx.status == "done":
+        # nothing runs and nothing is written: the handler ends at once with the saved result
+        return workflow._launch(ctx, ctx._state, True, None, False, False)
     if at is None:
-        return workflow.run(ctx=ctx, checkpoint=Recorder(store, continuing=True))
+        recorder = Recorder(store, continuing=True)
+        return workflow._launch(ctx, ctx._state, True, None, False, recorder)
     from ..workflow import _new_run_id
 
-    return workflow.run(
-        ctx=ctx,
-        run_id=_new_run_id(name),
-        checkpoint=Recorder(store, parent=(run_id, snapshot.seq)),
-    )
+    recorder = Recorder(store, parent=(run_id, snapshot.seq))
+    return workflow._launch(ctx, ctx._state, True, _new_run_id(name), False, recorder)
 
 
 def _store_for(workflow: Workflow, store: Any) -> SnapshotStore:
@@ -122,25 +122,3 @@ def _store_for(workflow: Workflow, store: Any) -> SnapshotStore:
             f"got {type(store).__name__}"
         )
     return store
-
-
-class _NoCheckpoint:
-    """Hooks that write nothing: showing a finished run's result must not add to its history
-    (the workflow may have a ``checkpoint`` store of its own)."""
-
-    def run_started(self, driver: Any) -> None:
-        pass
-
-    def step_completed(self, driver: Any, inv: Any) -> None:
-        pass
-
-    def run_ended(self, driver: Any) -> None:
-        pass
-
-
-def _finished(workflow: Workflow, ctx: Context[Any]) -> WorkflowHandler:
-    """A handler that finishes at once with the saved result: the driver, finding the stop
-    event and nothing left to run, ends the run as done, as it did the first time."""
-    ctx._state.clear_pending()
-    ctx._status = "running"  # so run() continues this run instead of starting a new one
-    return workflow.run(ctx=ctx, checkpoint=_NoCheckpoint())

@@ -1,0 +1,568 @@
+"""The asyncio driver: carries out the reducer's commands and feeds back what happened.
+
+It decides nothing. What asyncio reports (a step returned or raised, a timer fired) and what
+user code asks (``ctx.send_event``, ``handler.step()``, ``cancel()``) become transitions; the
+reducer folds them into the run's state and answers with commands, which this module carries
+out in order: start an invocation, schedule a timer, publish to listeners, write a checkpoint,
+finish the run.
+
+Design decisions worth knowing before changing anything here:
+
+* Commands run from one queue, never re-entrantly: a step that runs eagerly while a command
+  is carried out may send events, and what the reducer decides about them waits in the queue
+  until the step has returned. A long eager stretch yields to the loop every 20 ms.
+* Transitions that come from user code (a step after an ``await``, a notebook cell) leave
+  their commands for the next turn of the loop rather than running other steps inside the
+  caller; transitions from asyncio's own callbacks are carried out at once.
+* Every transition is reduced on the loop's thread. Calls from other threads (sync steps, a
+  cell while ``run_sync`` runs the run elsewhere) are handed to the loop and wait for its
+  answer, so ``collect_events`` in a sync step sees a consistent state.
+* Ending a run lets it clean up: running steps are cancelled and their ``finally:`` blocks run
+  (a bounded wait) before the last checkpoint is written and the result is settled, so the
+  store after ``await handler.cancel()`` is the one the last snapshot holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..errors import WorkflowCancelledError, WorkflowRuntimeError, WorkflowTimeoutError
+from ..events import Event, StepStarted
+from . import commands as C
+from . import transitions as T
+from .reducer import reduce
+from .state import Invocation, RunState, Waiter
+from .tasks import StepRunner
+from .view import current_invocation_var
+
+if TYPE_CHECKING:
+    from ..context import Context
+    from ..workflow import Workflow
+
+logger = logging.getLogger("notebook_workflows")
+R = TypeVar("R")
+
+STREAM_LOG_SIZE = 10_000
+# How long an ending run waits for its cancelled steps to finish their clean-up.
+CLEANUP_SECONDS = 5.0
+END = object()  # what listeners get once the run has ended and its last checkpoint is written
+_NO_REPLY = object()
+
+
+class Driver:
+    """Runs one run on the running event loop."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        ctx: Context[Any],
+        state: RunState,
+        *,
+        checkpoint: Any = None,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.thread = threading.get_ident()
+        self.workflow = workflow
+        self.workflow_name = type(workflow).__name__
+        self.ctx = ctx
+        self.state = state
+        self.run_id: str = state.run_id or ""
+        self.checkpoint = checkpoint
+        self.finished = False  # ended, clean-up done, result settled
+        self.result: asyncio.Future[Any] = self.loop.create_future()
+        self.result.add_done_callback(self._result_settled)
+        self.ended: asyncio.Future[None] = self.loop.create_future()
+        self.listeners: list[Callable[[Any], None]] = []
+        self.stream_log: deque[Event] = deque(maxlen=STREAM_LOG_SIZE)
+        self.timers: dict[tuple[Any, ...], asyncio.TimerHandle] = {}
+        self.waiter_futures: dict[Waiter, asyncio.Future[Event]] = {}
+        self.started_at = time.time()
+        self.ended_at: float | None = None
+        self.runner = StepRunner(
+            self.loop, ctx, workflow._nw_resource_cache(), self._report, self.run_id
+        )
+        self._pending: deque[Any] = deque()
+        self._draining = False
+        self._drain_scheduled = False
+        self._cancelled: set[tuple[int, int]] = set()  # (invocation id, attempt) we cancelled
+        self._step_future: asyncio.Future[Any] | None = None
+        self._execute: dict[type, Callable[[Any], None]] = {
+            C.StartInvocation: self._start_invocation,
+            C.CancelInvocation: self._cancel_invocation,
+            C.ScheduleTimer: self._schedule_timer,
+            C.CancelTimer: self._cancel_timer,
+            C.ResolveWaiter: self._resolve_waiter,
+            C.Publish: self._publish,
+            C.WriteCheckpoint: self._write_checkpoint,
+            C.Settled: self._settled,
+            C.FinishRun: self._finish,
+            _Abort: lambda abort: self.dispatch(T.RunAborted(abort.error)),
+        }
+
+    @property
+    def status(self) -> str:
+        return self.state.status
+
+    @property
+    def stepwise(self) -> bool:
+        return self.state.stepwise
+
+    @property
+    def error(self) -> BaseException | None:
+        return self.state.error
+
+    @property
+    def last(self) -> Invocation | None:
+        return self.state.last
+
+    @property
+    def step_context(self) -> list[Callable[[], Any]]:
+        return self.runner.step_context
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self, *, continuing: bool) -> None:
+        """Begin the run; raises (with nothing started) if its first checkpoint fails."""
+        commands = reduce(self.state, T.RunStarted(continuing), time.time())
+        ctx = self.ctx
+        before = ctx._driver, ctx._state
+        ctx._attach(self)
+        if self.checkpoint is not None:
+            try:
+                self.checkpoint.run_started(ctx)
+            except BaseException:
+                ctx._driver, ctx._state = before  # as if this run had never been asked for
+                raise
+        self._pending.extend(commands)
+        self._schedule_drain()
+
+    # -- transitions in -------------------------------------------------------------------------
+
+    def dispatch(self, transition: Any, *, now: bool = False) -> Any:
+        """Reduce ``transition`` (on the loop's thread) and carry out its commands: at once
+        (``now``), or on the loop's next turn. Returns the reducer's reply, raising its error."""
+        reply: Any = _NO_REPLY
+        for command in reduce(self.state, transition, time.time()):
+            if command.__class__ is C.Reply:
+                reply = command
+            else:
+                self._pending.append(command)
+        if self._pending and not self._draining:
+            if now:
+                self._drain()
+            else:
+                self._schedule_drain()
+        if reply is _NO_REPLY:
+            return _NO_REPLY
+        if reply.error is not None:
+            raise reply.error
+        return reply.value
+
+    def call(self, transition: Any) -> Any:
+        """``dispatch`` from any thread: another thread waits for the loop's answer."""
+        if threading.get_ident() == self.thread:
+            return self.dispatch(transition)
+        if self.loop.is_closed():
+            raise WorkflowRuntimeError(f"run {self.run_id!r} has ended; its event loop is closed")
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def on_loop() -> None:
+            try:
+                future.set_result(self.dispatch(transition))
+            except BaseException as exc:  # handed back to the calling thread
+                future.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(on_loop)
+        return future.result()
+
+    def _report(
+        self, inv: Invocation, attempt: int, value: Any, error: BaseException | None
+    ) -> None:
+        if error is None:
+            transition: Any = T.InvocationReturned(inv, attempt, value)
+        elif isinstance(error, asyncio.CancelledError) and (inv.id, attempt) in self._cancelled:
+            self._cancelled.discard((inv.id, attempt))
+            transition = T.InvocationCancelled(inv, attempt)
+        else:
+            if not self.state.finished:
+                self._report_done()  # record what completed just before this failure
+            transition = T.InvocationFailed(inv, attempt, error)
+        self.dispatch(transition, now=True)
+
+    def _report_done(self) -> None:
+        """Record the steps whose tasks finished just before the run is about to end, and
+        whose done callbacks have not run yet: their store writes already happened, so their
+        completion must be recorded too, or a resumed run would do them again. What the
+        reducer decides about them waits (it must not start new steps before the end)."""
+        for inv, attempt, task in self.runner.take_done():
+            if task.cancelled():
+                continue
+            error = task.exception()
+            if error is None:
+                self.dispatch(T.InvocationReturned(inv, attempt, task.result()))
+
+    # -- carrying out commands ------------------------------------------------------------------
+
+    def _schedule_drain(self) -> None:
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self.loop.call_soon(self._scheduled_drain)
+
+    def _scheduled_drain(self) -> None:
+        self._drain_scheduled = False
+        if not self._draining:
+            self._drain()
+
+    def _drain(self) -> None:
+        self._draining = True
+        pending = self._pending
+        execute = self._execute
+        deadline = time.perf_counter() + 0.02
+        count = 0
+        try:
+            while pending:
+                command = pending.popleft()
+                execute[command.__class__](command)
+                count += 1
+                if not count & 63 and pending and time.perf_counter() > deadline:
+                    self._schedule_drain()  # a long eager stretch: let the loop breathe
+                    break
+        except Exception as exc:
+            logger.exception("notebook_workflows: internal error in run %s", self.run_id)
+            self._draining = False
+            self.dispatch(T.RunAborted(exc), now=True)
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop, let it through
+            self._draining = False
+            self.dispatch(T.CancelRequested(f"interrupted ({type(exc).__name__})"), now=True)
+            raise
+        finally:
+            self._draining = False
+
+    def _start_invocation(self, command: C.StartInvocation) -> None:
+        if self.state.finished:
+            return  # decided before the run ended (a cancel came in between): stays in flight
+        inv = command.inv
+        if self.listeners:
+            self._emit(StepStarted(self.run_id, inv.step, inv.event, inv.attempt, time.time()))
+        self.runner.start(inv)
+
+    def _cancel_invocation(self, command: C.CancelInvocation) -> None:
+        inv = command.inv
+        task = self.runner.task_of(inv)
+        if task is not None and not task.done():
+            self._cancelled.add((inv.id, inv.attempt))
+            task.cancel()
+
+    def _schedule_timer(self, command: C.ScheduleTimer) -> None:
+        old = self.timers.pop(command.key, None)
+        if old is not None:
+            old.cancel()
+        self.timers[command.key] = self.loop.call_later(command.delay, self._fire, command.key)
+
+    def _cancel_timer(self, command: C.CancelTimer) -> None:
+        handle = self.timers.pop(command.key, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _fire(self, key: tuple[Any, ...]) -> None:
+        self.timers.pop(key, None)
+        if key[0] == "run":
+            self._report_done()
+        self.dispatch(T.TimerFired(key), now=True)
+
+    def _resolve_waiter(self, command: C.ResolveWaiter) -> None:
+        future = self.waiter_futures.pop(command.waiter, None)
+        if future is not None and not future.done():
+            future.set_result(command.event)
+
+    def _publish(self, command: C.Publish) -> None:
+        item = command.item
+        if command.stream:
+            self.stream_log.append(item)
+        if self.listeners:
+            if command.inv is None:
+                self._emit(item)
+                return
+            # listeners learn which step wrote it, as if called from the step (current_step())
+            token = current_invocation_var.set(command.inv)
+            try:
+                self._emit(item)
+            finally:
+                current_invocation_var.reset(token)
+
+    def _write_checkpoint(self, command: C.WriteCheckpoint) -> None:
+        if self.checkpoint is None:
+            return
+        try:
+            if command.reason == "step":
+                self.checkpoint.step_completed(self.ctx, command.step)
+            else:
+                status_changed = getattr(self.checkpoint, "status_changed", None)
+                if status_changed is not None:
+                    status_changed(self.ctx)
+        except Exception as exc:
+            self._pending.append(_Abort(exc))
+
+    def _settled(self, command: C.Settled) -> None:
+        future = self._step_future
+        if future is not None and not future.done():
+            future.set_result(command)
+
+    # -- ending ---------------------------------------------------------------------------------
+
+    def _finish(self, command: C.FinishRun) -> None:
+        self.ended_at = time.time()
+        for handle in self.timers.values():
+            handle.cancel()
+        self.timers.clear()
+        for future in self.waiter_futures.values():
+            future.cancel()
+        self.waiter_futures.clear()
+        if command.failed is not None and command.error is not None:
+            _explain(
+                command.error,
+                self.runner.specs[command.failed.step].fn,
+                command.failed,
+                self.workflow_name,
+                self.run_id,
+            )
+        alive = self.runner.alive()
+        for inv, attempt, task in alive:
+            self._cancelled.add((inv.id, attempt))
+            task.cancel()
+        if alive:
+            self.loop.create_task(self._finish_after([task for _, _, task in alive], command))
+        else:
+            self._complete(command)
+
+    async def _finish_after(self, tasks: list[asyncio.Task[Any]], command: C.FinishRun) -> None:
+        """Let cancelled steps run their clean-up before the last checkpoint."""
+        _, pending = await asyncio.wait(tasks, timeout=CLEANUP_SECONDS)
+        if pending:
+            logger.warning(
+                "notebook_workflows: run %s ended, but %d step(s) did not stop within %g s "
+                "of being cancelled",
+                self.run_id,
+                len(pending),
+                CLEANUP_SECONDS,
+            )
+        self._complete(command)
+
+    def _complete(self, command: C.FinishRun) -> None:
+        state = self.state
+        if self.checkpoint is not None:
+            try:
+                self.checkpoint.run_ended(self.ctx)
+            except Exception:
+                logger.exception(
+                    "notebook_workflows: could not save the end of run %s", self.run_id
+                )
+        self.finished = True
+        if not self.result.done():
+            if command.status == "done":
+                self.result.set_result(command.result)
+            elif command.error is not None:
+                self.result.set_exception(command.error)
+            else:
+                detail = f": {state.detail}" if state.detail else ""
+                self.result.set_exception(
+                    WorkflowCancelledError(
+                        f"run {self.run_id!r} of {self.workflow_name} was cancelled{detail}"
+                    )
+                )
+        if self._step_future is not None and not self._step_future.done():
+            self._step_future.set_result(None)
+        self._emit(END)
+        self.runner.close()
+        if not self.ended.done():
+            self.ended.set_result(None)
+
+    def _result_settled(self, future: asyncio.Future[Any]) -> None:
+        if future.cancelled():
+            # whoever awaited the run was cancelled (an interrupted cell, wait_for): so is it
+            self.cancel("the awaiting code was cancelled")
+        else:
+            future.exception()  # a failure is shown by the handler; never "never retrieved"
+
+    # -- what the handler and the context ask ---------------------------------------------------
+
+    def cancel(self, detail: str = "cancelled") -> None:
+        """Stop the run (on the loop's thread)."""
+        if self.state.finished:
+            return
+        self._report_done()
+        self.dispatch(T.CancelRequested(detail), now=True)
+
+    def abort(self, error: BaseException) -> None:
+        """Fail the run with ``error``, from the loop's thread or any other."""
+        if self.in_loop_thread():
+            self.dispatch(T.RunAborted(error), now=True)
+        else:
+            self.loop.call_soon_threadsafe(self.dispatch, T.RunAborted(error))
+
+    def send(self, event: Event, target: str | None = None) -> None:
+        self.call(T.EventSent(event, target, current_invocation_var.get()))
+
+    def publish(self, event: Event) -> None:
+        """Write ``event`` to the run's stream (a question also makes the run wait for it)."""
+        written = T.StreamWritten(event, current_invocation_var.get())
+        if self.in_loop_thread():
+            self.dispatch(written)
+        else:
+            self.loop.call_soon_threadsafe(self.dispatch, written)
+
+    def collect(
+        self, inv: Invocation, event: Event, expected: Any, buffer: str | None
+    ) -> list[Event] | None:
+        return self.call(T.CollectRequested(inv, event, expected, buffer))  # type: ignore[no-any-return]
+
+    async def wait(self, inv: Invocation, waiter: Waiter, timeout: float | None) -> Event:
+        """Suspend ``inv`` until an event satisfies ``waiter`` (``ctx.wait_for_event``)."""
+        future: asyncio.Future[Event] = self.loop.create_future()
+        self.waiter_futures[waiter] = future
+        self.dispatch(T.WaitStarted(inv, waiter))
+        try:
+            if timeout is None:
+                event = await future
+            else:
+                try:
+                    event = await asyncio.wait_for(future, timeout)
+                except asyncio.TimeoutError:
+                    raise WorkflowTimeoutError(
+                        f"step {inv.step!r} waited more than {timeout:g} s for "
+                        f"{' | '.join(t.__name__ for t in waiter.types)}"
+                    ) from None
+        except BaseException:
+            self.waiter_futures.pop(waiter, None)
+            if not self.state.finished:
+                self.dispatch(T.WaitEnded(inv, waiter, None))
+            raise
+        self.dispatch(T.WaitEnded(inv, waiter, event))
+        return event
+
+    async def step(self) -> list[Event] | None:
+        if self._step_future is not None:
+            raise WorkflowRuntimeError("another step() of this run has not finished yet")
+        future: asyncio.Future[Any] = self.loop.create_future()
+        self._step_future = future
+        try:
+            reply = self.dispatch(T.StepRequested(), now=True)
+            if reply is not _NO_REPLY:
+                return reply  # type: ignore[no-any-return]
+            try:
+                settled = await future
+            except asyncio.CancelledError:
+                self.cancel("step() was interrupted")
+                raise
+            if settled is None:
+                return None
+            inv = settled.inv
+            if self.state.failed is inv and self.state.error is not None:
+                raise self.state.error
+            return list(settled.produced)
+        finally:
+            self._step_future = None
+
+    def release(self) -> None:
+        """Leave stepping: run the rest freely (``await handler`` after ``step()`` calls)."""
+        if self.state.stepwise and not self.state.finished:
+            if self.in_loop_thread():
+                self.dispatch(T.SteppingReleased())
+            else:
+                self.loop.call_soon_threadsafe(self.dispatch, T.SteppingReleased())
+
+    # -- observers ------------------------------------------------------------------------------
+
+    def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:
+        """Call ``listener`` with every stream event and lifecycle record from now on."""
+        self.listeners.append(listener)
+        self._observed(True)
+
+        def unsubscribe() -> None:
+            if listener in self.listeners:
+                self.listeners.remove(listener)
+                if not self.listeners:
+                    self._observed(False)
+
+        return unsubscribe
+
+    def _observed(self, observed: bool) -> None:
+        if self.state.observed == observed or self.state.finished:
+            return
+        if self.in_loop_thread():
+            self.dispatch(T.ListenersChanged(observed))
+        elif not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.dispatch, T.ListenersChanged(observed))
+
+    def _emit(self, item: Any) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(item)
+            except Exception:
+                logger.exception(
+                    "notebook_workflows: a listener of run %s failed; removing it", self.run_id
+                )
+                if listener in self.listeners:
+                    self.listeners.remove(listener)
+
+    # -- threads --------------------------------------------------------------------------------
+
+    def in_loop_thread(self) -> bool:
+        return threading.get_ident() == self.thread
+
+    def read(self, fn: Callable[[], R]) -> R:
+        """``fn()`` computed on the run's loop thread, so it sees a consistent state even when
+        the run goes on in another thread (``run_sync``'s helper, a sync step)."""
+        if self.in_loop_thread() or self.loop.is_closed() or not self.loop.is_running():
+            return fn()
+        future: concurrent.futures.Future[R] = concurrent.futures.Future()
+
+        def compute() -> None:
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed back to the calling thread
+                future.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(compute)
+        try:
+            return future.result(timeout=10)
+        except concurrent.futures.TimeoutError:  # the loop is blocked: read as it is
+            return fn()
+
+
+class _Abort:
+    """A queued ``RunAborted``: a checkpoint that failed while commands were carried out."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _explain(
+    error: BaseException, fn: Callable[..., Any], inv: Invocation, workflow: str, run_id: str
+) -> None:
+    """Start the traceback at the user's step function (our frames above it are noise), and
+    say in a note which step of which run raised it."""
+    code = getattr(fn, "__code__", None)
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code is not code:
+        tb = tb.tb_next
+    if tb is not None:
+        error.__traceback__ = tb
+    where = f"in step {inv.step!r} of {workflow} (run {run_id!r}"
+    where += f", attempt {inv.attempt})" if inv.attempt > 1 else ")"
+    notes = getattr(error, "__notes__", None)
+    if notes and where in notes:
+        return
+    if hasattr(error, "add_note"):
+        error.add_note(where)
+    else:  # pragma: no cover - Python 3.10
+        error.__notes__ = [*(notes or []), where]  # type: ignore[attr-defined]

@@ -1,0 +1,609 @@
+"""The reducer: ``reduce(state, transition, now) -> commands``, every decision of a run.
+
+Routing, ``collect_events``, waiters and questions, retries, step and run timeouts, the stop,
+the stall, stepping ("take exactly one"), the run's one status field: all of it is decided
+here, from a ``RunState`` and one ``Transition``, and comes out as ``Command``s for the driver
+to carry out. There is no asyncio, no I/O and no clock in this module: time comes in as
+``now`` (seconds since the epoch), so a test can fold a list of transitions over a state and
+compare the commands with the ones expected, without an event loop.
+
+The reducer mutates the state it is given (see ``state.py`` for why) and is deterministic:
+the same state and transitions give the same commands. User code it calls is limited to a
+step's retry policy, which decides how long to wait before trying again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import WorkflowRuntimeError, WorkflowTimeoutError
+from ..events import Event, RunStatusChanged, StepFailed, StepFinished, StopEvent
+from . import routing
+from .commands import (
+    CancelInvocation,
+    CancelTimer,
+    Command,
+    FinishRun,
+    Publish,
+    Reply,
+    ResolveWaiter,
+    ScheduleTimer,
+    Settled,
+    StartInvocation,
+    WriteCheckpoint,
+)
+from .state import Invocation, RunState, Waiter
+from .transitions import (
+    CancelRequested,
+    CollectRequested,
+    EventSent,
+    InvocationCancelled,
+    InvocationFailed,
+    InvocationReturned,
+    ListenersChanged,
+    RunAborted,
+    RunStarted,
+    SteppingReleased,
+    StepRequested,
+    StreamWritten,
+    TimerFired,
+    Transition,
+    WaitEnded,
+    WaitStarted,
+)
+
+__all__ = ["reduce"]
+
+_RUN_TIMER = ("run",)
+
+
+def reduce(state: RunState, transition: Transition, now: float | None = None) -> list[Command]:
+    """Fold ``transition`` into ``state``; return what the driver must do, in order."""
+    out: list[Command] = []
+    if now is None:
+        now = time.time()
+    _HANDLERS[type(transition)](state, transition, now, out)
+    if state.timeout is not None:
+        _clock(state, now, out)
+    return out
+
+
+# -- starting and advancing ---------------------------------------------------------------------
+
+
+def _run_started(state: RunState, t: RunStarted, now: float, out: list[Command]) -> None:
+    if t.continuing:
+        routing.requeue_in_flight(state)
+        state.error = None
+        state.detail = ""
+    state.status = "running"
+    state.budget = state.timeout
+    state.clock_since = None
+    for question in state.questions:
+        out.append(Publish(question, stream=True))  # a restored run asks its questions again
+    _advance(state, now, out)
+
+
+def _advance(state: RunState, now: float, out: list[Command]) -> None:
+    """Start what can run (unless stepping), then settle the run's status."""
+    if state.finished:
+        return
+    if state.stop is not None:
+        _finish(state, "done", now, out)
+        return
+    if not state.stepwise and (state.queued or state.ready):
+        for inv in routing.take(state, now):
+            _start(state, inv, out)
+    _settle_status(state, now, out)
+
+
+def _start(state: RunState, inv: Invocation, out: list[Command]) -> None:
+    # (the driver publishes StepStarted when it actually starts the invocation)
+    out.append(StartInvocation(inv))
+    timeout = state.specs[inv.step].timeout
+    if timeout is not None:
+        out.append(ScheduleTimer(("step", inv.id, inv.attempt), timeout))
+
+
+def _settle_status(state: RunState, now: float, out: list[Command]) -> None:
+    if state.has_work():
+        _set_status(state, "running", now, out)
+    elif state.is_waiting():
+        _set_status(state, "waiting", now, out)
+    else:
+        error = WorkflowRuntimeError(
+            f"run {state.run_id!r} of {state.workflow_name} stalled: {state.stall_reason()}"
+        )
+        _finish(state, "failed", now, out, error=error)
+
+
+def _set_status(
+    state: RunState, status: str, now: float, out: list[Command], detail: str = ""
+) -> None:
+    if state.status == status:
+        return
+    state.status = status
+    if state.observed:
+        out.append(Publish(RunStatusChanged(state.run_id or "", status, detail, now)))
+    if state.checkpointed and not state.finished:
+        out.append(WriteCheckpoint("status"))  # a paused run shows as waiting in the store
+
+
+# -- what steps report --------------------------------------------------------------------------
+
+
+def _is_late(state: RunState, inv: Invocation, attempt: int) -> bool:
+    """A report about an attempt the run no longer waits for (it ended, the attempt timed out
+    and another runs, or the invocation already failed for good)."""
+    return (
+        state.finished
+        or inv.attempt != attempt
+        or state.failed is inv
+        or state.in_flight.get(inv.id) is not inv
+        or inv.id in state.retrying
+    )
+
+
+def _returned(state: RunState, t: InvocationReturned, now: float, out: list[Command]) -> None:
+    inv = t.inv
+    if _is_late(state, inv, t.attempt):
+        return
+    value = t.value
+    if value is not None:
+        problem = _bad_return(state, inv, value)
+        if problem is not None:
+            _failed(state, inv, problem, now, out, retry=False)
+            return
+        inv.produced.append(value)
+        try:
+            waiter = routing.route(state, value, None, inv.step)
+        except WorkflowRuntimeError as exc:
+            _failed(state, inv, exc, now, out, retry=False)
+            return
+        if waiter is not None:
+            _resolve(state, waiter, value, out)
+        questions = state.questions
+        if questions and questions[-1] is value:  # it was an InputRequiredEvent
+            out.append(Publish(value, stream=True))
+    _complete(state, inv, now, out)
+    _advance(state, now, out)
+
+
+def _bad_return(state: RunState, inv: Invocation, value: Any) -> WorkflowRuntimeError | None:
+    if not isinstance(value, Event):
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        return WorkflowRuntimeError(
+            f"step {inv.step!r} returned {shown} ({type(value).__name__}), which is not an "
+            f"event; return an Event, or None to produce nothing"
+        )
+    spec = state.specs[inv.step]
+    typ = type(value)
+    if typ not in spec.produces and not issubclass(typ, spec.produces):
+        return WorkflowRuntimeError(
+            f"step {inv.step!r} returned {typ.__name__}, which its return annotation does "
+            f"not declare ({spec.signature_text()})"
+        )
+    return None
+
+
+def _complete(state: RunState, inv: Invocation, now: float, out: list[Command]) -> None:
+    seconds = now - inv.started
+    del state.in_flight[inv.id]
+    state.touch(inv)
+    state.busy[inv.step] -= 1
+    state.steps_done += 1
+    state.step_runs[inv.step] += 1
+    state.step_seconds[inv.step] += seconds
+    state.last = inv
+    if state.specs[inv.step].timeout is not None:
+        out.append(CancelTimer(("step", inv.id, inv.attempt)))
+    if state.observed:
+        out.append(
+            Publish(
+                StepFinished(
+                    state.run_id or "", inv.step, inv.event, tuple(inv.produced), seconds, now
+                )
+            )
+        )
+    if state.checkpointed:
+        out.append(WriteCheckpoint("step", inv.step))
+    _settle_stepping(state, inv, out)
+
+
+def _failed_report(state: RunState, t: InvocationFailed, now: float, out: list[Command]) -> None:
+    if _is_late(state, t.inv, t.attempt):
+        return
+    error = t.error
+    if isinstance(error, asyncio.CancelledError):
+        # The step raised CancelledError itself (nobody cancelled it): that step failed, the
+        # same on every Python, and its retry policy decides as for any error.
+        error = asyncio.CancelledError(
+            f"step {t.inv.step!r} raised CancelledError" + (f": {error}" if str(error) else "")
+        )
+    _failed(state, t.inv, error, now, out)
+
+
+def _cancelled(state: RunState, t: InvocationCancelled, now: float, out: list[Command]) -> None:
+    inv = t.inv
+    if _is_late(state, inv, t.attempt):
+        return
+    if inv.timed_out:
+        _failed(state, inv, _step_timeout_error(state, inv), now, out)
+    else:
+        _failed(state, inv, asyncio.CancelledError(f"step {inv.step!r} was cancelled"), now, out)
+
+
+def _failed(
+    state: RunState,
+    inv: Invocation,
+    error: BaseException,
+    now: float,
+    out: list[Command],
+    retry: bool = True,
+) -> None:
+    """An attempt of ``inv`` failed: retry it later if its policy says so, else fail the run
+    (the invocation stays in flight with its input, so a resumed run tries it again)."""
+    spec = state.specs[inv.step]
+    seconds = now - inv.started
+    delay = None
+    policy = spec.retry_policy if retry else None
+    if policy is not None:
+        delay = _ask_policy(policy, now - inv.first_started, inv.attempt, error)
+    if spec.timeout is not None:
+        out.append(CancelTimer(("step", inv.id, inv.attempt)))
+    if state.observed:
+        out.append(
+            Publish(
+                StepFailed(
+                    state.run_id or "",
+                    inv.step,
+                    inv.event,
+                    error,
+                    inv.attempt,
+                    delay is not None,
+                    seconds,
+                    now,
+                )
+            )
+        )
+    state.busy[inv.step] -= 1
+    state.step_seconds[inv.step] += seconds
+    if inv.waiting:  # failed while suspended in wait_for_event (its wait timed out)
+        inv.waiting = False
+        state.waiting -= 1
+    if delay is not None:
+        inv.attempt += 1
+        inv.wait_calls = 0
+        inv.produced = []
+        inv.timed_out = False
+        state.retrying.add(inv.id)
+        state.touch(inv)
+        out.append(ScheduleTimer(("retry", inv.id), max(0.0, delay)))
+        _settle_status(state, now, out)
+        return
+    inv.error = f"{type(error).__name__}: {error}"
+    state.failed = inv
+    state.touch(inv)
+    _settle_stepping(state, inv, out)
+    _finish(state, "failed", now, out, error=error, failed=inv)
+
+
+def _ask_policy(policy: Any, elapsed: float, attempt: int, error: BaseException) -> float | None:
+    try:
+        return policy.next(elapsed, attempt, error)
+    except Exception as exc:  # a broken policy must not hide the step's error
+        note = f"(its retry policy {policy!r} raised {exc!r}, so it was not retried)"
+        if hasattr(error, "add_note"):
+            error.add_note(note)
+        return None
+
+
+def _step_timeout_error(state: RunState, inv: Invocation) -> WorkflowTimeoutError:
+    timeout = state.specs[inv.step].timeout or 0
+    return WorkflowTimeoutError(
+        f"step {inv.step!r} took longer than its timeout of {timeout:g} s "
+        f"(run {state.run_id!r}, attempt {inv.attempt})"
+    )
+
+
+# -- events from steps and from outside ---------------------------------------------------------
+
+
+def _event_sent(state: RunState, t: EventSent, now: float, out: list[Command]) -> None:
+    if state.finished:
+        out.append(
+            Reply(
+                error=WorkflowRuntimeError(
+                    f"run {state.run_id!r} has {state.status}; event not sent"
+                )
+            )
+        )
+        return
+    inv = t.inv
+    origin = None
+    if inv is not None and state.in_flight.get(inv.id) is inv:
+        origin = inv.step
+        inv.produced.append(t.event)
+    try:
+        waiter = routing.route(state, t.event, t.target, origin)
+    except WorkflowRuntimeError as exc:
+        out.append(Reply(error=exc))
+        return
+    if waiter is not None:
+        _resolve(state, waiter, t.event, out)
+    questions = state.questions
+    if questions and questions[-1] is t.event:  # it was an InputRequiredEvent
+        out.append(Publish(t.event, stream=True))
+    out.append(Reply())
+    _advance(state, now, out)
+
+
+def _stream_written(state: RunState, t: StreamWritten, now: float, out: list[Command]) -> None:
+    event = t.event
+    asks = routing.kind_of(state, type(event)) is routing.QUESTION and not state.finished
+    if asks and not any(q is event for q in state.questions):
+        state.questions.append(event)  # the run now waits for its answer
+    out.append(Publish(event, stream=True, inv=t.inv))
+    _advance(state, now, out)
+
+
+def _collect(state: RunState, t: CollectRequested, now: float, out: list[Command]) -> None:
+    inv = t.inv
+    got = routing.collect(state, inv, t.event, t.expected, t.buffer or inv.step)
+    out.append(Reply(got))
+
+
+def _wait_started(state: RunState, t: WaitStarted, now: float, out: list[Command]) -> None:
+    inv, waiter = t.inv, t.waiter
+    routing.add_waiter(state, inv, waiter)
+    if waiter.question is not None:
+        out.append(Publish(waiter.question, stream=True))
+    _settle_stepping(state, inv, out)
+    _advance(state, now, out)
+
+
+def _wait_ended(state: RunState, t: WaitEnded, now: float, out: list[Command]) -> None:
+    inv, waiter = t.inv, t.waiter
+    if t.event is not None:
+        if inv.waits is None:
+            inv.waits = {}
+        inv.waits[waiter.index] = t.event
+        state.touch(inv)
+    routing.drop_waiter(state, inv, waiter)
+    _advance(state, now, out)
+
+
+def _resolve(state: RunState, waiter: Waiter, event: Event, out: list[Command]) -> None:
+    """An event answered ``waiter``: its step goes on now, or at the next ``step()`` call."""
+    inv = state.in_flight.get(waiter.invocation)
+    if state.stepwise:
+        state.answered.append((waiter, event))
+        return
+    if inv is not None and inv.waiting:
+        inv.waiting = False
+        state.waiting -= 1
+    out.append(ResolveWaiter(waiter, event))
+
+
+# -- timers -------------------------------------------------------------------------------------
+
+
+def _timer(state: RunState, t: TimerFired, now: float, out: list[Command]) -> None:
+    if state.finished:
+        return
+    kind = t.key[0]
+    if kind == "retry":
+        inv = state.in_flight.get(t.key[1])
+        if inv is None or inv.id not in state.retrying:
+            return
+        state.retrying.discard(inv.id)
+        stepping = state.stepping
+        if state.stepwise and stepping is not None and stepping[0] == inv.id:
+            # the step() call that ran it waits for this retry: start it now
+            state.busy[inv.step] += 1
+            inv.started = now
+            _start(state, inv, out)
+        else:
+            state.ready.append(inv)
+        _advance(state, now, out)
+    elif kind == "step":
+        inv = state.in_flight.get(t.key[1])
+        if inv is None or inv.attempt != t.key[2] or state.failed is inv:
+            return
+        inv.timed_out = True
+        if state.specs[inv.step].is_async:
+            out.append(CancelInvocation(inv))  # it reports back InvocationCancelled
+        else:  # a thread cannot be stopped: give up on it and ignore its late result
+            _failed(state, inv, _step_timeout_error(state, inv), now, out)
+    elif kind == "run":
+        running = sorted({inv.step for inv in state.in_flight.values()})
+        state.clock_since = None
+        _finish(
+            state,
+            "failed",
+            now,
+            out,
+            error=WorkflowTimeoutError(
+                f"run {state.run_id!r} of {state.workflow_name} took longer than its timeout "
+                f"of {state.timeout:g} s (time spent waiting for a human is not counted)"
+                + (f"; still running: {', '.join(running)}" if running else "")
+            ),
+        )
+
+
+def _clock(state: RunState, now: float, out: list[Command]) -> None:
+    """The run's time budget runs while it is running (in a stepwise run: during a step()
+    call), and pauses while it waits for a human."""
+    counting = state.status == "running" and (not state.stepwise or state.stepping is not None)
+    if counting and state.clock_since is None:
+        state.clock_since = now
+        out.append(ScheduleTimer(_RUN_TIMER, max(0.0, state.budget or 0.0)))
+    elif not counting and state.clock_since is not None:
+        state.budget = (state.budget or 0.0) - (now - state.clock_since)
+        state.clock_since = None
+        out.append(CancelTimer(_RUN_TIMER))
+
+
+# -- stepping -----------------------------------------------------------------------------------
+
+
+def _step_requested(state: RunState, t: StepRequested, now: float, out: list[Command]) -> None:
+    if state.finished:
+        out.append(Reply(None))
+        return
+    if not state.stepwise:
+        out.append(
+            Reply(
+                error=WorkflowRuntimeError(
+                    "step() needs a run started with run(stepwise=True); this run runs freely"
+                )
+            )
+        )
+        return
+    if state.stepping is not None:
+        out.append(
+            Reply(error=WorkflowRuntimeError("another step() of this run has not finished yet"))
+        )
+        return
+    if state.answered:  # hand over an answer that arrived between steps
+        waiter, event = state.answered.popleft()
+        inv = state.in_flight[waiter.invocation]
+        state.stepping = (inv.id, len(inv.produced))
+        if inv.waiting:
+            inv.waiting = False
+            state.waiting -= 1
+        out.append(ResolveWaiter(waiter, event))
+        _settle_status(state, now, out)
+        return
+    started = routing.take(state, now, limit=1)
+    if not started and state.retrying:  # a retry waits for its timer: run it now
+        inv = min((state.in_flight[i] for i in state.retrying), key=lambda inv: inv.seq)
+        state.retrying.discard(inv.id)
+        out.append(CancelTimer(("retry", inv.id)))
+        state.busy[inv.step] += 1
+        inv.started = now
+        started = [inv]
+    if started:
+        inv = started[0]
+        state.stepping = (inv.id, len(inv.produced))
+        _start(state, inv, out)
+        _settle_status(state, now, out)
+        return
+    if state.stop is not None:
+        _finish(state, "done", now, out)
+        out.append(Reply(None))
+    elif state.is_waiting():
+        asked = "; ".join(repr(q) for q in state.questions) or "an event from outside"
+        out.append(
+            Reply(
+                error=WorkflowRuntimeError(
+                    f"run {state.run_id!r} is waiting for {asked}; answer it with "
+                    f"handler.ctx.send_event(...) and call step() again"
+                )
+            )
+        )
+    else:
+        _settle_status(state, now, out)  # fails the run, saying why it cannot go on
+        out.append(Reply(error=state.error) if state.error is not None else Reply(None))
+
+
+def _stepping_released(
+    state: RunState, t: SteppingReleased, now: float, out: list[Command]
+) -> None:
+    if not state.stepwise or state.finished:
+        return
+    state.stepwise = False
+    while state.answered:
+        waiter, event = state.answered.popleft()
+        inv = state.in_flight.get(waiter.invocation)
+        if inv is not None and inv.waiting:
+            inv.waiting = False
+            state.waiting -= 1
+        out.append(ResolveWaiter(waiter, event))
+    _advance(state, now, out)
+
+
+def _settle_stepping(state: RunState, inv: Invocation, out: list[Command]) -> None:
+    stepping = state.stepping
+    if stepping is not None and stepping[0] == inv.id:
+        state.stepping = None
+        out.append(Settled(inv, tuple(inv.produced[stepping[1] :])))
+
+
+# -- ending -------------------------------------------------------------------------------------
+
+
+def _cancel(state: RunState, t: CancelRequested, now: float, out: list[Command]) -> None:
+    if not state.finished:
+        _finish(state, "cancelled", now, out, detail=t.detail)
+
+
+def _abort(state: RunState, t: RunAborted, now: float, out: list[Command]) -> None:
+    if not state.finished:
+        _finish(state, "failed", now, out, error=t.error)
+
+
+def _listeners(state: RunState, t: ListenersChanged, now: float, out: list[Command]) -> None:
+    state.observed = t.observed
+
+
+def _finish(
+    state: RunState,
+    status: str,
+    now: float,
+    out: list[Command],
+    *,
+    error: BaseException | None = None,
+    failed: Invocation | None = None,
+    detail: str = "",
+) -> None:
+    result: Any = None
+    if status == "done":
+        stop = state.stop
+        assert stop is not None
+        result = stop if _has_own_fields(type(stop)) else stop.result
+        state.clear_pending()
+        out.append(Publish(stop, stream=True))
+    elif status == "cancelled":
+        # whatever was running stays in flight with its input: resuming runs it again
+        for inv in state.in_flight.values():
+            inv.waiting = False
+        state.waiting = 0
+        state.answered.clear()
+    state.error = error
+    state.detail = detail or (f"{type(error).__name__}: {error}" if error is not None else "")
+    _set_status(state, status, now, out, state.detail)
+    stepping = state.stepping
+    if stepping is not None:
+        inv = state.in_flight.get(stepping[0])
+        state.stepping = None
+        if inv is not None:
+            out.append(Settled(inv, tuple(inv.produced[stepping[1] :])))
+    out.append(FinishRun(status, result, error, failed))
+
+
+def _has_own_fields(cls: type[StopEvent]) -> bool:
+    return bool(set(cls.model_fields) - {"result"})
+
+
+_HANDLERS: dict[type, Callable[[RunState, Any, float, list[Command]], None]] = {
+    RunStarted: _run_started,
+    InvocationReturned: _returned,
+    InvocationFailed: _failed_report,
+    InvocationCancelled: _cancelled,
+    EventSent: _event_sent,
+    StreamWritten: _stream_written,
+    CollectRequested: _collect,
+    WaitStarted: _wait_started,
+    WaitEnded: _wait_ended,
+    TimerFired: _timer,
+    StepRequested: _step_requested,
+    SteppingReleased: _stepping_released,
+    CancelRequested: _cancel,
+    RunAborted: _abort,
+    ListenersChanged: _listeners,
+}

@@ -1,0 +1,255 @@
+"""Routing and choosing: where an event goes, and which invocation runs next.
+
+These are the scheduling decisions of the reducer, kept in their own room because they are the
+hot path: every event of a run passes through ``route`` and every step run through ``take``.
+Plain functions of a ``RunState``, with no clock, no I/O and no asyncio; the reducer calls
+them and turns what they decided into commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from ..errors import WorkflowRuntimeError
+from ..events import Event, HumanResponseEvent, InputRequiredEvent, StopEvent
+from .state import CollectBuffer, Invocation, RunState, Waiter
+
+STOP, QUESTION, ANSWER, PLAIN = "stop", "question", "answer", "plain"
+
+
+def kind_of(state: RunState, typ: type[Event]) -> str:
+    """What ``typ`` is to the run: a stop, a question for a human, an answer, or plain."""
+    kind = state.kinds.get(typ)
+    if kind is None:
+        if issubclass(typ, StopEvent):
+            kind = STOP
+        elif issubclass(typ, InputRequiredEvent):
+            kind = QUESTION
+        elif issubclass(typ, HumanResponseEvent):
+            kind = ANSWER
+        else:
+            kind = PLAIN
+        state.kinds[typ] = kind
+    return kind
+
+
+def route(
+    state: RunState, event: Event, target: str | None = None, origin: str | None = None
+) -> Waiter | None:
+    """Deliver ``event``: to a waiter that wants it, or to the queue of every step that
+    accepts its exact type (only ``target`` when given). Returns the waiter it resolved.
+
+    A ``StopEvent`` is kept as the run's stop (the first one wins); a question nobody's step
+    accepts is only for the human. Raises ``WorkflowRuntimeError`` when no step can take it.
+    """
+    typ = type(event)
+    if origin is not None:
+        counts = state.produced_counts[origin]
+        counts[typ] = counts.get(typ, 0) + 1
+    kind = kind_of(state, typ)
+    if kind is STOP:
+        if state.stop is None:
+            state.stop = event  # type: ignore[assignment]
+        return None
+    if state.waiters and target is None:
+        for waiter in state.waiters:
+            if waiter.resolved is None and waiter.matches(event):
+                waiter.resolved = event
+                if waiter.question is not None:
+                    _forget_question(state, waiter.question)
+                return waiter
+    if kind is QUESTION:
+        state.questions.append(event)
+    elif kind is ANSWER and state.questions:
+        state.questions.pop(0)
+    if target is not None:
+        steps: tuple[str, ...] = (_check_target(state, typ, target),)
+    else:
+        steps = state.routes.get(typ, ())
+        if not steps:
+            if kind is QUESTION:
+                return None  # a question for the human only
+            raise WorkflowRuntimeError(
+                f"no step accepts {typ.__name__}"
+                + (f" (sent by step {origin!r})" if origin else "")
+                + f"; steps accept {names_of(state.routes)}"
+            )
+    queues = state.queues
+    changes = state.changes
+    for name in steps:
+        state.seq += 1
+        queues[name].append((state.seq, event))
+        if changes is not None:
+            changes.queued[state.seq] = (name, event)
+    state.queued += len(steps)
+    return None
+
+
+def _forget_question(state: RunState, question: Event) -> None:
+    questions = state.questions
+    for i, asked in enumerate(questions):
+        if asked is question:
+            del questions[i]
+            return
+
+
+def _check_target(state: RunState, typ: type[Event], target: str) -> str:
+    if target not in state.specs:
+        raise WorkflowRuntimeError(
+            f"send_event(..., step={target!r}): there is no step {target!r}; "
+            f"steps are {', '.join(state.specs)}"
+        )
+    if typ not in state.specs[target].accepts:
+        raise WorkflowRuntimeError(
+            f"send_event(..., step={target!r}): step {target!r} does not accept "
+            f"{typ.__name__} (it accepts {names_of(state.specs[target].accepts)})"
+        )
+    return target
+
+
+def take(state: RunState, now: float, limit: int | None = None) -> list[Invocation]:
+    """Start the next invocations, oldest event first, within each step's ``num_workers``.
+
+    Invocations that already exist (restored or retried) come before queued events."""
+    started: list[Invocation] = []
+    busy, caps = state.busy, state.caps
+    changes = state.changes
+    if state.ready:
+        state.ready.sort(key=lambda inv: inv.seq)
+        keep: list[Invocation] = []
+        for inv in state.ready:
+            if (limit is None or len(started) < limit) and busy[inv.step] < caps[inv.step]:
+                busy[inv.step] += 1
+                inv.started = now
+                if not inv.first_started:  # restored: its retries count from here
+                    inv.first_started = now
+                started.append(inv)
+            else:
+                keep.append(inv)
+        state.ready = keep
+    queues, in_flight, consumed = state.queues, state.in_flight, state.consumed_counts
+    while state.queued and (limit is None or len(started) < limit):
+        best: str | None = None
+        best_seq = 0
+        candidates = 0
+        for name, queue in queues.items():
+            if queue and busy[name] < caps[name]:
+                candidates += 1
+                if best is None or queue[0][0] < best_seq:
+                    best, best_seq = name, queue[0][0]
+        if best is None:
+            break
+        queue = queues[best]
+        # With one step to feed, take all it has room for at once (a wide fan-out).
+        count = 1
+        if candidates == 1:
+            count = min(len(queue), caps[best] - busy[best])
+            if limit is not None:
+                count = min(count, limit - len(started))
+        counts = consumed[best]
+        for _ in range(count):
+            seq, event = queue.popleft()
+            state.next_id += 1
+            inv = Invocation(state.next_id, best, event, seq)
+            inv.started = inv.first_started = now
+            in_flight[inv.id] = inv
+            typ = type(event)
+            counts[typ] = counts.get(typ, 0) + 1
+            started.append(inv)
+            if changes is not None:
+                if changes.queued.pop(seq, None) is None:
+                    changes.dequeued.add(seq)
+                changes.invocations.add(inv.id)
+        state.queued -= count
+        busy[best] += count
+    return started
+
+
+def collect(
+    state: RunState, inv: Invocation, event: Event, expected: Sequence[type[Event]], buffer: str
+) -> list[Event] | None:
+    """``ctx.collect_events``: buffer ``event``; once every ``expected`` type has arrived,
+    return them in the order of ``expected`` and empty their places, else None."""
+    if event is inv.event:
+        seq = inv.seq
+    else:  # an event the step made up itself: give it a place of its own
+        state.seq += 1
+        seq = state.seq
+    store = state.collected.get(buffer)
+    if store is None:
+        store = state.collected[buffer] = CollectBuffer()
+    changes = state.changes
+    if changes is None:
+        store.add(seq, event)
+        return store.take(expected)
+    if store.add(seq, event):
+        changes.collected[(buffer, seq)] = event
+    taken: list[int] = []
+    got = store.take(expected, taken)
+    for taken_seq in taken:
+        if changes.collected.pop((buffer, taken_seq), None) is None:
+            changes.uncollected.add((buffer, taken_seq))
+    return got
+
+
+def requeue_in_flight(state: RunState) -> None:
+    """Make every invocation in flight ready to start again (a restored or stopped run goes
+    on): each re-runs from its start with its input event (at-least-once)."""
+    state.ready = sorted(state.in_flight.values(), key=lambda inv: inv.seq)
+    for inv in state.ready:
+        inv.error = None
+        inv.waiting = False
+        inv.timed_out = False
+        inv.wait_calls = 0
+        inv.produced = []
+        state.touch(inv)
+    state.waiting = 0
+    state.retrying.clear()
+    state.busy = dict.fromkeys(state.specs, 0)
+    state.failed = None
+    # A waiter belongs to a suspended coroutine, which is gone: the re-run waits (and asks)
+    # again, and gets an answer that had already arrived straight back (``waits``).
+    for waiter in state.waiters:
+        inv = state.in_flight.get(waiter.invocation)
+        if inv is not None and waiter.resolved is not None:
+            if inv.waits is None:
+                inv.waits = {}
+            inv.waits[waiter.index] = waiter.resolved
+            state.touch(inv)
+        if waiter.question is not None:
+            _forget_question(state, waiter.question)
+    for waiter, event in state.answered:
+        inv = state.in_flight.get(waiter.invocation)
+        if inv is not None:
+            if inv.waits is None:
+                inv.waits = {}
+            inv.waits[waiter.index] = event
+    state.answered.clear()
+    state.waiters = []
+
+
+def add_waiter(state: RunState, inv: Invocation, waiter: Waiter) -> None:
+    state.waiters.append(waiter)
+    if waiter.question is not None:
+        state.questions.append(waiter.question)
+    if not inv.waiting:
+        inv.waiting = True
+        state.waiting += 1
+
+
+def drop_waiter(state: RunState, inv: Invocation, waiter: Waiter) -> None:
+    waiters = state.waiters
+    for i, known in enumerate(waiters):
+        if known is waiter:
+            del waiters[i]
+            break
+    if waiter.question is not None:
+        _forget_question(state, waiter.question)
+    if inv.waiting:
+        inv.waiting = False
+        state.waiting -= 1
+
+
+def names_of(types: Iterable[type]) -> str:
+    names = sorted({t.__name__ for t in types})
+    return ", ".join(names) if names else "nothing"

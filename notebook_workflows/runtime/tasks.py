@@ -1,0 +1,297 @@
+"""Starting step invocations as asyncio tasks, as cheaply as a step deserves.
+
+Design decisions worth knowing before changing anything here:
+
+* Each invocation is a task from its first line, so code in a step that asks for the current
+  task (``asyncio.timeout``, ``TaskGroup``, anyio) gets one of its own. It starts eagerly: it
+  runs right here, in the caller, until it first suspends, and most steps finish before that.
+  That is what keeps a step at a few microseconds of overhead. Python 3.12 has eager tasks;
+  3.10 and 3.11 get the same from a ``_Carrier`` task (below).
+* Each invocation runs in its own copy of the context variables of the code that started the
+  run (not of whatever code happens to trigger the start), holding the invocation itself
+  (``view.current_invocation_var``): that is how ``ctx.send_event`` and friends know which step
+  is calling, even from tasks or threads the step started.
+* Sync steps run on a thread pool, one per run, made on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections.abc
+import contextvars
+import functools
+import sys
+from asyncio.tasks import _enter_task, _leave_task
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from ..step import CONTEXT, EVENT, StepSpec
+from .state import Invocation
+from .view import current_invocation_var
+
+if TYPE_CHECKING:
+    from ..context import Context
+    from ..resources import ResourceCache
+
+_EAGER_TASKS = sys.version_info >= (3, 12)
+
+# A carrier asked to cancel (``current_task().cancel()`` in a step) is not reused.
+_cancelling: Callable[[asyncio.Task[Any]], int] = (
+    (lambda task: task.cancelling()) if sys.version_info >= (3, 11) else (lambda task: 0)
+)
+
+# What a finished invocation reports: (invocation, attempt, value, error); error is None when
+# it returned ``value``.
+Report = Callable[[Invocation, int, Any, "BaseException | None"], None]
+
+
+class _Carrier(collections.abc.Coroutine):  # type: ignore[type-arg]
+    """Python 3.10/3.11, where tasks cannot start eagerly: the coroutine of a task that is
+    the current task while steps run eagerly (so ``asyncio.timeout``, ``TaskGroup`` or anyio
+    inside a step find a task of their own), and that becomes the task of the first step that
+    suspends, taking it over from where it stopped.
+
+    A carrier not claimed by the time the loop runs its task simply ends; many steps that
+    finish without suspending share one, so a step costs no task of its own.
+    """
+
+    __slots__ = ("coro", "cv", "first", "state")
+
+    SPARE, SUSPENDED, RUNNING = range(3)  # SPARE is 0: ``if carrier.state`` means taken
+
+    def __init__(self) -> None:
+        self.coro: Coroutine[Any, Any, Any] | None = None
+        self.cv: contextvars.Context | None = None
+        self.first: Any = None
+        self.state = self.SPARE
+
+    def send(self, value: Any) -> Any:
+        if self.state == self.SPARE:
+            raise StopIteration(None)
+        assert self.coro is not None and self.cv is not None
+        if self.state == self.SUSPENDED:
+            self.state = self.RUNNING
+            return self.first
+        return self.cv.run(self.coro.send, value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        error = (
+            typ
+            if isinstance(typ, BaseException)
+            else (val if isinstance(val, BaseException) else typ(val))
+        )
+        if self.state == self.SPARE:
+            raise error
+        assert self.coro is not None and self.cv is not None
+        self.state = self.RUNNING
+        return self.cv.run(self.coro.throw, error)
+
+    def close(self) -> None:
+        if self.state != self.SPARE and self.coro is not None:
+            self.coro.close()
+
+    def __await__(self) -> Any:  # pragma: no cover - only tasks drive it
+        return self
+
+
+class StepRunner:
+    """Calls steps for one run and reports how each invocation ended."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        ctx: Context[Any],
+        resources: ResourceCache,
+        report: Report,
+        run_id: str,
+    ) -> None:
+        self.loop = loop
+        self.ctx = ctx
+        self.workflow = ctx.workflow
+        self.specs: dict[str, StepSpec] = ctx._specs
+        self.resources = resources
+        self.report = report
+        self.run_id = run_id
+        self.base = contextvars.copy_context()  # the context the run was started in
+        # invocation id -> (invocation, attempt, task), for invocations that suspended
+        self.tasks: dict[int, tuple[Invocation, int, asyncio.Task[Any]]] = {}
+        # Called in each invocation's context before it runs: how a monitor routes the output
+        # of steps to itself (by setting the kernel's output context variables there).
+        self.step_context: list[Callable[[], Any]] = []
+        self.executor: ThreadPoolExecutor | None = None
+        self.carrier = _Carrier()
+        self.carrier_task: asyncio.Task[Any] | None = None
+        self._fast_args = {name: self._fast_arguments(spec) for name, spec in self.specs.items()}
+
+    def start(self, inv: Invocation) -> None:
+        """Run ``inv`` as far as it goes without suspending; the rest goes on in its task."""
+        spec = self.specs[inv.step]
+        attempt = inv.attempt
+        cv = self.base.copy()
+        cv.run(current_invocation_var.set, inv)
+        for setup in self.step_context:
+            cv.run(setup)
+        fast = self._fast_args[inv.step]
+        try:
+            if fast is not None:
+                coro = spec.fn(self.workflow, *fast(inv.event))
+            elif spec.is_async:
+                arguments = self._arguments(spec, inv)
+                if arguments is None:
+                    coro = self._invoke(spec, inv)
+                else:
+                    coro = spec.fn(self.workflow, *arguments[0], **arguments[1])
+            else:
+                coro = self._invoke(spec, inv)
+        except Exception as exc:  # a step that is not really async raised when called
+            self.report(inv, attempt, None, exc)
+            return
+        if _EAGER_TASKS:
+            task = asyncio.Task(coro, loop=self.loop, context=cv, eager_start=True)
+            if task.done():
+                if task.cancelled():
+                    self.report(inv, attempt, None, asyncio.CancelledError())
+                else:
+                    error = task.exception()
+                    self.report(inv, attempt, None if error else task.result(), error)
+                return
+        else:
+            carried = self._start_carried(inv, attempt, coro, cv)
+            if carried is None:
+                return
+            task = carried
+        self.tasks[inv.id] = (inv, attempt, task)
+        task.add_done_callback(functools.partial(self._task_done, inv, attempt))
+
+    def _task_done(self, inv: Invocation, attempt: int, task: asyncio.Task[Any]) -> None:
+        entry = self.tasks.get(inv.id)
+        if entry is None or entry[2] is not task:
+            return  # already reported (see ``report_done``), or replaced by a retry
+        del self.tasks[inv.id]
+        self._report_task(inv, attempt, task)
+
+    def _report_task(self, inv: Invocation, attempt: int, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            self.report(inv, attempt, None, asyncio.CancelledError())
+            return
+        error = task.exception()
+        self.report(inv, attempt, None if error is not None else task.result(), error)
+
+    def take_done(self) -> list[tuple[Invocation, int, asyncio.Task[Any]]]:
+        """The invocations whose tasks have finished but whose done callbacks have not run
+        yet, taken out of the table (their callbacks will do nothing)."""
+        done = [entry for entry in self.tasks.values() if entry[2].done()]
+        for inv, _, _ in done:
+            del self.tasks[inv.id]
+        return done
+
+    def _start_carried(
+        self, inv: Invocation, attempt: int, coro: Coroutine[Any, Any, Any], cv: contextvars.Context
+    ) -> asyncio.Task[Any] | None:
+        """Python 3.10/3.11: run the step now, as far as it goes without suspending, with the
+        carrier task as the current task (see ``_Carrier``). Returns the task that goes on
+        with it if it suspended, else None (its end is already reported)."""
+        carrier, task = self.carrier, self.carrier_task
+        if task is None or carrier.state or task.done() or _cancelling(task):
+            carrier = self.carrier = _Carrier()
+            task = self.carrier_task = self.loop.create_task(carrier)  # type: ignore[arg-type]
+        loop = self.loop
+        outer = asyncio.current_task(loop)
+        if outer is not None:
+            _leave_task(loop, outer)
+        _enter_task(loop, task)
+        try:
+            first = cv.run(coro.send, None)
+        except StopIteration as stop:
+            value, error = stop.value, None
+        except BaseException as exc:  # CancelledError too: the step raised it itself
+            if not isinstance(exc, (Exception, asyncio.CancelledError)):
+                raise
+            value, error = None, exc
+        else:
+            carrier.coro, carrier.cv, carrier.first = coro, cv, first
+            carrier.state = carrier.SUSPENDED
+            self.carrier_task = None  # taken: the next step gets a new carrier
+            return task
+        finally:
+            _leave_task(loop, task)
+            if outer is not None:
+                _enter_task(loop, outer)
+        self.report(inv, attempt, value, error)
+        return None
+
+    # -- arguments ----------------------------------------------------------------------------
+
+    def _fast_arguments(self, spec: StepSpec) -> Callable[[Any], tuple[Any, ...]] | None:
+        """For an async step without resources: a function making its positional arguments
+        from the event, so the common call costs no loop over the parameters."""
+        if not spec.is_async or spec.keyword_only or spec.resources:
+            return None
+        ctx = self.ctx
+        kinds = tuple(kind for kind, _, _ in spec.params)
+        if kinds == (EVENT,):
+            return lambda ev: (ev,)
+        if kinds == (CONTEXT, EVENT):
+            return lambda ev: (ctx, ev)
+        if kinds == (EVENT, CONTEXT):
+            return lambda ev: (ev, ctx)
+        return lambda ev: tuple(ev if kind is EVENT else ctx for kind in kinds)
+
+    def _arguments(
+        self, spec: StepSpec, inv: Invocation, made: dict[str, Any] | None = None
+    ) -> tuple[list[Any], dict[str, Any]] | None:
+        """The call's arguments, or None when a resource has yet to be made (awaited);
+        ``made`` holds resources already made for this call."""
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        for kind, name, resource in spec.params:
+            if kind is EVENT:
+                value: Any = inv.event
+            elif kind is CONTEXT:
+                value = self.ctx
+            elif made is not None and name in made:
+                value = made[name]
+            else:
+                assert resource is not None
+                found, value = self.resources.cached(resource)
+                if not found:
+                    return None
+            if name in spec.keyword_only:
+                kwargs[name] = value
+            else:
+                args.append(value)
+        return args, kwargs
+
+    async def _invoke(self, spec: StepSpec, inv: Invocation) -> Any:
+        """The general path: make resources first, run sync steps on worker threads."""
+        made = {name: await self.resources.get(res) for name, res in spec.resources}
+        arguments = self._arguments(spec, inv, made)
+        assert arguments is not None
+        args, kwargs = arguments
+        if spec.is_async:
+            return await spec.fn(self.workflow, *args, **kwargs)
+        cv = contextvars.copy_context()
+        call = functools.partial(cv.run, spec.fn, self.workflow, *args, **kwargs)
+        return await self.loop.run_in_executor(self._executor(), call)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self.executor is None:
+            workers = sum(s.num_workers for s in self.specs.values() if not s.is_async)
+            self.executor = ThreadPoolExecutor(
+                max_workers=max(4, min(workers, 64)),
+                thread_name_prefix=f"nw-{self.run_id}",
+            )
+        return self.executor
+
+    def task_of(self, inv: Invocation) -> asyncio.Task[Any] | None:
+        entry = self.tasks.get(inv.id)
+        return entry[2] if entry is not None else None
+
+    def alive(self) -> list[tuple[Invocation, int, asyncio.Task[Any]]]:
+        """The invocations whose tasks still run."""
+        return [entry for entry in self.tasks.values() if not entry[2].done()]
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=False)

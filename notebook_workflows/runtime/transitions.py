@@ -1,0 +1,145 @@
+"""Transitions: what can happen to a run, as plain data the reducer folds into its state.
+
+Each is an immutable named tuple (made once per step run on the hot path, where a tuple is the
+cheapest immutable record Python has). The driver makes them from what asyncio tells it (a
+step returned, raised, a timer fired) and from what user code asks (``ctx.send_event``, a
+``step()`` call, ``cancel()``); the reducer (``reducer.reduce``) is the only reader.
+
+Invocations travel as the ``Invocation`` objects of the state, with the attempt they were
+started for: a late report of an attempt that was already given up (a timed-out thread) is
+recognised by its attempt number and ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from ..events import Event
+from .state import Invocation, Waiter
+
+
+class RunStarted(NamedTuple):
+    """The driver begins the run: a fresh one (its start event is queued already) or one that
+    continues a restored, failed or cancelled run."""
+
+    continuing: bool = False
+
+
+class InvocationReturned(NamedTuple):
+    """A step invocation returned ``value`` (an event, or None)."""
+
+    inv: Invocation
+    attempt: int
+    value: Any
+
+
+class InvocationFailed(NamedTuple):
+    """A step invocation raised ``error`` (also ``CancelledError`` the step raised itself)."""
+
+    inv: Invocation
+    attempt: int
+    error: BaseException
+
+
+class InvocationCancelled(NamedTuple):
+    """A step invocation's task ended because the driver cancelled it (a step timeout, or the
+    run ending)."""
+
+    inv: Invocation
+    attempt: int
+
+
+class EventSent(NamedTuple):
+    """``ctx.send_event``: from a step invocation (``inv``) or from outside the run."""
+
+    event: Event
+    target: str | None = None
+    inv: Invocation | None = None
+
+
+class StreamWritten(NamedTuple):
+    """``ctx.write_event_to_stream``, from invocation ``inv`` (None outside steps); an
+    ``InputRequiredEvent`` also makes the run wait."""
+
+    event: Event
+    inv: Invocation | None = None
+
+
+class CollectRequested(NamedTuple):
+    """``ctx.collect_events(event, expected)`` in invocation ``inv``; answered with a
+    ``Reply`` holding the collected events or None."""
+
+    inv: Invocation
+    event: Event
+    expected: Sequence[type[Event]]
+    buffer: str | None = None
+
+
+class WaitStarted(NamedTuple):
+    """``ctx.wait_for_event`` suspended invocation ``inv`` on ``waiter``."""
+
+    inv: Invocation
+    waiter: Waiter
+
+
+class WaitEnded(NamedTuple):
+    """The wait of ``waiter`` ended: with its ``event``, or None (it timed out or was
+    cancelled)."""
+
+    inv: Invocation
+    waiter: Waiter
+    event: Event | None
+
+
+class TimerFired(NamedTuple):
+    """A timer the reducer scheduled (``ScheduleTimer``) fired: ``("retry", inv id)``,
+    ``("step", inv id, attempt)`` or ``("run",)``."""
+
+    key: tuple[Any, ...]
+
+
+class StepRequested(NamedTuple):
+    """``await handler.step()``: run exactly one invocation (or hand one held answer over)."""
+
+
+class SteppingReleased(NamedTuple):
+    """``await handler`` on a stepwise run: run the rest freely."""
+
+
+class CancelRequested(NamedTuple):
+    """Stop the run: ``handler.cancel()``, an interrupted cell, a cancelled awaiting task."""
+
+    detail: str = "cancelled"
+
+
+class RunAborted(NamedTuple):
+    """Fail the run from outside the steps (a checkpoint that could not be written, a question
+    nobody can answer)."""
+
+    error: BaseException
+
+
+class ListenersChanged(NamedTuple):
+    """Somebody started (or stopped) listening: lifecycle records are made only when wanted."""
+
+    observed: bool
+
+
+Transition = (
+    RunStarted
+    | InvocationReturned
+    | InvocationFailed
+    | InvocationCancelled
+    | EventSent
+    | StreamWritten
+    | CollectRequested
+    | WaitStarted
+    | WaitEnded
+    | TimerFired
+    | StepRequested
+    | SteppingReleased
+    | CancelRequested
+    | RunAborted
+    | ListenersChanged
+)
