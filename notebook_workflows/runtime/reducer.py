@@ -35,7 +35,7 @@ from .commands import (
     StartInvocation,
     WriteCheckpoint,
 )
-from .state import Invocation, RunState, Waiter
+from .state import FINISHED, Invocation, RunState, Waiter
 from .transitions import (
     CancelRequested,
     CollectRequested,
@@ -65,7 +65,7 @@ def reduce(state: RunState, transition: Transition, now: float | None = None) ->
     out: list[Command] = []
     if now is None:
         now = time.time()
-    _HANDLERS[type(transition)](state, transition, now, out)
+    _HANDLERS[transition.__class__](state, transition, now, out)
     if state.timeout is not None:
         _clock(state, now, out)
     return out
@@ -89,28 +89,34 @@ def _run_started(state: RunState, t: RunStarted, now: float, out: list[Command])
 
 def _advance(state: RunState, now: float, out: list[Command]) -> None:
     """Start what can run (unless stepping), then settle the run's status."""
-    if state.finished:
+    if state.status in FINISHED:
         return
     if state.stop is not None:
         _finish(state, "done", now, out)
         return
     if not state.stepwise and (state.queued or state.ready):
         for inv in routing.take(state, now):
-            _start(state, inv, out)
+            out.append(StartInvocation(inv))
+            if inv.step in state.timed:
+                _start_timer(state, inv, out)
     _settle_status(state, now, out)
 
 
 def _start(state: RunState, inv: Invocation, out: list[Command]) -> None:
     # (the driver publishes StepStarted when it actually starts the invocation)
     out.append(StartInvocation(inv))
-    timeout = state.specs[inv.step].timeout
-    if timeout is not None:
-        out.append(ScheduleTimer(("step", inv.id, inv.attempt), timeout))
+    if inv.step in state.timed:
+        _start_timer(state, inv, out)
+
+
+def _start_timer(state: RunState, inv: Invocation, out: list[Command]) -> None:
+    out.append(ScheduleTimer(("step", inv.id, inv.attempt), state.specs[inv.step].timeout))
 
 
 def _settle_status(state: RunState, now: float, out: list[Command]) -> None:
-    if state.has_work():
-        _set_status(state, "running", now, out)
+    if state.queued or state.ready or state.answered or len(state.in_flight) > state.waiting:
+        if state.status != "running":
+            _set_status(state, "running", now, out)
     elif state.is_waiting():
         _set_status(state, "waiting", now, out)
     else:
@@ -139,11 +145,11 @@ def _is_late(state: RunState, inv: Invocation, attempt: int) -> bool:
     """A report about an attempt the run no longer waits for (it ended, the attempt timed out
     and another runs, or the invocation already failed for good)."""
     return (
-        state.finished
-        or inv.attempt != attempt
-        or state.failed is inv
+        inv.attempt != attempt
+        or state.status in FINISHED
         or state.in_flight.get(inv.id) is not inv
-        or inv.id in state.retrying
+        or state.failed is inv
+        or (state.retrying and inv.id in state.retrying)
     )
 
 
@@ -153,10 +159,11 @@ def _returned(state: RunState, t: InvocationReturned, now: float, out: list[Comm
         return
     value = t.value
     if value is not None:
-        problem = _bad_return(state, inv, value)
-        if problem is not None:
-            _failed(state, inv, problem, now, out, retry=False)
-            return
+        if value.__class__ not in state.specs[inv.step].produces:  # the quick check first
+            problem = _bad_return(state, inv, value)
+            if problem is not None:
+                _failed(state, inv, problem, now, out, retry=False)
+                return
         inv.produced.append(value)
         try:
             waiter = routing.route(state, value, None, inv.step)
@@ -192,14 +199,16 @@ def _bad_return(state: RunState, inv: Invocation, value: Any) -> WorkflowRuntime
 
 def _complete(state: RunState, inv: Invocation, now: float, out: list[Command]) -> None:
     seconds = now - inv.started
+    step = inv.step
     del state.in_flight[inv.id]
-    state.touch(inv)
-    state.busy[inv.step] -= 1
+    if state.changes is not None:
+        state.changes.invocations.add(inv.id)
+    state.busy[step] -= 1
     state.steps_done += 1
-    state.step_runs[inv.step] += 1
-    state.step_seconds[inv.step] += seconds
+    state.step_runs[step] += 1
+    state.step_seconds[step] += seconds
     state.last = inv
-    if state.specs[inv.step].timeout is not None:
+    if step in state.timed:
         out.append(CancelTimer(("step", inv.id, inv.attempt)))
     if state.observed:
         out.append(
@@ -210,8 +219,9 @@ def _complete(state: RunState, inv: Invocation, now: float, out: list[Command]) 
             )
         )
     if state.checkpointed:
-        out.append(WriteCheckpoint("step", inv.step))
-    _settle_stepping(state, inv, out)
+        out.append(WriteCheckpoint("step", step))
+    if state.stepping is not None:
+        _settle_stepping(state, inv, out)
 
 
 def _failed_report(state: RunState, t: InvocationFailed, now: float, out: list[Command]) -> None:

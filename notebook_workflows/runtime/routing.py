@@ -127,8 +127,11 @@ def take(state: RunState, now: float, limit: int | None = None) -> list[Invocati
             else:
                 keep.append(inv)
         state.ready = keep
+    if not state.queued:
+        return started
     queues, in_flight, consumed = state.queues, state.in_flight, state.consumed_counts
-    while state.queued and (limit is None or len(started) < limit):
+    room = -1 if limit is None else limit - len(started)  # -1: no limit
+    while state.queued and room:
         best: str | None = None
         best_seq = 0
         candidates = 0
@@ -141,27 +144,29 @@ def take(state: RunState, now: float, limit: int | None = None) -> list[Invocati
             break
         queue = queues[best]
         # With one step to feed, take all it has room for at once (a wide fan-out).
-        count = 1
-        if candidates == 1:
-            count = min(len(queue), caps[best] - busy[best])
-            if limit is not None:
-                count = min(count, limit - len(started))
+        count = min(len(queue), caps[best] - busy[best]) if candidates == 1 else 1
+        if 0 < room < count:
+            count = room
         counts = consumed[best]
+        next_id = state.next_id
         for _ in range(count):
             seq, event = queue.popleft()
-            state.next_id += 1
-            inv = Invocation(state.next_id, best, event, seq)
+            next_id += 1
+            inv = Invocation(next_id, best, event, seq)
             inv.started = inv.first_started = now
-            in_flight[inv.id] = inv
-            typ = type(event)
+            in_flight[next_id] = inv
+            typ = event.__class__
             counts[typ] = counts.get(typ, 0) + 1
             started.append(inv)
             if changes is not None:
                 if changes.queued.pop(seq, None) is None:
                     changes.dequeued.add(seq)
-                changes.invocations.add(inv.id)
+                changes.invocations.add(next_id)
+        state.next_id = next_id
         state.queued -= count
         busy[best] += count
+        if room > 0:
+            room -= count
     return started
 
 

@@ -175,6 +175,7 @@ class RunState:
                 routes.setdefault(typ, []).append(name)
         self.routes: dict[type[Event], tuple[str, ...]] = {k: tuple(v) for k, v in routes.items()}
         self.caps = {name: spec.num_workers for name, spec in specs.items()}
+        self.timed = frozenset(name for name, spec in specs.items() if spec.timeout is not None)
         self.kinds: dict[type[Event], object] = {}  # event type -> its kind (see routing)
         self.run_id = run_id
         self.status = "new"
