@@ -46,20 +46,32 @@ class Event(BaseModel):
     model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True, defer_build=True)
 
     def __getitem__(self, key: str) -> Any:
-        try:
-            return getattr(self, key)
-        except AttributeError:
-            raise KeyError(f"{type(self).__name__} has no field {key!r}") from None
+        value = self._field(key)
+        if value is _MISSING:
+            raise KeyError(f"{type(self).__name__} has no field {key!r}")
+        return value
 
     def __setitem__(self, key: str, value: Any) -> None:
         setattr(self, key, value)
 
     def get(self, key: str, default: Any = None) -> Any:
         """The field ``key``, or ``default`` when the event has no such field."""
-        return getattr(self, key, default)
+        value = self._field(key)
+        return default if value is _MISSING else value
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and hasattr(self, key) and key in self.fields()
+        return isinstance(key, str) and self._field(key) is not _MISSING
+
+    def _field(self, key: str) -> Any:
+        # A field, declared or extra, or a property; never a method (ev["items"] is no method).
+        if key in self.__dict__:
+            return self.__dict__[key]
+        extra = self.__pydantic_extra__
+        if extra and key in extra:
+            return extra[key]
+        if isinstance(getattr(type(self), key, None), property):
+            return getattr(self, key)
+        return _MISSING
 
     def fields(self) -> dict[str, Any]:
         """Every field, declared and extra, by name (values are not copied)."""
@@ -124,6 +136,7 @@ def _to_dict(self: Event, *args: Any, **kwargs: Any) -> dict[str, Any]:
     return self.fields()
 
 
+_MISSING: Any = object()
 _MAPPING_VIEWS = {"keys": _keys, "values": _values, "items": _items, "to_dict": _to_dict}
 
 

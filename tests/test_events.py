@@ -190,3 +190,23 @@ def test_lifecycle_records_are_unchanged_slotted_dataclasses() -> None:
     assert not hasattr(started, "__dict__")
     for record in (StepStarted, StepFinished, StepFailed, RunStatusChanged):
         assert "__slots__" in vars(record)
+
+
+def test_get_and_item_access_never_return_a_method() -> None:
+    ev = StartEvent()
+    assert ev.get("items", 0) == 0 and ev.get("fields") is None
+    assert "keys" not in ev and "get" not in ev
+    with pytest.raises(KeyError, match="items"):
+        ev["items"]
+
+
+def test_a_property_reads_by_key_like_a_field() -> None:
+    class Area(Event):
+        w: int
+        h: int
+
+        @property
+        def size(self) -> int:
+            return self.w * self.h
+
+    assert Area(w=2, h=3)["size"] == 6 and Area(w=2, h=3).get("size") == 6
