@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .checkpoint.base import SnapshotStore, _when, format_table
+from .checkpoint.base import SnapshotStore
+from .checkpoint.listing import _when, format_table
 from .errors import SnapshotError
 
 
