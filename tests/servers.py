@@ -5,6 +5,9 @@
   ``postgres_dsn`` (a fresh database per test). As root, the cluster runs as the ``postgres``
   system user (the server refuses root) in a temp folder owned by it.
 
+* ``store_spec`` / ``any_store``: the same test on every store (memory, SQLite, Redis,
+  PostgreSQL), and ``shared_spec`` on the stores several processes can share.
+
 Every server listens on 127.0.0.1 only, is stopped at the end (also when a test fails), and
 every wait is bounded. A missing program skips its tests with the reason (``make test``
 installs them; under NOTEBOOK_WORKFLOWS_STRICT=1 a skip fails).
@@ -27,7 +30,19 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PostgresCluster", "RedisServer", "postgres_cluster", "postgres_dsn", "redis_server"]
+from notebook_workflows.checkpoint import BaseStore, MemoryStore, SQLiteStore
+
+__all__ = [
+    "PostgresCluster",
+    "RedisServer",
+    "any_store",
+    "make_store",
+    "postgres_cluster",
+    "postgres_dsn",
+    "redis_server",
+    "shared_spec",
+    "store_spec",
+]
 
 
 def free_port() -> int:
@@ -139,7 +154,8 @@ def postgres_bin(program: str) -> str | None:
 class PostgresCluster:
     """A throwaway PostgreSQL cluster: initdb in a temp folder, pg_ctl start on a free port."""
 
-    def __init__(self) -> None:
+    def __init__(self, fsync: bool = False) -> None:
+        self.fsync = fsync  # off for tests (speed); on for benchmarks (the default, durable)
         self.programs = {p: postgres_bin(p) for p in ("initdb", "pg_ctl", "createdb")}
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="nw-pg-"))
@@ -167,8 +183,8 @@ class PostgresCluster:
         self.run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
                  "-N")  # fmt: skip
         options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            f"-c max_connections=60"
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            f"-c fsync={'on' if self.fsync else 'off'} -c max_connections=60"
         )
         self.run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
                  "-o", options, "start")  # fmt: skip
@@ -213,3 +229,48 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 @pytest.fixture
 def postgres_dsn(postgres_cluster: PostgresCluster) -> str:
     return postgres_cluster.create_database()
+
+
+# -- every store ----------------------------------------------------------------------------------
+
+STORE_KINDS = ["memory", "sqlite", "redis", "postgres"]
+SHARED_KINDS = ["sqlite", "redis", "postgres"]  # stores that several processes can share
+
+
+def store_location(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if kind == "redis":
+        return str(request.getfixturevalue("redis_server").url)
+    if kind == "postgres":
+        return str(request.getfixturevalue("postgres_dsn"))
+    return str(tmp_path / "runs.db")
+
+
+def make_store(kind: str, location: str) -> BaseStore:
+    """A new store of ``kind`` at ``location`` (also in a child process: pass the two)."""
+    if kind == "memory":
+        return MemoryStore()
+    if kind == "sqlite":
+        return SQLiteStore(location)
+    if kind == "redis":
+        from notebook_workflows.checkpoint import RedisStore
+
+        return RedisStore(location)
+    from notebook_workflows.checkpoint import PostgresStore
+
+    return PostgresStore(location)
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    return request.param, store_location(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=SHARED_KINDS)
+def shared_spec(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    return request.param, store_location(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def any_store(store_spec: tuple[str, str]) -> Iterator[BaseStore]:
+    with make_store(*store_spec) as store:
+        yield store

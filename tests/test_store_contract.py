@@ -11,63 +11,20 @@ import asyncio
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ckpt_flows import Counter, Docs
+from servers import make_store as make
 
 from notebook_workflows import SnapshotError
-from notebook_workflows.checkpoint import (
-    BaseStore,
-    MemoryStore,
-    Owner,
-    RunOwnedError,
-    SnapshotStore,
-    SQLiteStore,
-)
-
-KINDS = ["memory", "sqlite", "redis", "postgres"]
-SHARED = ["sqlite", "redis", "postgres"]  # stores that several processes can share
-
-
-def where(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if kind == "redis":
-        return str(request.getfixturevalue("redis_server").url)
-    if kind == "postgres":
-        return str(request.getfixturevalue("postgres_dsn"))
-    return str(tmp_path / "runs.db")
-
-
-def make(kind: str, location: str) -> BaseStore:
-    if kind == "memory":
-        return MemoryStore()
-    if kind == "sqlite":
-        return SQLiteStore(location)
-    if kind == "redis":
-        from notebook_workflows.checkpoint import RedisStore
-
-        return RedisStore(location)
-    from notebook_workflows.checkpoint import PostgresStore
-
-    return PostgresStore(location)
-
-
-@pytest.fixture(params=KINDS)
-def spec(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
-    return request.param, where(request.param, request, tmp_path)
-
-
-@pytest.fixture(params=SHARED)
-def shared_spec(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
-    return request.param, where(request.param, request, tmp_path)
+from notebook_workflows.checkpoint import BaseStore, Owner, RunOwnedError, SnapshotStore
 
 
 @pytest.fixture
-def store(spec: tuple[str, str]) -> Iterator[BaseStore]:
-    with make(*spec) as opened:
-        yield opened
+def store(any_store: BaseStore) -> BaseStore:
+    return any_store  # every store in turn (servers.py)
 
 
 # -- keeping runs ---------------------------------------------------------------------------------
@@ -131,9 +88,9 @@ async def test_a_resumed_run_appends_to_its_history(store: BaseStore) -> None:
 
 
 def test_a_store_is_a_context_manager_and_refuses_use_once_closed(
-    spec: tuple[str, str],
+    store_spec: tuple[str, str],
 ) -> None:
-    with make(*spec) as store:
+    with make(*store_spec) as store:
         Counter().run_sync(checkpoint=store, n=1, run_id="one")
         assert not store.closed
     assert store.closed
@@ -149,8 +106,8 @@ def test_a_store_is_a_context_manager_and_refuses_use_once_closed(
             use()
     with pytest.raises(SnapshotError, match="is closed"):
         Counter().run_sync(checkpoint=store, n=1, run_id="two")
-    if spec[0] != "memory":
-        with make(*spec) as again:  # nothing saved was lost by closing
+    if store_spec[0] != "memory":
+        with make(*store_spec) as again:  # nothing saved was lost by closing
             assert [r.run_id for r in again.runs()] == ["one"]
 
 

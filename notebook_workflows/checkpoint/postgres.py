@@ -86,12 +86,18 @@ _UPGRADES: dict[int, str] = {1: _TABLES}
 
 _COLUMNS = "kind, reason, step, status, steps, created_at, data"
 
+# Connections a forked child inherited: closing them there would end the parent's session on
+# the server. psycopg already leaves a connection alone in a process other than its own when it
+# is collected; keeping them here, unused, until the child exits does not rely on that.
+_inherited: list[Any] = []
 _stores: weakref.WeakSet[PostgresStore] = weakref.WeakSet()
 
 
 def _forget_connections_after_fork() -> None:
     for store in list(_stores):
-        store._conn = None  # the parent's; left alone, never closed from here
+        if store._conn is not None:
+            _inherited.append(store._conn)
+            store._conn = None
 
 
 os.register_at_fork(after_in_child=_forget_connections_after_fork)
