@@ -348,7 +348,7 @@ class BaseStore(ABC):
         if self._closed:
             raise SnapshotError(
                 f"{self!r} is closed (store.close() or the end of its `with` block): "
-                f"make a new store on the same place to use it again"
+                f"make a new store for the same path, URL or DSN to use it again"
             )
 
     # -- run ownership (see lease.py) -------------------------------------------------------

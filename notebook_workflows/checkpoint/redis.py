@@ -128,7 +128,8 @@ class RedisStore(BaseStore):
             options.setdefault("socket_connect_timeout", timeout)
             options.setdefault("retry", Retry(ExponentialBackoff(cap=0.2, base=0.05), 1))
             client = redis.Redis.from_url(url, **options)
-        kwargs = client.connection_pool.connection_kwargs
+        pool = getattr(client, "connection_pool", None)
+        kwargs: dict[str, Any] = getattr(pool, "connection_kwargs", {})
         self.timeout: float | None = kwargs.get("socket_timeout", timeout)
         self.address = (
             kwargs["path"] if "path" in kwargs else f"{kwargs.get('host')}:{kwargs.get('port')}"
@@ -149,7 +150,11 @@ class RedisStore(BaseStore):
         import redis
 
         if isinstance(exc, redis.exceptions.TimeoutError):
-            what = f"did not answer within {self.timeout:g} s (the store's timeout)"
+            what = (
+                f"did not answer within {self.timeout:g} s (the store's timeout)"
+                if self.timeout
+                else "did not answer"
+            )
         else:
             what = f"could not be reached ({exc})"
         return (
