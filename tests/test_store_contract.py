@@ -19,7 +19,13 @@ from ckpt_flows import Counter, Docs
 from servers import make_store as make
 
 from notebook_workflows import SnapshotError
-from notebook_workflows.checkpoint import BaseStore, Owner, RunOwnedError, SnapshotStore
+from notebook_workflows.checkpoint import (
+    BaseStore,
+    LeaseStore,
+    Owner,
+    RunOwnedError,
+    SnapshotStore,
+)
 
 
 @pytest.fixture
@@ -31,7 +37,7 @@ def store(any_store: BaseStore) -> BaseStore:
 
 
 async def test_runs_history_fork_prune_and_delete(store: BaseStore, tmp_path: Path) -> None:
-    assert isinstance(store, SnapshotStore)
+    assert isinstance(store, SnapshotStore) and isinstance(store, LeaseStore)
     handler = Docs().run(checkpoint=store, ids=[5, 4, 3, 2, 1], log=str(tmp_path / "log"))
     assert await handler == [1, 2, 3, 4, 5]
     [info] = store.runs()

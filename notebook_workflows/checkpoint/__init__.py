@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import (
     BaseStore,
+    LeaseStore,
     PruneResult,
     Record,
     RunInfo,
@@ -40,6 +41,7 @@ __all__ = [
     "BaseStore",
     "Lease",
     "LeaseKeeper",
+    "LeaseStore",
     "MemoryStore",
     "Owner",
     "PostgresStore",

@@ -26,9 +26,9 @@ Design decisions:
 * Every store is a context manager: ``with SQLiteStore(path) as store: ...`` closes it at the
   end (``store.close()`` does the same; closing twice is harmless). A closed store refuses
   every call with a ``SnapshotError`` saying it is closed, instead of quietly reopening.
-* Run ownership (leases, ``lease.py``) is a handful of methods here on top of two primitives,
-  ``_lease`` (read) and ``_swap_lease`` (an atomic read-decide-write); the rules of who may
-  take a lease live once, in ``lease.py``.
+* Run ownership (leases) is a handful of methods (``lease.Leasing``, mixed into ``BaseStore``)
+  on top of two primitives each backend implements, ``_lease`` (read) and ``_swap_lease`` (an
+  atomic read-decide-write); the rules of who may take a lease live once, in ``lease.py``.
 * This is the durable layer: it imports nothing from the notebook face (``_display``,
   ``widgets``, ``graph``). Its few text helpers (``plural``, ``printable``) are its own.
 """
@@ -48,13 +48,14 @@ from pydantic_core import to_json as _to_json
 
 from ..errors import SnapshotError
 from ..snapshot import apply_delta
-from .lease import DEFAULT_TTL, KEEP, Lease, Owner, RunOwnedError, may_take, owned_message
+from .lease import Lease, LeaseStore, Leasing, Owner, RunOwnedError
 from .listing import RunInfo, RunList, _when, plural
 
 __all__ = [
     "MIN_BASE_GAP",
     "BaseStore",
     "Lease",
+    "LeaseStore",
     "Owner",
     "PruneResult",
     "Record",
@@ -257,7 +258,7 @@ class SeqTakenError(Exception):
     """Raised by a backend's ``_append`` when the record's ``(run_id, seq)`` exists."""
 
 
-class BaseStore(ABC):
+class BaseStore(Leasing, ABC):
     """Everything a store does, on top of a few primitives its backend implements.
 
     A store is a context manager: ``with SQLiteStore(path) as store:`` closes it at the end
@@ -298,7 +299,7 @@ class BaseStore(ABC):
         """Replace the record at ``record.seq`` by ``record`` (a base holding the same state)
         and drop every older record of the run; returns how many records were dropped."""
 
-    def _close(self) -> None:  # noqa: B027 - optional: a store without connections has none
+    def _close(self) -> None:
         """Let go of connections and files (called once, by ``close``)."""
 
     def _lease(self, run_id: str) -> Lease | None:
@@ -350,66 +351,6 @@ class BaseStore(ABC):
                 f"{self!r} is closed (store.close() or the end of its `with` block): "
                 f"make a new store for the same path, URL or DSN to use it again"
             )
-
-    # -- run ownership (see lease.py) -------------------------------------------------------
-
-    def acquire_lease(
-        self, run_id: str, owner: Owner, ttl: float = DEFAULT_TTL, force: bool = False
-    ) -> Lease:
-        """Make ``owner`` the one process that continues run ``run_id``, for ``ttl`` seconds
-        (renew before then). Raises ``RunOwnedError`` naming the owner when another one holds
-        it, unless that owner's process is gone (same host), its lease expired, or ``force``.
-        Acquiring again with the same owner renews."""
-        if ttl <= 0:
-            raise ValueError(f"a lease's ttl is a number of seconds above 0, got {ttl!r}")
-        self._ensure_open()
-
-        def take(current: Lease | None) -> Lease:
-            now = time.time()
-            if current is not None and not may_take(current, owner, now, force):
-                raise RunOwnedError(owned_message(self, current, now), current)
-            mine = current is not None and current.owner.token == owner.token
-            since = current.since if mine and current is not None else now
-            return Lease(run_id, owner, since, now + ttl)
-
-        with self._failing(f"take the lease of run {run_id!r}"):
-            lease = self._swap_lease(run_id, take)
-        assert lease is not None
-        return lease
-
-    def renew_lease(self, run_id: str, owner: Owner, ttl: float = DEFAULT_TTL) -> bool:
-        """Extend ``owner``'s lease by ``ttl`` seconds from now; False when it is no longer
-        ``owner``'s (expired, released, or taken over by another)."""
-        self._ensure_open()
-
-        def renew(current: Lease | None) -> Lease | object:
-            now = time.time()
-            if current is None or current.owner.token != owner.token or current.expires_at <= now:
-                return KEEP
-            return Lease(run_id, owner, current.since, now + ttl)
-
-        with self._failing(f"renew the lease of run {run_id!r}"):
-            lease = self._swap_lease(run_id, renew)
-        return lease is not None and lease.owner.token == owner.token and lease.alive()
-
-    def release_lease(self, run_id: str, owner: Owner) -> None:
-        """Give the run up: remove ``owner``'s lease (another owner's is left alone)."""
-        self._ensure_open()
-
-        def release(current: Lease | None) -> Lease | object | None:
-            if current is not None and current.owner.token == owner.token:
-                return None
-            return KEEP
-
-        with self._failing(f"release the lease of run {run_id!r}"):
-            self._swap_lease(run_id, release)
-
-    def lease_of(self, run_id: str) -> Lease | None:
-        """Who owns the run now: its unexpired lease, or None."""
-        self._ensure_open()
-        with self._failing(f"read the lease of run {run_id!r}"):
-            lease = self._lease(run_id)
-        return lease if lease is not None and lease.alive() else None
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -553,7 +494,7 @@ class BaseStore(ABC):
                 self._after_prune()
         return PruneResult(deleted, dropped)
 
-    def _after_prune(self) -> None:  # noqa: B027 - optional: most backends need nothing
+    def _after_prune(self) -> None:
         """Give freed space back, where the backend needs telling (SQLite does)."""
 
     # -- errors ---------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..errors import SnapshotError
 
@@ -52,6 +52,8 @@ __all__ = [
     "DEFAULT_TTL",
     "Lease",
     "LeaseKeeper",
+    "LeaseStore",
+    "Leasing",
     "Owner",
     "RunOwnedError",
     "may_take",
@@ -191,7 +193,7 @@ def _when(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def owned_message(store: BaseStore, lease: Lease, now: float) -> str:
+def owned_message(store: object, lease: Lease, now: float) -> str:
     """Why ``lease`` keeps others out of the run, and how to take over."""
     held = lease.owner
     here = held.host == socket.gethostname()
@@ -208,6 +210,102 @@ def owned_message(store: BaseStore, lease: Lease, now: float) -> str:
         f"for it to finish, or, if that process is gone or stuck, take the run over with "
         f"workflow.resume({lease.run_id!r}, force=True)"
     )
+
+
+@runtime_checkable
+class LeaseStore(Protocol):
+    """The ownership part of the store protocol (``lease.py``): every built-in store has it.
+
+    Kept apart from ``SnapshotStore`` so a store of one's own written for the first protocol
+    still checkpoints; the engine leases a run when ``isinstance(store, LeaseStore)``.
+    """
+
+    def acquire_lease(
+        self, run_id: str, owner: Owner, ttl: float = DEFAULT_TTL, force: bool = False
+    ) -> Lease: ...
+
+    def renew_lease(self, run_id: str, owner: Owner, ttl: float = DEFAULT_TTL) -> bool: ...
+
+    def release_lease(self, run_id: str, owner: Owner) -> None: ...
+
+    def lease_of(self, run_id: str) -> Lease | None: ...
+
+    def close(self) -> None: ...
+
+
+class Leasing:
+    """The lease methods of ``BaseStore``, on top of its ``_lease`` and ``_swap_lease``
+    primitives and its ``_ensure_open`` / ``_failing`` helpers."""
+
+    if TYPE_CHECKING:
+
+        def _ensure_open(self) -> None: ...
+
+        def _failing(self, action: str) -> contextlib.AbstractContextManager[None]: ...
+
+        def _lease(self, run_id: str) -> Lease | None: ...
+
+        def _swap_lease(
+            self, run_id: str, change: Callable[[Lease | None], Lease | object | None]
+        ) -> Lease | None: ...
+
+    def acquire_lease(
+        self, run_id: str, owner: Owner, ttl: float = DEFAULT_TTL, force: bool = False
+    ) -> Lease:
+        """Make ``owner`` the one process that continues run ``run_id``, for ``ttl`` seconds
+        (renew before then). Raises ``RunOwnedError`` naming the owner when another one holds
+        it, unless that owner's process is gone (same host), its lease expired, or ``force``.
+        Acquiring again with the same owner renews."""
+        if ttl <= 0:
+            raise ValueError(f"a lease's ttl is a number of seconds above 0, got {ttl!r}")
+        self._ensure_open()
+
+        def take(current: Lease | None) -> Lease:
+            now = time.time()
+            if current is not None and not may_take(current, owner, now, force):
+                raise RunOwnedError(owned_message(self, current, now), current)
+            mine = current is not None and current.owner.token == owner.token
+            since = current.since if mine and current is not None else now
+            return Lease(run_id, owner, since, now + ttl)
+
+        with self._failing(f"take the lease of run {run_id!r}"):
+            lease = self._swap_lease(run_id, take)
+        assert lease is not None
+        return lease
+
+    def renew_lease(self, run_id: str, owner: Owner, ttl: float = DEFAULT_TTL) -> bool:
+        """Extend ``owner``'s lease by ``ttl`` seconds from now; False when it is no longer
+        ``owner``'s (expired, released, or taken over by another)."""
+        self._ensure_open()
+
+        def renew(current: Lease | None) -> Lease | object:
+            now = time.time()
+            if current is None or current.owner.token != owner.token or current.expires_at <= now:
+                return KEEP
+            return Lease(run_id, owner, current.since, now + ttl)
+
+        with self._failing(f"renew the lease of run {run_id!r}"):
+            lease = self._swap_lease(run_id, renew)
+        return lease is not None and lease.owner.token == owner.token and lease.alive()
+
+    def release_lease(self, run_id: str, owner: Owner) -> None:
+        """Give the run up: remove ``owner``'s lease (another owner's is left alone)."""
+        self._ensure_open()
+
+        def release(current: Lease | None) -> Lease | object | None:
+            if current is not None and current.owner.token == owner.token:
+                return None
+            return KEEP
+
+        with self._failing(f"release the lease of run {run_id!r}"):
+            self._swap_lease(run_id, release)
+
+    def lease_of(self, run_id: str) -> Lease | None:
+        """Who owns the run now: its unexpired lease, or None."""
+        self._ensure_open()
+        with self._failing(f"read the lease of run {run_id!r}"):
+            lease = self._lease(run_id)
+        return lease if lease is not None and lease.alive() else None
 
 
 class LeaseKeeper:
