@@ -200,7 +200,7 @@ class PostgresCluster:
     def create_database(self) -> str:
         name = f"nw_{uuid.uuid4().hex[:12]}"
         self.run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name,
-                 timeout=30)  # fmt: skip
+                 timeout=90)  # fmt: skip
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
 

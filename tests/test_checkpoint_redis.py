@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ckpt_flows import Counter, Docs
+from ckpt_flows import Counter
 from servers import RedisServer
 
 from notebook_workflows import SnapshotError
@@ -32,30 +32,16 @@ def store_at(server: RedisServer, prefix: str = "nw", **options: Any) -> Snapsho
     return RedisStore(server.url, prefix=prefix, **options)
 
 
-async def test_runs_history_and_resume_on_redis(redis_server: RedisServer, tmp_path: Path) -> None:
+def test_the_store_names_its_server_and_prefixes_keep_stores_apart(
+    redis_server: RedisServer,
+) -> None:
+    """Runs, history, forks and pruning: test_store_contract.py, on every store."""
     store = store_at(redis_server)
     assert "RedisStore('redis://127.0.0.1:" in repr(store) and "prefix='nw'" in repr(store)
-    handler = Docs().run(checkpoint=store, ids=[5, 4, 3, 2, 1], log=str(tmp_path / "log"))
-    assert await handler == [1, 2, 3, 4, 5]
-    [info] = store.runs()
-    assert (info.run_id, info.workflow, info.status, info.steps) == (
-        handler.run_id, "ckpt_flows:Docs", "done", 11
-    )  # fmt: skip
-    history = store.history(handler.run_id)
-    assert [s.seq for s in history] == list(range(13))
-    assert history[-1].context == store.latest(handler.run_id).context
-    assert history[-1].context["stop"]["data"]["result"] == [1, 2, 3, 4, 5]
-    fork = Docs().resume(handler.run_id, store=store, at=3)
-    assert await fork == [1, 2, 3, 4, 5]
-    assert store.run_info(fork.run_id).parent == handler.run_id  # type: ignore[union-attr]
+    Counter().run_sync(checkpoint=store, n=2, run_id="here")
     other = store_at(redis_server, prefix="elsewhere")
-    assert other.runs() == []  # prefixes keep stores apart on one server
-    store.prune(compact=True)
-    assert [s.seq for s in store.history(handler.run_id)] == [12]
-    assert store.latest(handler.run_id).context == history[-1].context
-    store.delete(handler.run_id)
-    with pytest.raises(SnapshotError, match=r"RedisStore\(.*\) has no run"):
-        store.latest(handler.run_id)
+    assert other.runs() == []
+    assert [r.run_id for r in store.runs()] == ["here"]
 
 
 async def test_a_redis_server_that_stops_fails_the_run_and_keeps_its_checkpoints(
@@ -119,10 +105,12 @@ async def test_a_write_retried_after_a_timeout_recognises_its_own_earlier_write(
 ) -> None:
     """The server freezes for longer than the timeout: the checkpoint is sent again, and the
     first request, applied once the server thaws, must not fail the run as "another kernel"."""
-    store = store_at(redis_server, timeout=0.5)
+    store = store_at(redis_server, timeout=1.0)
     Counter.ran = []
     handler = Counter().run(checkpoint=store, n=150, delay=0.002, run_id="slow")
-    await run_while_frozen(redis_server, handler, freeze=0.8)
+    # the first try times out at 1 s, the retry goes out and the server thaws at 1.4 s:
+    # both requests are applied then, the first one first
+    await run_while_frozen(redis_server, handler, freeze=1.4)
     assert await handler == 150
     history = store.history("slow")
     assert [s.seq for s in history] == list(range(len(history)))

@@ -67,15 +67,15 @@ class Flaky(MemoryStore):
 async def test_the_keeper_rides_out_a_short_outage_and_reports_a_long_one_on_the_loop() -> None:
     store = Flaky()
     me = Owner.current()
-    store.acquire_lease("r", me, ttl=0.9)
+    store.acquire_lease("r", me, ttl=1.5)
     lost: list[tuple[SnapshotError, threading.Thread]] = []
     keeper = LeaseKeeper(
-        store, "r", me, ttl=0.9, on_lost=lambda e: lost.append((e, threading.current_thread()))
+        store, "r", me, ttl=1.5, on_lost=lambda e: lost.append((e, threading.current_thread()))
     ).start()
     store.down = True
-    await asyncio.sleep(0.4)  # one or two failed renewals, within the ttl
+    await asyncio.sleep(0.7)  # the renewal at 0.5 s fails; the lease holds until 1.5 s
     store.down = False
-    await asyncio.sleep(0.7)
+    await asyncio.sleep(1.1)  # the renewal at 1 s succeeds
     assert lost == [] and keeper.renewals >= 1
     store.down = True
     deadline = time.monotonic() + 5

@@ -198,10 +198,10 @@ async def test_the_lease_keeper_renews_off_the_loop_reports_loss_and_releases(
     from notebook_workflows.checkpoint import LeaseKeeper
 
     me = Owner.current()
-    store.acquire_lease("r", me, ttl=0.6)
+    store.acquire_lease("r", me, ttl=1.2)
     lost: list[SnapshotError] = []
-    keeper = LeaseKeeper(store, "r", me, ttl=0.6, on_lost=lost.append).start()
-    await asyncio.sleep(1.0)  # longer than the ttl: only renewals keep it
+    keeper = LeaseKeeper(store, "r", me, ttl=1.2, on_lost=lost.append).start()
+    await asyncio.sleep(1.7)  # longer than the ttl: only renewals keep it
     held = store.lease_of("r")
     assert held is not None and held.owner == me and keeper.renewals >= 2
     await keeper.aclose()
@@ -289,3 +289,19 @@ def test_a_killed_owner_is_taken_over_at_once(shared_spec: tuple[str, str]) -> N
         if child.is_alive():
             child.kill()
         child.join(10)
+
+
+def test_a_clash_of_writers_names_the_owner_of_the_run(store: BaseStore) -> None:
+    Counter().run_sync(checkpoint=store, n=1, run_id="r")
+    owner = Owner.current()
+    store.acquire_lease("r", owner)
+    latest = store.latest("r")
+    from notebook_workflows.checkpoint import Record
+
+    clash = Record("r", latest.seq, "delta", "step", "tick", "running", 9, 1.0, "{}")
+    with pytest.raises(SnapshotError) as caught:
+        store.save(clash)
+    message = str(caught.value)
+    assert f"already has snapshot {latest.seq} of run 'r'" in message
+    assert f"owned by process {os.getpid()} on host" in message and owner.token in message
+    assert store.latest("r").context == latest.context  # nothing saved was touched

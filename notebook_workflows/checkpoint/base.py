@@ -368,8 +368,8 @@ class BaseStore(Leasing, ABC):
         except SeqTakenError:
             raise SnapshotError(
                 f"{self!r} already has snapshot {record.seq} of run {record.run_id!r}: "
-                f"is the run going on in another kernel or process? A run can be continued "
-                f"by one of them at a time"
+                + self._who_else(record.run_id)
+                + "A run can be continued by one of them at a time"
             ) from None
         except SnapshotError:
             raise
@@ -378,6 +378,18 @@ class BaseStore(Leasing, ABC):
                 f"{self!r} could not save snapshot {record.seq} of run {record.run_id!r}: "
                 f"{self._cause(exc)}"
             ) from exc
+
+    def _who_else(self, run_id: str) -> str:
+        """Who else writes the run, as far as its lease tells (for an error message)."""
+        lease = None
+        with contextlib.suppress(SnapshotError):
+            lease = self.lease_of(run_id)
+        if lease is None:
+            return "is the run going on in another kernel or process? "
+        return (
+            f"the run is owned by {lease.owner.describe()} (lease token {lease.owner.token}), "
+            f"which wrote it meanwhile. "
+        )
 
     # -- reading --------------------------------------------------------------------------------
 
