@@ -14,7 +14,9 @@ PORT   ?= 8888
 
 # program:debian-package pairs, installed with apt-get when missing and we are root.
 LAB_PROGRAMS  := dot:graphviz
-TEST_PROGRAMS := dot:graphviz redis-server:redis-server chromium:chromium
+# Debian keeps initdb and pg_ctl in /usr/lib/postgresql/<version>/bin, off PATH: looked for there too.
+TEST_PROGRAMS := dot:graphviz redis-server:redis-server chromium:chromium \
+	initdb:postgresql pg_ctl:postgresql
 
 .PHONY: lab test bench lint format system-lab system-test clean
 
@@ -35,7 +37,8 @@ define install_programs
 	@missing=""; \
 	for pair in $(1); do \
 	  prog=$${pair%%:*}; pkg=$${pair##*:}; \
-	  command -v $$prog >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	  command -v $$prog >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/$$prog >/dev/null 2>&1 || \
+	    case " $$missing " in *" $$pkg "*) ;; *) missing="$$missing $$pkg";; esac; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

@@ -3,10 +3,17 @@
     python -m notebook_workflows runs list                 # runs in .notebook_workflows/runs.db
     python -m notebook_workflows runs --db PATH show RUN   # one run: its snapshots and state
     python -m notebook_workflows runs delete RUN
-    python -m notebook_workflows runs --redis redis://127.0.0.1:6379/0 list
+    python -m notebook_workflows runs --store redis://127.0.0.1:6379/0 list
+    python -m notebook_workflows runs --store postgresql://user@host/db list
 
+``--store`` takes a SQLite file's path (or ``sqlite:///PATH``), a ``redis://`` / ``rediss://``
+URL or a ``postgresql://`` / ``postgres://`` DSN; ``--db`` and ``--redis`` are kept as they were.
 It only reads, except ``delete``; it never creates a database that is not there. Output is
-plain text tables; errors go to stderr with exit status 1.
+plain text tables; errors go to stderr, on one line, with exit status 1.
+
+Everything printed that comes from the store (run ids, workflow and step names, store keys,
+error texts) goes through ``printable``: a run id holding a terminal escape sequence would
+otherwise retitle or clear the terminal, and a newline in one would break the table.
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .checkpoint.base import SnapshotStore, _when, format_table
+from .checkpoint.base import BaseStore, SnapshotStore
+from .checkpoint.listing import _when, format_table, printable
 from .errors import SnapshotError
 
 
@@ -32,15 +40,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         store = _open_store(args)
-        if args.action == "list":
-            print(store.runs())
-        elif args.action == "show":
-            print(_show(store, args.run_id, args.limit))
-        elif args.action == "delete":
-            store.delete(args.run_id)
-            print(f"deleted run {args.run_id!r} from {store!r}")
-    except (SnapshotError, OSError, ImportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        try:
+            if args.action == "list":
+                print(store.runs())
+            elif args.action == "show":
+                print(_show(store, args.run_id, args.limit))
+            elif args.action == "delete":
+                store.delete(args.run_id)
+                print(printable(f"deleted run {args.run_id!r} from {store!r}"))
+        finally:
+            if isinstance(store, BaseStore):
+                store.close()
+    except (SnapshotError, OSError, ImportError, ValueError) as exc:
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 1
     return 0
 
@@ -59,7 +71,14 @@ def _parser() -> argparse.ArgumentParser:
         help="the SQLite store (default: .notebook_workflows/runs.db under this directory)",
     )
     where.add_argument("--redis", metavar="URL", help="a Redis store, e.g. redis://host:6379/0")
-    runs.add_argument("--prefix", default="nw", help="key prefix of the Redis store (nw)")
+    where.add_argument(
+        "--store",
+        metavar="WHERE",
+        help="a SQLite file's path, a redis:// URL or a postgresql:// DSN",
+    )
+    runs.add_argument(
+        "--prefix", default="nw", help="key prefix (Redis) or table prefix (PostgreSQL): nw"
+    )
     actions = runs.add_subparsers(dest="action")
     actions.add_parser("list", help="every run, the most recent first")
     show = actions.add_parser("show", help="one run: its snapshots and its latest state")
@@ -73,17 +92,29 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _open_store(args: argparse.Namespace) -> SnapshotStore:
-    if args.redis:
+    where = args.store or ""
+    scheme = where.partition("://")[0].lower() if "://" in where else ""
+    if args.redis or scheme in ("redis", "rediss", "unix"):
         from .checkpoint.redis import RedisStore
 
-        return RedisStore(args.redis, prefix=args.prefix)
+        return RedisStore(args.redis or where, prefix=args.prefix)
+    if scheme in ("postgresql", "postgres"):
+        from .checkpoint.postgres import PostgresStore
+
+        return PostgresStore(where, prefix=args.prefix)
+    if scheme and scheme != "sqlite":
+        raise ValueError(
+            f"--store {where!r}: give a SQLite file's path (or sqlite:///PATH), a redis:// "
+            f"URL or a postgresql:// DSN"
+        )
     from .checkpoint.sqlite import DEFAULT_PATH, SQLiteStore
 
-    path = Path(args.db) if args.db else DEFAULT_PATH
+    given = where.partition("://")[2] if scheme == "sqlite" else (where or args.db)
+    path = Path(given) if given else DEFAULT_PATH
     if not path.exists():
         raise SnapshotError(
             f"there is no checkpoint store at {str(path)!r}"
-            + ("" if args.db else " (runs checkpointed from this directory go there)")
+            + ("" if given else " (runs checkpointed from this directory go there)")
         )
     return SQLiteStore(path)
 
@@ -101,6 +132,12 @@ def _show(store: SnapshotStore, run_id: str, limit: int) -> str:
     ]
     if info.parent:
         lines.append(f"forked    from {info.parent} at snapshot {info.parent_seq}")
+    lease = _lease_of(store, run_id)
+    if lease is not None:
+        lines.append(
+            f"owned by  {lease.owner.describe()} since {_when(lease.since)} "
+            f"(lease expires in {lease.expires_in():.0f} s)"
+        )
     history = store.history(run_id)
     shown = history[-limit:] if limit > 0 else history
     lines.append("")
@@ -110,18 +147,29 @@ def _show(store: SnapshotStore, run_id: str, limit: int) -> str:
     rows = [
         (
             str(s.seq),
-            _what(s.reason, s.step),
-            s.status,
+            printable(_what(s.reason, s.step)),
+            printable(s.status),
             str(s.steps),
-            s.kind,
+            printable(s.kind),
             _when(s.created_at),
         )
         for s in shown
     ]
+    lines = [printable(line) for line in lines]
     lines.append(format_table(("seq", "what", "status", "steps", "kind", "time"), rows))
     lines.append("")
-    lines.extend(_state_lines(latest.context))
+    lines.extend(printable(line) for line in _state_lines(latest.context))
     return "\n".join(lines)
+
+
+def _lease_of(store: SnapshotStore, run_id: str) -> Any:
+    lease_of = getattr(store, "lease_of", None)
+    if lease_of is None:
+        return None
+    try:
+        return lease_of(run_id)
+    except SnapshotError:
+        return None  # a store without leases: nothing to show
 
 
 def _what(reason: str, step: str | None) -> str:

@@ -33,3 +33,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"skipped under NOTEBOOK_WORKFLOWS_STRICT=1 (make test): {reason}"
+
+
+# Real servers (redis-server, a PostgreSQL cluster) for the store tests: see servers.py.
+from servers import any_store, postgres_cluster, postgres_dsn, redis_server, shared_spec, store_spec  # noqa: E402, F401  # noqa: E402, F401

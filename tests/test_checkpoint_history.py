@@ -11,7 +11,7 @@ import pytest
 from ckpt_flows import Approve, Counter, Docs
 
 from notebook_workflows import HumanResponseEvent
-from notebook_workflows.checkpoint import MemoryStore, Recorder, SQLiteStore
+from notebook_workflows.checkpoint import Recorder, SQLiteStore
 from notebook_workflows.snapshot import snapshot_of
 
 
@@ -42,8 +42,9 @@ class Witness(Recorder):
         self._keep(ctx)
 
 
-def stores(tmp_path: Path) -> list[Any]:
-    return [MemoryStore(), SQLiteStore(tmp_path / "runs.db")]
+@pytest.fixture
+def stores(any_store: Any) -> list[Any]:
+    return [any_store]  # every store in turn: memory, SQLite, Redis, PostgreSQL (servers.py)
 
 
 def assert_history_is(store: Any, run_id: str, full: list[dict[str, Any]]) -> None:
@@ -58,8 +59,10 @@ def assert_history_is(store: Any, run_id: str, full: list[dict[str, Any]]) -> No
 
 
 @pytest.mark.parametrize("gap", [0, 64 * 1024], ids=["base-often", "base-rarely"])
-async def test_history_rebuilds_every_snapshot_of_a_fan_out(tmp_path: Path, gap: int) -> None:
-    for store in stores(tmp_path):
+async def test_history_rebuilds_every_snapshot_of_a_fan_out(
+    tmp_path: Path, gap: int, stores: list[Any]
+) -> None:
+    for store in stores:
         witness = Witness(store, min_base_gap=gap)
         handler = Docs().run(checkpoint=witness, ids=list(range(8)), log=str(tmp_path / "log"))
         assert await handler == list(range(8))
@@ -73,8 +76,10 @@ async def test_history_rebuilds_every_snapshot_of_a_fan_out(tmp_path: Path, gap:
             assert kinds.count("base") == 1
 
 
-async def test_history_follows_deleted_keys_and_a_long_chain(tmp_path: Path) -> None:
-    for store in stores(tmp_path):
+async def test_history_follows_deleted_keys_and_a_long_chain(
+    tmp_path: Path, stores: list[Any]
+) -> None:
+    for store in stores:
         witness = Witness(store, min_base_gap=2000)
         handler = Counter().run(checkpoint=witness, n=60)
         assert await handler == 60
@@ -83,8 +88,8 @@ async def test_history_follows_deleted_keys_and_a_long_chain(tmp_path: Path) -> 
         assert "pop_me" not in store.snapshot(handler.run_id, 7).context["store"]
 
 
-async def test_history_follows_questions_and_answers(tmp_path: Path) -> None:
-    for store in stores(tmp_path):
+async def test_history_follows_questions_and_answers(tmp_path: Path, stores: list[Any]) -> None:
+    for store in stores:
         witness = Witness(store)
         handler = Approve().run(checkpoint=witness, draft="v1")
         while handler.status != "waiting":

@@ -1,17 +1,19 @@
-"""RedisStore on a real redis-server, started by the tests on a free loopback port."""
+"""RedisStore on a real redis-server, started by the tests on a free loopback port
+(``redis_server`` in servers.py). What every store does is in test_store_contract.py; here is
+what is Redis's own: a server that stops, freezes (SIGSTOP) or is slow."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
-import subprocess
+import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from ckpt_flows import Counter, Docs
+from ckpt_flows import Counter
+from servers import RedisServer
 
 from notebook_workflows import SnapshotError
 from notebook_workflows.checkpoint import SnapshotStore
@@ -24,99 +26,22 @@ pytestmark = [
 ]
 
 
-class RedisServer:
-    """A redis-server of the test's own, with its data (an append-only file) in a temp dir."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.directory),
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--daemonize",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()  # redis-server writes its append-only file and exits
-            self.process.wait(10)
-            self.process = None
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-def store_at(server: RedisServer, prefix: str = "nw") -> SnapshotStore:
+def store_at(server: RedisServer, prefix: str = "nw", **options: Any) -> SnapshotStore:
     from notebook_workflows.checkpoint import RedisStore
 
-    return RedisStore(server.url, prefix=prefix)
+    return RedisStore(server.url, prefix=prefix, **options)
 
 
-async def test_runs_history_and_resume_on_redis(redis_server: RedisServer, tmp_path: Path) -> None:
+def test_the_store_names_its_server_and_prefixes_keep_stores_apart(
+    redis_server: RedisServer,
+) -> None:
+    """Runs, history, forks and pruning: test_store_contract.py, on every store."""
     store = store_at(redis_server)
     assert "RedisStore('redis://127.0.0.1:" in repr(store) and "prefix='nw'" in repr(store)
-    handler = Docs().run(checkpoint=store, ids=[5, 4, 3, 2, 1], log=str(tmp_path / "log"))
-    assert await handler == [1, 2, 3, 4, 5]
-    [info] = store.runs()
-    assert (info.run_id, info.workflow, info.status, info.steps) == (
-        handler.run_id, "ckpt_flows:Docs", "done", 11
-    )  # fmt: skip
-    history = store.history(handler.run_id)
-    assert [s.seq for s in history] == list(range(13))
-    assert history[-1].context == store.latest(handler.run_id).context
-    assert history[-1].context["stop"]["data"]["result"] == [1, 2, 3, 4, 5]
-    fork = Docs().resume(handler.run_id, store=store, at=3)
-    assert await fork == [1, 2, 3, 4, 5]
-    assert store.run_info(fork.run_id).parent == handler.run_id  # type: ignore[union-attr]
+    Counter().run_sync(checkpoint=store, n=2, run_id="here")
     other = store_at(redis_server, prefix="elsewhere")
-    assert other.runs() == []  # prefixes keep stores apart on one server
-    store.prune(compact=True)
-    assert [s.seq for s in store.history(handler.run_id)] == [12]
-    assert store.latest(handler.run_id).context == history[-1].context
-    store.delete(handler.run_id)
-    with pytest.raises(SnapshotError, match=r"RedisStore\(.*\) has no run"):
-        store.latest(handler.run_id)
+    assert other.runs() == []
+    assert [r.run_id for r in store.runs()] == ["here"]
 
 
 async def test_a_redis_server_that_stops_fails_the_run_and_keeps_its_checkpoints(
@@ -153,3 +78,65 @@ def test_a_missing_server_is_named_in_the_error(tmp_path: Path) -> None:
     with pytest.raises(SnapshotError, match=rf"RedisStore\('{server.url}'.* could not list"):
         store.runs()
     assert time.monotonic() - started < 10
+
+
+async def run_while_frozen(server: RedisServer, handler: Any, freeze: float) -> float:
+    """Freeze the server (SIGSTOP) while the run goes on, for ``freeze`` seconds at most or
+    until the run ends; return the longest time the event loop was kept from running."""
+    while len(Counter.ran) < 5:
+        await asyncio.sleep(0.002)
+    server.pause()
+    thaw = threading.Timer(freeze, server.resume)  # bounded, whatever happens here
+    thaw.start()
+    longest, last = 0.0, time.monotonic()
+    try:
+        while not handler.done():
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            longest, last = max(longest, now - last), now
+    finally:
+        thaw.cancel()
+        server.resume()
+    return longest
+
+
+async def test_a_write_retried_after_a_timeout_recognises_its_own_earlier_write(
+    redis_server: RedisServer,
+) -> None:
+    """The server freezes for longer than the timeout: the checkpoint is sent again, and the
+    first request, applied once the server thaws, must not fail the run as "another kernel"."""
+    store = store_at(redis_server, timeout=1.0)
+    Counter.ran = []
+    handler = Counter().run(checkpoint=store, n=150, delay=0.002, run_id="slow")
+    # the first try times out at 1 s, the retry goes out and the server thaws at 1.4 s:
+    # both requests are applied then, the first one first
+    await run_while_frozen(redis_server, handler, freeze=1.4)
+    assert await handler == 150
+    history = store.history("slow")
+    assert [s.seq for s in history] == list(range(len(history)))
+    assert history[-1].status == "done" and history[-1].steps == 151
+
+
+async def test_a_frozen_server_fails_the_run_in_bounded_time_saying_it_did_not_answer(
+    redis_server: RedisServer,
+) -> None:
+    store = store_at(redis_server)  # the default timeout: 2 s
+    Counter.ran = []
+    handler = Counter().run(checkpoint=store, n=100_000, delay=0.002, run_id="frozen")
+    started = time.monotonic()
+    longest_block = await run_while_frozen(redis_server, handler, freeze=15)
+    assert time.monotonic() - started < 10  # not the 15 s the server stayed frozen
+    assert longest_block < 6  # two tries of 2 s, then the run fails
+    with pytest.raises(SnapshotError) as caught:
+        await handler
+    message = str(caught.value)
+    assert "run 'frozen' stopped" in message and "resume('frozen')" in message
+    assert f"Redis server at 127.0.0.1:{redis_server.port} did not answer within 2 s" in message
+    assert handler.status == "failed"
+    latest = store.latest("frozen")  # thawed: every checkpoint written is there
+    assert latest.status == "running" and latest.steps >= 5
+    Counter.ran = []
+    resumed = Counter().resume("frozen", store=store)
+    await resumed.cancel()  # it goes on from there; no need for 100,000 steps
+    history = store.history("frozen")
+    assert [s.seq for s in history] == list(range(len(history)))

@@ -200,3 +200,67 @@ def test_two_processes_write_one_file_at_once(tmp_path: Path) -> None:
     a_start, a_end = min(s for s, _ in spans["a"]), max(e for _, e in spans["a"])
     b_start, b_end = min(s for s, _ in spans["b"]), max(e for _, e in spans["b"])
     assert a_start < b_end and b_start < a_end
+
+
+def filled_store(path: Path) -> SQLiteStore:
+    store = SQLiteStore(path)
+    for i in range(3):
+        Counter().run_sync(checkpoint=store, n=20, run_id=f"run-{i}")
+    store.close()  # the log is folded into the file, as after the kernel exits
+    return store
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.9, 0.5], ids=["empty", "90%", "half"])
+def test_a_truncated_file_is_reported_damaged_never_empty(tmp_path: Path, keep: float) -> None:
+    path = tmp_path / "runs.db"
+    filled_store(path)
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.truncate(int(size * keep))
+    store = SQLiteStore(path)
+    for call in (store.runs, lambda: store.latest("run-1"), lambda: store.run_info("x")):
+        with pytest.raises(SnapshotError) as caught:
+            call()
+        message = str(caught.value)
+        assert "is damaged" in message and str(path) in message, message
+        assert "no runs" not in message
+    assert path.stat().st_size == int(size * keep)  # nothing was written into it
+
+
+def test_a_file_that_is_not_a_database_is_reported_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    path.write_bytes(b"these are not the runs you are looking for\n" * 100)
+    with pytest.raises(SnapshotError, match=r"is damaged: the file .*runs\.db"):
+        SQLiteStore(path).runs()
+    filled_store(path := tmp_path / "scribbled.db")
+    with open(path, "r+b") as f:  # the header survives, pages in the middle do not
+        f.seek(4096 * 2)
+        f.write(b"\xff" * 4096 * 3)
+    with pytest.raises(SnapshotError, match=r"is damaged.*scribbled\.db"):
+        store = SQLiteStore(path)
+        store.runs()
+        for info in store.runs():
+            store.history(info.run_id)
+
+
+def test_a_new_file_is_still_made_cheaply_and_a_whole_one_opens(tmp_path: Path) -> None:
+    path = tmp_path / "fresh" / "runs.db"
+    started = time.perf_counter()
+    with SQLiteStore(path) as store:
+        Counter().run_sync(checkpoint=store, n=1, run_id="one")
+    assert time.perf_counter() - started < 2
+    assert sorted(p.name for p in path.parent.iterdir()) == ["runs.db"]  # no leftovers
+    with SQLiteStore(path) as store:
+        assert [r.run_id for r in store.runs()] == ["one"]
+
+
+def test_two_processes_creating_one_new_file_both_succeed(tmp_path: Path) -> None:
+    path = str(tmp_path / "new.db")
+    fork = multiprocessing.get_context("fork")
+    workers = [fork.Process(target=write_runs, args=(path, name, 1)) for name in "abcd"]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    assert len(SQLiteStore(path).runs()) == 4

@@ -104,3 +104,106 @@ def test_the_module_runs_from_the_shell(db: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 0 and "first" in done.stdout
+
+
+HOSTILE_ID = "evil\x1b]0;pwned\x07\x1b[2J\nfake-row\r\u202ereversed"
+HOSTILE_WORKFLOW = "ckpt_flows:\x1b]2;title\x07Evil\x1b[31m"
+HOSTILE_KEY = "key\x1b[2J\nsecond-line"
+CONTROL = set(map(chr, range(32))) - {"\n"} | {"\x7f", "\u202e"}
+
+
+@pytest.fixture
+def hostile_db(db: Path) -> Path:
+    """A store holding a run whose id, workflow name and store key carry terminal escape
+    sequences, newlines and a right-to-left override."""
+    from notebook_workflows.checkpoint import Record, RunInfo
+    from notebook_workflows.checkpoint.base import dumps
+
+    with SQLiteStore(db) as store:
+        context = dict(store.latest("first").context)
+        context["store"] = {**context["store"], HOSTILE_KEY: "\x1b[5mvalue"}
+        context["run_id"] = HOSTILE_ID
+        now = 1_700_000_000.0
+        store.save(
+            Record(HOSTILE_ID, 0, "base", "start", None, "running", 0, now, dumps(context)),
+            new_run=RunInfo(HOSTILE_ID, HOSTILE_WORKFLOW, "running", 0, now, created_at=now),
+        )
+        store.save(Record(HOSTILE_ID, 1, "delta", "step", "ti\x1b[8mck", "running", 1, now, "{}"))
+    return db
+
+
+def assert_inert(text: str) -> None:
+    assert not CONTROL & set(text), [c for c in text if c in CONTROL]
+
+
+def test_list_escapes_control_characters_in_names(
+    hostile_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "runs", "--db", str(hostile_db), "list")
+    assert code == 0 and err == ""
+    assert_inert(out)
+    lines = out.splitlines()
+    assert len(lines) == 2 + 3  # header, rule, one line per run: no line was broken
+    [row] = [line for line in lines if line.startswith("evil")]
+    assert "evil\\x1b]0;pwned\\x07\\x1b[2J\\nfake-row\\r\\u202ereversed" in row
+    assert "\\x1b]2;title\\x07Evil\\x1b[31m" in row
+
+
+def test_show_escapes_control_characters_in_ids_steps_and_keys(
+    hostile_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "runs", "--db", str(hostile_db), "show", HOSTILE_ID)
+    assert code == 0 and err == ""
+    assert_inert(out)
+    assert "run       evil\\x1b]0;pwned" in out and "step ti\\x1b[8mck" in out
+    assert "key\\x1b[2J\\nsecond-line = " in out
+    code, out, err = run(capsys, "runs", "--db", str(hostile_db), "show", "x\x1b[2Jy")
+    assert code == 1 and out == ""
+    assert_inert(err) and len(err.strip().splitlines()) == 1
+
+
+def test_the_html_table_escapes_markup_and_control_characters(hostile_db: Path) -> None:
+    from notebook_workflows.checkpoint import RunInfo, RunList
+
+    runs = RunList(
+        [*SQLiteStore(hostile_db).runs(), RunInfo("<script>alert(1)</script>", "m:<b>W</b>",
+                                                  "done", 1, 1.0)]
+    )  # fmt: skip
+    html = runs._repr_html_()
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;b&gt;W&lt;/b&gt;" in html
+    assert_inert(html)
+    assert "evil\\x1b]0;pwned" in html
+
+
+def test_store_takes_a_path_a_redis_url_or_a_postgresql_dsn(
+    db: Path, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
+) -> None:
+    code, out, _ = run(capsys, "runs", "--store", str(db), "list")
+    assert code == 0 and "first" in out
+    code, out, _ = run(capsys, "runs", "--store", f"sqlite:///{db}", "list")
+    assert code == 0 and "first" in out
+    code, _, err = run(capsys, "runs", "--store", "mysql://x/y", "list")
+    assert code == 1 and "redis:// URL or a postgresql:// DSN" in err
+    for fixture in ("redis_server", "postgres_dsn"):
+        server = request.getfixturevalue(fixture)
+        where = server.url if fixture == "redis_server" else server
+        from notebook_workflows.__main__ import _open_store
+        from notebook_workflows.__main__ import _parser as parser
+
+        with _open_store(parser().parse_args(["runs", "--store", where, "list"])) as store:
+            Counter().run_sync(checkpoint=store, n=2, run_id=f"on-{fixture}")
+        code, out, err = run(capsys, "runs", "--store", where, "list")
+        assert code == 0 and f"on-{fixture}" in out, err
+        code, out, _ = run(capsys, "runs", "--store", where, "show", f"on-{fixture}")
+        assert code == 0 and "status    done, 3 steps done" in out
+
+
+def test_show_names_the_owner_of_a_run(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from notebook_workflows.checkpoint import Owner
+
+    with SQLiteStore(db) as store:
+        store.acquire_lease("first", Owner.current(), ttl=60)
+    code, out, _ = run(capsys, "runs", "--db", str(db), "show", "first")
+    assert code == 0 and f"owned by  process {os.getpid()} on host" in out
+    assert "(lease expires in 60 s)" in out or "(lease expires in 59 s)" in out

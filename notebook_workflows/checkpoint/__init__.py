@@ -3,10 +3,13 @@
 ``run(..., checkpoint=store)`` (or ``Workflow(checkpoint=store)``) saves the run to ``store``
 after every step; ``workflow.resume(run_id)`` continues it after a crash, a kernel restart, a
 failure or a cancel, and ``workflow.resume(run_id, at=n)`` forks snapshot ``n`` into a new run.
-``SQLiteStore`` is the embedded default, ``RedisStore`` shares runs between machines, and
-``MemoryStore`` is for tests. ``python -m notebook_workflows runs`` looks into a store.
+``SQLiteStore`` is the embedded default, ``RedisStore`` and ``PostgresStore`` share runs
+between machines, and ``MemoryStore`` is for tests. ``python -m notebook_workflows runs`` looks
+into a store. Every store is a context manager (``with SQLiteStore(path) as store:``) with
+``close()``. Run leases (``store.acquire_lease``, ``LeaseKeeper``, ``RunOwnedError``) let one
+process at a time continue a run.
 
-Re-exports only; ``RedisStore`` loads redis-py on first use.
+Re-exports only; ``RedisStore`` loads redis-py and ``PostgresStore`` psycopg on first use.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import (
     BaseStore,
+    LeaseStore,
     PruneResult,
     Record,
     RunInfo,
@@ -23,22 +27,31 @@ from .base import (
     SnapshotStore,
     StepCodeChangedWarning,
 )
+from .lease import DEFAULT_TTL, Lease, LeaseKeeper, Owner, RunOwnedError
 from .memory import MemoryStore
 from .recorder import Recorder
 from .sqlite import SQLiteStore
 
 if TYPE_CHECKING:
+    from .postgres import PostgresStore
     from .redis import RedisStore
 
 __all__ = [
+    "DEFAULT_TTL",
     "BaseStore",
+    "Lease",
+    "LeaseKeeper",
+    "LeaseStore",
     "MemoryStore",
+    "Owner",
+    "PostgresStore",
     "PruneResult",
     "Record",
     "Recorder",
     "RedisStore",
     "RunInfo",
     "RunList",
+    "RunOwnedError",
     "SQLiteStore",
     "Snapshot",
     "SnapshotStore",
@@ -51,4 +64,8 @@ def __getattr__(name: str) -> Any:
         from .redis import RedisStore
 
         return RedisStore
+    if name == "PostgresStore":  # so is psycopg
+        from .postgres import PostgresStore
+
+        return PostgresStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

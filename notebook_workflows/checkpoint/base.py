@@ -21,34 +21,47 @@ Design decisions:
   can be listed without parsing a single snapshot; ``Snapshot.context`` is rebuilt on first use.
 * Every failure of a backend (a full disk, a Redis server that went away, a locked file) comes
   out as ``SnapshotError`` naming the store and the run; a run whose checkpoint cannot be written
-  fails with it, and the records already written stay loadable.
+  fails with it, and the records already written stay loadable. A backend may word the cause
+  for people (``_explain``): "did not answer within 2 s", "the file is damaged".
+* Every store is a context manager: ``with SQLiteStore(path) as store: ...`` closes it at the
+  end (``store.close()`` does the same; closing twice is harmless). A closed store refuses
+  every call with a ``SnapshotError`` saying it is closed, instead of quietly reopening.
+* Run ownership (leases) is a handful of methods (``lease.Leasing``, mixed into ``BaseStore``)
+  on top of two primitives each backend implements, ``_lease`` (read) and ``_swap_lease`` (an
+  atomic read-decide-write); the rules of who may take a lease live once, in ``lease.py``.
+* This is the durable layer: it imports nothing from the notebook face (``_display``,
+  ``widgets``, ``graph``). Its few text helpers (``plural``, ``printable``) are its own.
 """
 
 from __future__ import annotations
 
 import contextlib
-import html
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from types import TracebackType
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from pydantic_core import to_json as _to_json
 
-from .._display import plural
 from ..errors import SnapshotError
 from ..snapshot import apply_delta
+from .lease import Lease, LeaseStore, Leasing, Owner, RunOwnedError
+from .listing import RunInfo, RunList, _when, plural
 
 __all__ = [
     "MIN_BASE_GAP",
     "BaseStore",
+    "Lease",
+    "LeaseStore",
+    "Owner",
     "PruneResult",
     "Record",
     "RunInfo",
     "RunList",
+    "RunOwnedError",
     "Snapshot",
     "SnapshotStore",
     "StepCodeChangedWarning",
@@ -77,26 +90,6 @@ class Record(NamedTuple):
     steps: int  # completed step invocations so far
     created_at: float  # seconds since the epoch
     data: str  # the base or delta, as JSON text
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """One checkpointed run, as ``store.runs()`` lists it."""
-
-    run_id: str
-    workflow: str  # "module:QualName" of the workflow class
-    status: str  # as ``WorkflowHandler.status`` at the latest snapshot
-    steps: int  # completed step invocations at the latest snapshot
-    updated_at: float  # when the latest snapshot was written (seconds since the epoch)
-    parent: str | None = None  # the run this one was forked from (``resume(at=...)``)
-    parent_seq: int | None = None  # the snapshot of ``parent`` it was forked from
-    created_at: float = 0.0
-    seq: int = 0  # number of the latest snapshot
-
-    @property
-    def snapshots(self) -> int:
-        """How many snapshots the run has had (pruning may have dropped the older ones)."""
-        return self.seq + 1
 
 
 class Snapshot:
@@ -217,43 +210,6 @@ class _Chain:
         return data
 
 
-class RunList(list[RunInfo]):
-    """A list of ``RunInfo`` that shows itself as a table (HTML in a notebook)."""
-
-    _HEADERS = ("run", "workflow", "status", "steps", "snapshots", "updated", "parent")
-
-    def _rows(self) -> list[tuple[str, ...]]:
-        return [
-            (
-                info.run_id,
-                info.workflow.rpartition(":")[2] or info.workflow,
-                info.status,
-                str(info.steps),
-                str(info.snapshots),
-                _when(info.updated_at),
-                f"{info.parent} #{info.parent_seq}" if info.parent else "",
-            )
-            for info in self
-        ]
-
-    def __str__(self) -> str:
-        if not self:
-            return "(no runs)"
-        return format_table(self._HEADERS, self._rows())
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        if not self:
-            return "<p><em>no checkpointed runs</em></p>"
-        head = "".join(f"<th style='text-align:left'>{h}</th>" for h in self._HEADERS)
-        body = "".join(
-            "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in row)
-            for row in self._rows()
-        )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 @dataclass(frozen=True)
 class PruneResult:
     """What ``store.prune(...)`` removed."""
@@ -302,8 +258,15 @@ class SeqTakenError(Exception):
     """Raised by a backend's ``_append`` when the record's ``(run_id, seq)`` exists."""
 
 
-class BaseStore(ABC):
-    """Everything a store does, on top of a few primitives its backend implements."""
+class BaseStore(Leasing, ABC):
+    """Everything a store does, on top of a few primitives its backend implements.
+
+    A store is a context manager: ``with SQLiteStore(path) as store:`` closes it at the end
+    of the block, as ``store.close()`` does. Closing twice is harmless; any other use of a
+    closed store raises ``SnapshotError``.
+    """
+
+    _closed = False
 
     # -- what a backend implements --------------------------------------------------------------
 
@@ -336,10 +299,64 @@ class BaseStore(ABC):
         """Replace the record at ``record.seq`` by ``record`` (a base holding the same state)
         and drop every older record of the run; returns how many records were dropped."""
 
+    def _close(self) -> None:
+        """Let go of connections and files (called once, by ``close``)."""
+
+    def _lease(self, run_id: str) -> Lease | None:
+        """The lease kept for the run, expired or not, or None."""
+        raise SnapshotError(f"{self!r} keeps no run leases (it does not implement _lease)")
+
+    def _swap_lease(
+        self, run_id: str, change: Callable[[Lease | None], Lease | object | None]
+    ) -> Lease | None:
+        """Atomically: read the run's lease, call ``change`` with it (None if there is none),
+        and store what it returns (a ``Lease``; None removes the lease; ``KEEP`` writes
+        nothing). Returns the lease kept afterwards. Exceptions from ``change`` abort, with
+        nothing written."""
+        raise SnapshotError(f"{self!r} keeps no run leases (it does not implement _swap_lease)")
+
+    def _explain(self, exc: BaseException) -> str | None:
+        """The backend's failure ``exc`` in words for people, or None for the plain text."""
+        return None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the store's connections. Closing twice is harmless; using the store after
+        raises ``SnapshotError``."""
+        if self._closed:
+            return
+        self._closed = True
+        self._close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> BaseStore:
+        self._ensure_open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise SnapshotError(
+                f"{self!r} is closed (store.close() or the end of its `with` block): "
+                f"make a new store for the same path, URL or DSN to use it again"
+            )
+
     # -- writing --------------------------------------------------------------------------------
 
     def save(self, record: Record, *, new_run: RunInfo | None = None) -> None:
         """Store one record atomically; ``new_run`` creates the run with its first record."""
+        self._ensure_open()
         try:
             self._append(record, new_run)
         except RunExistsError:
@@ -351,16 +368,28 @@ class BaseStore(ABC):
         except SeqTakenError:
             raise SnapshotError(
                 f"{self!r} already has snapshot {record.seq} of run {record.run_id!r}: "
-                f"is the run going on in another kernel or process? A run can be continued "
-                f"by one of them at a time"
+                + self._who_else(record.run_id)
+                + "A run can be continued by one of them at a time"
             ) from None
         except SnapshotError:
             raise
         except Exception as exc:
             raise SnapshotError(
                 f"{self!r} could not save snapshot {record.seq} of run {record.run_id!r}: "
-                f"{type(exc).__name__}: {exc}"
+                f"{self._cause(exc)}"
             ) from exc
+
+    def _who_else(self, run_id: str) -> str:
+        """Who else writes the run, as far as its lease tells (for an error message)."""
+        lease = None
+        with contextlib.suppress(SnapshotError):
+            lease = self.lease_of(run_id)
+        if lease is None:
+            return "is the run going on in another kernel or process? "
+        return (
+            f"the run is owned by {lease.owner.describe()} (lease token {lease.owner.token}), "
+            f"which wrote it meanwhile. "
+        )
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -477,7 +506,7 @@ class BaseStore(ABC):
                 self._after_prune()
         return PruneResult(deleted, dropped)
 
-    def _after_prune(self) -> None:  # noqa: B027 - optional: most backends need nothing
+    def _after_prune(self) -> None:
         """Give freed space back, where the backend needs telling (SQLite does)."""
 
     # -- errors ---------------------------------------------------------------------------------
@@ -485,14 +514,16 @@ class BaseStore(ABC):
     @contextlib.contextmanager
     def _failing(self, action: str) -> Iterator[None]:
         """Report any failure of the backend as a ``SnapshotError`` naming the store."""
+        self._ensure_open()
         try:
             yield
         except SnapshotError:
             raise
         except Exception as exc:
-            raise SnapshotError(
-                f"{self!r} could not {action}: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise SnapshotError(f"{self!r} could not {action}: {self._cause(exc)}") from exc
+
+    def _cause(self, exc: BaseException) -> str:
+        return self._explain(exc) or f"{type(exc).__name__}: {exc}"
 
     def _require(self, run_id: str) -> RunInfo:
         if not isinstance(run_id, str):
@@ -530,22 +561,3 @@ def dumps(value: Any) -> str:
     reads back exactly (floats in their shortest round-tripping form, integers of any size).
     """
     return _to_json(value).decode()
-
-
-def _when(timestamp: float) -> str:
-    if not timestamp:
-        return ""
-    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain-text table with aligned columns."""
-    widths = [len(h) for h in headers]
-    for row in rows:
-        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=False)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines.extend(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in rows
-    )
-    return "\n".join(lines)

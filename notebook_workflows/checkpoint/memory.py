@@ -2,14 +2,17 @@
 
 It keeps the very records the other stores write (JSON text, never live objects), so a run
 checkpointed here behaves on resume exactly as one read back from SQLite or Redis: what a step
-left in the store is copied, and cannot change behind the snapshot's back.
+left in the store is copied, and cannot change behind the snapshot's back. Leases are kept per
+process too: they keep two runs of this process apart, nothing more.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from .base import BaseStore, Record, RunExistsError, RunInfo, SeqTakenError
+from .lease import KEEP, Lease
 
 __all__ = ["MemoryStore"]
 
@@ -21,6 +24,7 @@ class MemoryStore(BaseStore):
         self._lock = threading.Lock()
         self._infos: dict[str, RunInfo] = {}  # run id -> the run's fixed fields
         self._log: dict[str, dict[int, Record]] = {}  # run id -> seq -> record
+        self._leases: dict[str, Lease] = {}
 
     def __repr__(self) -> str:
         return f"MemoryStore(<{len(self._infos)} runs>)"
@@ -85,3 +89,22 @@ class MemoryStore(BaseStore):
                 del records[seq]
             records[record.seq] = record
         return len(older)
+
+    def _lease(self, run_id: str) -> Lease | None:
+        with self._lock:
+            return self._leases.get(run_id)
+
+    def _swap_lease(
+        self, run_id: str, change: Callable[[Lease | None], Lease | object | None]
+    ) -> Lease | None:
+        with self._lock:
+            current = self._leases.get(run_id)
+            new = change(current)
+            if new is KEEP:
+                return current
+            if new is None:
+                self._leases.pop(run_id, None)
+                return None
+            assert isinstance(new, Lease)
+            self._leases[run_id] = new
+            return new

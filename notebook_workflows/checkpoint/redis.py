@@ -16,37 +16,80 @@ Design decisions:
 * Durability is the server's: with ``appendonly yes`` and ``appendfsync everysec`` (or
   ``always``) a checkpoint survives a restart of Redis. Without persistence, runs live as long
   as the server does.
-* redis-py is imported when the first ``RedisStore`` is made, not with the package. Connection
-  errors are retried briefly (about a second in all) and then fail the run with a
-  ``SnapshotError`` naming the server: a run should not hang on a server that is gone.
+* redis-py is imported when the first ``RedisStore`` is made, not with the package.
+* Every call is bounded: ``timeout`` (2 s by default) is both the connect and the socket
+  timeout, and a call that times out or loses its connection is retried once, so a server that
+  is stopped (``SIGSTOP``), overloaded or gone holds a checkpoint (which the recorder writes on
+  the event loop) for about twice ``timeout`` at most, then fails the run with a
+  ``SnapshotError`` saying the server did not answer (its address and the timeout) and that
+  ``workflow.resume(run_id)`` continues once it answers.
+* A retried checkpoint can find its own first attempt already applied (the server was slow,
+  not gone: the first request sat in its socket buffer and ran later). The save script
+  therefore accepts a record that is already there *byte for byte* (header, data and, for a new
+  run, the run's fields, all of which carry the record's creation time) as done, and refuses
+  only a different one: a retry never fails with "already has snapshot N" about its own write.
+* Leases are keys ``{prefix}:lease:{id}`` holding the lease as JSON with a Redis expiry
+  (``PX``): a lease nobody renews disappears by itself. A change is a compare-and-set script
+  (write only if the key still holds what was read), retried when another process won.
+* ``close()`` closes the connections of the client the store made (not a ``client=`` of yours).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import time
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import SnapshotError
 from .base import BaseStore, Record, RunExistsError, RunInfo, SeqTakenError
+from .lease import KEEP, Lease
 
 __all__ = ["RedisStore"]
 
 # KEYS: runs, latest, head, data, bases.
 # ARGV: run id, seq, header, data, is base ("1"/"0"), new run's fields or "", latest header.
+# Returns 1 (written), 0 (this very record was there already: a retry of a write that was
+# applied), -1 (the run exists), -2 (another record has this seq), -3 (the run was deleted).
 _SAVE = """
 if ARGV[6] ~= '' then
-  if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return -1 end
+  local known = redis.call('HGET', KEYS[1], ARGV[1])
+  if known then
+    if known == ARGV[6] and redis.call('HGET', KEYS[3], ARGV[2]) == ARGV[3]
+        and redis.call('HGET', KEYS[4], ARGV[2]) == ARGV[4] then return 0 end
+    return -1
+  end
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[6])
 elseif redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
   return -3
 end
-if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 1 then return -2 end
+local head = redis.call('HGET', KEYS[3], ARGV[2])
+if head then
+  if head == ARGV[3] and redis.call('HGET', KEYS[4], ARGV[2]) == ARGV[4] then return 0 end
+  return -2
+end
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 redis.call('HSET', KEYS[4], ARGV[2], ARGV[4])
 if ARGV[5] == '1' then redis.call('ZADD', KEYS[5], ARGV[2], ARGV[2]) end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[7])
 return 1
 """
+
+# KEYS: the lease. ARGV: what it must hold now ("" for nothing), the new value ("": delete),
+# its time to live in ms. Returns 1 when it changed, 0 when someone changed it first.
+_SWAP_LEASE = """
+local now = redis.call('GET', KEYS[1]) or ''
+if now ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return 1
+"""
+
+DEFAULT_TIMEOUT = 2.0  # seconds: connect and socket timeout of every call
 
 _CHUNK = 1000  # seqs asked for per HMGET
 
@@ -55,8 +98,9 @@ class RedisStore(BaseStore):
     """A ``SnapshotStore`` on a Redis server (redis-py; ``pip install notebook-workflows[redis]``).
 
     ``url`` is a redis-py URL (``redis://[:password@]host:port/db``, ``rediss://`` for TLS);
-    every key starts with ``prefix:``. Keyword arguments go to ``redis.Redis.from_url``; pass
-    ``client=`` to use a client of your own instead.
+    every key starts with ``prefix:``. ``timeout`` (seconds, 2 by default) bounds every call
+    (connect and socket timeout; one retry). Keyword arguments go to
+    ``redis.Redis.from_url``; pass ``client=`` to use a client of your own instead.
     """
 
     def __init__(
@@ -64,6 +108,7 @@ class RedisStore(BaseStore):
         url: str = "redis://127.0.0.1:6379/0",
         prefix: str = "nw",
         *,
+        timeout: float = DEFAULT_TIMEOUT,
         client: Any = None,
         **options: Any,
     ) -> None:
@@ -77,18 +122,50 @@ class RedisStore(BaseStore):
             ) from exc
         self.url = url
         self.prefix = prefix
+        self._own_client = client is None
         if client is None:
-            options.setdefault("socket_timeout", 5.0)
-            options.setdefault("socket_connect_timeout", 2.0)
-            options.setdefault("retry", Retry(ExponentialBackoff(cap=0.5, base=0.05), 3))
+            options.setdefault("socket_timeout", timeout)
+            options.setdefault("socket_connect_timeout", timeout)
+            options.setdefault("retry", Retry(ExponentialBackoff(cap=0.2, base=0.05), 1))
             client = redis.Redis.from_url(url, **options)
+        pool = getattr(client, "connection_pool", None)
+        kwargs: dict[str, Any] = getattr(pool, "connection_kwargs", {})
+        self.timeout: float | None = kwargs.get("socket_timeout", timeout)
+        self.address = (
+            kwargs["path"] if "path" in kwargs else f"{kwargs.get('host')}:{kwargs.get('port')}"
+        )
+        self._errors = (redis.exceptions.TimeoutError, redis.exceptions.ConnectionError)
         self._client = client
         self._save_script = client.register_script(_SAVE)
+        self._swap_script = client.register_script(_SWAP_LEASE)
         self._runs_key = f"{prefix}:runs"
         self._latest_key = f"{prefix}:latest"
 
     def __repr__(self) -> str:
         return f"RedisStore({_without_password(self.url)!r}, prefix={self.prefix!r})"
+
+    def _explain(self, exc: BaseException) -> str | None:
+        if not isinstance(exc, self._errors):
+            return None
+        import redis
+
+        if isinstance(exc, redis.exceptions.TimeoutError):
+            what = (
+                f"did not answer within {self.timeout:g} s (the store's timeout)"
+                if self.timeout
+                else "did not answer"
+            )
+        else:
+            what = f"could not be reached ({exc})"
+        return (
+            f"the Redis server at {self.address} {what}, nor when asked again. Is it running "
+            f"and not stopped or overloaded? What was saved before stays there; once the "
+            f"server answers, continue a stopped run with workflow.resume(run_id)"
+        )
+
+    def _close(self) -> None:
+        if self._own_client:
+            self._client.close()
 
     def _keys(self, run_id: str) -> tuple[str, str, str]:
         base = f"{self.prefix}:run:{run_id}"
@@ -193,6 +270,32 @@ class RedisStore(BaseStore):
             pipe.hdel(data, *older)
         pipe.execute()
         return len(older)
+
+    def _lease_key(self, run_id: str) -> str:
+        return f"{self.prefix}:lease:{run_id}"
+
+    def _lease(self, run_id: str) -> Lease | None:
+        raw = self._client.get(self._lease_key(run_id))
+        return Lease.from_json(json.loads(raw)) if raw else None
+
+    def _swap_lease(
+        self, run_id: str, change: Callable[[Lease | None], Lease | object | None]
+    ) -> Lease | None:
+        key = self._lease_key(run_id)
+        for _ in range(100):
+            raw = self._client.get(key) or b""
+            current = Lease.from_json(json.loads(raw)) if raw else None
+            new = change(current)
+            if new is KEEP:
+                return current
+            value, ttl_ms = "", 0
+            if new is not None:
+                assert isinstance(new, Lease)
+                value = json.dumps(new.to_json())
+                ttl_ms = max(1, math.ceil((new.expires_at - time.time()) * 1000))
+            if self._swap_script(keys=[key], args=[raw, value, ttl_ms]) == 1:
+                return new  # type: ignore[return-value]
+        raise SnapshotError(f"{self!r}: the lease of run {run_id!r} kept changing; try again")
 
 
 def _header_parts(record: Record) -> list[Any]:

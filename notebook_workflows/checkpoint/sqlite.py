@@ -25,22 +25,41 @@ Design decisions:
   per step: ``runs()`` reads status and step counts from each run's latest record.
 * The file is created on the first write only; reading a store whose file does not exist yet
   finds no runs, so looking (``runs()``, the command line) never leaves files behind.
+* A new file is set up (WAL, tables) under a temporary name and then linked into place, so a
+  file at the store's path is never half made, and an empty (zero-byte) file there is damage:
+  a disk that filled up, a copy that was cut short. A damaged file is never read as an empty
+  store: opening checks that the file is as long as its header says (instant), and runs
+  ``PRAGMA quick_check`` when the file is up to ``QUICK_CHECK_LIMIT`` (16 MiB) long or its
+  length looks wrong. Measured here, quick_check costs about 1.3 ms per MiB (0.7 ms for a
+  0.2 MiB store, 22 ms for 21 MiB, 143 ms for 103 MiB), paid once per store object, so bigger
+  files rely on the length check and on SQLite's own errors ("malformed", "not a database"),
+  which come out as a ``SnapshotError`` saying the file is damaged and naming it.
+* Leases (``lease.py``) are rows of a ``leases`` table, taken in one ``BEGIN IMMEDIATE``
+  transaction so two processes cannot both win. The table is created when first needed
+  (``CREATE TABLE IF NOT EXISTS``), so files of schema 1 keep working both ways without a
+  version bump.
+* ``close()`` closes the connection for good; with ``with SQLiteStore(path) as store:`` it
+  happens at the end of the block.
 * A connection never crosses ``fork()``: a forked child opens its own (and leaves the
   inherited one alone, as SQLite requires).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..errors import SnapshotError
 from .base import BaseStore, Record, RunExistsError, RunInfo, SeqTakenError
+from .lease import KEEP, LEASE_COLUMNS, Lease
 
 __all__ = ["SQLiteStore"]
 
@@ -71,6 +90,21 @@ CREATE TABLE IF NOT EXISTS bases (
     key         INTEGER PRIMARY KEY   -- the snapshots that are bases
 );
 """
+
+_LEASES = """
+CREATE TABLE IF NOT EXISTS leases (
+    run_id      TEXT PRIMARY KEY,
+    host        TEXT NOT NULL,
+    pid         INTEGER NOT NULL,
+    started     INTEGER,              -- the owner process's start time, against pid reuse
+    token       TEXT NOT NULL,
+    since       REAL NOT NULL,
+    expires_at  REAL NOT NULL
+)
+"""
+
+QUICK_CHECK_LIMIT = 16 * 1024 * 1024  # files up to this size get PRAGMA quick_check on open
+_DAMAGE = ("file is not a database", "malformed", "disk image")
 
 # A snapshot's key is its run's number times 2**32 plus its seq: the table's own rowid, so a
 # checkpoint inserts into one B-tree only (a separate (run_id, seq) index doubled the pages
@@ -160,6 +194,11 @@ class SQLiteStore(BaseStore):
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        suspicious = False
+        if self.path.exists():
+            suspicious = self._check_length()
+        else:
+            self._create()
         conn = sqlite3.connect(
             self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
         )
@@ -175,10 +214,84 @@ class SQLiteStore(BaseStore):
                     if "locked" not in str(exc) or time.monotonic() > deadline:
                         raise
                     time.sleep(0.01)
+            if suspicious or self.path.stat().st_size <= QUICK_CHECK_LIMIT:
+                found = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+                if found != "ok":
+                    raise SnapshotError(self._damaged(f"quick_check: {found}"))
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise SnapshotError(self._explain(exc) or str(exc)) from exc
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _create(self) -> None:
+        """Set a new file up under a temporary name, then link it into place: a file at
+        ``path`` is never half made (and another process creating it at the same moment
+        wins or loses whole)."""
+        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}-{secrets.token_hex(4)}")
+        try:
+            conn = sqlite3.connect(temp, isolation_level=None)
+            try:
+                self._set_up(conn)
+            finally:
+                conn.close()  # the last connection folds the log into the file
+            try:
+                os.link(temp, self.path)
+            except FileExistsError:
+                pass  # another process made it first: use theirs
+            except OSError:  # a file system without hard links
+                if not self.path.exists():
+                    os.replace(temp, self.path)
+        finally:
+            for leftover in (temp, Path(f"{temp}-wal"), Path(f"{temp}-shm")):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
+
+    def _check_length(self) -> bool:
+        """Refuse an empty file; return True when the file is shorter than its header says
+        (truncated, or caught in the middle of another process's checkpoint: quick_check,
+        which reads in a transaction, tells which)."""
+        size = self.path.stat().st_size
+        if size == 0:
+            wal = Path(f"{self.path}-wal")
+            if not (wal.exists() and wal.stat().st_size > 0):
+                raise SnapshotError(
+                    self._damaged("the file is empty, 0 bytes")
+                    + "; if you made this empty file yourself, delete it and the store "
+                    "starts afresh"
+                )
+            return True
+        with open(self.path, "rb") as f:
+            header = f.read(100)
+        if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+            raise SnapshotError(self._damaged("it does not start with an SQLite header"))
+        page_size = int.from_bytes(header[16:18], "big")
+        page_size = 65536 if page_size == 1 else page_size
+        pages = int.from_bytes(header[28:32], "big")
+        # the header's page count is only valid when its two change counters agree
+        return header[24:28] == header[92:96] and pages * page_size > size
+
+    def _damaged(self, why: str) -> str:
+        return (
+            f"{self!r} is damaged: the file {str(self.path)!r} is not a whole SQLite database "
+            f"({why}), so its runs cannot be read; it was left as it is. Move it aside (keep "
+            f"it: `sqlite3 FILE .recover` may save some runs) and restore a backup, or use "
+            f"another path"
+        )
+
+    def _explain(self, exc: BaseException) -> str | None:
+        if isinstance(exc, sqlite3.DatabaseError):
+            text = str(exc)
+            if any(sign in text for sign in _DAMAGE):
+                return self._damaged(f"SQLite says: {text}")
+            if "locked" in text:
+                return (
+                    f"another process held the file's write lock for more than {self.timeout:g}"
+                    f" s (the store's timeout): {text}"
+                )
+        return None
 
     def _set_up(self, conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode = WAL")
@@ -195,7 +308,7 @@ class SQLiteStore(BaseStore):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                    for statement in _SCHEMA.split(";"):
+                    for statement in (*_SCHEMA.split(";"), _LEASES):
                         if statement.strip():
                             conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -204,8 +317,7 @@ class SQLiteStore(BaseStore):
                 conn.execute("ROLLBACK")
                 raise
 
-    def close(self) -> None:
-        """Close the connection (the store opens a new one when used again)."""
+    def _close(self) -> None:
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -337,6 +449,43 @@ class SQLiteStore(BaseStore):
         if conn is not None:
             with self._lock:
                 conn.execute("PRAGMA incremental_vacuum").fetchall()
+
+    def _lease(self, run_id: str) -> Lease | None:
+        try:
+            rows = self._query(f"SELECT {LEASE_COLUMNS} FROM leases WHERE run_id = ?", (run_id,))
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None  # a file no lease was ever taken in
+            raise
+        return Lease.from_row(rows[0]) if rows else None
+
+    def _swap_lease(
+        self, run_id: str, change: Callable[[Lease | None], Lease | object | None]
+    ) -> Lease | None:
+        conn = self._connection()
+        assert conn is not None
+
+        def swap() -> Lease | None:
+            conn.execute(_LEASES)
+            row = conn.execute(
+                f"SELECT {LEASE_COLUMNS} FROM leases WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            current = Lease.from_row(row) if row else None
+            new = change(current)
+            if new is KEEP:
+                return current
+            if new is None:
+                conn.execute("DELETE FROM leases WHERE run_id = ?", (run_id,))
+                return None
+            assert isinstance(new, Lease)
+            conn.execute(
+                f"INSERT OR REPLACE INTO leases ({LEASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                new.row(),
+            )
+            return new
+
+        with self._lock:
+            return self._in_transaction(conn, swap)
 
     # -- helpers --------------------------------------------------------------------------------
 
