@@ -100,11 +100,13 @@ async def test_a_step_failing_after_its_retries_fails_the_run() -> None:
 
 def test_exponential_backoff_grows_and_stops() -> None:
     policy = ExponentialBackoffRetryPolicy(
-        initial_delay=1, multiplier=2, max_delay=5, maximum_attempts=4
+        initial_delay=1, multiplier=2, max_delay=5, maximum_attempts=4, jitter=False
     )
     delays = [policy.next(0, attempt, RuntimeError()) for attempt in range(1, 5)]
     assert delays == [1, 2, 4, None]
-    capped = ExponentialBackoffRetryPolicy(initial_delay=1, max_delay=3, maximum_attempts=9)
+    capped = ExponentialBackoffRetryPolicy(
+        initial_delay=1, max_delay=3, maximum_attempts=9, jitter=False
+    )
     assert capped.next(0, 5, RuntimeError()) == 3
 
 
