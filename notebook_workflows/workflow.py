@@ -296,24 +296,29 @@ class Workflow:
             f"`handler.monitor()`, or answer it with handler.ctx.send_event)"
         )
 
-    def resume(self, run_id: str, *, store: Any = None, at: int | None = None) -> WorkflowHandler:
+    def resume(
+        self, run_id: str, *, store: Any = None, at: int | None = None, force: bool = False
+    ) -> WorkflowHandler:
         """Continue checkpointed run ``run_id`` from its latest snapshot, appending to its
         history; with ``at=n``, fork snapshot ``n`` into a new run instead (the original stays
         as it was). ``store`` defaults to this workflow's ``checkpoint`` store, else to
         ``SQLiteStore()``. Completed steps never run again; steps that were running when the
-        process died run again (at-least-once). See ``notebook_workflows.checkpoint.resume``.
+        process died run again (at-least-once). A run going on in another process is refused
+        naming its owner; ``force=True`` takes it over. See ``checkpoint.resume``.
         """
         from .checkpoint.resume import resume_run
 
-        return resume_run(self, run_id, store=store, at=at)
+        return resume_run(self, run_id, store=store, at=at, force=force)
 
-    def resume_sync(self, run_id: str, *, store: Any = None, at: int | None = None) -> Any:
+    def resume_sync(
+        self, run_id: str, *, store: Any = None, at: int | None = None, force: bool = False
+    ) -> Any:
         """``resume`` from plain synchronous code (a script, a plain cell), blocking until the
         run's result, the way ``run_sync`` is to ``run``."""
         from ._loop import run_blocking
 
         async def resume_and_wait() -> Any:
-            return await self.resume(run_id, store=store, at=at)
+            return await self.resume(run_id, store=store, at=at, force=force)
 
         return run_blocking(resume_and_wait)
 

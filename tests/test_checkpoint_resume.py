@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import types
 from pathlib import Path
@@ -23,7 +24,12 @@ from notebook_workflows import (
     WorkflowRuntimeError,
     step,
 )
-from notebook_workflows.checkpoint import MemoryStore, SQLiteStore, StepCodeChangedWarning
+from notebook_workflows.checkpoint import (
+    MemoryStore,
+    RunOwnedError,
+    SQLiteStore,
+    StepCodeChangedWarning,
+)
 from notebook_workflows.snapshot import code_changes, graph_of
 
 
@@ -215,16 +221,15 @@ async def test_resume_defaults_to_the_workflows_store_then_to_sqlite(
         Counter(checkpoint=memory).resume(handler.run_id)
 
 
-async def test_one_run_continued_twice_at_once_stops_the_older(tmp_path: Path) -> None:
+async def test_one_run_continued_twice_at_once_refuses_the_second(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "runs.db")
     handler = Counter().run(checkpoint=store, n=20, delay=0.002)
     await until(lambda: len(Counter.ran) >= 3)
     await handler.cancel()
     first = Counter().resume(handler.run_id, store=store)
-    second = Counter().resume(handler.run_id, store=store)
-    with pytest.raises(SnapshotError, match="another kernel or process"):
-        await first
-    assert await second == 20
+    with pytest.raises(RunOwnedError, match=f"owned by process {os.getpid()}"):
+        Counter().resume(handler.run_id, store=store)
+    assert await first == 20
     assert store.latest(handler.run_id).status == "done"
 
 

@@ -23,6 +23,11 @@ Design decisions:
 * At-least-once: a step whose checkpoint was not written when the process died is still in
   flight in the latest snapshot, and runs again on resume. Steps with outside effects should
   be idempotent (or check the store first).
+* One run, one owner: a store that keeps leases (every store here does) gives the run to the
+  process that starts or resumes it. A second ``resume`` of a run that is going on elsewhere
+  is refused at once with ``RunOwnedError`` naming the owner; a dead owner never blocks (on the
+  same host at once, from another host once its lease expires, or with ``force=True``). The
+  lease is renewed off the event loop while the run goes on and released when it ends.
 * A store that fails fails the run with a ``SnapshotError`` naming the store, the run and the
   step; nothing more is written for that run (a delta after a lost one would not replay), so
   the last good checkpoint stays the latest, and resuming re-runs the step whose checkpoint
@@ -31,13 +36,20 @@ Design decisions:
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ContextSerdeError, SnapshotError
 from ..serialization import find_class, qualified_name
 from ..snapshot import DELETED, delta_baseline, delta_of, snapshot_of
-from .base import MIN_BASE_GAP, Record, RunInfo, SnapshotStore, dumps
+from .base import MIN_BASE_GAP, LeaseStore, Record, RunInfo, SnapshotStore, dumps
+from .lease import LeaseKeeper, Owner, RunOwnedError
+
+# The run ids this process drives now, with a lease: a second resume of one of them in the same
+# process is refused like one from another process.
+_DRIVEN: set[str] = set()
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -60,6 +72,7 @@ class Recorder:
         continuing: bool = False,
         parent: tuple[str, int] | None = None,
         min_base_gap: int = MIN_BASE_GAP,
+        force: bool = False,
     ) -> None:
         if not isinstance(store, SnapshotStore):
             raise TypeError(
@@ -77,6 +90,9 @@ class Recorder:
         self.since_base = 0  # delta text written since the last base
         self.failed: SnapshotError | None = None
         self.since: dict[str, Any] = {}  # the small parts as last written (see delta_of)
+        self.force = force  # take the run over even if another process owns it
+        self.keeper: LeaseKeeper | None = None
+        self.on_lost: Callable[[BaseException], None] | None = None
 
     def __repr__(self) -> str:
         return f"Recorder({self.store!r}, run {self.run_id or '(not started)'!r})"
@@ -86,9 +102,50 @@ class Recorder:
     def run_started(self, ctx: Context[Any]) -> None:
         _check_event_classes(ctx)
         state = ctx._state
+        self.run_id = state.run_id or ""
+        self._own()  # raises RunOwnedError, naming the owner, if another process runs it
+        try:
+            self._first_record(ctx)
+        except BaseException:
+            self._disown()
+            raise
+
+    def watch(self, on_lost: Callable[[BaseException], None]) -> None:
+        """Call ``on_lost(error)`` on the run's loop if the run's lease is lost (another
+        process took the run over, or the store stopped answering until it expired)."""
+        self.on_lost = on_lost
+
+    def _own(self) -> None:
+        if not isinstance(self.store, LeaseStore):
+            return
+        owner = Owner.current()
+        try:
+            self.store.acquire_lease(self.run_id, owner, force=self.force)
+        except RunOwnedError as exc:
+            # A lease this very process kept for a run it no longer drives (its release was
+            # lost with the store that failed the run) blocks nobody here.
+            held = exc.lease
+            mine = held is not None and held.owner.pid == os.getpid()
+            if not mine or held.owner.host != owner.host or self.run_id in _DRIVEN:
+                raise
+            self.store.acquire_lease(self.run_id, owner, force=True)
+        _DRIVEN.add(self.run_id)
+        self.keeper = LeaseKeeper(self.store, self.run_id, owner, on_lost=self._lost).start()
+
+    def _lost(self, error: BaseException) -> None:
+        if self.on_lost is not None:
+            self.on_lost(error)
+
+    def _disown(self) -> None:
+        keeper, self.keeper = self.keeper, None
+        if keeper is not None:
+            _DRIVEN.discard(self.run_id)
+            keeper.stop(release=True)
+
+    def _first_record(self, ctx: Context[Any]) -> None:
+        state = ctx._state
         state.drain_changes()  # tracking starts here: the base below holds everything
         ctx.store._drain_changes(DELETED)
-        self.run_id = state.run_id or ""
         known = self.store.run_info(self.run_id) if self.continuing else None
         if known is not None:
             self.seq = known.seq
@@ -118,9 +175,11 @@ class Recorder:
             self._delta(ctx, "status", None)
 
     def run_ended(self, ctx: Context[Any]) -> None:
-        if self.failed is not None or self.seq < 0:
-            return  # the store failed: the last good checkpoint stays the latest
-        self._delta(ctx, "end", None)
+        try:
+            if self.failed is None and self.seq >= 0:  # else the last good one stays latest
+                self._delta(ctx, "end", None)
+        finally:
+            self._disown()
 
     # -- writing --------------------------------------------------------------------------------
 

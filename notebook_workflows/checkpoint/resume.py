@@ -20,6 +20,10 @@ What resuming does, by the status of the snapshot it starts from:
   result (and streams the saved ``StopEvent``), so ``await workflow.resume(run_id)`` is a safe
   way to get the result of a run whatever state it is in.
 
+A run that is going on in another process (or kernel) is refused at once with
+``RunOwnedError`` naming its owner; ``force=True`` takes it over (for an owner known to be gone
+or stuck). See ``recorder`` for the rules.
+
 ``at=n`` forks snapshot ``n``: the run continues under a new run id whose ``RunInfo.parent``
 is the original run (and ``parent_seq`` is ``n``); the original's history is not touched.
 
@@ -49,7 +53,12 @@ __all__ = ["resume_run"]
 
 
 def resume_run(
-    workflow: Workflow, run_id: str, *, store: Any = None, at: int | None = None
+    workflow: Workflow,
+    run_id: str,
+    *,
+    store: Any = None,
+    at: int | None = None,
+    force: bool = False,
 ) -> WorkflowHandler:
     """``workflow.resume(run_id, store=..., at=...)``: see the module docstring."""
     name = type(workflow).__name__
@@ -100,7 +109,7 @@ def resume_run(
         # nothing runs and nothing is written: the handler ends at once with the saved result
         return workflow._launch(ctx, ctx._state, True, None, False, False)
     if at is None:
-        recorder = Recorder(store, continuing=True)
+        recorder = Recorder(store, continuing=True, force=force)
         return workflow._launch(ctx, ctx._state, True, None, False, recorder)
     from ..workflow import _new_run_id
 
@@ -108,14 +117,29 @@ def resume_run(
     return workflow._launch(ctx, ctx._state, True, _new_run_id(name), False, recorder)
 
 
+_default_stores: dict[str, SnapshotStore] = {}
+
+
+def default_store() -> SnapshotStore:
+    """The ``SQLiteStore()`` of the current directory, opened once and reused by every
+    ``resume`` that names no store (a new connection per call would cost each resume)."""
+    import os
+
+    from .sqlite import SQLiteStore
+
+    key = os.getcwd()
+    store = _default_stores.get(key)
+    if store is None or getattr(store, "closed", False):
+        store = _default_stores[key] = SQLiteStore()
+    return store
+
+
 def _store_for(workflow: Workflow, store: Any) -> SnapshotStore:
     if store is None:
         own = getattr(workflow, "checkpoint", None)
         if isinstance(own, SnapshotStore):
             return own
-        from .sqlite import SQLiteStore
-
-        return SQLiteStore()
+        return default_store()
     if not isinstance(store, SnapshotStore):
         raise TypeError(
             f"store must be a snapshot store (SQLiteStore(), RedisStore(...), MemoryStore()), "

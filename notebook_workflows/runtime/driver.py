@@ -140,6 +140,9 @@ class Driver:
             except BaseException:
                 ctx._driver, ctx._state = before  # as if this run had never been asked for
                 raise
+            watch = getattr(self.checkpoint, "watch", None)
+            if watch is not None:  # the run's owner lost it to another process: stop
+                watch(self.abort)
         self._pending.extend(commands)
         self._schedule_drain()
 

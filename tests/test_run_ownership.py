@@ -1,0 +1,100 @@
+"""One run, one owner: a run going on in one process is refused to a second resumer, naming
+the owner; a dead owner never blocks; two processes racing to resume one run never both run
+its steps."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from ckpt_flows import Docs
+
+from notebook_workflows.checkpoint import RunOwnedError, SQLiteStore
+
+IDS = list(range(12))
+
+
+def _start_and_hang(db: str, log: str, run_id: str) -> None:
+    async def main() -> None:
+        handler = Docs().run(
+            checkpoint=SQLiteStore(db), run_id=run_id, ids=IDS, log=log, delay=0.05
+        )
+        await handler
+
+    asyncio.run(main())
+
+
+def _resume(db: str, run_id: str, outcome: str) -> None:
+    async def main() -> None:
+        try:
+            result = await Docs().resume(run_id, store=SQLiteStore(db))
+        except RunOwnedError as exc:
+            Path(outcome).write_text(f"refused {exc}")
+            return
+        Path(outcome).write_text(f"done {result}")
+
+    asyncio.run(main())
+
+
+def _spawn(target: object, *args: str) -> multiprocessing.process.BaseProcess:
+    process = multiprocessing.get_context("fork").Process(target=target, args=args)
+    process.start()
+    return process
+
+
+def _wait_for_lines(log: Path, n: int, limit: float = 20.0) -> None:
+    deadline = time.monotonic() + limit
+    while not (log.exists() and len(log.read_text().splitlines()) >= n):
+        assert time.monotonic() < deadline, "the run did not get going"
+        time.sleep(0.01)
+
+
+async def test_a_second_resumer_is_refused_naming_the_owner(tmp_path: Path) -> None:
+    db, log = str(tmp_path / "runs.db"), tmp_path / "log"
+    owner = _spawn(_start_and_hang, db, str(log), "owned")
+    try:
+        _wait_for_lines(log, 2)
+        with pytest.raises(RunOwnedError) as caught:
+            Docs().resume("owned", store=SQLiteStore(db))
+        message = str(caught.value)
+        assert f"process {owner.pid}" in message and "force=True" in message
+    finally:
+        owner.kill()
+        owner.join()
+
+
+async def test_a_killed_owner_does_not_block_a_resume_on_the_same_host(tmp_path: Path) -> None:
+    db, log = str(tmp_path / "runs.db"), tmp_path / "log"
+    owner = _spawn(_start_and_hang, db, str(log), "orphan")
+    _wait_for_lines(log, 2)
+    os.kill(owner.pid, signal.SIGKILL)
+    owner.join()
+    started = time.monotonic()
+    assert await Docs().resume("orphan", store=SQLiteStore(db)) == IDS
+    assert time.monotonic() - started < 10  # at once, not after the lease expires
+
+
+async def test_two_resumers_racing_never_both_run_steps(tmp_path: Path) -> None:
+    for trial in range(5):
+        db, log = str(tmp_path / f"runs{trial}.db"), tmp_path / f"log{trial}"
+        owner = _spawn(_start_and_hang, db, str(log), "raced")
+        _wait_for_lines(log, 2)
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.join()
+        outcomes = [str(tmp_path / f"outcome{trial}-{i}") for i in range(2)]
+        racers = [_spawn(_resume, db, "raced", outcome) for outcome in outcomes]
+        for racer in racers:
+            racer.join(60)
+        said = sorted(Path(o).read_text().split(" ", 1)[0] for o in outcomes)
+        assert said == ["done", "refused"], [Path(o).read_text() for o in outcomes]
+        conversions = Counter(int(line.split()[1]) for line in log.read_text().splitlines())
+        assert set(conversions) == set(IDS)
+        # at-least-once allows a conversion that was running at the kill to run again: once
+        assert max(conversions.values()) <= 2
+        assert sum(conversions.values()) <= len(IDS) + 2  # at most the 2 workers in flight
