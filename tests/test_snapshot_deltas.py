@@ -17,7 +17,8 @@ from notebook_workflows import (
     Workflow,
     step,
 )
-from notebook_workflows.snapshot import DELETED, apply_delta, delta_of, snapshot_of
+from notebook_workflows.checkpoint.delta import DELETED, apply_delta, delta_of
+from notebook_workflows.snapshot import snapshot_of
 
 
 class Recorder:

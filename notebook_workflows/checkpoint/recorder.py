@@ -43,8 +43,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ContextSerdeError, SnapshotError
 from ..serialization import find_class, qualified_name
-from ..snapshot import DELETED, delta_baseline, delta_of, snapshot_of
+from ..snapshot import snapshot_of
 from .base import MIN_BASE_GAP, LeaseStore, Record, RunInfo, SnapshotStore, dumps
+from .delta import DELETED, delta_baseline, delta_of
 from .lease import LeaseKeeper, Owner, RunOwnedError
 
 # The run ids this process drives now, with a lease: a second resume of one of them in the same

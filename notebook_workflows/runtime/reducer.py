@@ -160,7 +160,7 @@ def _returned(state: RunState, t: InvocationReturned, now: float, out: list[Comm
     value = t.value
     if value is not None:
         if value.__class__ not in state.specs[inv.step].produces:  # the quick check first
-            problem = _bad_return(state, inv, value)
+            problem = routing.check_returned(state, inv, value)
             if problem is not None:
                 _failed(state, inv, problem, now, out, retry=False)
                 return
@@ -177,24 +177,6 @@ def _returned(state: RunState, t: InvocationReturned, now: float, out: list[Comm
             out.append(Publish(value, stream=True))
     _complete(state, inv, now, out)
     _advance(state, now, out)
-
-
-def _bad_return(state: RunState, inv: Invocation, value: Any) -> WorkflowRuntimeError | None:
-    if not isinstance(value, Event):
-        shown = repr(value)
-        shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        return WorkflowRuntimeError(
-            f"step {inv.step!r} returned {shown} ({type(value).__name__}), which is not an "
-            f"event; return an Event, or None to produce nothing"
-        )
-    spec = state.specs[inv.step]
-    typ = type(value)
-    if typ not in spec.produces and not issubclass(typ, spec.produces):
-        return WorkflowRuntimeError(
-            f"step {inv.step!r} returned {typ.__name__}, which its return annotation does "
-            f"not declare ({spec.signature_text()})"
-        )
-    return None
 
 
 def _complete(state: RunState, inv: Invocation, now: float, out: list[Command]) -> None:

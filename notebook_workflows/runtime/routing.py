@@ -9,6 +9,7 @@ them and turns what they decided into commands.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ..errors import WorkflowRuntimeError
 from ..events import Event, HumanResponseEvent, InputRequiredEvent, StopEvent
@@ -105,6 +106,25 @@ def _check_target(state: RunState, typ: type[Event], target: str) -> str:
             f"{typ.__name__} (it accepts {names_of(state.specs[target].accepts)})"
         )
     return target
+
+
+def check_returned(state: RunState, inv: Invocation, value: Any) -> WorkflowRuntimeError | None:
+    """What is wrong with ``value`` as what ``inv``'s step returned, or None."""
+    if not isinstance(value, Event):
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        return WorkflowRuntimeError(
+            f"step {inv.step!r} returned {shown} ({type(value).__name__}), which is not an "
+            f"event; return an Event, or None to produce nothing"
+        )
+    spec = state.specs[inv.step]
+    typ = type(value)
+    if typ not in spec.produces and not issubclass(typ, spec.produces):
+        return WorkflowRuntimeError(
+            f"step {inv.step!r} returned {typ.__name__}, which its return annotation does "
+            f"not declare ({spec.signature_text()})"
+        )
+    return None
 
 
 def take(state: RunState, now: float, limit: int | None = None) -> list[Invocation]:

@@ -1,0 +1,235 @@
+"""Deltas: what a checkpoint after one step writes, and how the snapshots are rebuilt from them.
+
+A checkpoint store keeps a base (the whole ``ctx.to_dict()``) now and then and, after every
+step, a delta: the store keys that step set or deleted, the queue entries and in-flight
+invocations it added or removed, the collect buffers it changed, and the small parts of the
+run (status, counters, waiters, stats) when they changed. ``apply_delta(previous, delta)`` is
+the snapshot after the step, so loading any snapshot folds a bounded number of deltas onto the
+nearest base. The changes come from the run's own change tracking (``RunState.changes`` and the
+store's changed keys), never from diffing whole states: a delta costs what the step changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..runtime.state import Changes
+from ..serialization import encode_event
+from ..snapshot import invocation_out, waiter_out
+
+if TYPE_CHECKING:
+    from ..context import Context
+
+
+# -- deltas: what a checkpoint after one step writes -----------------------------------------------
+
+# The parts of a snapshot that stay small whatever the run does; a delta carries each one whole
+# when it changed (``stats`` per step: only the steps whose figures changed).
+SMALL_PARTS = (
+    "run_id",
+    "status",
+    "steps_done",
+    "waiters",
+    "questions",
+    "stop",
+    "counters",
+    "stats",
+)
+
+
+def delta_of(
+    ctx: Context[Any],
+    changes: Changes,
+    store_changes: Mapping[str, Any],
+    since: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The change since the previous checkpoint, so that ``apply_delta(previous, delta)`` is
+    the snapshot now. ``store_changes`` maps changed keys to their encoded value, or to
+    ``DELETED`` for a key that is gone. Its size follows what changed, not the run's size.
+
+    A delta holds only the entries that changed: a step that set one key and sent one event
+    writes just that, plus the counters. ``since`` (kept by the caller from one delta to the
+    next, first filled by ``delta_baseline``) leaves out the small parts that did not change since
+    the previous delta (``stats``: the steps whose figures did not change), and the parts that
+    did not change at all; without it every part is there, empty when nothing changed."""
+    state = ctx._state
+    delta: dict[str, Any] = {}
+    if store_changes:
+        if any(value is DELETED for value in store_changes.values()):
+            store_set = {k: v for k, v in store_changes.items() if v is not DELETED}
+            delta["store_deleted"] = sorted(k for k, v in store_changes.items() if v is DELETED)
+        else:
+            store_set = dict(store_changes)
+        if store_set:
+            delta["store_set"] = store_set
+    # An empty queue or in-flight table is said in one word: that also covers a finished run,
+    # whose tables ``Driver._done`` empties wholesale rather than through tracked transitions.
+    if not state.queued:
+        delta["queue_empty"] = True
+    else:
+        if changes.queued:
+            delta["queue_add"] = [
+                {"seq": seq, "step": step, "event": encode_event(ev)}
+                for seq, (step, ev) in sorted(changes.queued.items())
+            ]
+        if changes.dequeued:
+            delta["queue_remove"] = sorted(changes.dequeued)
+    in_flight = state.in_flight
+    if not in_flight:
+        delta["in_flight_empty"] = True
+    elif changes.invocations:
+        ids = sorted(changes.invocations)
+        put = [invocation_out(in_flight[i], encode_event) for i in ids if i in in_flight]
+        if put:
+            delta["in_flight_put"] = put
+        if len(put) < len(ids):
+            delta["in_flight_remove"] = [i for i in ids if i not in in_flight]
+    if changes.collected:
+        delta["collected_add"] = [
+            {"step": step, "seq": seq, "event": encode_event(ev)}
+            for (step, seq), ev in sorted(changes.collected.items(), key=lambda kv: kv[0][1])
+        ]
+    if changes.uncollected:
+        delta["collected_remove"] = [[step, seq] for step, seq in sorted(changes.uncollected)]
+    if since is None:
+        for key in _CHANGE_PARTS:
+            delta.setdefault(key, {} if key == "store_set" else [])
+        delta.update(small_parts(ctx))
+        return delta
+    # Only the small parts that changed since the previous delta; each check is cheap because
+    # this runs after every step.
+    if since.get("run_id") != state.run_id:
+        delta["run_id"] = since["run_id"] = state.run_id
+    if since.get("status") != state.status:
+        delta["status"] = since["status"] = state.status
+    if since.get("steps_done") != state.steps_done:
+        delta["steps_done"] = since["steps_done"] = state.steps_done
+    counters = {"seq": state.seq, "next_id": state.next_id}
+    if since.get("counters") != counters:
+        delta["counters"] = since["counters"] = counters
+    if state.waiters or state.questions or since.get("waiters") or since.get("questions"):
+        parts = small_parts(ctx)
+        for key in ("waiters", "questions"):
+            if since.get(key) != parts[key]:
+                delta[key] = since[key] = parts[key]
+    if state.stop is not None or since.get("stop") is not None:
+        stop = encode_event(state.stop) if state.stop is not None else None
+        if since.get("stop") != stop:
+            delta["stop"] = since["stop"] = stop
+    runs, seconds = state.step_runs, state.step_seconds
+    last_runs, last_seconds = since.get("_step_runs"), since.get("_step_seconds")
+    if runs != last_runs or seconds != last_seconds:
+        last_runs = last_runs or {}
+        last_seconds = last_seconds or {}
+        delta["stats"] = {
+            "step_runs": {k: n for k, n in runs.items() if last_runs.get(k) != n},
+            "step_seconds": {
+                k: round(v, 6) for k, v in seconds.items() if last_seconds.get(k) != v
+            },
+        }
+        since["_step_runs"] = dict(runs)
+        since["_step_seconds"] = dict(seconds)
+    return delta
+
+
+def delta_baseline(ctx: Context[Any]) -> dict[str, Any]:
+    """What ``delta_of(..., since=...)`` compares with, right after a whole snapshot of ``ctx``
+    was written: the next delta then carries only the small parts that changed after it."""
+    state = ctx._state
+    since = small_parts(ctx)
+    del since["stats"]
+    since["_step_runs"] = dict(state.step_runs)
+    since["_step_seconds"] = dict(state.step_seconds)
+    return since
+
+
+_UNSET: Any = object()
+_CHANGE_PARTS = (
+    "store_set",
+    "store_deleted",
+    "queue_add",
+    "queue_remove",
+    "in_flight_put",
+    "in_flight_remove",
+    "collected_add",
+    "collected_remove",
+)
+DELETED: Any = object()
+
+
+def apply_delta(snapshot: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
+    """The snapshot after ``delta``; a new dict (``snapshot`` itself is left as it was)."""
+    out = dict(snapshot)
+    store_set = delta.get("store_set")
+    store_deleted = delta.get("store_deleted")
+    if store_set or store_deleted:
+        store = dict(snapshot["store"])
+        store.update(store_set or {})
+        for key in store_deleted or ():
+            store.pop(key, None)
+        out["store"] = store
+    if delta.get("queue_empty"):
+        out["queue"] = []
+    elif "queue_add" in delta or "queue_remove" in delta:
+        removed = set(delta.get("queue_remove") or ())
+        queue = [item for item in snapshot["queue"] if item["seq"] not in removed]
+        queue.extend(delta.get("queue_add") or ())
+        queue.sort(key=lambda item: item["seq"])
+        out["queue"] = queue
+    if delta.get("in_flight_empty"):
+        out["in_flight"] = []
+    elif "in_flight_put" in delta or "in_flight_remove" in delta:
+        flights = {item["id"]: item for item in snapshot["in_flight"]}
+        for ident in delta.get("in_flight_remove") or ():
+            flights.pop(ident, None)
+        for item in delta.get("in_flight_put") or ():
+            flights[item["id"]] = item
+        out["in_flight"] = sorted(flights.values(), key=lambda item: item["seq"])
+    if "collected_add" in delta or "collected_remove" in delta:
+        collected = {step: list(items) for step, items in (snapshot.get("collected") or {}).items()}
+        gone = {(step, seq) for step, seq in delta.get("collected_remove") or ()}
+        if gone:
+            collected = {
+                step: [item for item in items if (step, item["seq"]) not in gone]
+                for step, items in collected.items()
+            }
+        for item in delta.get("collected_add") or ():
+            collected.setdefault(item["step"], []).append(
+                {"seq": item["seq"], "event": item["event"]}
+            )
+        out["collected"] = {step: items for step, items in collected.items() if items}
+    for key in SMALL_PARTS:
+        if key not in delta:
+            continue
+        if key == "stats":
+            stats = {part: dict(figures) for part, figures in (out.get("stats") or {}).items()}
+            for part, figures in delta["stats"].items():
+                stats.setdefault(part, {}).update(figures)
+            out["stats"] = stats
+        else:
+            out[key] = delta[key]
+    return out
+
+
+def small_parts(ctx: Context[Any]) -> dict[str, Any]:
+    """The parts of ``ctx``'s snapshot that a delta carries whole (see ``delta_of``)."""
+    state = ctx._state
+    waiters = state.waiters
+    questions = state.questions
+    if waiters:
+        asked = {id(w.question) for w in waiters if w.question is not None}
+        questions = [q for q in questions if id(q) not in asked]
+    return {
+        "run_id": state.run_id,
+        "status": state.status,
+        "steps_done": state.steps_done,
+        "waiters": [waiter_out(w, encode_event) for w in waiters] if waiters else [],
+        "questions": [encode_event(q) for q in questions] if questions else [],
+        "stop": encode_event(state.stop) if state.stop is not None else None,
+        "counters": {"seq": state.seq, "next_id": state.next_id},
+        "stats": {
+            "step_runs": dict(state.step_runs),
+            "step_seconds": {k: round(v, 6) for k, v in state.step_seconds.items()},
+        },
+    }
