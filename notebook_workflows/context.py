@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import inspect
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -491,6 +492,42 @@ class Context(Generic[StateT]):
         waiter = Waiter(inv.id, index, types, dict(requirements or {}), waiter_event)
         driver = self._require_driver("wait_for_event")
         return await driver.wait(inv, waiter, timeout)
+
+    async def once(self, key: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call ``fn(*args, **kwargs)`` once for this step invocation, even across crashes.
+
+        The first call runs it (awaiting it if it is async), records its result under ``key``
+        in the step's checkpoint, and returns it. When the step runs again, because it was
+        retried or because the process died and the run was resumed, the recorded result is
+        returned without calling ``fn``::
+
+            receipt = await ctx.once("charge-card", charge, order_id, amount)
+
+        The result must be a value the store could save. Without a checkpoint store the
+        record lives as long as the run. Effects between the call and its record (a crash in
+        the middle of ``fn`` itself) are the one gap left: make such calls idempotent.
+        """
+        inv = current_invocation_var.get()
+        if inv is None:
+            raise WorkflowRuntimeError("ctx.once can only be called from inside a step")
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"ctx.once needs a non-empty name for the call, got {key!r}")
+        journal = inv.journal
+        if journal is not None and key in journal:
+            return decode(journal[key], path=f"once[{key!r}]")
+        driver = self._require_driver("once")
+        result = fn(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        try:
+            encoded = encode(result, path=f"once[{key!r}]")
+        except Exception as exc:
+            raise WorkflowRuntimeError(
+                f"step {inv.step!r}: ctx.once({key!r}, ...) returned a value that cannot be "
+                f"recorded ({exc}); return something the store could save, such as an id"
+            ) from exc
+        driver.journal(inv, key, encoded)
+        return decode(encoded, path=f"once[{key!r}]")
 
     # -- snapshots ------------------------------------------------------------------------------
 

@@ -213,6 +213,8 @@ def invocation_out(inv: Invocation, ev_out: Callable[[Event], Any]) -> dict[str,
     }
     if inv.waits:
         out["answers"] = {str(i): ev_out(ev) for i, ev in sorted(inv.waits.items())}
+    if inv.journal:
+        out["journal"] = dict(inv.journal)  # already tagged JSON
     if inv.error is not None:
         out["error"] = inv.error
     return out
@@ -357,6 +359,13 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
             raise ContextSerdeError(f"{where}.answers is not a mapping")
         if answers:
             inv.waits = {int(k): ev_in(v, f"{where}.answers.{k}") for k, v in answers.items()}
+        journal = item.get("journal") or {}
+        if not isinstance(journal, Mapping) or not all(isinstance(k, str) for k in journal):
+            raise ContextSerdeError(f"{where}.journal is not a mapping of names")
+        if journal:
+            for key, value in journal.items():
+                decode(value, path=f"{where}.journal.{key}")  # checked now, decoded on use
+            inv.journal = dict(journal)
         error = item.get("error")
         inv.error = str(error) if error is not None else None
         state.in_flight[inv.id] = inv

@@ -176,6 +176,7 @@ class Workflow:
         stepwise: bool = False,
         run_id: str | None = None,
         checkpoint: Any = None,
+        durability: str = "sync",
         start_event: StartEvent | None = None,
         **fields: Any,
     ) -> WorkflowHandler:
@@ -184,7 +185,10 @@ class Workflow:
         ``fields`` build the ``StartEvent``. With ``ctx`` from an earlier run the run continues
         it: an unfinished run (restored, failed or cancelled) goes on from where it stopped; a
         finished one starts anew with its store kept. ``stepwise=True`` runs nothing until
-        ``await handler.step()``.
+        ``await handler.step()``. ``durability`` says when a checkpointed run writes:
+        ``"sync"`` after every step (the default), ``"async"`` batched off the event loop (a
+        crash may lose the last few steps, never the store), ``"exit"`` only when the run
+        pauses, fails or ends.
         """
         try:
             asyncio.get_running_loop()
@@ -195,6 +199,10 @@ class Workflow:
                 f"`workflow.run_sync(...)` from plain synchronous code"
             ) from None
         self.validate()
+        if durability not in DURABILITY:
+            raise ValueError(
+                f"durability must be one of {', '.join(map(repr, DURABILITY))}, not {durability!r}"
+            )
         if ctx is None:
             ctx = Context(self)
         elif not isinstance(ctx, Context):
@@ -212,7 +220,7 @@ class Workflow:
         if state.status in ("running", "waiting", "failed", "cancelled"):
             if fields or start_event is not None:
                 self._check_same_start(state, start_event, fields)
-            return self._launch(ctx, state, True, run_id, stepwise, checkpoint)
+            return self._launch(ctx, state, True, run_id, stepwise, checkpoint, durability)
         # a new run; a finished context starts a new run that keeps its store
         event = self._start_event(start_event, fields)
         name = type(self).__name__
@@ -220,7 +228,9 @@ class Workflow:
         state = RunState(ctx._specs, (fresh and state.run_id) or None, name)
         state.start_event = event  # type: ignore[assignment]
         routing.route(state, event)
-        return self._launch(ctx, state, False, run_id or state.run_id, stepwise, checkpoint)
+        return self._launch(
+            ctx, state, False, run_id or state.run_id, stepwise, checkpoint, durability
+        )
 
     def _launch(
         self,
@@ -230,6 +240,7 @@ class Workflow:
         run_id: str | None,
         stepwise: bool,
         checkpoint: Any,
+        durability: str = "sync",
     ) -> WorkflowHandler:
         """Drive ``state`` for ``ctx``: a new run, or one that continues where it stopped (a
         restored, failed or cancelled run, a fork, a finished run shown again by resume)."""
@@ -247,7 +258,7 @@ class Workflow:
             from .checkpoint.recorder import wrap
 
             # a store is wrapped in a recorder; an object with the hooks is used as it is
-            checkpoint = wrap(checkpoint, continuing=continuing)
+            checkpoint = wrap(checkpoint, continuing=continuing, durability=durability)
         driver = Driver(self, ctx, state, checkpoint=checkpoint)
         try:
             driver.start(continuing=continuing)
@@ -414,6 +425,7 @@ def _answer_on_terminal(handler: WorkflowHandler, item: Any, notebook: bool, wf:
 
 
 _UNSET: Any = object()
+DURABILITY = ("sync", "async", "exit")
 
 
 def _new_run_id(workflow_name: str) -> str:

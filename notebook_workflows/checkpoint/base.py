@@ -84,7 +84,7 @@ class Record(NamedTuple):
     run_id: str
     seq: int  # 0, 1, 2, ... within the run
     kind: str  # "base": a whole snapshot; "delta": the change since record seq - 1
-    reason: str  # "start", "fork", "resume", "step", "status" or "end"
+    reason: str  # "start", "fork", "resume", "step", "journal", "status" or "end"
     step: str | None  # the step whose completion this records ("step" records only)
     status: str  # the run's status at that moment
     steps: int  # completed step invocations so far

@@ -74,6 +74,7 @@ class Recorder:
         parent: tuple[str, int] | None = None,
         min_base_gap: int = MIN_BASE_GAP,
         force: bool = False,
+        durability: str = "sync",
     ) -> None:
         if not isinstance(store, SnapshotStore):
             raise TypeError(
@@ -92,6 +93,7 @@ class Recorder:
         self.failed: SnapshotError | None = None
         self.since: dict[str, Any] = {}  # the small parts as last written (see delta_of)
         self.force = force  # take the run over even if another process owns it
+        self.durability = durability  # "sync" | "async" | "exit": see Workflow.run
         self.keeper: LeaseKeeper | None = None
         self.on_lost: Callable[[BaseException], None] | None = None
 
@@ -168,6 +170,11 @@ class Recorder:
 
     def step_completed(self, ctx: Context[Any], step: str | None) -> None:
         self._delta(ctx, "step", step)
+
+    def journal_written(self, ctx: Context[Any], step: str | None) -> None:
+        """A step recorded a ``ctx.once`` result: written before the step goes on."""
+        if self.failed is None and self.seq >= 0:
+            self._delta(ctx, "journal", step)
 
     def status_changed(self, ctx: Context[Any]) -> None:
         """The run started or stopped waiting for an event from outside (a human's answer):
@@ -279,9 +286,9 @@ def _check_event_classes(ctx: Context[Any]) -> None:
         )
 
 
-def wrap(checkpoint: Any, *, continuing: bool) -> Any:
+def wrap(checkpoint: Any, *, continuing: bool, durability: str = "sync") -> Any:
     """What ``run(checkpoint=...)`` hands to the driver: hook objects as they are, a store
     wrapped in a ``Recorder``."""
     if checkpoint is None or hasattr(checkpoint, "step_completed"):
         return checkpoint
-    return Recorder(checkpoint, continuing=continuing)
+    return Recorder(checkpoint, continuing=continuing, durability=durability)

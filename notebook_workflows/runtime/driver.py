@@ -306,6 +306,10 @@ class Driver:
         try:
             if command.reason == "step":
                 self.checkpoint.step_completed(self.ctx, command.step)
+            elif command.reason == "journal":
+                journal_written = getattr(self.checkpoint, "journal_written", None)
+                if journal_written is not None:
+                    journal_written(self.ctx, command.step)
             else:
                 status_changed = getattr(self.checkpoint, "status_changed", None)
                 if status_changed is not None:
@@ -420,6 +424,23 @@ class Driver:
             self.dispatch(written)
         else:
             self.loop.call_soon_threadsafe(self.dispatch, written)
+
+    def journal(self, inv: Invocation, key: str, encoded: Any) -> None:
+        """``ctx.once`` recorded a result: it is written down (checkpointed) before this
+        returns, whatever else waits in the queue, so a crash after it never calls again."""
+        if not self.in_loop_thread():
+            future = asyncio.run_coroutine_threadsafe(self._journal(inv, key, encoded), self.loop)
+            future.result()
+            return
+        for command in reduce(self.state, T.JournalWritten(inv, key, encoded), time.time()):
+            if command.__class__ is C.WriteCheckpoint:
+                self._write_checkpoint(command)
+            else:
+                self._pending.append(command)
+        self._schedule_drain()
+
+    async def _journal(self, inv: Invocation, key: str, encoded: Any) -> None:
+        self.journal(inv, key, encoded)
 
     def collect(
         self, inv: Invocation, event: Event, expected: Any, buffer: str | None

@@ -43,6 +43,7 @@ from .transitions import (
     InvocationCancelled,
     InvocationFailed,
     InvocationReturned,
+    JournalWritten,
     ListenersChanged,
     RunAborted,
     RunStarted,
@@ -369,6 +370,16 @@ def _wait_ended(state: RunState, t: WaitEnded, now: float, out: list[Command]) -
     _advance(state, now, out)
 
 
+def _journal(state: RunState, t: JournalWritten, now: float, out: list[Command]) -> None:
+    inv = t.inv
+    if inv.journal is None:
+        inv.journal = {}
+    inv.journal[t.key] = t.encoded
+    state.touch(inv)
+    if state.checkpointed and state.in_flight.get(inv.id) is inv:
+        out.append(WriteCheckpoint("journal", inv.step))
+
+
 def _resolve(state: RunState, waiter: Waiter, event: Event, out: list[Command]) -> None:
     """An event answered ``waiter``: its step goes on now, or at the next ``step()`` call."""
     inv = state.in_flight.get(waiter.invocation)
@@ -592,6 +603,7 @@ _HANDLERS: dict[type, Callable[[RunState, Any, float, list[Command]], None]] = {
     CollectRequested: _collect,
     WaitStarted: _wait_started,
     WaitEnded: _wait_ended,
+    JournalWritten: _journal,
     TimerFired: _timer,
     StepRequested: _step_requested,
     SteppingReleased: _stepping_released,

@@ -38,6 +38,8 @@ class Invocation:
     # Events that earlier ``wait_for_event`` calls of this invocation received, by call index:
     # a re-run after a restore gets them back at once instead of waiting again.
     waits: dict[int, Event] | None = None
+    # ``ctx.once`` results by name, as tagged JSON: a re-run gets them instead of calling again
+    journal: dict[str, Any] | None = None
     wait_calls = 0
     waiting = False
     error: str | None = None

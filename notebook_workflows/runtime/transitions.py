@@ -92,6 +92,15 @@ class WaitEnded(NamedTuple):
     event: Event | None
 
 
+class JournalWritten(NamedTuple):
+    """``ctx.once(key, ...)`` in invocation ``inv`` called its function, which returned
+    ``encoded`` (tagged JSON): keep it, and write it down before the step goes on."""
+
+    inv: Invocation
+    key: str
+    encoded: Any
+
+
 class TimerFired(NamedTuple):
     """A timer the reducer scheduled (``ScheduleTimer``) fired: ``("retry", inv id)``,
     ``("step", inv id, attempt)`` or ``("run",)``."""
@@ -136,6 +145,7 @@ Transition = (
     | CollectRequested
     | WaitStarted
     | WaitEnded
+    | JournalWritten
     | TimerFired
     | StepRequested
     | SteppingReleased
