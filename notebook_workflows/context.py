@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from .errors import WorkflowRuntimeError
+from .errors import ContextStateError, WorkflowRuntimeError
 from .events import Event
 from .runtime.state import RunState, Waiter
 from .runtime.view import current_invocation_var
 from .serialization import decode, encode
 
 if TYPE_CHECKING:
+    from .retry_policy import RetryInfo
     from .runtime.driver import Driver
     from .workflow import Workflow
 
@@ -134,6 +135,38 @@ class Store(Generic[StateT]):
             return
         async with self._guard():
             self._delete(key)
+
+    async def get_state(self) -> Any:
+        """A copy of the whole state: the model for a typed state (``Context[MyState]``),
+        else a dict of every key."""
+        return self.state
+
+    async def set_state(self, state: Any) -> None:
+        """Replace the whole state: a model of the typed state's class (or a subclass), or
+        a mapping of keys for an untyped store. Refused whole if any value could not be
+        saved, naming the key."""
+        async with self._guard():
+            if self._state_type is not None:
+                if not isinstance(state, self._state_type):
+                    raise TypeError(
+                        f"set_state takes a {self._state_type.__name__}, got {type(state).__name__}"
+                    )
+                self._commit_typed(state)
+                return
+            if not isinstance(state, dict):
+                raise TypeError(f"set_state takes a dict of keys, got {type(state).__name__}")
+            encoded = {str(k): encode(v, path=str(k)) for k, v in state.items()}
+            with self._thread_lock:
+                self._changed.update(self._data.keys() | encoded.keys())
+                self._data = encoded
+                self._fresh.clear()
+
+    async def clear(self) -> None:
+        """Empty the store (a typed state goes back to its defaults)."""
+        if self._state_type is not None:
+            await self.set_state(self._state_type())
+        else:
+            await self.set_state({})
 
     @contextlib.asynccontextmanager
     async def edit_state(self) -> AsyncIterator[Any]:
@@ -462,7 +495,7 @@ class Context(Generic[StateT]):
         the order of ``expected`` (and empty the buffer), else return ``None``."""
         inv = current_invocation_var.get()
         if inv is None:
-            raise WorkflowRuntimeError("collect_events can only be called from inside a step")
+            raise ContextStateError("collect_events can only be called from inside a step")
         driver = self._require_driver("collect_events")
         return driver.collect(inv, ev, expected, buffer_id)
 
@@ -483,7 +516,7 @@ class Context(Generic[StateT]):
         """
         inv = current_invocation_var.get()
         if inv is None:
-            raise WorkflowRuntimeError("wait_for_event can only be awaited inside a step")
+            raise ContextStateError("wait_for_event can only be awaited inside a step")
         types = event_type if isinstance(event_type, tuple) else (event_type,)
         index = inv.wait_calls
         inv.wait_calls += 1
@@ -492,6 +525,27 @@ class Context(Generic[StateT]):
         waiter = Waiter(inv.id, index, types, dict(requirements or {}), waiter_event)
         driver = self._require_driver("wait_for_event")
         return await driver.wait(inv, waiter, timeout)
+
+    def retry_info(self) -> RetryInfo:
+        """Where the calling step stands in its retries: ``retry_number`` (0 on the first
+        attempt), ``elapsed_seconds`` since the first attempt, and what the previous attempt
+        raised and when (``last_exception``, ``last_failed_at``)."""
+        from datetime import datetime, timezone
+
+        from .retry_policy import RetryInfo
+
+        inv = current_invocation_var.get()
+        if inv is None:
+            raise ContextStateError("ctx.retry_info() can only be called from inside a step")
+        error = inv.last_error if isinstance(inv.last_error, Exception) else None
+        return RetryInfo(
+            retry_number=inv.attempt - 1,
+            elapsed_seconds=max(0.0, inv.started - inv.first_started),
+            last_exception=error if inv.attempt > 1 else None,
+            last_failed_at=datetime.fromtimestamp(inv.failed_at, timezone.utc)
+            if inv.attempt > 1 and inv.failed_at
+            else None,
+        )
 
     async def once(self, key: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Call ``fn(*args, **kwargs)`` once for this step invocation, even across crashes.
@@ -509,7 +563,7 @@ class Context(Generic[StateT]):
         """
         inv = current_invocation_var.get()
         if inv is None:
-            raise WorkflowRuntimeError("ctx.once can only be called from inside a step")
+            raise ContextStateError("ctx.once can only be called from inside a step")
         if not isinstance(key, str) or not key:
             raise TypeError(f"ctx.once needs a non-empty name for the call, got {key!r}")
         journal = inv.journal

@@ -7,11 +7,13 @@ face over the driver: everything it reports is read from the run's explicit stat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from .events import Event
+from .errors import WorkflowRuntimeError, WorkflowTimeoutError
+from .events import Event, StopEvent
 from .runtime.view import InvocationView, QueuedEvent, RunView, StepCall
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ class WorkflowHandler:
 
     def __init__(self, driver: Driver) -> None:
         self._driver = driver
+        self._consumed = False  # stream_events() was read to its end
 
     # -- identity and state ---------------------------------------------------------------------
 
@@ -116,15 +119,25 @@ class WorkflowHandler:
         self._driver.result.add_done_callback(lambda _: callback(self))
 
     def request_cancel(self, detail: str = "cancelled") -> None:
-        """Ask the run to stop, from any thread, without waiting (``await cancel()`` waits)."""
+        """Ask the run to stop, from any thread, without waiting (``await cancel()`` waits);
+        awaiting the handler then raises ``WorkflowCancelledByUser``."""
         driver = self._driver
         if driver.in_loop_thread():
-            driver.cancel(detail)
+            driver.cancel(detail, True)
         else:
-            driver.loop.call_soon_threadsafe(driver.cancel, detail)
+            driver.loop.call_soon_threadsafe(driver.cancel, detail, True)
 
     def done(self) -> bool:
         return self._driver.result.done()
+
+    def is_done(self) -> bool:
+        """The run has ended (llama-index-workflows' name for ``done()``)."""
+        return self._driver.result.done()
+
+    def get_stop_event(self) -> StopEvent | None:
+        """The ``StopEvent`` that ended the run, once it is done; else None."""
+        state = self._driver.state
+        return state.stop if state.status == "done" else None
 
     def result(self) -> Any:
         """The result of a finished run (raises its error if it failed)."""
@@ -159,22 +172,49 @@ class WorkflowHandler:
         self.request_cancel("cancelled with handler.cancel()")
         await asyncio.shield(driver.ended) if driver.in_loop_thread() else await asyncio.sleep(0)
 
+    async def cancel_run(self, *, timeout: float = 5.0) -> None:
+        """Cancel the run and wait (at most ``timeout`` seconds) until it has stopped;
+        awaiting the handler then raises ``WorkflowCancelledByUser``."""
+        self.request_cancel("cancelled with handler.cancel_run()")
+        driver = self._driver
+        if driver.in_loop_thread():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(driver.ended), timeout)
+
+    async def send_event(self, event: Event, step: str | None = None) -> None:
+        """Send ``event`` into the run (``handler.ctx.send_event``, awaitable)."""
+        self.ctx.send_event(event, step)
+
     def _abort(self, error: BaseException) -> None:
         """Fail the run with ``error`` (from any thread)."""
         self._driver.abort(error)
 
     # -- observing ------------------------------------------------------------------------------
 
-    async def stream_events(self, *, lifecycle: bool = True) -> AsyncIterator[Any]:
-        """Everything the run reports, as it happens, until it ends.
+    async def stream_events(
+        self, expose_internal: bool = False, *, lifecycle: bool = False
+    ) -> AsyncIterator[Any]:
+        """The events of the run as they happen, ending with its stop event.
 
-        Events steps write with ``ctx.write_event_to_stream`` (and questions, and the final
-        ``StopEvent``) are kept, so a late listener still gets them; the lifecycle records
-        (``StepStarted``, ``StepFinished``, ``StepFailed``, ``RunStatusChanged``) come from the
-        moment of the call on. ``lifecycle=False`` leaves them out.
+        As in llama-index-workflows: the events steps write with ``ctx.write_event_to_stream``
+        (questions too), then the ``StopEvent`` that ended the run, or, when it did not end
+        well, a ``WorkflowFailedEvent``, ``WorkflowTimedOutEvent`` or
+        ``WorkflowCancelledEvent`` (awaiting the handler then raises the error). Written
+        events are kept, so a late listener still gets them. ``expose_internal=True`` adds a
+        ``StepStateChanged`` for every step invocation that starts and ends;
+        ``lifecycle=True`` adds this project's records (``StepStarted``, ``StepFinished``,
+        ``StepFailed``, ``RunStatusChanged``) from the moment of the call on.
+
+        The stream can be read to its end once: a second reader after that raises
+        ``WorkflowRuntimeError``.
         """
         from .runtime.driver import END
 
+        if self._consumed:
+            raise WorkflowRuntimeError(
+                f"the events of run {self.run_id!r} have already been streamed to the end; "
+                f"a stream is read once (use handler.subscribe(listener) for several readers)"
+            )
         driver = self._driver
         queue: asyncio.Queue[Any] = asyncio.Queue()
         for event in list(driver.stream_log):
@@ -188,12 +228,49 @@ class WorkflowHandler:
             while True:
                 item = await queue.get()
                 if item is END:
+                    ending = self._ending_event()
+                    if ending is not None:
+                        yield ending
+                    self._consumed = True
                     return
-                if lifecycle or isinstance(item, Event):
+                if isinstance(item, Event):
+                    if not isinstance(item, StopEvent):  # the stop comes last, above
+                        yield item
+                elif lifecycle:
                     yield item
+                elif expose_internal:
+                    internal = _step_state_changed(item)
+                    if internal is not None:
+                        yield internal
         finally:
             if unsubscribe is not None:
                 unsubscribe()
+
+    def _ending_event(self) -> StopEvent | None:
+        """The last event of the stream: the stop, or the peer's event for a run that failed,
+        timed out or was cancelled."""
+        from .events import WorkflowCancelledEvent, WorkflowFailedEvent, WorkflowTimedOutEvent
+
+        state = self._driver.state
+        if state.status == "done":
+            return state.stop
+        error = state.error
+        if state.status == "cancelled":
+            return WorkflowCancelledEvent()
+        if isinstance(error, WorkflowTimeoutError) and state.timed_out_run:
+            return WorkflowTimedOutEvent(
+                timeout=state.timeout or 0.0, active_steps=list(state.timed_out_run)
+            )
+        failed = state.failed
+        exception = error if isinstance(error, Exception) else WorkflowRuntimeError(str(error))
+        return WorkflowFailedEvent(
+            step_name=failed.step if failed is not None else "",
+            exception=exception,
+            attempts=failed.attempt if failed is not None else None,
+            elapsed_seconds=(failed.failed_at - failed.first_started)
+            if failed is not None and failed.failed_at
+            else None,
+        )
 
     def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:
         """Call ``listener(item)`` on the run's loop for every stream item from now on;
@@ -238,3 +315,25 @@ class WorkflowHandler:
         from ._display import handler_text
 
         return handler_text(self).split("\n", 1)[0]
+
+
+def _step_state_changed(record: Any) -> Any:
+    """The peer's ``StepStateChanged`` for one of our step records, or None."""
+    from .events import StepFailed, StepFinished, StepStarted, StepState, StepStateChanged
+
+    if isinstance(record, StepStarted):
+        state, output = StepState.RUNNING, None
+    elif isinstance(record, StepFinished):
+        state = StepState.NOT_RUNNING
+        output = type(record.produced[-1]).__name__ if record.produced else None
+    elif isinstance(record, StepFailed):
+        state, output = StepState.NOT_RUNNING, None
+    else:
+        return None
+    return StepStateChanged(
+        name=record.step,
+        step_state=state,
+        worker_id=f"{record.step}-{record.attempt if hasattr(record, 'attempt') else 1}",
+        input_event_name=type(record.event).__name__,
+        output_event_name=output,
+    )

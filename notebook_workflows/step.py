@@ -35,6 +35,8 @@ class StepOptions:
     num_workers: int = 1
     retry_policy: RetryPolicy | None = None
     timeout: float | None = None
+    accept_event_subclasses: bool = False
+    skip_graph_checks: tuple[str, ...] = ()
 
 
 # The kinds of a step parameter, in the order the function declares them.
@@ -57,6 +59,9 @@ class StepSpec:
     # (kind, name, resource): kind is EVENT, CONTEXT or "resource"; keyword-only ones last.
     params: tuple[tuple[str, str, Resource | None], ...] = ()
     keyword_only: frozenset[str] = field(default_factory=frozenset)
+    accept_event_subclasses: bool = False  # also take events of subclasses of ``accepts``
+    skip_graph_checks: tuple[str, ...] = ()  # "reachability", "dead_end": checks not made
+    free: bool = False  # a function outside the class (``add_step``): called without self
 
     @property
     def resources(self) -> tuple[tuple[str, Resource], ...]:
@@ -73,7 +78,13 @@ class StepSpec:
 def step(fn: F, /) -> F: ...
 @overload
 def step(
-    *, num_workers: int = 1, retry_policy: RetryPolicy | None = None, timeout: float | None = None
+    *,
+    workflow: type[Any] | None = None,
+    num_workers: int = 1,
+    retry_policy: RetryPolicy | None = None,
+    timeout: float | None = None,
+    accept_event_subclasses: bool = False,
+    skip_graph_checks: list[str] | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -81,14 +92,21 @@ def step(
     fn: F | None = None,
     /,
     *,
+    workflow: type[Any] | None = None,
     num_workers: int = 1,
     retry_policy: RetryPolicy | None = None,
     timeout: float | None = None,
+    accept_event_subclasses: bool = False,
+    skip_graph_checks: list[str] | None = None,
 ) -> Any:
     """Mark a workflow method as a step.
 
     ``num_workers`` is how many events this step may process at once; ``retry_policy`` decides
     whether a failing invocation is tried again; ``timeout`` bounds one invocation in seconds.
+    ``accept_event_subclasses=True`` also routes events of subclasses of the accepted types to
+    the step. ``skip_graph_checks`` (``["reachability"]``, ``["dead_end"]``) leaves this step
+    out of those checks of ``validate()``. ``workflow=SomeWorkflow`` adds a function defined
+    outside the class to that workflow (``SomeWorkflow.add_step``).
     """
     if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 1:
         raise ValueError(f"num_workers must be a positive integer, got {num_workers!r}")
@@ -99,12 +117,20 @@ def step(
             f"retry_policy must have a next(elapsed_time, attempts, error) method, "
             f"got {retry_policy!r}"
         )
-    options = StepOptions(num_workers, retry_policy, timeout)
+    checks = tuple(skip_graph_checks or ())
+    unknown = [c for c in checks if c not in GRAPH_CHECKS]
+    if unknown:
+        raise ValueError(
+            f"skip_graph_checks takes {', '.join(map(repr, GRAPH_CHECKS))}, got {unknown[0]!r}"
+        )
+    options = StepOptions(num_workers, retry_policy, timeout, bool(accept_event_subclasses), checks)
 
     def mark(func: F) -> F:
         if not callable(func):
             raise TypeError(f"@step decorates functions, got {func!r}")
         setattr(func, _STEP_ATTR, options)
+        if workflow is not None:
+            workflow.add_step(func)
         return func
 
     return mark(fn) if fn is not None else mark
@@ -113,6 +139,9 @@ def step(
 def step_options(obj: Any) -> StepOptions | None:
     """The options of a function marked with ``@step``, or None."""
     return getattr(obj, _STEP_ATTR, None)
+
+
+GRAPH_CHECKS = ("reachability", "dead_end")
 
 
 class StepSignatureError(Exception):
@@ -124,7 +153,11 @@ class UnresolvedAnnotation(Exception):
 
 
 def read_signature(
-    name: str, fn: Callable[..., Any], options: StepOptions, localns: dict[str, Any] | None = None
+    name: str,
+    fn: Callable[..., Any],
+    options: StepOptions,
+    localns: dict[str, Any] | None = None,
+    free: bool = False,
 ) -> StepSpec:
     """Build the ``StepSpec`` of ``fn``; raise ``StepSignatureError`` naming what is wrong."""
     from .context import Context  # context imports nothing from here; kept local for clarity
@@ -137,7 +170,9 @@ def read_signature(
         raise UnresolvedAnnotation(f"step {name!r}: {exc}") from exc
 
     sig = inspect.signature(fn)
-    params = list(sig.parameters.values())[1:]  # skip self
+    params = list(sig.parameters.values())
+    if not free:
+        params = params[1:]  # skip self
     kinds: list[tuple[str, str, Resource | None]] = []
     keyword_only: set[str] = set()
     accepts: tuple[type[Event], ...] | None = None
@@ -217,6 +252,9 @@ def read_signature(
         state_type=state_type,
         params=tuple(kinds),
         keyword_only=frozenset(keyword_only),
+        accept_event_subclasses=options.accept_event_subclasses,
+        skip_graph_checks=options.skip_graph_checks,
+        free=free,
     )
 
 

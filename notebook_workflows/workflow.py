@@ -9,7 +9,7 @@ once; ``run_sync`` is the same run for plain synchronous code.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import inspect
 import os
 import re
 import sys
@@ -24,7 +24,14 @@ from .handler import WorkflowHandler
 from .resources import ResourceCache
 from .runtime import routing
 from .runtime.state import RunState
-from .step import StepSignatureError, StepSpec, UnresolvedAnnotation, read_signature, step_options
+from .step import (
+    StepSignatureError,
+    StepSpec,
+    UnresolvedAnnotation,
+    read_signature,
+    step,
+    step_options,
+)
 
 if TYPE_CHECKING:
     from .graph import WorkflowGraph
@@ -44,20 +51,45 @@ class Workflow:
     verbose: bool = False
     checkpoint: Any = None
 
+    disable_validation: bool = False
+    num_concurrent_runs: int | None = None
+
     _nw_specs: ClassVar[dict[str, StepSpec] | None] = None
     _nw_localns: ClassVar[dict[str, Any] | None] = None
     _nw_problems: ClassVar[list[str] | None] = None
 
     def __init__(
-        self, timeout: float | None = None, verbose: bool = False, checkpoint: Any = None
+        self,
+        timeout: float | None = None,
+        verbose: bool = False,
+        checkpoint: Any = None,
+        *,
+        disable_validation: bool = False,
+        workflow_name: str | None = None,
+        num_concurrent_runs: int | None = None,
+        resource_manager: Any = None,
     ) -> None:
         if timeout is not None and not timeout > 0:
             raise ValueError(
                 f"timeout must be a positive number of seconds or None, got {timeout!r}"
             )
+        if num_concurrent_runs is not None and (
+            isinstance(num_concurrent_runs, bool)
+            or not isinstance(num_concurrent_runs, int)
+            or num_concurrent_runs < 1
+        ):
+            raise ValueError(
+                f"num_concurrent_runs must be a positive integer or None, got "
+                f"{num_concurrent_runs!r}"
+            )
         self.timeout = timeout
         self.verbose = verbose
         self.checkpoint = checkpoint
+        self.disable_validation = disable_validation
+        self.workflow_name = workflow_name or type(self).__name__
+        self.num_concurrent_runs = num_concurrent_runs
+        if resource_manager is not None:
+            self.__dict__["_nw_resources"] = resource_manager
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -67,8 +99,47 @@ class Workflow:
         cls._nw_localns = dict(frame.f_locals) if frame.f_code.co_name != "<module>" else None
         cls._nw_specs = None
         cls._nw_problems = None
-        with contextlib.suppress(UnresolvedAnnotation):
-            cls._step_specs()  # an event class defined later: read the signatures at first use
+        cls._nw_added = {}
+        try:
+            cls._step_specs()
+        except WorkflowValidationError as exc:
+            if not all("is not defined" in problem for problem in exc.problems):
+                raise
+            cls._nw_specs = None  # an event class defined later: read them again at first use
+
+    @property
+    def workflow_name(self) -> str:
+        return self.__dict__.get("workflow_name") or type(self).__name__
+
+    @workflow_name.setter
+    def workflow_name(self, name: str) -> None:
+        self.__dict__["workflow_name"] = name
+
+    @classmethod
+    def add_step(cls, func: Any) -> None:
+        """Add ``func``, a function marked with ``@step`` and defined outside the class, as a
+        step of this workflow (and of its subclasses). A function whose first parameter is
+        ``self`` gets the workflow instance, like a method; any other is called without it.
+        ``@step(workflow=cls)`` does the same."""
+        options = step_options(func)
+        if options is None:
+            func = step(func)
+        name = getattr(func, "__name__", None)
+        if not name:
+            raise TypeError(f"add_step takes a function, got {func!r}")
+        if name in cls._step_specs_names():
+            raise WorkflowValidationError(
+                f"step {name!r} already exists in {cls.__qualname__}", cls.__qualname__
+            )
+        cls.__dict__["_nw_added"][name] = func
+        for klass in (cls, *cls.__subclasses__()):
+            klass._nw_specs = None
+            klass._nw_problems = None
+
+    @classmethod
+    def _step_specs_names(cls) -> set[str]:
+        names = {n for k in cls.__mro__ for n, a in vars(k).items() if step_options(a)}
+        return names | {n for k in cls.__mro__ for n in vars(k).get("_nw_added", {})}
 
     # -- the graph ------------------------------------------------------------------------------
 
@@ -78,22 +149,30 @@ class Workflow:
         specs = cls.__dict__.get("_nw_specs")
         if specs is not None:
             return specs
-        found: dict[str, tuple[Any, Any]] = {}
+        found: dict[str, tuple[Any, Any, bool]] = {}
         for klass in reversed(cls.__mro__):
             for name, attr in vars(klass).items():
                 options = step_options(attr)
                 if options is not None:
-                    found[name] = (attr, options)
+                    found[name] = (attr, options, False)
                 elif name in found:
                     del found[name]  # overridden by something that is not a step
+            for name, fn in vars(klass).get("_nw_added", {}).items():
+                params = list(inspect.signature(fn).parameters)
+                found[name] = (fn, step_options(fn), not params or params[0] != "self")
         localns = {**(cls._nw_localns or {}), cls.__name__: cls}
         problems: list[str] = []
         specs = {}
-        for name, (fn, options) in found.items():
+        for name, (fn, options, free) in found.items():
             try:
-                specs[name] = read_signature(name, fn, options, localns)
+                specs[name] = read_signature(name, fn, options, localns, free)
             except StepSignatureError as exc:
                 problems.append(str(exc))
+            except UnresolvedAnnotation as exc:
+                problems.append(
+                    f"{exc}: define it before the workflow runs (annotations are read when "
+                    f"the class is created, and again at the first run)"
+                )
         if problems:
             raise WorkflowValidationError(problems, cls.__qualname__)
         cls._nw_specs = specs
@@ -101,14 +180,21 @@ class Workflow:
 
     @classmethod
     def _state_type(cls) -> type[BaseModel] | None:
+        """The typed state the steps declare (``Context[MyState]``): one model, or models of
+        one line of inheritance (a subclass workflow's child state), of which the most
+        derived is the run's."""
         types_ = {s.state_type for s in cls._step_specs().values() if s.state_type is not None}
-        if len(types_) > 1:
+        if not types_:
+            return None
+        derived = [t for t in types_ if all(issubclass(t, other) for other in types_)]
+        if not derived:
             names = ", ".join(sorted(t.__name__ for t in types_))
             raise WorkflowValidationError(
-                f"steps declare different typed states ({names}); use one Context[State]",
+                f"steps declare different typed states ({names}); use one Context[State], "
+                f"or models where one derives from the others",
                 cls.__qualname__,
             )
-        return types_.pop() if types_ else None
+        return derived[0]
 
     @classmethod
     def _start_event_type(cls) -> type[StartEvent]:
@@ -141,15 +227,22 @@ class Workflow:
                 "no step returns a StopEvent, so a run could never finish; "
                 "declare `-> StopEvent` on the final step"
             )
+        wide = tuple(t for s in specs.values() if s.accept_event_subclasses for t in s.accepts)
         for spec in specs.values():
             for typ in spec.produces:
                 if issubclass(typ, (StopEvent, InputRequiredEvent)) or typ in accepted:
+                    continue
+                if (wide and issubclass(typ, wide)) or "dead_end" in spec.skip_graph_checks:
                     continue
                 problems.append(
                     f"step {spec.name!r} produces {typ.__name__}, but no step accepts it"
                 )
             for typ in spec.accepts:
                 if issubclass(typ, (StartEvent, HumanResponseEvent)) or typ in produced:
+                    continue
+                if spec.accept_event_subclasses and any(issubclass(p, typ) for p in produced):
+                    continue
+                if "reachability" in spec.skip_graph_checks:
                     continue
                 problems.append(
                     f"step {spec.name!r} accepts {typ.__name__}, but no step produces it"
@@ -198,7 +291,10 @@ class Workflow:
                 f"`await workflow.run(...)` in a notebook cell or an async function, or call "
                 f"`workflow.run_sync(...)` from plain synchronous code"
             ) from None
-        self.validate()
+        if not self.disable_validation:
+            self.validate()
+        else:
+            type(self)._step_specs()  # the steps must still be readable
         if durability not in DURABILITY:
             raise ValueError(
                 f"durability must be one of {', '.join(map(repr, DURABILITY))}, not {durability!r}"

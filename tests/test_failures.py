@@ -85,7 +85,8 @@ class Flaky(Workflow):
 async def test_a_retried_step_succeeds_within_its_attempts() -> None:
     flaky = Flaky(failures=2, policy=None)
     handler = flaky.run()
-    failures = [i async for i in handler.stream_events() if isinstance(i, StepFailed)]
+    stream = handler.stream_events(lifecycle=True)
+    failures = [i async for i in stream if isinstance(i, StepFailed)]
     assert await handler == 3
     assert [f.will_retry for f in failures] == [True, True]
 

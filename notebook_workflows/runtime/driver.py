@@ -33,7 +33,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import WorkflowCancelledError, WorkflowRuntimeError, WorkflowTimeoutError
+from ..errors import (
+    WorkflowCancelledByUser,
+    WorkflowCancelledError,
+    WorkflowRuntimeError,
+    WorkflowTimeoutError,
+)
 from ..events import Event, StepStarted
 from . import commands as C
 from . import transitions as T
@@ -93,6 +98,8 @@ class Driver:
         self._drain_scheduled = False
         self._cancelled: set[tuple[int, int]] = set()  # (invocation id, attempt) we cancelled
         self._step_future: asyncio.Future[Any] | None = None
+        self._slot: Any = None  # the workflow's num_concurrent_runs semaphore, if any
+        self._holds_slot = False
         self._execute: dict[type, Callable[[Any], None]] = {
             C.StartInvocation: self._start_invocation,
             C.CancelInvocation: self._cancel_invocation,
@@ -144,7 +151,26 @@ class Driver:
             if watch is not None:  # the run's owner lost it to another process: stop
                 watch(self.abort)
         self._pending.extend(commands)
+        limit = getattr(self.workflow, "num_concurrent_runs", None)
+        if limit:
+            # at most ``limit`` runs of this workflow at once: this one waits for a turn
+            self._slot = _run_slots(self.workflow, limit)
+            self.loop.create_task(self._start_in_turn(self._slot))
+        else:
+            self._schedule_drain()
+
+    async def _start_in_turn(self, slot: asyncio.Semaphore) -> None:
+        await slot.acquire()
+        self._holds_slot = True
+        if self.finished:
+            self._release_slot()
+            return
         self._schedule_drain()
+
+    def _release_slot(self) -> None:
+        if self._holds_slot:
+            self._holds_slot = False
+            self._slot.release()
 
     # -- transitions in -------------------------------------------------------------------------
 
@@ -379,14 +405,16 @@ class Driver:
                 self.result.set_exception(command.error)
             else:
                 detail = f": {state.detail}" if state.detail else ""
+                kind = (
+                    WorkflowCancelledByUser if state.cancelled_by_user else WorkflowCancelledError
+                )
                 self.result.set_exception(
-                    WorkflowCancelledError(
-                        f"run {self.run_id!r} of {self.workflow_name} was cancelled{detail}"
-                    )
+                    kind(f"run {self.run_id!r} of {self.workflow_name} was cancelled{detail}")
                 )
         if self._step_future is not None and not self._step_future.done():
             self._step_future.set_result(None)
         self._emit(END)
+        self._release_slot()
         self.runner.close()
         if not self.ended.done():
             self.ended.set_result(None)
@@ -400,12 +428,12 @@ class Driver:
 
     # -- what the handler and the context ask ---------------------------------------------------
 
-    def cancel(self, detail: str = "cancelled") -> None:
+    def cancel(self, detail: str = "cancelled", by_user: bool = False) -> None:
         """Stop the run (on the loop's thread)."""
         if self.state.finished:
             return
         self._report_done()
-        self.dispatch(T.CancelRequested(detail), now=True)
+        self.dispatch(T.CancelRequested(detail, by_user), now=True)
 
     def abort(self, error: BaseException) -> None:
         """Fail the run with ``error``, from the loop's thread or any other."""
@@ -590,3 +618,13 @@ def _explain(
         error.add_note(where)
     else:  # pragma: no cover - Python 3.10
         error.__notes__ = [*(notes or []), where]  # type: ignore[attr-defined]
+
+
+def _run_slots(workflow: Any, limit: int) -> asyncio.Semaphore:
+    """The semaphore that keeps ``workflow`` to ``limit`` runs at once on the running loop."""
+    loop = asyncio.get_running_loop()
+    slots = workflow.__dict__.setdefault("_nw_run_slots", {})
+    slot = slots.get(loop)
+    if slot is None:
+        slot = slots[loop] = asyncio.Semaphore(limit)
+    return slot

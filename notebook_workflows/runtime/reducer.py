@@ -265,6 +265,8 @@ def _failed(
         )
     state.busy[inv.step] -= 1
     state.step_seconds[inv.step] += seconds
+    inv.last_error = error
+    inv.failed_at = now
     if inv.waiting:  # failed while suspended in wait_for_event (its wait timed out)
         inv.waiting = False
         state.waiting -= 1
@@ -424,6 +426,7 @@ def _timer(state: RunState, t: TimerFired, now: float, out: list[Command]) -> No
             _failed(state, inv, _step_timeout_error(state, inv), now, out)
     elif kind == "run":
         running = sorted({inv.step for inv in state.in_flight.values()})
+        state.timed_out_run = tuple(running) or ("(none)",)
         state.clock_since = None
         _finish(
             state,
@@ -542,6 +545,7 @@ def _settle_stepping(state: RunState, inv: Invocation, out: list[Command]) -> No
 
 def _cancel(state: RunState, t: CancelRequested, now: float, out: list[Command]) -> None:
     if not state.finished:
+        state.cancelled_by_user = t.by_user
         _finish(state, "cancelled", now, out, detail=t.detail)
 
 

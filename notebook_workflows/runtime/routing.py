@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..errors import WorkflowRuntimeError
+from ..errors import WorkflowRuntimeError, WorkflowStepDoesNotExistError
 from ..events import Event, HumanResponseEvent, InputRequiredEvent, StopEvent
 from .state import CollectBuffer, Invocation, RunState, Waiter
 
@@ -67,6 +67,10 @@ def route(
         steps: tuple[str, ...] = (_check_target(state, typ, target),)
     else:
         steps = state.routes.get(typ, ())
+        if not steps and state.subclass_steps:
+            steps = state.routes[typ] = tuple(
+                name for name, accepts in state.subclass_steps if issubclass(typ, accepts)
+            )
         if not steps:
             if kind is QUESTION:
                 return None  # a question for the human only
@@ -96,7 +100,7 @@ def _forget_question(state: RunState, question: Event) -> None:
 
 def _check_target(state: RunState, typ: type[Event], target: str) -> str:
     if target not in state.specs:
-        raise WorkflowRuntimeError(
+        raise WorkflowStepDoesNotExistError(
             f"send_event(..., step={target!r}): there is no step {target!r}; "
             f"steps are {', '.join(state.specs)}"
         )

@@ -46,6 +46,8 @@ class Invocation:
     started = 0.0  # when the current attempt started (the reducer's clock)
     first_started = 0.0  # when the first attempt started: retry policies count from it
     timed_out = False  # the current attempt ran past the step's timeout
+    last_error: BaseException | None = None  # what the previous attempt raised
+    failed_at = 0.0  # when an attempt last failed (the reducer's clock)
 
     def __init__(self, id: int, step: str, event: Event, seq: int, attempt: int = 1) -> None:
         self.id = id
@@ -177,6 +179,10 @@ class RunState:
                 routes.setdefault(typ, []).append(name)
         self.routes: dict[type[Event], tuple[str, ...]] = {k: tuple(v) for k, v in routes.items()}
         self.caps = {name: spec.num_workers for name, spec in specs.items()}
+        # steps that also take subclasses of what they accept (their routes are found lazily)
+        self.subclass_steps = tuple(
+            (name, spec.accepts) for name, spec in specs.items() if spec.accept_event_subclasses
+        )
         self.timed = frozenset(name for name, spec in specs.items() if spec.timeout is not None)
         self.kinds: dict[type[Event], object] = {}  # event type -> its kind (see routing)
         self.run_id = run_id
@@ -210,6 +216,8 @@ class RunState:
         self.failed: Invocation | None = None
         self.error: BaseException | None = None
         self.detail = ""  # why the run ended, in words
+        self.cancelled_by_user = False  # cancel() / cancel_run(), not an interrupt
+        self.timed_out_run: tuple[str, ...] = ()  # steps running when the run's timeout hit
         self.last: Invocation | None = None  # the last completed invocation (for displays)
         # -- statistics for graphs and monitors: runs and seconds per step, flow per edge
         self.step_runs: dict[str, int] = dict.fromkeys(specs, 0)

@@ -135,13 +135,13 @@ class StepRunner:
         fast = self._fast_args[inv.step]
         try:
             if fast is not None:
-                coro = spec.fn(self.workflow, *fast(inv.event))
+                coro = spec.fn(*fast(inv.event))
             elif spec.is_async:
                 arguments = self._arguments(spec, inv)
                 if arguments is None:
                     coro = self._invoke(spec, inv)
                 else:
-                    coro = spec.fn(self.workflow, *arguments[0], **arguments[1])
+                    coro = spec.fn(*arguments[0], **arguments[1])
             else:
                 coro = self._invoke(spec, inv)
         except Exception as exc:  # a step that is not really async raised when called
@@ -225,25 +225,28 @@ class StepRunner:
 
     def _fast_arguments(self, spec: StepSpec) -> Callable[[Any], tuple[Any, ...]] | None:
         """For an async step without resources: a function making its positional arguments
-        from the event, so the common call costs no loop over the parameters."""
+        (the workflow first, for a method) from the event, so the common call costs no loop
+        over the parameters."""
         if not spec.is_async or spec.keyword_only or spec.resources:
             return None
-        ctx = self.ctx
+        ctx, wf = self.ctx, self.workflow
         kinds = tuple(kind for kind, _, _ in spec.params)
+        if spec.free:
+            return lambda ev: tuple(ev if kind is EVENT else ctx for kind in kinds)
         if kinds == (EVENT,):
-            return lambda ev: (ev,)
+            return lambda ev: (wf, ev)
         if kinds == (CONTEXT, EVENT):
-            return lambda ev: (ctx, ev)
+            return lambda ev: (wf, ctx, ev)
         if kinds == (EVENT, CONTEXT):
-            return lambda ev: (ev, ctx)
-        return lambda ev: tuple(ev if kind is EVENT else ctx for kind in kinds)
+            return lambda ev: (wf, ev, ctx)
+        return lambda ev: (wf, *(ev if kind is EVENT else ctx for kind in kinds))
 
     def _arguments(
         self, spec: StepSpec, inv: Invocation, made: dict[str, Any] | None = None
     ) -> tuple[list[Any], dict[str, Any]] | None:
         """The call's arguments, or None when a resource has yet to be made (awaited);
         ``made`` holds resources already made for this call."""
-        args: list[Any] = []
+        args: list[Any] = [] if spec.free else [self.workflow]
         kwargs: dict[str, Any] = {}
         for kind, name, resource in spec.params:
             if kind is EVENT:
@@ -270,9 +273,9 @@ class StepRunner:
         assert arguments is not None
         args, kwargs = arguments
         if spec.is_async:
-            return await spec.fn(self.workflow, *args, **kwargs)
+            return await spec.fn(*args, **kwargs)
         cv = contextvars.copy_context()
-        call = functools.partial(cv.run, spec.fn, self.workflow, *args, **kwargs)
+        call = functools.partial(cv.run, spec.fn, *args, **kwargs)
         return await self.loop.run_in_executor(self._executor(), call)
 
     def _executor(self) -> ThreadPoolExecutor:

@@ -117,9 +117,11 @@ class SteppingReleased(NamedTuple):
 
 
 class CancelRequested(NamedTuple):
-    """Stop the run: ``handler.cancel()``, an interrupted cell, a cancelled awaiting task."""
+    """Stop the run: ``handler.cancel()`` (``by_user``), an interrupted cell, a cancelled
+    awaiting task."""
 
     detail: str = "cancelled"
+    by_user: bool = False
 
 
 class RunAborted(NamedTuple):
