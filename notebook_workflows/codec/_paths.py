@@ -89,6 +89,8 @@ def where(path: str, segments: list[str]) -> str:
             f"...({left_out} levels)...",
             *segments[-_PATH_TAIL:],
         ]
+    if len(path) > 120:  # a long store key: keep the message one readable line
+        path = path[:100] + "..."
     full = path + "".join(segments)
     if not path and full.startswith("."):
         full = full[1:]
