@@ -112,7 +112,15 @@ _PLAIN_NAN = 'NaN and infinities are not JSON; they are written as {"$float": "n
 
 
 def _decode_dict(
-    v: dict, d: int, type=type, str=str, int=int, bool=bool, float=float, dict=dict, list=list
+    v: dict,
+    d: int,
+    type=type,
+    str=str,
+    int=int,
+    bool=bool,
+    float=float,
+    dict=dict,
+    list=list,
 ) -> Any:
     if d >= MAX_DEPTH:
         raise Malformed(v, "", too_deep=True)
@@ -121,6 +129,7 @@ def _decode_dict(
     k = None
     try:
         for k, x in v.items():
+            # `k < "%" and k >= "$"` is "starts with $" without creating a slice.
             if type(k) is not str or (k < "%" and k >= "$") or not k.isascii():
                 break
             t = type(x)
@@ -138,10 +147,25 @@ def _decode_dict(
                 raise Malformed(x, _PLAIN_NAN)
             if t is bool or x is None:
                 continue
-            if t is dict:
+            if t is list:
+                # Inline for the usual short list of primitives: saves a call per value.
+                for y in x:
+                    t = type(y)
+                    if (t is str and y.isascii()) or t is bool or y is None:
+                        continue
+                    if t is int:
+                        if -_DATA_BIG < y < _DATA_BIG:
+                            continue
+                    elif t is float and y - y == 0.0:
+                        continue
+                    out[k] = _decode_list(x, d)
+                    break
+                else:
+                    if d >= MAX_DEPTH:
+                        raise Malformed(x, "", too_deep=True)
+                    out[k] = list(x)
+            elif t is dict:
                 out[k] = _decode_dict(x, d)
-            elif t is list:
-                out[k] = _decode_list(x, d)
             else:
                 raise Malformed(x, f"{describe(x)} is not JSON data")
         else:

@@ -124,7 +124,15 @@ def _encode_any(v: Any, d: int) -> Any:
 
 
 def _encode_dict(
-    v: dict, d: int, type=type, str=str, int=int, bool=bool, float=float, dict=dict, list=list
+    v: dict,
+    d: int,
+    type=type,
+    str=str,
+    int=int,
+    bool=bool,
+    float=float,
+    dict=dict,
+    list=list,
 ) -> Any:
     if d >= MAX_DEPTH:
         raise Refused(v, "", too_deep=True)
@@ -152,10 +160,29 @@ def _encode_dict(
                 out[k] = _encode_float(x, d)
             elif t is bool or x is None:
                 continue
+            elif t is list:
+                # Inline for the usual short list of primitives: saves a call per value.
+                for y in x:
+                    t = type(y)
+                    if t is str:
+                        if y.isascii():
+                            continue
+                    elif t is int:
+                        if -_BIG < y < _BIG:
+                            continue
+                    elif t is float:
+                        if y - y == 0.0:
+                            continue
+                    elif t is bool or y is None:
+                        continue
+                    out[k] = _encode_list(x, d)
+                    break
+                else:
+                    if d >= MAX_DEPTH:
+                        raise Refused(x, "", too_deep=True)
+                    out[k] = list(x)
             elif t is dict:
                 out[k] = _encode_dict(x, d)
-            elif t is list:
-                out[k] = _encode_list(x, d)
             else:
                 out[k] = _encode_any(x, d)
         else:
