@@ -42,14 +42,13 @@ from pydantic import BaseModel
 from ..errors import ContextSerdeError
 from ..events import Event
 from ._classes import find_class
-from ._encode import MAX_DEPTH, PATH_CLASSES
+from ._encode import MAX_DEPTH, PATH_CLASSES, find_surrogate
 from ._paths import Malformed, describe, item_segment, key_segment, short_repr
 from ._zones import zone
 
 # Plain ints must stay below CPython's default limit for decimal text (4,300 digits), so that
 # the snapshot holding them can be parsed again; encode writes bigger ones as {"$int": hex}.
 _DATA_BIG = 10**4300
-_surrogate = re.compile("[\ud800-\udfff]").search
 _HEX_INT = re.compile(r"-?0x[0-9a-f]+")
 
 
@@ -87,7 +86,7 @@ def _decode_any(v: Any, d: int) -> Any:
     if t is list:
         return _decode_list(v, d)
     if t is str:
-        if v.isascii() or not _surrogate(v):
+        if v.isascii() or not find_surrogate(v):
             return v
         raise Malformed(v, _SURROGATE)
     if t is int:
@@ -134,7 +133,7 @@ def _decode_dict(
                 break
             t = type(x)
             if t is str:
-                if x.isascii() or not _surrogate(x):
+                if x.isascii() or not find_surrogate(x):
                     continue
                 raise Malformed(x, _SURROGATE)
             if t is int:
@@ -181,7 +180,7 @@ def _decode_odd_dict(v: dict, d: int) -> Any:
     for k in v:
         if type(k) is not str:
             raise Malformed(v, "a mapping whose keys are not all strings is not JSON data")
-        if not k.isascii() and _surrogate(k):
+        if not k.isascii() and find_surrogate(k):
             raise Malformed(v, f"its key {short_repr(k)} has a lone surrogate: {_SURROGATE}")
     if any(k < "%" and k >= "$" for k in v):
         return _decode_tagged(v, d)
@@ -355,7 +354,7 @@ def _apply_zone(v: dict, value: Any) -> Any:
         name = v["tzname"]
         if type(name) is not str or value.tzinfo is None or value.utcoffset() is None:
             raise Malformed(v, "tzname needs a time zone name and a UTC offset in the text")
-        if not name.isascii() and _surrogate(name):
+        if not name.isascii() and find_surrogate(name):
             raise Malformed(v, _SURROGATE)
         value = value.replace(tzinfo=timezone(value.utcoffset(), name))
     fold = v.get("fold", 0)
@@ -379,7 +378,7 @@ def _decode_path(v: dict, d: int) -> Any:
     if cls is None:
         raise Malformed(v, f"unknown path class {short_repr(name)}")
     text = _payload(v, "$path", str)
-    if not text.isascii() and _surrogate(text):
+    if not text.isascii() and find_surrogate(text):
         raise Malformed(v, _SURROGATE)
     return cls(text)
 

@@ -62,7 +62,8 @@ INT_DIGITS = 300
 
 _BIG = 10**INT_DIGITS  # ints strictly between -_BIG and _BIG are written as JSON numbers
 _NoneType = type(None)
-_surrogate = re.compile("[\ud800-\udfff]").search
+# The first lone surrogate of a str, or None: what UTF-8, hence JSON text, cannot hold.
+find_surrogate = re.compile("[\ud800-\udfff]").search
 
 # What to tell people when a value cannot be stored.
 _HINT = (
@@ -79,7 +80,7 @@ def encode(value: Any, path: str = "") -> Any:
     """
     t = type(value)
     if (
-        (t is str and (value.isascii() or not _surrogate(value)))
+        (t is str and (value.isascii() or not find_surrogate(value)))
         or (t is int and -_BIG < value < _BIG)
         or t is bool
         or value is None
@@ -102,7 +103,7 @@ def encode(value: Any, path: str = "") -> Any:
 def _encode_any(v: Any, d: int) -> Any:
     t = type(v)
     if t is str:
-        if v.isascii() or not _surrogate(v):
+        if v.isascii() or not find_surrogate(v):
             return v
         raise Refused(v, _surrogate_reason(v))
     if t is int:
@@ -147,7 +148,7 @@ def _encode_dict(
                 break
             t = type(x)
             if t is str:
-                if x.isascii() or not _surrogate(x):
+                if x.isascii() or not find_surrogate(x):
                     continue
                 raise Refused(x, _surrogate_reason(x))
             if t is int:
@@ -242,7 +243,7 @@ def _encode_fields(fields: dict, d: int, container: Any) -> dict:
 def _encode_odd_dict(v: dict, d: int) -> dict:
     """A dict with a key that is not a plain ASCII str (``d``: the levels above it)."""
     for k in v:
-        if type(k) is str and not k.isascii() and _surrogate(k):
+        if type(k) is str and not k.isascii() and find_surrogate(k):
             refused = Refused(k, "the key: " + _surrogate_reason(k))
             refused.add(f"[{short_repr(k)}]", v)
             raise refused
@@ -283,7 +284,7 @@ def _encode_float(v: float, d: int) -> Any:
 
 
 def _surrogate_reason(text: str) -> str:
-    found = _surrogate(text)
+    found = find_surrogate(text)
     index = found.start() if found else 0
     return (
         f"the text has a lone surrogate {text[index]!r} at index {index}, which UTF-8 and JSON "
@@ -357,7 +358,7 @@ def _add_zone(out: dict, v: datetime | time, tz: Any) -> None:
         # The offset is in the ISO text already; only a custom name (timezone(d, "CET")) is not.
         name = tz.tzname(None)
         if name != timezone(tz.utcoffset(None)).tzname(None):
-            if not name.isascii() and _surrogate(name):
+            if not name.isascii() and find_surrogate(name):
                 raise Refused(v, "its time zone name " + _surrogate_reason(name))
             out["tzname"] = name
     elif type(tz) is ZoneInfo and tz.key is not None:
@@ -379,7 +380,7 @@ def _encode_timedelta(v: timedelta, d: int) -> dict:
 
 def _encode_path(v: PurePosixPath | PureWindowsPath, d: int) -> dict:
     text = str(v)
-    if not text.isascii() and _surrogate(text):
+    if not text.isascii() and find_surrogate(text):
         raise Refused(v, "the path " + _surrogate_reason(text))
     return {"$path": text, "class": PATH_NAMES[type(v)]}
 
