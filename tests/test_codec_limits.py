@@ -16,8 +16,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from flows import Pipeline
 from pydantic_core import from_json, to_json
 
+from notebook_workflows import Context
 from notebook_workflows.errors import ContextSerdeError
 from notebook_workflows.serialization import INT_DIGITS, MAX_DEPTH, decode, encode, parse_json
 
@@ -193,6 +195,17 @@ def test_a_100000_deep_value_is_refused_at_once_when_loading() -> None:
     start = time.perf_counter()
     with pytest.raises(ContextSerdeError, match=r"^cannot load store: it is nested too deeply"):
         decode(data, "store")
+    assert time.perf_counter() - start < 0.5
+
+
+async def test_from_dict_refuses_a_100000_deep_store_value_at_once() -> None:
+    handler = Pipeline().run(ids=[1])
+    await handler
+    data = json.loads(json.dumps(handler.ctx.to_dict()))
+    data["store"]["deep"] = nested(100_000, lambda x: {"a": [x]})
+    start = time.perf_counter()
+    with pytest.raises(ContextSerdeError, match=r"^cannot load store\.deep: it is nested too"):
+        Context.from_dict(Pipeline(), data)
     assert time.perf_counter() - start < 0.5
 
 

@@ -27,7 +27,8 @@ checked by the encoder and again by the decoder, so data from a file meets the s
 value from a step, and everything read can be written again.
 
 *Loading never imports and never calls what the data names* (see ``_classes`` and ``_zones``).
-No ``pickle``, ``eval`` or ``importlib`` import machinery anywhere.
+No ``pickle`` or ``eval`` anywhere; the one use of ``importlib`` is a ``PathFinder`` look-up in
+``_zones`` that reads directories to find the ``tzdata`` files, and imports nothing.
 """
 
 from __future__ import annotations

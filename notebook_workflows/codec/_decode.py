@@ -17,7 +17,7 @@ whatever is read can be written again.
 
 *Loading never imports and never calls what the data names.* Classes come from
 ``_classes.find_class``; time zones from ``_zones.zone``, which never lets ``zoneinfo`` import
-``tzdata`` packages named by the data; no ``pickle``, ``eval`` or ``importlib`` anywhere.
+``tzdata`` packages named by the data; no ``pickle`` or ``eval`` anywhere.
 
 *Fresh containers, fast.* ``decode`` hands out a new copy each time (the store keeps the encoded
 form). The walkers copy in C (``dict(v)``, ``list(v)``) and revisit only what needs work, like
