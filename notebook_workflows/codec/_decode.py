@@ -128,8 +128,9 @@ def _decode_dict(
     k = None
     try:
         for k, x in v.items():
-            # `k < "%" and k >= "$"` is "starts with $" without creating a slice.
-            if type(k) is not str or (k < "%" and k >= "$") or not k.isascii():
+            # `k < "%" and k >= "$"` is "starts with $" without creating a slice; for a key
+            # that is not a str it raises TypeError, caught below.
+            if (k < "%" and k >= "$") or not k.isascii():
                 break
             t = type(x)
             if t is str:
@@ -172,6 +173,9 @@ def _decode_dict(
     except Malformed as bad:
         bad.add(key_segment(k), v)
         raise
+    except (TypeError, AttributeError):
+        # Only a key that is not a str raises these in this loop (the calls convert theirs).
+        raise Malformed(v, "a mapping whose keys are not all strings is not JSON data") from None
     return _decode_odd_dict(v, d - 1)
 
 
