@@ -257,17 +257,18 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
     if data.get("format") != FORMAT:
         raise ContextSerdeError(
             "this is not a notebook_workflows context snapshot (it has no "
-            f"'format': {FORMAT!r} entry); keys found: {', '.join(map(str, data)) or 'none'}"
+            f"'format': {FORMAT!r} entry); keys found: "
+            f"{', '.join(_shown(k) for k in list(data)[:12]) or 'none'}"
         )
     version = data.get("version")
     if version != VERSION:
         raise ContextSerdeError(
-            f"unknown snapshot format version {version!r}: this notebook_workflows reads "
+            f"unknown snapshot format version {_shown(version)}: this notebook_workflows reads "
             f"version {VERSION} (was it written by a newer release?)"
         )
     serializer = data.get("serializer", "json")
     if serializer not in SERIALIZERS:
-        raise ContextSerdeError(f"unknown serializer {serializer!r} in the snapshot")
+        raise ContextSerdeError(f"unknown serializer {_shown(serializer)} in the snapshot")
     if serializer == "pickle" and not allow_pickle:
         raise ContextSerdeError(
             "this snapshot was written with the pickle serializer, and loading a pickle can run "
@@ -280,24 +281,24 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
     saved_workflow = data["workflow"]
     if not isinstance(saved_workflow, str) or saved_workflow.rpartition(":")[2] != workflow_name:
         raise ContextSerdeError(
-            f"this snapshot is of workflow {saved_workflow!r}, not of {workflow_name!r}; "
+            f"this snapshot is of workflow {_shown(saved_workflow)}, not of {workflow_name!r}; "
             f"load it with an instance of the workflow that wrote it"
         )
     graph = graph_of(ctx._specs)
     saved_graph = data["graph"]
-    if not isinstance(saved_graph, Mapping) or not all(
-        isinstance(entry, Mapping) for entry in saved_graph.values()
-    ):
-        raise ContextSerdeError("the snapshot's 'graph' is not a mapping of steps")
+    _check_graph(saved_graph)
     broken = breaking_changes(saved_graph, graph)
     if broken:
+        lines = [_shown(line, 160)[1:-1] for line in graph_changes(saved_graph, graph)]
+        if len(lines) > 12:
+            lines[11:] = [f"and {len(lines) - 11} more"]
         raise ContextSerdeError(
             f"{workflow_name} has changed since this snapshot was taken, so it cannot continue "
-            f"it:\n" + "\n".join(f"  - {line}" for line in graph_changes(saved_graph, graph))
+            f"it:\n" + "\n".join(f"  - {line}" for line in lines)
         )
     status = data["status"]
-    if status not in _STATUSES:
-        raise ContextSerdeError(f"unknown run status {status!r} in the snapshot")
+    if type(status) is not str or status not in _STATUSES:
+        raise ContextSerdeError(f"unknown run status {_shown(status)} in the snapshot")
 
     if serializer == "pickle":
 
@@ -320,19 +321,17 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
     expected_type = ctx.store._state_type
     if (state_type or None) != (qualified_name(expected_type) if expected_type else None):
         raise ContextSerdeError(
-            f"the snapshot's typed state is {state_type!r}, but {workflow_name} uses "
+            f"the snapshot's typed state is {_shown(state_type)}, but {workflow_name} uses "
             f"{qualified_name(expected_type) if expected_type else 'an untyped store'}"
         )
+    for key in store:
+        _text(key, "a store key")
     if serializer == "pickle":
-        encoded = {
-            str(k): encode(_pickle_in(v, f"store.{k}"), path=str(k)) for k, v in store.items()
-        }
+        encoded = {k: encode(_pickle_in(v, f"store.{k}"), path=k) for k, v in store.items()}
     decoded: dict[str, Any] = {}
     if serializer != "pickle":
         encoded = {}
         for key, value in store.items():
-            if not isinstance(key, str):
-                raise ContextSerdeError(f"store key {key!r} is not a string")
             decoded[key] = decode(value, path=f"store.{key}")
             encoded[key] = value
     ctx.store._load(encoded, decoded)
@@ -358,22 +357,27 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
         if not isinstance(answers, Mapping):
             raise ContextSerdeError(f"{where}.answers is not a mapping")
         if answers:
-            inv.waits = {int(k): ev_in(v, f"{where}.answers.{k}") for k, v in answers.items()}
+            inv.waits = {
+                _index(k, f"{where}.answers"): ev_in(v, f"{where}.answers.{k}")
+                for k, v in answers.items()
+            }
         journal = item.get("journal") or {}
-        if not isinstance(journal, Mapping) or not all(isinstance(k, str) for k in journal):
+        if not isinstance(journal, Mapping):
             raise ContextSerdeError(f"{where}.journal is not a mapping of names")
         if journal:
             for key, value in journal.items():
+                key = _text(key, f"a key of {where}.journal")
                 decode(value, path=f"{where}.journal.{key}")  # checked now, decoded on use
             inv.journal = dict(journal)
         error = item.get("error")
-        inv.error = str(error) if error is not None else None
+        inv.error = _text(error, f"{where}.error") if error is not None else None
         state.in_flight[inv.id] = inv
 
     collected = data.get("collected") or {}
     if not isinstance(collected, Mapping):
         raise ContextSerdeError("the snapshot's 'collected' is not a mapping")
     for step, items in collected.items():
+        step = _text(step, "a key of 'collected'")
         buffer = CollectBuffer()
         if not isinstance(items, list):
             raise ContextSerdeError(f"collected.{step} is not a list")
@@ -382,15 +386,23 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
             if not isinstance(item, Mapping):
                 raise ContextSerdeError(f"{where} is not a mapping")
             buffer.add(_int(item, "seq", where), ev_in(item.get("event"), f"{where}.event"))
-        state.collected[str(step)] = buffer
+        state.collected[step] = buffer
 
     for i, item in enumerate(_list(data, "waiters", required=False)):
         where = f"waiters[{i}]"
         types_ = []
-        for name in item.get("types") or ():
-            cls = find_class(str(name), kinds=(Event,))
+        names = item.get("types") or []
+        if not isinstance(names, list):
+            raise ContextSerdeError(f"{where}.types must be a list of event class names")
+        for name in names:
+            try:
+                cls = find_class(_text(name, f"{where}.types"), kinds=(Event,))
+            except ContextSerdeError as exc:
+                raise ContextSerdeError(f"cannot load {where}.types: {exc}") from None
             types_.append(cls)
         requirements = decode(item.get("requirements") or {}, path=f"{where}.requirements")
+        if type(requirements) is not dict:
+            raise ContextSerdeError(f"{where}.requirements must be a mapping")
         question = item.get("question")
         answer = item.get("answer")
         state.waiters.append(
@@ -424,11 +436,12 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
             values = stats.get(key) or {}
             if isinstance(values, Mapping):
                 for name, value in values.items():
-                    if name in target and isinstance(value, (int, float)):
+                    # Figures only inform; a damaged one is dropped, not carried into new JSON.
+                    if name in target and type(value) in (int, float) and 0 <= value < _MAX_INT:
                         target[name] = value
     run_id = data["run_id"]
-    if run_id is not None and not isinstance(run_id, str):
-        raise ContextSerdeError(f"run_id must be a string, got {type(run_id).__name__}")
+    if run_id is not None:
+        _text(run_id, "run_id")
     state.run_id = run_id
     state.status = status
     start = data.get("start")
@@ -455,13 +468,58 @@ def _list(data: Mapping[str, Any], key: str, required: bool = True) -> list[Mapp
 
 def _int(item: Mapping[str, Any], key: str, where: str, default: int | None = None) -> int:
     value = item.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ContextSerdeError(f"{where}.{key} must be an integer, got {value!r}")
+    if type(value) is not int or not 0 <= value < _MAX_INT:
+        raise ContextSerdeError(f"{where}.{key} must be a whole number, got {_shown(value)}")
     return value
 
 
 def _step_name(item: Mapping[str, Any], where: str, specs: Mapping[str, Any]) -> str:
     step = item.get("step")
-    if step not in specs:
-        raise ContextSerdeError(f"{where} names step {step!r}, which the workflow does not have")
-    return str(step)
+    if type(step) is not str or step not in specs:
+        raise ContextSerdeError(
+            f"{where} names step {_shown(step)}, which the workflow does not have"
+        )
+    return step
+
+
+# Counters, ids and figures beyond this are damage, not history (and JSON readers differ there).
+_MAX_INT = 2**63
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    from .serialization import short_repr  # a repr that never fails, whatever the data holds
+
+    return short_repr(value, limit)
+
+
+def _text(value: Any, what: str) -> str:
+    """``value`` if it is a str that JSON text can hold, else ContextSerdeError about ``what``."""
+    if type(value) is not str:
+        raise ContextSerdeError(f"{what} must be a string, got {_shown(value)}")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ContextSerdeError(f"{what} {_shown(value)} has a lone surrogate") from None
+    return value
+
+
+def _index(key: Any, where: str) -> int:
+    if type(key) is not str or not (key.isascii() and key.isdigit()) or len(key) > 18:
+        raise ContextSerdeError(f"{where} has the key {_shown(key)}, which is not a number")
+    return int(key)
+
+
+def _check_graph(graph: Any) -> None:
+    """The snapshot's graph: step name -> {"accepts": [names], "produces": [names], ...}."""
+    if not isinstance(graph, Mapping):
+        raise ContextSerdeError("the snapshot's 'graph' is not a mapping of steps")
+    for step, entry in graph.items():
+        if type(step) is not str or not isinstance(entry, Mapping):
+            raise ContextSerdeError(f"the snapshot's 'graph' has a bad entry for {_shown(step)}")
+        for key in ("accepts", "produces"):
+            names = entry.get(key, [])
+            if not isinstance(names, list) or not all(type(n) is str for n in names):
+                raise ContextSerdeError(
+                    f"graph.{_shown(step, 40)[1:-1]}.{key} must be a list of event class names"
+                )

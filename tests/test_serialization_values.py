@@ -36,6 +36,7 @@ from notebook_workflows.serialization import (
     find_class,
     qualified_name,
     register,
+    short_repr,
 )
 
 # -- classes the tests store (module level, so they can be found by name) ---------------------
@@ -139,13 +140,13 @@ def assert_same(a: Any, b: Any, where: str = "value") -> None:
     elif t is dict:
         assert len(a) == len(b), where
         for (ka, va), (kb, vb) in zip(a.items(), b.items(), strict=True):
-            assert_same(ka, kb, f"{where} key {ka!r}")
-            assert_same(va, vb, f"{where}[{ka!r}]")
+            assert_same(ka, kb, f"{where} key {short_repr(ka)}")
+            assert_same(va, vb, f"{where}[{short_repr(ka)}]")
     elif t in (set, frozenset):
         assert a == b, where
         for x in a:
             (y,) = [y for y in b if y == x]
-            assert_same(x, y, f"{where}{{{x!r}}}")
+            assert_same(x, y, f"{where}{{{short_repr(x)}}}")
     elif t in (datetime, time):
         assert a == b, where
         assert a.replace(tzinfo=None) == b.replace(tzinfo=None), f"{where}: wall time differs"
