@@ -36,4 +36,4 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 
 
 # Real servers (redis-server, a PostgreSQL cluster) for the store tests: see servers.py.
-from servers import any_store, postgres_cluster, postgres_dsn, redis_server, shared_spec, store_spec  # noqa: E402, F401  # noqa: E402, F401
+from servers import any_store, postgres_cluster, postgres_dsn, redis_server, shared_spec, store_spec  # noqa: E402, F401

@@ -361,6 +361,14 @@ def _apply_zone(v: dict, value: Any) -> Any:
         if not name.isascii() and find_surrogate(name):
             raise Malformed(v, _SURROGATE)
         value = value.replace(tzinfo=timezone(value.utcoffset(), name))
+    offset_us = v.get("offset_us")
+    if offset_us is not None:
+        if type(offset_us) is not int or not -86_400_000_000 < offset_us < 86_400_000_000:
+            raise Malformed(v, "offset_us must be a number of microseconds under a day")
+        tz = value.tzinfo
+        name = tz.tzname(None) if "tzname" in v and tz is not None else None
+        offset = timedelta(microseconds=offset_us)
+        value = value.replace(tzinfo=timezone(offset, name) if name else timezone(offset))
     fold = v.get("fold", 0)
     if type(fold) is not int or fold not in (0, 1):
         raise Malformed(v, "fold must be 0 or 1")
@@ -498,9 +506,9 @@ _DECODERS: dict[str, _DecodeSpec] = dict(
         _spec("$pairs", _decode_pairs),
         _spec("$bytes", _decode_text("$bytes", _decode_bytes)),
         _spec("$bytearray", _decode_text("$bytearray", lambda t: bytearray(_decode_bytes(t)))),
-        _spec("$datetime", _decode_datetime, "tz", "tzname", "fold"),
+        _spec("$datetime", _decode_datetime, "tz", "tzname", "offset_us", "fold"),
         _spec("$date", _decode_text("$date", date.fromisoformat)),
-        _spec("$time", _decode_time, "tz", "tzname", "fold"),
+        _spec("$time", _decode_time, "tz", "tzname", "offset_us", "fold"),
         _spec("$timedelta", _decode_timedelta),
         _spec("$decimal", _decode_text("$decimal", Decimal)),
         _spec("$uuid", _decode_text("$uuid", uuid.UUID)),

@@ -355,7 +355,11 @@ def _add_zone(out: dict, v: datetime | time, tz: Any) -> None:
     if tz is None:
         pass
     elif type(tz) is timezone:
-        # The offset is in the ISO text already; only a custom name (timezone(d, "CET")) is not.
+        # The offset is in the ISO text already; only a custom name (timezone(d, "CET")) is not,
+        # nor the microseconds of an offset, which fromisoformat does not read back.
+        offset = tz.utcoffset(None)
+        if offset.microseconds:
+            out["offset_us"] = offset // timedelta(microseconds=1)
         name = tz.tzname(None)
         if name != timezone(tz.utcoffset(None)).tzname(None):
             if not name.isascii() and find_surrogate(name):
