@@ -145,7 +145,7 @@ async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
 
 async def drawn(monitor: RunMonitor) -> None:
     """Wait until the newest graph is drawn (drawing runs on its own thread)."""
-    await until(lambda: not monitor._graph_busy and monitor._graph_next is None)
+    await until(monitor._graph.idle)
 
 
 def text(html: str) -> str:
@@ -353,7 +353,7 @@ async def test_the_log_keeps_its_last_entries_newest_at_the_bottom() -> None:
     await handler
     assert len(monitor._log) == 20
     log = words(monitor.log.value)
-    assert "older ones not kept" in log
+    assert re.search(r"events · \d+ · \d+ older ones not kept", monitor.log_fold.description)
     assert "Work(i=0)" not in log
     assert log.index("Work(i=58)") < log.index("Work(i=59)") < log.index("RunStatusChanged done")
 
@@ -479,7 +479,7 @@ def test_a_run_on_the_run_sync_helper_thread_updates_the_monitor_there(
     with caplog.at_level(logging.ERROR, logger="notebook_workflows"):
         assert helper.submit(result).future.result(timeout=5) == "ok: 30"
         deadline = time.monotonic() + 5
-        while (monitor._graph_busy or monitor._graph_next) and time.monotonic() < deadline:
+        while not monitor._graph.idle() and time.monotonic() < deadline:
             time.sleep(0.01)
     # (the helper loop is shared: only errors about this run count)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -531,7 +531,8 @@ def test_importing_the_package_does_not_import_ipywidgets() -> None:
 
 
 def test_the_monitor_module_keeps_its_promises_in_its_docstring() -> None:
-    source = Path(__file__).resolve().parents[1] / "notebook_workflows" / "widgets.py"
+    package = Path(__file__).resolve().parents[1] / "notebook_workflows" / "notebook"
+    source = package / "monitor" / "monitor.py"
     doc = source.read_text(encoding="utf-8").split('"""')[1]
     for decision in ("thread", "throttled", "display id", "with output:"):
         assert decision in doc
