@@ -389,6 +389,23 @@ def test_ipython_displays_a_graph_as_svg() -> None:
 
 
 @needs_dot
+def test_the_html_form_is_the_same_svg_as_an_image_untrusted_notebooks_show() -> None:
+    import base64
+
+    data, _ = DisplayFormatter().format(Digest().draw())
+    page = data["text/html"]
+    match = re.fullmatch(
+        r'<img src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)" alt="([^"]*)"'
+        r' style="max-width:100%;height:auto;width:\d+px"/>',
+        page,
+    )
+    assert match is not None, page[:200]
+    assert base64.b64decode(match.group(1)).decode() == data["image/svg+xml"]
+    assert match.group(2) == "&lt;WorkflowGraph of Digest: 3 steps, 4 event types&gt;"
+    assert "<script" not in page and "<svg" not in page  # nothing a sanitizer would strip
+
+
+@needs_dot
 def test_a_workflow_instance_displays_its_graph() -> None:
     data, _ = DisplayFormatter().format(Digest())
     assert data["image/svg+xml"] == Digest().draw()._repr_svg_()

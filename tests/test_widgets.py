@@ -515,7 +515,12 @@ async def test_the_static_picture_has_status_store_and_log() -> None:
     assert "step explode failed: ValueError: boom at 1" in shown
     assert "started bool True" in shown  # the store
     assert "events" in shown and "StepFailed" in shown  # the log
-    assert "<script" not in html
+    assert "<script" not in html and "<style" not in html  # what sanitizers would drop
+    # every cell aligned left explicitly: JupyterLab's output area right-aligns them otherwise
+    cells = re.findall(r"<t[dh][ >]", html)
+    assert cells and len(cells) == len(re.findall(r'<t[dh] style="text-align:left', html))
+    if HAS_DOT:  # the graph, as an image a notebook opened untrusted (or GitHub) still shows
+        assert '<img src="data:image/svg+xml;base64,' in html
 
 
 def test_importing_the_package_does_not_import_ipywidgets() -> None:

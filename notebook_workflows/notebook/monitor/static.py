@@ -76,7 +76,7 @@ def static_html(
     shown = list(rows)[-STATIC_LOG_ROWS:]
     if shown:
         body = "".join(
-            f'<tr><td style="color:#718096;text-align:left;vertical-align:top;'
+            f'<tr><td style="text-align:left;vertical-align:top;color:#718096;'
             f'padding:1px 10px 1px 0;white-space:nowrap">{r.time}</td>'
             f"{_td(e(r.step))}{_td(e(r.kind))}{_td(f'<code>{e(r.summary)}</code>')}</tr>"
             for r in shown
