@@ -20,7 +20,19 @@ if TYPE_CHECKING:
     from ..handler import WorkflowHandler
     from ..runtime.view import RunView
 
-_repr = reprlib.Repr()
+
+class _EndCut(reprlib.Repr):
+    """``reprlib`` cuts a long string in its middle (``'abc...xyz'``); a reader wants its
+    beginning, so strings are cut at their end here: ``'abcdefgh…'``."""
+
+    def repr_str(self, x: str, level: int) -> str:
+        if len(x) <= self.maxstring:
+            return repr(x)
+        shown = repr(x[: self.maxstring - 1])
+        return shown[:-1] + "…" + shown[-1]
+
+
+_repr = _EndCut()
 _repr.maxstring = 48
 _repr.maxother = 48
 _repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxfrozenset = _repr.maxdict = 6

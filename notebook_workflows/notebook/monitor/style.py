@@ -41,8 +41,7 @@ STYLE = """<style>
   .nwm > .nwm-store { grid-row: 4; grid-column: 1 / -1; }
   .nwm-log summary, .nwm-log > div > div { flex-wrap: wrap; row-gap: 0; }
   .nwm-log .k { width: auto; }
-  .nwm-log .m { flex: 1 1 100%; white-space: normal; overflow-wrap: anywhere;
-    padding-left: 2ch; }
+  .nwm-log .m { flex: 1 1 26ch; white-space: normal; overflow-wrap: anywhere; }
 }
 .nwm .widget-html, .nwm .widget-html-content { line-height: 1.45; margin: 0; height: auto;
   min-width: 0; }
@@ -60,7 +59,8 @@ STYLE = """<style>
   font-size: 11px; text-transform: uppercase; letter-spacing: .05em; font-weight: 600;
   color: var(--jp-ui-font-color2, #59636e); cursor: pointer; }
 .nwm > .nwm-fold:hover { color: var(--jp-ui-font-color1, #1f2328); box-shadow: none; }
-.nwm > .nwm-fold:focus { outline: none; }
+.nwm > .nwm-fold:focus, .nwm > .nwm-fold:focus-visible, .nwm > .nwm-fold:active {
+  outline: none !important; box-shadow: none !important; background: none !important; }
 .nwm-progress { color: var(--jp-ui-font-color2, #59636e); margin-top: 2px; }
 .nwm-progress b { color: var(--jp-ui-font-color1, #1f2328); }
 .nwm-progress b.running { color: #e8590c; }
