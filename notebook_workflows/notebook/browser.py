@@ -1,14 +1,15 @@
 """RunBrowser: the runs a checkpoint store keeps, to look into, compare over time, and act on.
 
 ``RunBrowser(store)`` lists the store's runs (``store.runs()``) with filters (a text matched
-against run id and workflow, a status, a workflow); choosing one shows its graph with the step
-counts and times recorded in its snapshots, a slider over its snapshots (``store.history``)
-that moves the graph, the store table (keys that changed since the previous snapshot marked)
-and the timeline with it, and buttons to delete the run, resume it, or fork it at the chosen
-snapshot. Resuming and forking call ``workflow.resume(run_id, store=store, at=...)`` only when a
-workflow instance was given (``RunBrowser(store, workflow=MyFlow())``), and then show the new
-run's monitor; without one the browser shows the line of code to run, since it cannot know the
-class (snapshots name it, and loading never imports code from the data).
+against run id, parent run and workflow; a status; a workflow); choosing one shows its graph
+with the step counts and times recorded in its snapshots, a slider over its snapshots
+(``store.history``) that moves the graph, the store table (keys that changed since the previous
+snapshot marked) and the timeline with it, and buttons to delete the run, resume it, or fork it
+at the chosen snapshot. Resuming and forking call ``workflow.resume(run_id, store=store,
+at=...)`` only when a workflow instance was given (``RunBrowser(store, workflow=MyFlow())``),
+and then show the new run's monitor; without one the browser shows the line of code to run,
+since it cannot know the class (snapshots name it, and loading never imports code from the
+data).
 
 Everything is read from the store through its public methods; nothing is written except by
 the delete button (asked twice). The browser works in the kernel's own thread: it has no run
@@ -106,7 +107,8 @@ class RunBrowser:
         self._confirm_delete = False
 
         self.search = W.Text(
-            placeholder="run id or workflow contains…", continuous_update=False, description=""
+            placeholder="run id, its parent or workflow contains…",
+            continuous_update=False,
         )
         self.status = W.Dropdown(options=[ALL], value=ALL, description="status")
         self.workflow_filter = W.Dropdown(options=[ALL], value=ALL, description="workflow")
@@ -185,7 +187,12 @@ class RunBrowser:
                 self.workflow_filter.value == ALL
                 or _short_name(i.workflow) == self.workflow_filter.value
             )
-            and (not text or text in i.run_id.lower() or text in i.workflow.lower())
+            and (
+                not text
+                or text in i.run_id.lower()
+                or text in (i.parent or "").lower()  # a fork comes with the run it forked
+                or text in i.workflow.lower()
+            )
         ]
         self._infos = shown
         chosen = self.runs.value

@@ -3,7 +3,8 @@
 A Gantt-like strip with one lane per step (in the order steps first ran) and one bar per step
 invocation; invocations of one step that overlap (a fan-out to several workers) stack in the
 lane, so the strip shows the parallelism a run really had. Bars are coloured by outcome:
-completed, running, failed, failed and retried, stopped by the run's end.
+completed, running, waiting (for a human or an event), failed, failed and retried, stopped by
+the run's end.
 
 It is built from plain spans, so both pictures share it: the live monitor makes spans from the
 ``StepStarted``/``StepFinished``/``StepFailed`` records it follows, and the run browser from a
@@ -30,13 +31,15 @@ _COLOURS = {
     "failed": "#c92a2a",
     "retried": "#c48a0f",
     "cancelled": "#9aa3ad",
+    "waiting": "#d4a72c",
 }
 
 
 @dataclass
 class Span:
     """One step invocation: ``start`` and ``end`` in seconds since the epoch (``end`` None
-    while it runs); ``state`` one of "done", "running", "failed", "retried"."""
+    while it runs); ``state`` one of "done", "running", "waiting", "failed", "retried",
+    "cancelled"."""
 
     step: str
     start: float
@@ -82,6 +85,15 @@ class Timeline:
         else:
             return
         self.version += 1
+
+    def mark_waiting(self, steps: Iterable[str]) -> None:
+        """Open invocations of these steps wait (for a human, for an event): drawn apart."""
+        waiting = set(steps)
+        for span in self._open.values():
+            state = "waiting" if span.step in waiting else "running"
+            if span.state != state:
+                span.state = state
+                self.version += 1
 
     def close(self, at: float) -> None:
         """The run ended: what still shows as running was stopped at ``at``."""

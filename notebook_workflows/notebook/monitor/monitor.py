@@ -515,6 +515,7 @@ class RunMonitor(QuestionBox, SavedPicture):
 
     def _render_timeline(self, view: RunView) -> None:
         timeline = self._timeline
+        timeline.mark_waiting(view.waiting)
         running = any(s.end is None for s in timeline.spans[-50:])
         if not timeline.spans or (timeline.version == self._timeline_drawn and not running):
             return
