@@ -259,7 +259,8 @@ def _open(
     the notebook's width follows the window's)."""
     page = browser.new_page(viewport={"width": width, "height": height})
     try:
-        page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}")
+        # A workspace of its own, reset: only this notebook opens (not the ones before)
+        page.goto(f"{lab.url}/lab/workspaces/{Path(name).stem}/tree/{name}?token={lab.token}&reset")
         page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=30_000)
         page.wait_for_function(
             """() => {
@@ -275,6 +276,8 @@ def _open(
     finally:
         with contextlib.suppress(Exception):
             page.screenshot(path=str(ARTIFACTS / f"page-{Path(name).stem}.png"))
+        with contextlib.suppress(Exception):  # its kernel is not needed any more
+            page.evaluate("() => jupyterapp.shell.currentWidget.sessionContext.shutdown()")
         page.close()
 
 

@@ -201,6 +201,24 @@ async def test_a_monitor_made_after_the_run_shows_the_final_state() -> None:
     assert repr(monitor) == "RunMonitor(Chain, run 'late', done, 6 steps)"
 
 
+class Verbose(Workflow):
+    @step
+    async def write(self, ev: StartEvent) -> StopEvent:
+        return StopEvent(result="first line of a long report. " + "more words " * 40 + "THE END")
+
+
+async def test_a_long_result_is_cut_at_its_end_and_opens_to_all_of_it() -> None:
+    handler = Verbose().run(run_id="long-result")
+    monitor = handler.monitor()
+    await handler
+    summary = re.search(r"<summary>(.*?)</summary>", monitor.header.value, re.S)
+    assert summary is not None
+    shown = words(summary.group(1))
+    assert shown.startswith("✔ result: 'first line of a long report. more words")
+    assert "THE END" not in shown and "…" in shown and "show all" in shown
+    assert "THE END'" in text(monitor.header.value.split("</summary>", 1)[1])  # in full
+
+
 async def test_a_failed_step_is_named_with_its_error_and_traceback() -> None:
     handler = Explode().run(run_id="bad")
     monitor = handler.monitor()
