@@ -527,6 +527,7 @@ async def test_the_static_picture_has_status_store_and_log() -> None:
     monitor = handler.monitor()
     with pytest.raises(ValueError):
         await handler
+    await drawn(monitor)  # the picture shows the graph as the monitor last drew it
     html = monitor._repr_mimebundle_()["text/html"]
     shown = words(html)
     assert "Explode · run static · failed" in shown
@@ -635,6 +636,8 @@ def test_an_executed_notebook_keeps_the_finished_view(tmp_path: Path) -> None:
     assert "parts int 2" in page  # the final store
     assert "StopEvent(result='report done')" in page  # the log
     assert "writing part 0" in page and "joined both parts" in page  # the output of steps
+    if HAS_DOT:  # the finished run's graph, drawn off the loop, published as the cell ended
+        assert '<img src="data:image/svg+xml;base64,' in data["text/html"]
     assert "application/vnd.jupyter.widget-view+json" in data
     result = [o for o in outputs if o.output_type == "execute_result"]
     assert result and "'report done'" in result[0].data["text/plain"]

@@ -10,10 +10,11 @@ first view fits one screen.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..graph import WorkflowGraph, _svg_element, svg_size
@@ -33,27 +34,30 @@ def _render_pool() -> ThreadPoolExecutor:
         return _renderer
 
 
-def graph_html(graph: WorkflowGraph) -> str:
-    """The graph as an inline ``<svg>``, scaled down to ``GRAPH_HEIGHT`` when taller; the DOT
-    text and an install hint when Graphviz cannot draw it (never a traceback)."""
+def graph_html(graph: WorkflowGraph) -> tuple[str, str | None]:
+    """The graph as an inline ``<svg>``, scaled down to ``GRAPH_HEIGHT`` when taller, and the
+    SVG as drawn; the DOT text and an install hint (and ``None``) when Graphviz cannot draw it
+    (never a traceback)."""
     try:
-        svg = _svg_element(graph.to_svg())
+        drawn = svg = _svg_element(graph.to_svg())
     except Exception as exc:
-        return f'<div class="nwm-fallback">{graph._fallback_bundle(exc)["text/html"]}</div>'
+        fallback = graph._fallback_bundle(exc)["text/html"]
+        return f'<div class="nwm-fallback">{fallback}</div>', None
     size = svg_size(svg)
     if size is not None:
         width, height = size
         scale = max(0.5, min(1.0, GRAPH_HEIGHT / height)) if height else 1.0
         end = svg.index('pt"', svg.index('height="')) + 3
         svg = f'<svg width="{width * scale:.0f}px" height="{height * scale:.0f}px"' + svg[end:]
-    return f'<div class="nwm-svg">{svg}</div>'
+    return f'<div class="nwm-svg">{svg}</div>', drawn
 
 
 class GraphPanel:
     """Hands the newest graph to the renderer thread and shows what comes back.
 
     ``post(fn, *args)`` runs ``fn`` on the run's loop; ``call_later(delay, fn)`` schedules on it
-    (or returns None once it has stopped); ``show(html)`` sets the widget, on the loop.
+    (or returns None once it has stopped); ``show(html)`` sets the widget, on the loop. ``svg``
+    is the last SVG drawn (for the saved picture), ``None`` until one is.
     """
 
     def __init__(
@@ -73,6 +77,8 @@ class GraphPanel:
         self._not_before = time.monotonic() + first_wait
         self._timer: Any = None
         self.final = False  # the run's last picture: draw at once
+        self.svg: str | None = None
+        self._pending: Future[tuple[str, str | None]] | None = None  # the drawing in flight
 
     def idle(self) -> bool:
         """Nothing being drawn and nothing waiting to be."""
@@ -98,20 +104,38 @@ class GraphPanel:
         self.next = None
         self.busy = True
         self._not_before = time.monotonic() + GRAPH_INTERVAL
-
-        def draw() -> None:
-            self._post(self._drawn, graph_html(graph))
-
         try:
-            _render_pool().submit(draw)
+            future = _render_pool().submit(graph_html, graph)
         except RuntimeError:  # the interpreter is shutting down
             self.busy = False
+            return
+        self._pending = future
+        future.add_done_callback(lambda done: self._post(self._drawn, done))
 
     def _timer_fired(self) -> None:
         self._timer = None
         self._draw()
 
-    def _drawn(self, drawn: str) -> None:
+    def _drawn(self, future: Future[tuple[str, str | None]]) -> None:
+        if future is not self._pending:  # already shown by ``settle``
+            return
+        self._pending = None
         self.busy = False
-        self._show(drawn)
+        try:
+            html, self.svg = future.result()
+        except Exception as exc:  # never stay busy for good: say so and carry on
+            html = f'<div class="nwm-dim">the graph could not be drawn: {exc!r}</div>'
+        self._show(html)
         self._draw()
+
+    def settle(self, timeout: float = 5.0) -> None:
+        """On the loop thread: wait for the drawing in flight and show it now. The saved
+        picture needs the run's last graph at the end of the cell, and the kernel's loop may
+        not run again before the next one, so the result cannot wait for its turn there."""
+        future = self._pending
+        if future is None:
+            return
+        with contextlib.suppress(Exception):
+            future.result(timeout)
+        if future.done():
+            self._drawn(future)

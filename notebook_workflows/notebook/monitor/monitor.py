@@ -192,6 +192,15 @@ class RunMonitor(QuestionBox, SavedPicture):
     def _log_total(self) -> int:
         return self._events.total
 
+    # whether a graph is being drawn or waits to be (bench/bench_monitor.py waits on these)
+    @property
+    def _graph_busy(self) -> bool:
+        return self._graph.busy
+
+    @property
+    def _graph_next(self) -> WorkflowGraph | None:
+        return self._graph.next
+
     def _build(self, view: RunView) -> None:
         """Make the widgets, with the run as it is now: their first state travels with their
         creation, not in a second message."""
@@ -518,6 +527,10 @@ class RunMonitor(QuestionBox, SavedPicture):
         timeline.mark_waiting(view.waiting)
         running = any(s.end is None for s in timeline.spans[-50:])
         if not timeline.spans or (timeline.version == self._timeline_drawn and not running):
+            return
+        if self.timeline is None and self._final and self._refreshes <= 1:
+            # The run ended before the first refresh: a strip of a few milliseconds says
+            # nothing, and two more widgets would cost a short run a fifth of its time.
             return
         self._timeline_drawn = timeline.version
         missed = max(0, view.steps_done - timeline.finished)

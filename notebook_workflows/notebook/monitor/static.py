@@ -10,6 +10,7 @@ area would right-align them).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import html
 import logging
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..display import _table, _td, handler_html, plural
-from ..graph import WorkflowGraph, svg_img
+from ..graph import svg_img
 from ..timeline import Span, timeline_html
 from .kernel_io import in_notebook_kernel
 from .panels import _MISSING, result_html, result_of
@@ -47,10 +48,11 @@ def static_html(
     total: int,
     outputs: Sequence[dict[str, Any]],
     spans: Sequence[Span],
-    graph: bool = True,
+    graph_svg: str | None = None,
 ) -> str:
-    """The run as static HTML: the handler's card, the result, the graph, the timeline, the
-    last log entries and what the steps printed."""
+    """The run as static HTML: the handler's card, the result, the graph (``graph_svg``, as
+    the monitor last drew it: the picture never waits for Graphviz), the timeline, the last log
+    entries and what the steps printed."""
     e = html.escape
     parts = [
         '<div class="nw-run-monitor" style="text-align:left;max-width:1100px">',
@@ -59,17 +61,9 @@ def static_html(
     result = result_of(view)
     if result is not _MISSING:
         parts.append(result_html(result, css=False))
-    if graph:
-        try:
-            drawn = WorkflowGraph.of_run(handler, view=view)
-            parts.append(
-                _section(
-                    "graph",
-                    svg_img(drawn.to_svg(), alt=repr(drawn), max_height=STATIC_GRAPH_HEIGHT),
-                )
-            )
-        except Exception:  # no Graphviz: the card and the log still say what happened
-            pass
+    if graph_svg:
+        alt = f"graph of run {view.run_id} of {view.workflow}"
+        parts.append(_section("graph", svg_img(graph_svg, alt=alt, max_height=STATIC_GRAPH_HEIGHT)))
     strip = timeline_html(spans, view.ended_at or view.started_at + view.elapsed)
     if strip:
         parts.append(_section("timeline", strip))
@@ -108,6 +102,7 @@ class SavedPicture:
     _timeline: Any
     _outputs: list[dict[str, Any]]
     _on_loop: Any
+    _graph: Any
 
     def __repr__(self) -> str:
         view = self.handler.view()
@@ -143,7 +138,10 @@ class SavedPicture:
         The update goes out under the kernel's current request, the cell that awaits the run,
         which is what nbclient listens to. A run that ends between cells (displayed in one,
         awaited in a later one, or not awaited at all) has no such cell, so the update is sent
-        once more when the next cell starts."""
+        once more when the next cell starts. The graph of the finished run is drawn off the
+        loop, after this first update: when the cell has finished (``post_run_cell``, still
+        under its request) or the next one starts, the drawing is waited for and the update
+        sent again, with it. That wait never delays the run or the code awaiting it."""
         if not in_notebook_kernel():
             return
         self._update_display()
@@ -154,9 +152,13 @@ class SavedPicture:
             return
 
         def again(*_: Any) -> None:
-            events.unregister("pre_run_cell", again)
+            for name in ("post_run_cell", "pre_run_cell"):
+                with contextlib.suppress(ValueError):
+                    events.unregister(name, again)
+            self._on_loop(self._graph.settle)
             self._update_display()
 
+        events.register("post_run_cell", again)
         events.register("pre_run_cell", again)
 
     def _update_display(self) -> None:
@@ -171,8 +173,8 @@ class SavedPicture:
             logger.exception("notebook_workflows: could not update the monitor's display")
 
     def _static_html(self) -> str:
-        """The run as static HTML (see ``static``); the graph only once the run has ended (it
-        takes a Graphviz drawing, and until then the widget shows it)."""
+        """The run as static HTML (see ``static``); the graph once the run has ended, as the
+        monitor last drew it (until then the widget shows it)."""
         return static_html(
             self.handler,
             self.handler.view(),
@@ -180,5 +182,5 @@ class SavedPicture:
             total=self._events.total,
             outputs=self._outputs,
             spans=self._timeline.spans,
-            graph=self._final,
+            graph_svg=self._graph.svg if self._final else None,
         )
