@@ -3,9 +3,9 @@
 - The monitor, the whole path a user takes: open a notebook, run all cells, watch the monitor
   render (status, store, graph, timeline, what a step printed), type answers to two questions
   key by key (one sent with the button, one with Enter) while the cell awaits the run, and see
-  the run finish; then the same monitor at 1400, 900 and 700 px wide (the graph stacks above
-  the store below 800 px, no store key breaks, the first view fits 1,000 px) and in the dark
-  theme, and its log folded away and back.
+  the run finish; then the same monitor at 1400, 900 and 700 px wide (the store beside the
+  graph while it gets 360 px, under it below that; no store key breaks; the first view fits
+  1,000 px) and in the dark theme, and its log folded away and back.
 - A notebook opened fresh, without running it (untrusted, as any notebook one did not run
   oneself): its graphs show as images, and the saved monitor shows its graph.
 - The run browser clicked through: choose a run, move the slider over its snapshots.
@@ -347,7 +347,9 @@ def test_the_monitor_renders_takes_answers_and_shows_the_finished_run(
         expect(page.locator(".jp-OutputArea-output").last).to_contain_text(
             "Live monitors: yes, publish"
         )
-        monitor.locator(".nwm-graph svg").scroll_into_view_if_needed()
+        # the finished run's graph (its caption says so), then the picture
+        expect(monitor.locator(".nwm-graph svg")).to_contain_text("done", timeout=10_000)
+        monitor.locator(".nwm-graph").scroll_into_view_if_needed()
         page.wait_for_timeout(300)  # let the last graph finish painting for the picture
         monitor.screenshot(path=str(ARTIFACTS / "monitor.png"))
         # the first view fits a 1,000 px high screen
@@ -360,19 +362,31 @@ def test_the_monitor_renders_takes_answers_and_shows_the_finished_run(
         fold.click()
         expect(monitor.locator(".nwm-logbox")).to_be_visible()
 
+        stacked = {}
         for width in (900, 700):
             page.set_viewport_size({"width": width, "height": 1100})
             page.wait_for_timeout(400)
             monitor.screenshot(path=str(ARTIFACTS / f"monitor-{width}.png"))
             graph, store = _box(monitor.locator(".nwm-graph")), _box(monitor.locator(".nwm-store"))
-            if _box(monitor)["width"] < 800:  # stacked: the store under the graph, full width
-                assert store["y"] >= graph["y"] + graph["height"] - 1, (graph, store)
-            else:  # side by side
+            inner = _box(monitor)["width"] - 26  # its padding and border
+            head = _box(monitor.locator(".nwm-header"))
+            assert head["width"] > inner / 2 and graph["y"] >= head["y"] + head["height"] - 1
+            fold = _box(monitor.locator(".nwm-fold-log"))
+            title = monitor.locator(".nwm-fold-log").evaluate(
+                "b => { const r = document.createRange(); r.selectNodeContents(b);"
+                " return r.getBoundingClientRect().left; }"
+            )
+            assert title - fold["x"] < 20, (title, fold)  # section titles sit at the left
+            stacked[width] = store["y"] >= graph["y"] + graph["height"] - 1
+            if stacked[width]:  # only when the store would get less than 360 px beside it
+                assert graph["width"] + 360 > inner, (graph, store, inner)
+            else:  # side by side, the store not squeezed
                 assert store["x"] >= graph["x"] + graph["width"] - 1, (graph, store)
+                assert store["width"] >= 359, store
             # no store key or type breaks inside a word: each stays on one line
             for cell in monitor.locator(".nwm-store td.key, .nwm-store td.type").all():
                 assert _box(cell)["height"] < 30, cell.inner_text()
-        assert _box(monitor)["width"] < 800  # the last one was the narrow one
+        assert stacked == {900: False, 700: True}, stacked
 
         page.set_viewport_size({"width": 1400, "height": 1100})
         _set_theme(page, "JupyterLab Dark", light=False)

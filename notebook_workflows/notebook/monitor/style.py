@@ -1,13 +1,15 @@
 """The monitor's look: one stylesheet, shared by every monitor in the kernel.
 
 JupyterLab's theme variables (light and dark), with fallbacks elsewhere. The parts are the
-children of one box, placed on a grid by class; parts share one ``Layout`` model, so sizes and
-visibility live here. The monitor is a size container: below 800 px wide the graph stacks above
-the store instead of squeezing it, and log lines wrap instead of cutting their summaries. Store
-keys and types never break inside a word; a value too long for its column scrolls the table
-sideways. The first view fits one screen: the graph is scaled to ``GRAPH_HEIGHT``, the store,
-timeline, log and output scroll within a bounded height (the log kept at its newest line), and
-the timeline, log and output fold away under their titles.
+children of one box, laid out by class with a wrapping flex row; parts share one ``Layout``
+model, so sizes and visibility live here. The graph takes its drawing's width and the store the
+rest, at least 360 px: where that does not fit (a narrow window, or a wide graph) the store
+moves under the graph instead of being squeezed. The monitor is a size container: below 800 px
+wide, log lines wrap instead of cutting their summaries. Store keys and types never break inside
+a word; a value too long for its column scrolls the table sideways. The first view fits one
+screen: the graph is scaled to ``GRAPH_HEIGHT``, the store, timeline, log and output scroll
+within a bounded height (the log kept at its newest line), and the timeline, log and output fold
+away under their titles.
 """
 
 from __future__ import annotations
@@ -20,25 +22,24 @@ STYLE = """<style>
   color: var(--jp-ui-font-color1, #1f2328); border: 1px solid var(--jp-border-color2, #d0d7de);
   border-radius: 8px; padding: 8px 12px 10px; max-width: 1100px; box-sizing: border-box;
   container: nwm / inline-size; text-align: left;
-  display: grid !important; grid-template-columns: fit-content(62%) minmax(0, 1fr) auto auto;
-  gap: 0; align-items: start; }
+  display: flex !important; flex-flow: row wrap; align-items: flex-start; gap: 0; }
 .nwm > .nwm-style, .nwm .nwm-hidden, .nwm > .nwm-folded { display: none !important; }
-.nwm > * { grid-column: 1 / -1; min-width: 0; margin: 0; }
-.nwm > .nwm-header { grid-row: 1; grid-column: 1 / 3; }
-.nwm > .nwm-step { grid-row: 1; grid-column: 3; margin: 0 0 0 6px; width: auto; }
-.nwm > .nwm-cancel { grid-row: 1; grid-column: 4; margin: 0 0 0 6px; width: auto; }
-.nwm > .nwm-ask { grid-row: 2; margin-top: 8px; }
-.nwm > .nwm-graph { grid-row: 3; grid-column: 1; margin-top: 10px; padding-right: 24px; }
-.nwm > .nwm-store { grid-row: 3; grid-column: 2 / -1; margin-top: 10px; }
-.nwm > .nwm-fold-timeline { grid-row: 5; }
-.nwm > .nwm-timeline { grid-row: 6; }
-.nwm > .nwm-fold-log { grid-row: 7; }
-.nwm > .nwm-logbox { grid-row: 8; }
-.nwm > .nwm-fold-output { grid-row: 9; }
-.nwm > .nwm-output { grid-row: 10; }
+.nwm::before { content: ""; order: 4; flex: 0 0 100%; height: 0; }  /* ends the header's line */
+.nwm > * { flex: 1 1 100%; min-width: 0; margin: 0; }
+.nwm > .nwm-header { order: 1; flex: 1 1 auto; }
+.nwm > .nwm-step { order: 2; flex: none; margin: 0 0 0 6px; width: auto; }
+.nwm > .nwm-cancel { order: 3; flex: none; margin: 0 0 0 6px; width: auto; }
+.nwm > .nwm-ask { order: 5; margin-top: 8px; }
+.nwm > .nwm-graph { order: 6; flex: 0 1 auto; margin-top: 10px; padding-right: 24px;
+  max-width: 100%; box-sizing: border-box; }
+.nwm > .nwm-store { order: 7; flex: 1 1 360px; margin-top: 10px; }
+.nwm > .nwm-fold-timeline { order: 8; }
+.nwm > .nwm-timeline { order: 9; }
+.nwm > .nwm-fold-log { order: 10; }
+.nwm > .nwm-logbox { order: 11; }
+.nwm > .nwm-fold-output { order: 12; }
+.nwm > .nwm-output { order: 13; }
 @container nwm (max-width: 800px) {
-  .nwm > .nwm-graph { grid-column: 1 / -1; padding-right: 0; }
-  .nwm > .nwm-store { grid-row: 4; grid-column: 1 / -1; }
   .nwm-log summary, .nwm-log > div > div { flex-wrap: wrap; row-gap: 0; }
   .nwm-log .k { width: auto; }
   .nwm-log .m { flex: 1 1 26ch; white-space: normal; overflow-wrap: anywhere; }
@@ -55,7 +56,7 @@ STYLE = """<style>
 .nwm-title { font-size: 11px; text-transform: uppercase; letter-spacing: .05em;
   color: var(--jp-ui-font-color2, #59636e); margin: 2px 0 3px; font-weight: 600; }
 .nwm > .nwm-fold { margin-top: 10px; height: auto; line-height: 18px; padding: 0;
-  background: none; border: none; box-shadow: none; justify-self: start; width: auto;
+  background: none; border: none; box-shadow: none; text-align: left !important;
   font-size: 11px; text-transform: uppercase; letter-spacing: .05em; font-weight: 600;
   color: var(--jp-ui-font-color2, #59636e); cursor: pointer; }
 .nwm > .nwm-fold:hover { color: var(--jp-ui-font-color1, #1f2328); box-shadow: none; }
