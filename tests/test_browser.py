@@ -1,10 +1,18 @@
-"""The run monitor in a real browser: JupyterLab, Debian's Chromium, Playwright.
+"""The notebook face in a real browser: JupyterLab, Debian's Chromium, Playwright.
 
-One test walks the whole path a user takes: open a notebook, run all cells, watch the monitor
-render (status, store, graph, what a step printed), type answers to two questions key by key
-(one sent with the button, one with Enter) while the cell awaits the run, and see the run
-finish. The server is started here on a free loopback port with a token, with every Jupyter
-directory in a temporary folder; a screenshot is kept under ``test-artifacts/``.
+- The monitor, the whole path a user takes: open a notebook, run all cells, watch the monitor
+  render (status, store, graph, timeline, what a step printed), type answers to two questions
+  key by key (one sent with the button, one with Enter) while the cell awaits the run, and see
+  the run finish; then the same monitor at 1400, 900 and 700 px wide (the store beside the
+  graph while it gets 360 px, under it below that; no store key breaks; the first view fits
+  1,000 px) and in the dark theme, and its log folded away and back.
+- A notebook opened fresh, without running it (untrusted, as any notebook one did not run
+  oneself): its graphs show as images, and the saved monitor shows its graph.
+- The run browser clicked through: choose a run, move the slider over its snapshots.
+
+One server for the module, started here on a free loopback port with a token, with every
+Jupyter directory in a temporary folder; one Chromium. Screenshots are kept under
+``test-artifacts/``: look at them.
 """
 
 from __future__ import annotations
@@ -23,13 +31,15 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
 NOTEBOOK = "monitor.ipynb"
 
 DEFINE = '''
@@ -206,11 +216,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         log.close()
 
 
-def _write_notebook(path: Path) -> None:
+def _write_notebook(path: Path, *cells: str) -> None:
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(DEFINE.strip()), nbformat.v4.new_code_cell(RUN.strip())]
+    nb.cells = [nbformat.v4.new_code_cell(cell.strip()) for cell in cells]
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
@@ -219,13 +229,13 @@ def _write_notebook(path: Path) -> None:
     nbformat.write(nb, path)
 
 
-def test_the_monitor_renders_takes_answers_and_shows_the_finished_run(lab: Lab) -> None:
-    from playwright.sync_api import expect, sync_playwright
+@pytest.fixture(scope="module")
+def browser(lab: Lab) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
 
-    _write_notebook(lab.root / NOTEBOOK)
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
+        chromium = pw.chromium.launch(
             executable_path=CHROMIUM,
             args=[
                 "--no-sandbox",
@@ -235,61 +245,232 @@ def test_the_monitor_renders_takes_answers_and_shows_the_finished_run(lab: Lab) 
                 "--disable-sync",
             ],
         )
-        page = browser.new_page(viewport={"width": 1280, "height": 1500})
         try:
-            page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?token={lab.token}")
-            page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=30_000)
-            page.wait_for_function(
-                """() => {
-                    const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-                    const kernel = panel && panel.sessionContext && panel.sessionContext.session
-                        && panel.sessionContext.session.kernel;
-                    return kernel && kernel.status === 'idle';
-                }""",
-                timeout=30_000,
-            )
-            # Not awaited: the promise resolves only when every cell has finished.
-            page.evaluate("() => { void jupyterapp.commands.execute('notebook:run-all-cells'); }")
-
-            monitor = page.locator(".nwm")
-            header = monitor.locator(".nwm-header")
-            expect(header).to_contain_text("Review", timeout=30_000)
-            expect(header).to_contain_text("browser-1")
-            expect(header.locator(".nwm-pill")).to_have_text("waiting", timeout=15_000)
-            expect(monitor.locator(".nwm-store")).to_contain_text("topic")
-            expect(monitor.locator(".nwm-store")).to_contain_text("'monitors'")
-            expect(monitor.locator(".nwm-store")).to_contain_text("words")
-            expect(monitor.locator(".nwm-graph svg")).to_be_visible(timeout=15_000)
-            expect(monitor.locator(".nwm-graph svg")).to_contain_text("draft")
-            expect(monitor.locator(".nwm-logbox")).to_contain_text("InputRequiredEvent")
-            # what a step printed, inside the monitor's own output area
-            expect(monitor.locator(".nwm-output")).to_contain_text("drafted the intro section")
-            expect(monitor.locator(".nwm-output")).to_contain_text("drafted the results section")
-
-            ask = monitor.locator(".nwm-ask")
-            expect(ask).to_contain_text("Publish the report?")
-            expect(monitor.locator(".nwm-graph svg")).to_contain_text("waiting", timeout=5_000)
-            monitor.screenshot(path=str(ARTIFACTS / "monitor-waiting.png"))
-            ask.locator("input").press_sequentially("yes, publish", delay=40)
-            ask.locator(".nwm-send").click()
-            expect(ask).to_contain_text("Its title?", timeout=15_000)
-            box = ask.locator("input")
-            expect(box).to_be_enabled()
-            box.press_sequentially("Live monitors", delay=40)
-            box.press("Enter")
-
-            expect(header.locator(".nwm-pill")).to_have_text("done", timeout=15_000)
-            expect(header).to_contain_text("result: 'Live monitors: yes, publish'")
-            expect(monitor.locator(".nwm-store")).to_contain_text("'yes, publish'")
-            expect(monitor.locator(".nwm-logbox")).to_contain_text("RunStatusChanged")
-            expect(ask).to_be_hidden()
-            # the awaited cell's own result, under the monitor
-            expect(page.locator(".jp-OutputArea-output").last).to_contain_text(
-                "Live monitors: yes, publish"
-            )
-            monitor.locator(".nwm-graph svg").scroll_into_view_if_needed()
-            page.wait_for_timeout(300)  # let the last graph finish painting for the picture
-            monitor.screenshot(path=str(ARTIFACTS / "monitor.png"))
+            yield chromium
         finally:
-            page.screenshot(path=str(ARTIFACTS / "browser-page.png"))
-            browser.close()
+            chromium.close()
+
+
+@contextlib.contextmanager
+def _open(
+    browser: Any, lab: Lab, name: str, width: int = 1400, height: int = 1100
+) -> Iterator[Any]:
+    """A page with notebook ``name`` open, its kernel idle and the left sidebar collapsed (so
+    the notebook's width follows the window's)."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    try:
+        # A workspace of its own, reset: only this notebook opens (not the ones before)
+        page.goto(f"{lab.url}/lab/workspaces/{Path(name).stem}/tree/{name}?token={lab.token}&reset")
+        page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=30_000)
+        page.wait_for_function(
+            """() => {
+                const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+                const kernel = panel && panel.sessionContext && panel.sessionContext.session
+                    && panel.sessionContext.session.kernel;
+                return kernel && kernel.status === 'idle';
+            }""",
+            timeout=30_000,
+        )
+        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+        yield page
+    finally:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(ARTIFACTS / f"page-{Path(name).stem}.png"))
+        with contextlib.suppress(Exception):  # its kernel is not needed any more
+            page.evaluate("() => jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+        page.close()
+
+
+def _run_all(page: Any) -> None:
+    # Not awaited: the promise resolves only when every cell has finished.
+    page.evaluate("() => { void jupyterapp.commands.execute('notebook:run-all-cells'); }")
+
+
+def _box(locator: Any) -> dict[str, float]:
+    box = locator.bounding_box()
+    assert box is not None
+    return box
+
+
+def _set_theme(page: Any, theme: str, light: bool) -> None:
+    page.evaluate("(theme) => jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
+    page.wait_for_selector(
+        f"body[data-jp-theme-light='{str(light).lower()}']", state="attached", timeout=15_000
+    )
+    page.wait_for_timeout(400)  # the theme's stylesheet applies
+
+
+def test_the_monitor_renders_takes_answers_and_shows_the_finished_run(
+    lab: Lab, browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    _write_notebook(lab.root / NOTEBOOK, DEFINE, RUN)
+    with _open(browser, lab, NOTEBOOK) as page:
+        _run_all(page)
+        monitor = page.locator(".nwm")
+        header = monitor.locator(".nwm-header")
+        expect(header).to_contain_text("Review", timeout=30_000)
+        expect(header).to_contain_text("browser-1")
+        expect(header.locator(".nwm-pill")).to_have_text("waiting", timeout=15_000)
+        expect(monitor.locator(".nwm-store")).to_contain_text("topic")
+        expect(monitor.locator(".nwm-store")).to_contain_text("'monitors'")
+        expect(monitor.locator(".nwm-store")).to_contain_text("words")
+        expect(monitor.locator(".nwm-graph svg")).to_be_visible(timeout=15_000)
+        expect(monitor.locator(".nwm-graph svg")).to_contain_text("draft")
+        expect(monitor.locator(".nwm-logbox")).to_contain_text("InputRequiredEvent")
+        # the fan-out in the timeline: three drafts at once
+        expect(monitor.locator(".nwm-timeline")).to_contain_text("draft x3")
+        expect(monitor.locator(".nwm-timeline")).to_contain_text("at most 3 at once")
+        # what a step printed, inside the monitor's own output area
+        expect(monitor.locator(".nwm-output")).to_contain_text("drafted the intro section")
+        expect(monitor.locator(".nwm-output")).to_contain_text("drafted the results section")
+
+        ask = monitor.locator(".nwm-ask")
+        expect(ask).to_contain_text("Publish the report?")
+        expect(monitor.locator(".nwm-graph svg")).to_contain_text("waiting", timeout=5_000)
+        monitor.screenshot(path=str(ARTIFACTS / "monitor-waiting.png"))
+        ask.locator("input").press_sequentially("yes, publish", delay=40)
+        ask.locator(".nwm-send").click()
+        expect(ask).to_contain_text("Its title?", timeout=15_000)
+        box = ask.locator("input")
+        expect(box).to_be_enabled()
+        box.press_sequentially("Live monitors", delay=40)
+        box.press("Enter")
+
+        expect(header.locator(".nwm-pill")).to_have_text("done", timeout=15_000)
+        expect(header).to_contain_text("result: 'Live monitors: yes, publish'")
+        expect(monitor.locator(".nwm-store")).to_contain_text("'yes, publish'")
+        expect(monitor.locator(".nwm-logbox")).to_contain_text("RunStatusChanged")
+        expect(ask).to_be_hidden()
+        # the awaited cell's own result, under the monitor
+        expect(page.locator(".jp-OutputArea-output").last).to_contain_text(
+            "Live monitors: yes, publish"
+        )
+        # the finished run's graph (its caption says so), then the picture
+        expect(monitor.locator(".nwm-graph svg")).to_contain_text("done", timeout=10_000)
+        monitor.locator(".nwm-graph").scroll_into_view_if_needed()
+        page.wait_for_timeout(300)  # let the last graph finish painting for the picture
+        monitor.screenshot(path=str(ARTIFACTS / "monitor.png"))
+        # the first view fits a 1,000 px high screen
+        assert _box(monitor)["height"] <= 1000, _box(monitor)
+
+        # the log folds away under its title, and back
+        fold = monitor.locator(".nwm-fold-log")
+        fold.click()
+        expect(monitor.locator(".nwm-logbox")).to_be_hidden()
+        fold.click()
+        expect(monitor.locator(".nwm-logbox")).to_be_visible()
+
+        stacked = {}
+        for width in (900, 700):
+            page.set_viewport_size({"width": width, "height": 1100})
+            page.wait_for_timeout(400)
+            monitor.screenshot(path=str(ARTIFACTS / f"monitor-{width}.png"))
+            graph, store = _box(monitor.locator(".nwm-graph")), _box(monitor.locator(".nwm-store"))
+            inner = _box(monitor)["width"] - 26  # its padding and border
+            head = _box(monitor.locator(".nwm-header"))
+            assert head["width"] > inner / 2 and graph["y"] >= head["y"] + head["height"] - 1
+            fold = _box(monitor.locator(".nwm-fold-log"))
+            title = monitor.locator(".nwm-fold-log").evaluate(
+                "b => { const r = document.createRange(); r.selectNodeContents(b);"
+                " return r.getBoundingClientRect().left; }"
+            )
+            assert title - fold["x"] < 20, (title, fold)  # section titles sit at the left
+            stacked[width] = store["y"] >= graph["y"] + graph["height"] - 1
+            if stacked[width]:  # only when the store would get less than 360 px beside it
+                assert graph["width"] + 360 > inner, (graph, store, inner)
+            else:  # side by side, the store not squeezed
+                assert store["x"] >= graph["x"] + graph["width"] - 1, (graph, store)
+                assert store["width"] >= 359, store
+            # no store key or type breaks inside a word: each stays on one line
+            for cell in monitor.locator(".nwm-store td.key, .nwm-store td.type").all():
+                assert _box(cell)["height"] < 30, cell.inner_text()
+        assert stacked == {900: False, 700: True}, stacked
+
+        page.set_viewport_size({"width": 1400, "height": 1100})
+        _set_theme(page, "JupyterLab Dark", light=False)
+        monitor.screenshot(path=str(ARTIFACTS / "monitor-dark.png"))
+        _set_theme(page, "JupyterLab Light", light=True)
+
+
+def test_a_notebook_opened_fresh_shows_its_graphs_and_saved_monitor(lab: Lab, browser: Any) -> None:
+    """Not run, not trusted: JupyterLab renders no SVG output and no widget state then."""
+    from playwright.sync_api import expect
+
+    for name in ("01_quickstart.ipynb", "03_watching_a_run.ipynb"):
+        shutil.copy(ROOT / "notebooks" / name, lab.root / name)
+    with _open(browser, lab, "01_quickstart.ipynb") as page:
+        graph = page.locator(".jp-OutputArea-output img[src^='data:image/svg+xml']").first
+        expect(graph).to_be_visible(timeout=15_000)
+        assert graph.evaluate("img => img.naturalWidth") > 100  # decoded and drawn
+        assert page.locator(".jp-OutputArea-output:has-text('<WorkflowGraph of')").count() == 0
+        graph.scroll_into_view_if_needed()
+        graph.screenshot(path=str(ARTIFACTS / "fresh-graph.png"))
+    with _open(browser, lab, "03_watching_a_run.ipynb") as page:
+        saved = page.locator(".jp-OutputArea-output:has(.nw-run-monitor), .nwm").first
+        expect(saved).to_be_visible(timeout=15_000)
+        saved.scroll_into_view_if_needed()
+        saved.screenshot(path=str(ARTIFACTS / "fresh-monitor.png"))
+        shown = page.locator(".nw-run-monitor img[src^='data:image/svg+xml'], .nwm-graph svg").first
+        expect(shown).to_be_visible(timeout=15_000)
+
+
+BROWSE = """
+from notebook_workflows.checkpoint import MemoryStore
+from notebook_workflows.widgets import RunBrowser
+
+class Part(Event):
+    n: int
+
+class Parts(Workflow):
+    @step
+    async def split(self, ctx: Context, ev: StartEvent) -> Part | None:
+        await ctx.store.set("label", ev.label)
+        for n in range(3):
+            ctx.send_event(Part(n=n))
+
+    @step(num_workers=3)
+    async def work(self, ctx: Context, ev: Part) -> StopEvent | None:
+        await asyncio.sleep(0.05)
+        async with ctx.store.edit_state() as state:
+            state["done"] = state.get("done", 0) + 1
+            finished = state["done"] == 3
+        return StopEvent(result="all parts") if finished else None
+
+store = MemoryStore()
+for run_id in ("alpha", "beta"):
+    await Parts().run(run_id=run_id, label=run_id, checkpoint=store)
+RunBrowser(store)
+"""
+
+
+def test_the_run_browser_is_clicked_through(lab: Lab, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    _write_notebook(
+        lab.root / "browse.ipynb", "import asyncio\nfrom notebook_workflows import *", BROWSE
+    )
+    with _open(browser, lab, "browse.ipynb") as page:
+        _run_all(page)
+        runs = page.locator(".nwb .nwb-runs select")
+        expect(runs.locator("option")).to_have_count(2, timeout=30_000)
+        labels = runs.locator("option").all_inner_texts()
+        runs.select_option(index=next(i for i, t in enumerate(labels) if t.startswith("alpha")))
+        info = page.locator(".nwb .widget-html").filter(has_text="snapshots").first
+        expect(info).to_contain_text("run alpha")
+        graph = page.locator(".nwb-graph img[src^='data:image/svg+xml']")
+        expect(graph).to_be_visible()
+        snapshot = page.locator(".nwb .widget-html").filter(has_text="#").first
+        last = snapshot.inner_text()
+        handle = page.locator(".nwb-slider .noUi-handle")
+        handle.focus()
+        handle.press("Home")
+        handle.press("ArrowRight")
+        expect(snapshot).to_contain_text("after step 'split'", timeout=10_000)
+        assert snapshot.inner_text() != last
+        expect(page.locator(".nwb-store")).to_contain_text("label")
+        expect(page.locator(".nwb-store")).not_to_contain_text("done")
+        page.locator(".nwb").screenshot(path=str(ARTIFACTS / "run-browser.png"))
+        page.locator(".nwb button:has-text('Fork at this snapshot')").click()
+        expect(page.locator(".nwb")).to_contain_text("Parts().resume('alpha', store=store, at=1)")

@@ -145,7 +145,7 @@ async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
 
 async def drawn(monitor: RunMonitor) -> None:
     """Wait until the newest graph is drawn (drawing runs on its own thread)."""
-    await until(lambda: not monitor._graph_busy and monitor._graph_next is None)
+    await until(monitor._graph.idle)
 
 
 def text(html: str) -> str:
@@ -199,6 +199,24 @@ async def test_a_monitor_made_after_the_run_shows_the_final_state() -> None:
     assert "counter int 5" in words(monitor.store.value)
     assert "StopEvent(result=5)" in words(monitor.log.value)  # from the run's stream
     assert repr(monitor) == "RunMonitor(Chain, run 'late', done, 6 steps)"
+
+
+class Verbose(Workflow):
+    @step
+    async def write(self, ev: StartEvent) -> StopEvent:
+        return StopEvent(result="first line of a long report. " + "more words " * 40 + "THE END")
+
+
+async def test_a_long_result_is_cut_at_its_end_and_opens_to_all_of_it() -> None:
+    handler = Verbose().run(run_id="long-result")
+    monitor = handler.monitor()
+    await handler
+    summary = re.search(r"<summary>(.*?)</summary>", monitor.header.value, re.S)
+    assert summary is not None
+    shown = words(summary.group(1))
+    assert shown.startswith("✔ result: 'first line of a long report. more words")
+    assert "THE END" not in shown and "…" in shown and "show all" in shown
+    assert "THE END'" in text(monitor.header.value.split("</summary>", 1)[1])  # in full
 
 
 async def test_a_failed_step_is_named_with_its_error_and_traceback() -> None:
@@ -353,7 +371,7 @@ async def test_the_log_keeps_its_last_entries_newest_at_the_bottom() -> None:
     await handler
     assert len(monitor._log) == 20
     log = words(monitor.log.value)
-    assert "older ones not kept" in log
+    assert re.search(r"events · \d+ · \d+ older ones not kept", monitor.log_fold.description)
     assert "Work(i=0)" not in log
     assert log.index("Work(i=58)") < log.index("Work(i=59)") < log.index("RunStatusChanged done")
 
@@ -479,7 +497,7 @@ def test_a_run_on_the_run_sync_helper_thread_updates_the_monitor_there(
     with caplog.at_level(logging.ERROR, logger="notebook_workflows"):
         assert helper.submit(result).future.result(timeout=5) == "ok: 30"
         deadline = time.monotonic() + 5
-        while (monitor._graph_busy or monitor._graph_next) and time.monotonic() < deadline:
+        while not monitor._graph.idle() and time.monotonic() < deadline:
             time.sleep(0.01)
     # (the helper loop is shared: only errors about this run count)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -509,13 +527,19 @@ async def test_the_static_picture_has_status_store_and_log() -> None:
     monitor = handler.monitor()
     with pytest.raises(ValueError):
         await handler
+    await drawn(monitor)  # the picture shows the graph as the monitor last drew it
     html = monitor._repr_mimebundle_()["text/html"]
     shown = words(html)
     assert "Explode · run static · failed" in shown
     assert "step explode failed: ValueError: boom at 1" in shown
     assert "started bool True" in shown  # the store
     assert "events" in shown and "StepFailed" in shown  # the log
-    assert "<script" not in html
+    assert "<script" not in html and "<style" not in html  # what sanitizers would drop
+    # every cell aligned left explicitly: JupyterLab's output area right-aligns them otherwise
+    cells = re.findall(r"<t[dh][ >]", html)
+    assert cells and len(cells) == len(re.findall(r'<t[dh] style="text-align:left', html))
+    if HAS_DOT:  # the graph, as an image a notebook opened untrusted (or GitHub) still shows
+        assert '<img src="data:image/svg+xml;base64,' in html
 
 
 def test_importing_the_package_does_not_import_ipywidgets() -> None:
@@ -531,7 +555,8 @@ def test_importing_the_package_does_not_import_ipywidgets() -> None:
 
 
 def test_the_monitor_module_keeps_its_promises_in_its_docstring() -> None:
-    source = Path(__file__).resolve().parents[1] / "notebook_workflows" / "widgets.py"
+    package = Path(__file__).resolve().parents[1] / "notebook_workflows" / "notebook"
+    source = package / "monitor" / "monitor.py"
     doc = source.read_text(encoding="utf-8").split('"""')[1]
     for decision in ("thread", "throttled", "display id", "with output:"):
         assert decision in doc
@@ -611,6 +636,8 @@ def test_an_executed_notebook_keeps_the_finished_view(tmp_path: Path) -> None:
     assert "parts int 2" in page  # the final store
     assert "StopEvent(result='report done')" in page  # the log
     assert "writing part 0" in page and "joined both parts" in page  # the output of steps
+    if HAS_DOT:  # the finished run's graph, drawn off the loop, published as the cell ended
+        assert '<img src="data:image/svg+xml;base64,' in data["text/html"]
     assert "application/vnd.jupyter.widget-view+json" in data
     result = [o for o in outputs if o.output_type == "execute_result"]
     assert result and "'report done'" in result[0].data["text/plain"]
