@@ -6,12 +6,18 @@ widgets) and the checkpoint stores load on first use, so importing this package 
 
 from ._loop import enable_nested_asyncio
 from .context import Context
+from .decorators import catch_error
 from .errors import (
     ContextSerdeError,
+    ContextStateError,
     SnapshotError,
+    WorkflowCancelledByUser,
     WorkflowCancelledError,
+    WorkflowConfigurationError,
+    WorkflowDone,
     WorkflowError,
     WorkflowRuntimeError,
+    WorkflowStepDoesNotExistError,
     WorkflowTimeoutError,
     WorkflowValidationError,
 )
@@ -34,16 +40,28 @@ from .workflow import Workflow
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # the notebook face loads on first use: ``from notebook_workflows import RunBrowser``
+    if name == "RunBrowser":
+        from .notebook.browser import RunBrowser
+
+        return RunBrowser
+    raise AttributeError(f"module 'notebook_workflows' has no attribute {name!r}")
+
+
 __all__ = [
     "ConstantDelayRetryPolicy",
     "Context",
     "ContextSerdeError",
+    "ContextStateError",
     "Event",
     "ExponentialBackoffRetryPolicy",
     "HumanResponseEvent",
     "InputRequiredEvent",
     "Resource",
     "RetryPolicy",
+    "RunBrowser",
     "RunStatusChanged",
     "SnapshotError",
     "StartEvent",
@@ -52,12 +70,17 @@ __all__ = [
     "StepStarted",
     "StopEvent",
     "Workflow",
+    "WorkflowCancelledByUser",
     "WorkflowCancelledError",
+    "WorkflowConfigurationError",
+    "WorkflowDone",
     "WorkflowError",
     "WorkflowHandler",
     "WorkflowRuntimeError",
+    "WorkflowStepDoesNotExistError",
     "WorkflowTimeoutError",
     "WorkflowValidationError",
+    "catch_error",
     "enable_nested_asyncio",
     "step",
 ]

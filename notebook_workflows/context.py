@@ -23,16 +23,25 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from .errors import ContextStateError, WorkflowRuntimeError
+from .errors import ContextSerdeError, ContextStateError, WorkflowRuntimeError
 from .events import Event
 from .runtime.state import RunState, Waiter
 from .runtime.view import current_invocation_var
 from .serialization import decode, encode
+from .serializers import BaseSerializer, JsonSerializer, PickleSerializer, serializer_name
 
 if TYPE_CHECKING:
     from .retry_policy import RetryInfo
     from .runtime.driver import Driver
     from .workflow import Workflow
+
+__all__ = [
+    "BaseSerializer",
+    "Context",
+    "JsonSerializer",
+    "PickleSerializer",
+    "Store",
+]
 
 StateT = TypeVar("StateT", bound=BaseModel)
 
@@ -585,7 +594,7 @@ class Context(Generic[StateT]):
 
     # -- snapshots ------------------------------------------------------------------------------
 
-    def to_dict(self, *, serializer: str = "json") -> dict[str, Any]:
+    def to_dict(self, serializer: Any = "json") -> dict[str, Any]:
         """The whole run as plain JSON data: store, queues, in-flight steps, buffers, waiters.
 
         Works inside a step (that step counts as in flight, so a restore runs it again), from
@@ -596,14 +605,20 @@ class Context(Generic[StateT]):
         """
         from .snapshot import snapshot_of
 
+        name = serializer_name(serializer)
         driver = self._driver
         if driver is not None:
-            return driver.read(lambda: snapshot_of(self, serializer))
-        return snapshot_of(self, serializer)
+            return driver.read(lambda: snapshot_of(self, name))
+        return snapshot_of(self, name)
 
     @classmethod
     def from_dict(
-        cls, workflow: Workflow, data: Any, *, allow_pickle: bool = False
+        cls,
+        workflow: Workflow,
+        data: Any,
+        serializer: Any = None,
+        *,
+        allow_pickle: bool = False,
     ) -> Context[Any]:
         """Rebuild a context from ``to_dict()`` data; ``workflow.run(ctx=...)`` continues it.
 
@@ -613,6 +628,12 @@ class Context(Generic[StateT]):
         """
         from .snapshot import restore_into
 
+        name = serializer_name(serializer)
+        if name == "pickle" and not allow_pickle:
+            raise ContextSerdeError(
+                "loading with PickleSerializer can run any code the snapshot's author chose; "
+                "pass allow_pickle=True as well, only if you trust where it came from"
+            )
         ctx: Context[Any] = cls(workflow)
         restore_into(ctx, data, allow_pickle=allow_pickle)
         return ctx

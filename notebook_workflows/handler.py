@@ -223,7 +223,7 @@ class WorkflowHandler:
         if driver.finished:
             queue.put_nowait(END)
         else:
-            unsubscribe = driver.subscribe(queue.put_nowait)
+            unsubscribe = driver.subscribe(queue.put_nowait, end=True)
         try:
             while True:
                 item = await queue.get()
@@ -292,11 +292,12 @@ class WorkflowHandler:
 
     # -- the notebook face (thin doors into graph.py and widgets.py) ----------------------------
 
-    def draw(self) -> WorkflowGraph:
-        """The graph of this run: counts, times, the running and the failed step."""
+    def draw(self, *, direction: str = "TB") -> WorkflowGraph:
+        """The graph of this run: counts, times, the running and the failed step;
+        ``direction="LR"`` lays a wide graph out left to right."""
         from .graph import WorkflowGraph
 
-        return WorkflowGraph.of_run(self)
+        return WorkflowGraph.of_run(self, direction=direction)
 
     def monitor(self) -> RunMonitor:
         """A live widget for this run (see ``notebook_workflows.widgets.RunMonitor``)."""

@@ -482,11 +482,12 @@ class Workflow:
             cache = self.__dict__["_nw_resources"] = ResourceCache()
         return cache
 
-    def draw(self) -> WorkflowGraph:
-        """The step/event graph; shows itself inline as SVG in a notebook."""
+    def draw(self, *, direction: str = "TB") -> WorkflowGraph:
+        """The step/event graph; shows itself inline as SVG in a notebook.
+        ``direction="LR"`` lays a wide graph out left to right."""
         from .graph import WorkflowGraph
 
-        return WorkflowGraph.of_workflow(self)
+        return WorkflowGraph.of_workflow(self, direction=direction)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         return self.draw()._repr_mimebundle_(include, exclude)

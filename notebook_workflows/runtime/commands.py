@@ -78,6 +78,12 @@ class Settled(NamedTuple):
     produced: tuple[Event, ...]
 
 
+class AdvanceSoon(NamedTuple):
+    """Feed ``Advanced`` back on the loop's next turn (once, however often it is asked):
+    events a running step sent start their steps when that step has returned or suspended,
+    so a step's checkpoint never holds what the steps it fed did afterwards."""
+
+
 class FinishRun(NamedTuple):
     """The run ended with ``status`` (``done``, ``failed`` or ``cancelled``): stop whatever
     still runs, let it clean up, write the last checkpoint, settle the result.
@@ -100,5 +106,6 @@ Command = (
     | WriteCheckpoint
     | Reply
     | Settled
+    | AdvanceSoon
     | FinishRun
 )

@@ -39,11 +39,11 @@ from ..errors import (
     WorkflowRuntimeError,
     WorkflowTimeoutError,
 )
-from ..events import Event, StepStarted
+from ..events import Event, RunStatusChanged, StepStarted
 from . import commands as C
 from . import transitions as T
 from .reducer import reduce
-from .state import Invocation, RunState, Waiter
+from .state import FINISHED, Invocation, RunState, Waiter
 from .tasks import StepRunner
 from .view import current_invocation_var
 
@@ -85,6 +85,7 @@ class Driver:
         self.result.add_done_callback(self._result_settled)
         self.ended: asyncio.Future[None] = self.loop.create_future()
         self.listeners: list[Callable[[Any], None]] = []
+        self.end_listeners: list[Callable[[Any], None]] = []
         self.stream_log: deque[Event] = deque(maxlen=STREAM_LOG_SIZE)
         self.timers: dict[tuple[Any, ...], asyncio.TimerHandle] = {}
         self.waiter_futures: dict[Waiter, asyncio.Future[Event]] = {}
@@ -99,6 +100,8 @@ class Driver:
         self._cancelled: set[tuple[int, int]] = set()  # (invocation id, attempt) we cancelled
         self._step_future: asyncio.Future[Any] | None = None
         self._slot: Any = None  # the workflow's num_concurrent_runs semaphore, if any
+        self._final_record: RunStatusChanged | None = None
+        self._advance_scheduled = False
         self._holds_slot = False
         self._execute: dict[type, Callable[[Any], None]] = {
             C.StartInvocation: self._start_invocation,
@@ -110,6 +113,7 @@ class Driver:
             C.WriteCheckpoint: self._write_checkpoint,
             C.Settled: self._settled,
             C.FinishRun: self._finish,
+            C.AdvanceSoon: self._advance_soon,
             _Abort: lambda abort: self.dispatch(T.RunAborted(abort.error)),
         }
 
@@ -315,6 +319,10 @@ class Driver:
         item = command.item
         if command.stream:
             self.stream_log.append(item)
+        elif item.__class__ is RunStatusChanged and item.status in FINISHED:
+            # the run's end is announced once it has ended: clean-up done, result settled
+            self._final_record = item
+            return
         if self.listeners:
             if command.inv is None:
                 self._emit(item)
@@ -342,6 +350,16 @@ class Driver:
                     status_changed(self.ctx)
         except Exception as exc:
             self._pending.append(_Abort(exc))
+
+    def _advance_soon(self, command: C.AdvanceSoon) -> None:
+        if not self._advance_scheduled:
+            self._advance_scheduled = True
+            self.loop.call_soon(self._advance)
+
+    def _advance(self) -> None:
+        self._advance_scheduled = False
+        if not self.state.finished:
+            self.dispatch(T.Advanced(), now=True)
 
     def _settled(self, command: C.Settled) -> None:
         future = self._step_future
@@ -413,7 +431,10 @@ class Driver:
                 )
         if self._step_future is not None and not self._step_future.done():
             self._step_future.set_result(None)
-        self._emit(END)
+        if self._final_record is not None and self.listeners:
+            self._emit(self._final_record)
+        for listener in list(self.end_listeners):
+            listener(END)
         self._release_slot()
         self.runner.close()
         if not self.ended.done():
@@ -532,14 +553,22 @@ class Driver:
 
     # -- observers ------------------------------------------------------------------------------
 
-    def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:
-        """Call ``listener`` with every stream event and lifecycle record from now on."""
+    def subscribe(
+        self, listener: Callable[[Any], None], *, end: bool = False
+    ) -> Callable[[], None]:
+        """Call ``listener`` with every stream event and lifecycle record from now on (the
+        run's last record is its final ``RunStatusChanged``); with ``end``, also with ``END``
+        once the run has ended and its last checkpoint is written."""
         self.listeners.append(listener)
+        if end:
+            self.end_listeners.append(listener)
         self._observed(True)
 
         def unsubscribe() -> None:
             if listener in self.listeners:
                 self.listeners.remove(listener)
+                if listener in self.end_listeners:
+                    self.end_listeners.remove(listener)
                 if not self.listeners:
                     self._observed(False)
 

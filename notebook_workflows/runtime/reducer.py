@@ -23,6 +23,7 @@ from ..errors import WorkflowRuntimeError, WorkflowTimeoutError
 from ..events import Event, RunStatusChanged, StepFailed, StepFinished, StopEvent
 from . import routing
 from .commands import (
+    AdvanceSoon,
     CancelInvocation,
     CancelTimer,
     Command,
@@ -37,6 +38,7 @@ from .commands import (
 )
 from .state import FINISHED, Invocation, RunState, Waiter
 from .transitions import (
+    Advanced,
     CancelRequested,
     CollectRequested,
     EventSent,
@@ -59,6 +61,7 @@ from .transitions import (
 __all__ = ["reduce"]
 
 _RUN_TIMER = ("run",)
+_ADVANCE_SOON = AdvanceSoon()
 
 
 def reduce(state: RunState, transition: Transition, now: float | None = None) -> list[Command]:
@@ -334,7 +337,10 @@ def _event_sent(state: RunState, t: EventSent, now: float, out: list[Command]) -
     if questions and questions[-1] is t.event:  # it was an InputRequiredEvent
         out.append(Publish(t.event, stream=True))
     out.append(Reply())
-    _advance(state, now, out)
+    if origin is None:  # from outside the run: start what it made runnable now
+        _advance(state, now, out)
+    elif not state.stepwise and (state.queued or state.ready):
+        out.append(_ADVANCE_SOON)  # when the sending step has returned or suspended
 
 
 def _stream_written(state: RunState, t: StreamWritten, now: float, out: list[Command]) -> None:
@@ -554,6 +560,10 @@ def _abort(state: RunState, t: RunAborted, now: float, out: list[Command]) -> No
         _finish(state, "failed", now, out, error=t.error)
 
 
+def _advanced(state: RunState, t: Advanced, now: float, out: list[Command]) -> None:
+    _advance(state, now, out)
+
+
 def _listeners(state: RunState, t: ListenersChanged, now: float, out: list[Command]) -> None:
     state.observed = t.observed
 
@@ -614,4 +624,5 @@ _HANDLERS: dict[type, Callable[[RunState, Any, float, list[Command]], None]] = {
     CancelRequested: _cancel,
     RunAborted: _abort,
     ListenersChanged: _listeners,
+    Advanced: _advanced,
 }

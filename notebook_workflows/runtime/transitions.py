@@ -131,6 +131,11 @@ class RunAborted(NamedTuple):
     error: BaseException
 
 
+class Advanced(NamedTuple):
+    """The loop came round (after ``AdvanceSoon``): start what events sent by a running step
+    made runnable."""
+
+
 class ListenersChanged(NamedTuple):
     """Somebody started (or stopped) listening: lifecycle records are made only when wanted."""
 
@@ -153,5 +158,6 @@ Transition = (
     | SteppingReleased
     | CancelRequested
     | RunAborted
+    | Advanced
     | ListenersChanged
 )
