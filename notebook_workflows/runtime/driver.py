@@ -59,6 +59,7 @@ STREAM_LOG_SIZE = 10_000
 CLEANUP_SECONDS = 5.0
 END = object()  # what listeners get once the run has ended and its last checkpoint is written
 _NO_REPLY = object()
+_new = tuple.__new__  # makes a transition on the hot path without NamedTuple's Python __new__
 
 
 class Driver:
@@ -219,7 +220,7 @@ class Driver:
         self, inv: Invocation, attempt: int, value: Any, error: BaseException | None
     ) -> None:
         if error is None:
-            transition: Any = T.InvocationReturned(inv, attempt, value)
+            transition: Any = _new(T.InvocationReturned, (inv, attempt, value))
         elif isinstance(error, asyncio.CancelledError) and (inv.id, attempt) in self._cancelled:
             self._cancelled.discard((inv.id, attempt))
             transition = T.InvocationCancelled(inv, attempt)

@@ -61,6 +61,7 @@ from .transitions import (
 __all__ = ["reduce"]
 
 _RUN_TIMER = ("run",)
+_new = tuple.__new__  # makes a command on the hot path without NamedTuple's Python __new__
 _ADVANCE_SOON = AdvanceSoon()
 
 
@@ -100,7 +101,7 @@ def _advance(state: RunState, now: float, out: list[Command]) -> None:
         return
     if not state.stepwise and (state.queued or state.ready):
         for inv in routing.take(state, now):
-            out.append(StartInvocation(inv))
+            out.append(_new(StartInvocation, (inv,)))  # StartInvocation(inv), a bit cheaper
             if inv.step in state.timed:
                 _start_timer(state, inv, out)
     _settle_status(state, now, out)

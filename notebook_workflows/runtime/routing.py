@@ -81,6 +81,7 @@ def route(
             )
     queues = state.queues
     changes = state.changes
+    state.fed.update(steps)
     for name in steps:
         state.seq += 1
         queues[name].append((state.seq, event))
@@ -159,11 +160,12 @@ def take(state: RunState, now: float, limit: int | None = None) -> list[Invocati
         best: str | None = None
         best_seq = 0
         candidates = 0
-        for name, queue in queues.items():
-            if queue and busy[name] < caps[name]:
+        for name in state.fed:
+            if busy[name] < caps[name]:
+                seq = queues[name][0][0]
                 candidates += 1
-                if best is None or queue[0][0] < best_seq:
-                    best, best_seq = name, queue[0][0]
+                if best is None or seq < best_seq or (seq == best_seq and name < best):
+                    best, best_seq = name, seq
         if best is None:
             break
         queue = queues[best]
@@ -187,6 +189,8 @@ def take(state: RunState, now: float, limit: int | None = None) -> list[Invocati
                     changes.dequeued.add(seq)
                 changes.invocations.add(next_id)
         state.next_id = next_id
+        if not queue:
+            state.fed.discard(best)
         state.queued -= count
         busy[best] += count
         if room > 0:

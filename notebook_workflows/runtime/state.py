@@ -191,6 +191,7 @@ class RunState:
         # -- what is queued, running and waiting
         self.queues: dict[str, deque[tuple[int, Event]]] = {name: deque() for name in specs}
         self.queued = 0
+        self.fed: set[str] = set()  # the steps whose queue holds something: take looks there
         self.ready: list[Invocation] = []  # existing invocations to (re)start: restored, retried
         self.in_flight: dict[int, Invocation] = {}
         self.waiting = 0  # invocations of in_flight suspended in wait_for_event
@@ -286,6 +287,7 @@ class RunState:
         """Put restored queue entries back (``(seq, step, event)``)."""
         for seq, name, event in sorted(items, key=lambda item: item[0]):
             self.queues[name].append((seq, event))
+            self.fed.add(name)
             self.queued += 1
             self.seq = max(self.seq, seq)
 
@@ -293,6 +295,7 @@ class RunState:
         """A finished run keeps nothing queued, running or waiting."""
         for queue in self.queues.values():
             queue.clear()
+        self.fed.clear()
         self.queued = 0
         self.ready.clear()
         self.in_flight.clear()
