@@ -24,7 +24,6 @@ or a list of step names, and the handler's event parameter accepts ``StepFailedE
 from __future__ import annotations
 
 import typing
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
@@ -92,13 +91,6 @@ def catch_error(
             raise TypeError(f"@catch_error decorates functions, got {func!r}")
         _check_accepts_step_failed(func)
         setattr(func, _CATCH_ERROR_ATTR, options)
-        warnings.warn(
-            f"@catch_error on {func.__qualname__!r} is recorded, but this version of "
-            f"notebook_workflows does not route failed steps to handlers yet: a step that "
-            f"fails for good fails the run (see docs/porting.md, 'Not yet')",
-            UserWarning,
-            stacklevel=2 if fn is None else 3,  # point at the decorated definition
-        )
         return func
 
     return mark(fn) if fn is not None else mark

@@ -130,3 +130,20 @@ __all__ = [
     "WorkflowTimeoutError",
     "WorkflowValidationError",
 ]
+
+
+class RecordedError(Exception):
+    """An exception as a snapshot keeps it: its class's name and its message.
+
+    Loading a snapshot never runs code, so an exception stored in an event (the ``exception``
+    of a ``StepFailedEvent``, say) comes back as this, not as its original class: ``type_name``
+    is that class's qualified name and ``str(error)`` its message. ``isinstance`` checks
+    against the original class do not hold after a restore; compare ``type_name`` instead.
+    """
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(message)
+        self.type_name = type_name
+
+    def __repr__(self) -> str:
+        return f"RecordedError({self.type_name!r}, {str(self)!r})"

@@ -191,6 +191,7 @@ def snapshot_of(ctx: Context[Any], serializer: str = "json") -> dict[str, Any]:
         "questions": [ev_out(q) for q in state.questions if id(q) not in waiter_questions],
         "stop": ev_out(state.stop) if state.stop is not None else None,
         "counters": {"seq": state.seq, "next_id": state.next_id},
+        "recoveries": dict(state.recoveries),
         "stats": {
             "step_runs": dict(state.step_runs),
             "step_seconds": {k: round(v, 6) for k, v in state.step_seconds.items()},
@@ -439,6 +440,13 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
                     # Figures only inform; a damaged one is dropped, not carried into new JSON.
                     if name in target and type(value) in (int, float) and 0 <= value < _MAX_INT:
                         target[name] = value
+    recoveries = data.get("recoveries") or {}
+    if not isinstance(recoveries, Mapping):
+        raise ContextSerdeError("the snapshot's 'recoveries' is not a mapping")
+    for name in recoveries:
+        if name not in state.max_recoveries:
+            raise ContextSerdeError(f"recoveries names {_shown(name)}, which is no handler here")
+        state.recoveries[name] = _int(recoveries, name, "recoveries")
     run_id = data["run_id"]
     if run_id is not None:
         _text(run_id, "run_id")

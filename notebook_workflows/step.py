@@ -62,6 +62,10 @@ class StepSpec:
     accept_event_subclasses: bool = False  # also take events of subclasses of ``accepts``
     skip_graph_checks: tuple[str, ...] = ()  # "reachability", "dead_end": checks not made
     free: bool = False  # a function outside the class (``add_step``): called without self
+    # a ``@catch_error`` handler: the steps it covers (None: every step no other handler names)
+    catches: bool = False
+    catch_for: tuple[str, ...] | None = None
+    max_recoveries: int = 1
 
     @property
     def resources(self) -> tuple[tuple[str, Resource], ...]:

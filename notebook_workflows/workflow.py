@@ -9,6 +9,7 @@ once; ``run_sync`` is the same run for plain synchronous code.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import os
 import re
@@ -18,13 +19,22 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel
 
 from .context import Context
+from .decorators import catch_error_options
 from .errors import WorkflowRuntimeError, WorkflowValidationError
-from .events import Event, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent
+from .events import (
+    Event,
+    HumanResponseEvent,
+    InputRequiredEvent,
+    StartEvent,
+    StepFailedEvent,
+    StopEvent,
+)
 from .handler import WorkflowHandler
 from .resources import ResourceCache
 from .runtime import routing
 from .runtime.state import RunState
 from .step import (
+    StepOptions,
     StepSignatureError,
     StepSpec,
     UnresolvedAnnotation,
@@ -153,6 +163,8 @@ class Workflow:
         for klass in reversed(cls.__mro__):
             for name, attr in vars(klass).items():
                 options = step_options(attr)
+                if options is None and catch_error_options(attr) is not None:
+                    options = StepOptions()  # a handler runs with one worker, no retries
                 if options is not None:
                     found[name] = (attr, options, False)
                 elif name in found:
@@ -165,7 +177,18 @@ class Workflow:
         specs = {}
         for name, (fn, options, free) in found.items():
             try:
-                specs[name] = read_signature(name, fn, options, localns, free)
+                spec = read_signature(name, fn, options, localns, free)
+                catching = catch_error_options(fn)
+                if catching is not None:
+                    spec = dataclasses.replace(
+                        spec,
+                        catches=True,
+                        catch_for=catching.for_steps,
+                        max_recoveries=catching.max_recoveries,
+                        num_workers=1,
+                        retry_policy=None,
+                    )
+                specs[name] = spec
             except StepSignatureError as exc:
                 problems.append(str(exc))
             except UnresolvedAnnotation as exc:
@@ -240,6 +263,8 @@ class Workflow:
             for typ in spec.accepts:
                 if issubclass(typ, (StartEvent, HumanResponseEvent)) or typ in produced:
                     continue
+                if spec.catches and issubclass(typ, StepFailedEvent):
+                    continue  # the run sends it when a step fails for good
                 if spec.accept_event_subclasses and any(issubclass(p, typ) for p in produced):
                     continue
                 if "reachability" in spec.skip_graph_checks:
@@ -247,6 +272,7 @@ class Workflow:
                 problems.append(
                     f"step {spec.name!r} accepts {typ.__name__}, but no step produces it"
                 )
+        problems.extend(_catcher_problems(specs))
         try:
             cls._state_type()
         except WorkflowValidationError as exc:
@@ -519,6 +545,35 @@ def _answer_on_terminal(handler: WorkflowHandler, item: Any, notebook: bool, wf:
             handler.ctx.send_event(HumanResponseEvent(response=answer))
 
     asyncio.get_running_loop().create_task(ask())
+
+
+def _catcher_problems(specs: dict[str, StepSpec]) -> list[str]:
+    """What is wrong with the workflow's ``@catch_error`` handlers, if anything."""
+    problems = []
+    handlers = [s for s in specs.values() if s.catches]
+    wildcards = [s.name for s in handlers if s.catch_for is None]
+    if len(wildcards) > 1:
+        problems.append(
+            f"handlers {', '.join(map(repr, wildcards))} all catch every step; at most one "
+            f"@catch_error may leave out for_steps"
+        )
+    claimed: dict[str, str] = {}
+    for handler in handlers:
+        for name in handler.catch_for or ():
+            if name not in specs:
+                problems.append(
+                    f"handler {handler.name!r} catches step {name!r}, which the workflow does "
+                    f"not have (steps: {', '.join(specs)})"
+                )
+            elif specs[name].catches:
+                problems.append(f"handler {handler.name!r} catches {name!r}, itself a handler")
+            elif name in claimed:
+                problems.append(
+                    f"step {name!r} is caught by both {claimed[name]!r} and {handler.name!r}"
+                )
+            else:
+                claimed[name] = handler.name
+    return problems
 
 
 _UNSET: Any = object()

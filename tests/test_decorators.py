@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
 from notebook_workflows import StartEvent, StopEvent, Workflow
@@ -16,8 +14,6 @@ from notebook_workflows.decorators import (
 )
 from notebook_workflows.errors import WorkflowValidationError
 from notebook_workflows.events import StepFailedEvent
-
-pytestmark = pytest.mark.filterwarnings("ignore:@catch_error on")
 
 
 def test_step_is_this_projects_step() -> None:
@@ -62,27 +58,14 @@ def test_a_handler_must_accept_step_failed_event() -> None:
             return StopEvent()
 
 
-def test_catch_error_warns_that_the_engine_does_not_route_failures_yet() -> None:
-    with pytest.warns(UserWarning, match="does not route failed steps") as record:
+class Guarded(Workflow):
+    @step
+    async def go(self, ev: StartEvent) -> StopEvent:
+        return StopEvent(result="ok")
 
-        @catch_error
-        async def handler(self: object, ev: StepFailedEvent) -> StopEvent:
-            return StopEvent()
-
-    assert record[0].filename == __file__  # points at the user's definition
-
-
-with warnings.catch_warnings():  # the not-routed-yet warning, tested above
-    warnings.simplefilter("ignore")
-
-    class Guarded(Workflow):
-        @step
-        async def go(self, ev: StartEvent) -> StopEvent:
-            return StopEvent(result="ok")
-
-        @catch_error
-        async def failed(self, ev: StepFailedEvent) -> StopEvent:
-            return StopEvent(result="recovered")
+    @catch_error
+    async def failed(self, ev: StepFailedEvent) -> StopEvent:
+        return StopEvent(result="recovered")
 
 
 async def test_a_workflow_with_a_handler_still_validates_and_runs() -> None:

@@ -34,6 +34,7 @@ SMALL_PARTS = (
     "questions",
     "stop",
     "counters",
+    "recoveries",
     "stats",
 )
 
@@ -108,6 +109,8 @@ def delta_of(
     counters = {"seq": state.seq, "next_id": state.next_id}
     if since.get("counters") != counters:
         delta["counters"] = since["counters"] = counters
+    if since.get("recoveries", {}) != state.recoveries:
+        delta["recoveries"] = since["recoveries"] = dict(state.recoveries)
     if state.waiters or state.questions or since.get("waiters") or since.get("questions"):
         parts = small_parts(ctx)
         for key in ("waiters", "questions"):
@@ -228,6 +231,7 @@ def small_parts(ctx: Context[Any]) -> dict[str, Any]:
         "questions": [encode_event(q) for q in questions] if questions else [],
         "stop": encode_event(state.stop) if state.stop is not None else None,
         "counters": {"seq": state.seq, "next_id": state.next_id},
+        "recoveries": dict(state.recoveries),
         "stats": {
             "step_runs": dict(state.step_runs),
             "step_seconds": {k: round(v, 6) for k, v in state.step_seconds.items()},

@@ -39,7 +39,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..errors import ContextSerdeError
+from ..errors import ContextSerdeError, RecordedError
 from ..events import Event
 from ._classes import find_class
 from ._encode import MAX_DEPTH, PATH_CLASSES, find_surrogate
@@ -495,6 +495,17 @@ def _spec(tag: str, decoder: Callable[[dict, int], Any], *others: str) -> tuple[
     return tag, (frozenset({tag, *others}), decoder)
 
 
+def _decode_error(v: dict, d: int) -> Any:
+    """An exception comes back as a ``RecordedError`` (its class's name, its message): its
+    own class is never looked up or called."""
+    name, message = v.get("$error"), v.get("message", "")
+    if type(name) is not str or type(message) is not str:
+        raise Malformed(v, "an $error needs the class name and a message, as text")
+    if find_surrogate(name) or find_surrogate(message):
+        raise Malformed(v, _SURROGATE)
+    return RecordedError(name, message)
+
+
 _DECODERS: dict[str, _DecodeSpec] = dict(
     [
         _spec("$float", _decode_float),
@@ -516,6 +527,7 @@ _DECODERS: dict[str, _DecodeSpec] = dict(
         _spec("$enum", _decode_enum, "value"),
         _spec("$model", _decode_model, "fields"),
         _spec("$dataclass", _decode_dataclass, "fields"),
+        _spec("$error", _decode_error, "message"),
     ]
 )
 

@@ -49,7 +49,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
-from ..errors import ContextSerdeError
+from ..errors import ContextSerdeError, RecordedError
 from ..events import Event
 from . import _classes
 from ._paths import Refused, describe, item_segment, key_segment, short_repr, type_path
@@ -450,6 +450,18 @@ def _encoder_for(v: Any) -> Callable[[Any, int], Any]:
             return {"$model": name, "fields": model_fields(model, d + 2)}
 
         handler = encode_model
+    elif isinstance(v, BaseException):
+        kind = f"{cls.__module__}:{cls.__qualname__}"
+
+        def encode_error(error: BaseException, d: int) -> dict:
+            # a RecordedError (a restored one) keeps the name of the class it stood for
+            kept = getattr(error, "type_name", None) if isinstance(error, RecordedError) else None
+            message = str(error)
+            if find_surrogate(message):
+                raise Refused(error, "its message " + _surrogate_reason(message))
+            return {"$error": kept or kind, "message": message}
+
+        handler = encode_error
     elif dataclasses.is_dataclass(cls):
         name = _encoding_name(cls, v)
         field_names = tuple(f.name for f in dataclasses.fields(cls))

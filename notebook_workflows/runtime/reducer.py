@@ -17,22 +17,26 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import WorkflowRuntimeError, WorkflowTimeoutError
-from ..events import Event, RunStatusChanged, StepFailed, StepFinished, StopEvent
-from . import routing
+from ..events import (
+    Event,
+    StepFailed,
+    StepFailedEvent,
+    StepFinished,
+)
+from . import outcome, routing
 from .commands import (
     AdvanceSoon,
     CancelInvocation,
     CancelTimer,
     Command,
-    FinishRun,
     Publish,
     Reply,
     ResolveWaiter,
     ScheduleTimer,
-    Settled,
     StartInvocation,
     WriteCheckpoint,
 )
@@ -60,7 +64,6 @@ from .transitions import (
 
 __all__ = ["reduce"]
 
-_RUN_TIMER = ("run",)
 _new = tuple.__new__  # makes a command on the hot path without NamedTuple's Python __new__
 _ADVANCE_SOON = AdvanceSoon()
 
@@ -72,7 +75,7 @@ def reduce(state: RunState, transition: Transition, now: float | None = None) ->
         now = time.time()
     _HANDLERS[transition.__class__](state, transition, now, out)
     if state.timeout is not None:
-        _clock(state, now, out)
+        outcome.clock(state, now, out)
     return out
 
 
@@ -97,50 +100,14 @@ def _advance(state: RunState, now: float, out: list[Command]) -> None:
     if state.status in FINISHED:
         return
     if state.stop is not None:
-        _finish(state, "done", now, out)
+        outcome.finish(state, "done", now, out)
         return
     if not state.stepwise and (state.queued or state.ready):
         for inv in routing.take(state, now):
             out.append(_new(StartInvocation, (inv,)))  # StartInvocation(inv), a bit cheaper
             if inv.step in state.timed:
-                _start_timer(state, inv, out)
-    _settle_status(state, now, out)
-
-
-def _start(state: RunState, inv: Invocation, out: list[Command]) -> None:
-    # (the driver publishes StepStarted when it actually starts the invocation)
-    out.append(StartInvocation(inv))
-    if inv.step in state.timed:
-        _start_timer(state, inv, out)
-
-
-def _start_timer(state: RunState, inv: Invocation, out: list[Command]) -> None:
-    out.append(ScheduleTimer(("step", inv.id, inv.attempt), state.specs[inv.step].timeout))
-
-
-def _settle_status(state: RunState, now: float, out: list[Command]) -> None:
-    if state.queued or state.ready or state.answered or len(state.in_flight) > state.waiting:
-        if state.status != "running":
-            _set_status(state, "running", now, out)
-    elif state.is_waiting():
-        _set_status(state, "waiting", now, out)
-    else:
-        error = WorkflowRuntimeError(
-            f"run {state.run_id!r} of {state.workflow_name} stalled: {state.stall_reason()}"
-        )
-        _finish(state, "failed", now, out, error=error)
-
-
-def _set_status(
-    state: RunState, status: str, now: float, out: list[Command], detail: str = ""
-) -> None:
-    if state.status == status:
-        return
-    state.status = status
-    if state.observed:
-        out.append(Publish(RunStatusChanged(state.run_id or "", status, detail, now)))
-    if state.checkpointed and not state.finished:
-        out.append(WriteCheckpoint("status"))  # a paused run shows as waiting in the store
+                outcome.start_timer(state, inv, out)
+    outcome.settle_status(state, now, out)
 
 
 # -- what steps report --------------------------------------------------------------------------
@@ -208,7 +175,7 @@ def _complete(state: RunState, inv: Invocation, now: float, out: list[Command]) 
     if state.checkpointed:
         out.append(WriteCheckpoint("step", step))
     if state.stepping is not None:
-        _settle_stepping(state, inv, out)
+        outcome.settle_stepping(state, inv, out)
 
 
 def _failed_report(state: RunState, t: InvocationFailed, now: float, out: list[Command]) -> None:
@@ -282,13 +249,44 @@ def _failed(
         state.retrying.add(inv.id)
         state.touch(inv)
         out.append(ScheduleTimer(("retry", inv.id), max(0.0, delay)))
-        _settle_status(state, now, out)
+        outcome.settle_status(state, now, out)
+        return
+    handler = state.catchers.get(inv.step)
+    if (
+        handler is not None
+        and isinstance(error, Exception)
+        and state.recoveries.get(handler, 0) < state.max_recoveries[handler]
+    ):
+        _recover(state, inv, error, handler, now, out)
         return
     inv.error = f"{type(error).__name__}: {error}"
     state.failed = inv
     state.touch(inv)
-    _settle_stepping(state, inv, out)
-    _finish(state, "failed", now, out, error=error, failed=inv)
+    outcome.settle_stepping(state, inv, out)
+    outcome.finish(state, "failed", now, out, error=error, failed=inv)
+
+
+def _recover(
+    state: RunState, inv: Invocation, error: Exception, handler: str, now: float, out: list[Command]
+) -> None:
+    """A ``@catch_error`` handler takes the failure: the failed invocation is done with, and a
+    ``StepFailedEvent`` goes to the handler, whose output carries the run on."""
+    state.recoveries[handler] = state.recoveries.get(handler, 0) + 1
+    del state.in_flight[inv.id]
+    state.touch(inv)
+    failed = StepFailedEvent(
+        step_name=inv.step,
+        input_event=inv.event,
+        exception=error,
+        attempts=inv.attempt,
+        elapsed_seconds=max(0.0, now - inv.first_started),
+        failed_at=datetime.fromtimestamp(now, timezone.utc),
+    )
+    routing.route(state, failed, handler)
+    if state.checkpointed:
+        out.append(WriteCheckpoint("step", inv.step))
+    outcome.settle_stepping(state, inv, out)
+    _advance(state, now, out)
 
 
 def _ask_policy(policy: Any, elapsed: float, attempt: int, error: BaseException) -> float | None:
@@ -364,7 +362,7 @@ def _wait_started(state: RunState, t: WaitStarted, now: float, out: list[Command
     routing.add_waiter(state, inv, waiter)
     if waiter.question is not None:
         out.append(Publish(waiter.question, stream=True))
-    _settle_stepping(state, inv, out)
+    outcome.settle_stepping(state, inv, out)
     _advance(state, now, out)
 
 
@@ -418,7 +416,7 @@ def _timer(state: RunState, t: TimerFired, now: float, out: list[Command]) -> No
             # the step() call that ran it waits for this retry: start it now
             state.busy[inv.step] += 1
             inv.started = now
-            _start(state, inv, out)
+            outcome.start(state, inv, out)
         else:
             state.ready.append(inv)
         _advance(state, now, out)
@@ -435,7 +433,7 @@ def _timer(state: RunState, t: TimerFired, now: float, out: list[Command]) -> No
         running = sorted({inv.step for inv in state.in_flight.values()})
         state.timed_out_run = tuple(running) or ("(none)",)
         state.clock_since = None
-        _finish(
+        outcome.finish(
             state,
             "failed",
             now,
@@ -446,19 +444,6 @@ def _timer(state: RunState, t: TimerFired, now: float, out: list[Command]) -> No
                 + (f"; still running: {', '.join(running)}" if running else "")
             ),
         )
-
-
-def _clock(state: RunState, now: float, out: list[Command]) -> None:
-    """The run's time budget runs while it is running (in a stepwise run: during a step()
-    call), and pauses while it waits for a human."""
-    counting = state.status == "running" and (not state.stepwise or state.stepping is not None)
-    if counting and state.clock_since is None:
-        state.clock_since = now
-        out.append(ScheduleTimer(_RUN_TIMER, max(0.0, state.budget or 0.0)))
-    elif not counting and state.clock_since is not None:
-        state.budget = (state.budget or 0.0) - (now - state.clock_since)
-        state.clock_since = None
-        out.append(CancelTimer(_RUN_TIMER))
 
 
 # -- stepping -----------------------------------------------------------------------------------
@@ -490,7 +475,7 @@ def _step_requested(state: RunState, t: StepRequested, now: float, out: list[Com
             inv.waiting = False
             state.waiting -= 1
         out.append(ResolveWaiter(waiter, event))
-        _settle_status(state, now, out)
+        outcome.settle_status(state, now, out)
         return
     started = routing.take(state, now, limit=1)
     if not started and state.retrying:  # a retry waits for its timer: run it now
@@ -503,11 +488,11 @@ def _step_requested(state: RunState, t: StepRequested, now: float, out: list[Com
     if started:
         inv = started[0]
         state.stepping = (inv.id, len(inv.produced))
-        _start(state, inv, out)
-        _settle_status(state, now, out)
+        outcome.start(state, inv, out)
+        outcome.settle_status(state, now, out)
         return
     if state.stop is not None:
-        _finish(state, "done", now, out)
+        outcome.finish(state, "done", now, out)
         out.append(Reply(None))
     elif state.is_waiting():
         asked = "; ".join(repr(q) for q in state.questions) or "an event from outside"
@@ -520,7 +505,7 @@ def _step_requested(state: RunState, t: StepRequested, now: float, out: list[Com
             )
         )
     else:
-        _settle_status(state, now, out)  # fails the run, saying why it cannot go on
+        outcome.settle_status(state, now, out)  # fails the run, saying why it cannot go on
         out.append(Reply(error=state.error) if state.error is not None else Reply(None))
 
 
@@ -540,25 +525,18 @@ def _stepping_released(
     _advance(state, now, out)
 
 
-def _settle_stepping(state: RunState, inv: Invocation, out: list[Command]) -> None:
-    stepping = state.stepping
-    if stepping is not None and stepping[0] == inv.id:
-        state.stepping = None
-        out.append(Settled(inv, tuple(inv.produced[stepping[1] :])))
-
-
 # -- ending -------------------------------------------------------------------------------------
 
 
 def _cancel(state: RunState, t: CancelRequested, now: float, out: list[Command]) -> None:
     if not state.finished:
         state.cancelled_by_user = t.by_user
-        _finish(state, "cancelled", now, out, detail=t.detail)
+        outcome.finish(state, "cancelled", now, out, detail=t.detail)
 
 
 def _abort(state: RunState, t: RunAborted, now: float, out: list[Command]) -> None:
     if not state.finished:
-        _finish(state, "failed", now, out, error=t.error)
+        outcome.finish(state, "failed", now, out, error=t.error)
 
 
 def _advanced(state: RunState, t: Advanced, now: float, out: list[Command]) -> None:
@@ -567,45 +545,6 @@ def _advanced(state: RunState, t: Advanced, now: float, out: list[Command]) -> N
 
 def _listeners(state: RunState, t: ListenersChanged, now: float, out: list[Command]) -> None:
     state.observed = t.observed
-
-
-def _finish(
-    state: RunState,
-    status: str,
-    now: float,
-    out: list[Command],
-    *,
-    error: BaseException | None = None,
-    failed: Invocation | None = None,
-    detail: str = "",
-) -> None:
-    result: Any = None
-    if status == "done":
-        stop = state.stop
-        assert stop is not None
-        result = stop if _has_own_fields(type(stop)) else stop.result
-        state.clear_pending()
-        out.append(Publish(stop, stream=True))
-    elif status == "cancelled":
-        # whatever was running stays in flight with its input: resuming runs it again
-        for inv in state.in_flight.values():
-            inv.waiting = False
-        state.waiting = 0
-        state.answered.clear()
-    state.error = error
-    state.detail = detail or (f"{type(error).__name__}: {error}" if error is not None else "")
-    _set_status(state, status, now, out, state.detail)
-    stepping = state.stepping
-    if stepping is not None:
-        inv = state.in_flight.get(stepping[0])
-        state.stepping = None
-        if inv is not None:
-            out.append(Settled(inv, tuple(inv.produced[stepping[1] :])))
-    out.append(FinishRun(status, result, error, failed))
-
-
-def _has_own_fields(cls: type[StopEvent]) -> bool:
-    return bool(set(cls.model_fields) - {"result"})
 
 
 _HANDLERS: dict[type, Callable[[RunState, Any, float, list[Command]], None]] = {

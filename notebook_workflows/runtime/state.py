@@ -180,6 +180,17 @@ class RunState:
         self.routes: dict[type[Event], tuple[str, ...]] = {k: tuple(v) for k, v in routes.items()}
         self.caps = {name: spec.num_workers for name, spec in specs.items()}
         # steps that also take subclasses of what they accept (their routes are found lazily)
+        # which @catch_error handler takes the failures of which step, and how often
+        handlers = [spec for spec in specs.values() if spec.catches]
+        wildcard = next((h.name for h in handlers if h.catch_for is None), None)
+        self.catchers: dict[str, str] = {}
+        for name, spec in specs.items():
+            if not spec.catches:
+                named = next((h.name for h in handlers if name in (h.catch_for or ())), None)
+                if named or wildcard:
+                    self.catchers[name] = named or wildcard  # type: ignore[assignment]
+        self.max_recoveries = {h.name: h.max_recoveries for h in handlers}
+        self.recoveries: dict[str, int] = {}  # handler -> how many failures it took
         self.subclass_steps = tuple(
             (name, spec.accepts) for name, spec in specs.items() if spec.accept_event_subclasses
         )

@@ -1,0 +1,118 @@
+"""What the reducer does to a run's status: start invocations, settle the status, count
+the run's time, and finish the run. Shared by every transition's handler in ``reducer.py``;
+like it, plain functions of the state that append commands, with no I/O and no clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import WorkflowRuntimeError
+from ..events import RunStatusChanged, StopEvent
+from .commands import (
+    CancelTimer,
+    Command,
+    FinishRun,
+    Publish,
+    ScheduleTimer,
+    Settled,
+    StartInvocation,
+    WriteCheckpoint,
+)
+from .state import Invocation, RunState
+
+RUN_TIMER = ("run",)
+
+
+def start(state: RunState, inv: Invocation, out: list[Command]) -> None:
+    # (the driver publishes StepStarted when it actually starts the invocation)
+    out.append(StartInvocation(inv))
+    if inv.step in state.timed:
+        start_timer(state, inv, out)
+
+
+def start_timer(state: RunState, inv: Invocation, out: list[Command]) -> None:
+    out.append(ScheduleTimer(("step", inv.id, inv.attempt), state.specs[inv.step].timeout))
+
+
+def settle_status(state: RunState, now: float, out: list[Command]) -> None:
+    if state.queued or state.ready or state.answered or len(state.in_flight) > state.waiting:
+        if state.status != "running":
+            set_status(state, "running", now, out)
+    elif state.is_waiting():
+        set_status(state, "waiting", now, out)
+    else:
+        error = WorkflowRuntimeError(
+            f"run {state.run_id!r} of {state.workflow_name} stalled: {state.stall_reason()}"
+        )
+        finish(state, "failed", now, out, error=error)
+
+
+def set_status(
+    state: RunState, status: str, now: float, out: list[Command], detail: str = ""
+) -> None:
+    if state.status == status:
+        return
+    state.status = status
+    if state.observed:
+        out.append(Publish(RunStatusChanged(state.run_id or "", status, detail, now)))
+    if state.checkpointed and not state.finished:
+        out.append(WriteCheckpoint("status"))  # a paused run shows as waiting in the store
+
+
+def clock(state: RunState, now: float, out: list[Command]) -> None:
+    """The run's time budget runs while it is running (in a stepwise run: during a step()
+    call), and pauses while it waits for a human."""
+    counting = state.status == "running" and (not state.stepwise or state.stepping is not None)
+    if counting and state.clock_since is None:
+        state.clock_since = now
+        out.append(ScheduleTimer(RUN_TIMER, max(0.0, state.budget or 0.0)))
+    elif not counting and state.clock_since is not None:
+        state.budget = (state.budget or 0.0) - (now - state.clock_since)
+        state.clock_since = None
+        out.append(CancelTimer(RUN_TIMER))
+
+
+def settle_stepping(state: RunState, inv: Invocation, out: list[Command]) -> None:
+    stepping = state.stepping
+    if stepping is not None and stepping[0] == inv.id:
+        state.stepping = None
+        out.append(Settled(inv, tuple(inv.produced[stepping[1] :])))
+
+
+def finish(
+    state: RunState,
+    status: str,
+    now: float,
+    out: list[Command],
+    *,
+    error: BaseException | None = None,
+    failed: Invocation | None = None,
+    detail: str = "",
+) -> None:
+    result: Any = None
+    if status == "done":
+        stop = state.stop
+        assert stop is not None
+        result = stop if has_own_fields(type(stop)) else stop.result
+        state.clear_pending()
+        out.append(Publish(stop, stream=True))
+    elif status == "cancelled":
+        # whatever was running stays in flight with its input: resuming runs it again
+        for inv in state.in_flight.values():
+            inv.waiting = False
+        state.waiting = 0
+        state.answered.clear()
+    state.error = error
+    state.detail = detail or (f"{type(error).__name__}: {error}" if error is not None else "")
+    set_status(state, status, now, out, state.detail)
+    stepping = state.stepping
+    if stepping is not None:
+        inv = state.in_flight.get(stepping[0])
+        state.stepping = None
+        if inv is not None:
+            out.append(Settled(inv, tuple(inv.produced[stepping[1] :])))
+    out.append(FinishRun(status, result, error, failed))
+
+
+def has_own_fields(cls: type[StopEvent]) -> bool:
+    return bool(set(cls.model_fields) - {"result"})
