@@ -103,6 +103,7 @@ class WorkflowHandler:
             store=self.ctx.store._encoded(),
             log=tuple(driver.stream_log),
             error=state.error,
+            stalled=state.stalled,
             result=result.result()
             if driver.status == "done" and result.done() and not result.cancelled()
             else None,

@@ -81,19 +81,32 @@ async def test_collect_returns_events_in_the_order_of_the_expected_types() -> No
     assert await Flow().run() == ["Other", "Res"]
 
 
-async def test_a_stalled_collect_fails_at_once_saying_what_it_holds() -> None:
-    class Flow(Workflow):
-        @step
-        async def begin(self, ev: StartEvent) -> Res:
-            return Res(v=1)
+class Stuck(Workflow):
+    @step
+    async def begin(self, ev: StartEvent) -> Res:
+        return Res(v=1)
 
-        @step
-        async def join(self, ctx: Context, ev: Res) -> StopEvent | None:
-            got = ctx.collect_events(ev, [Res, Res])
-            return None if got is None else StopEvent()
+    @step
+    async def join(self, ctx: Context, ev: Res) -> StopEvent | None:
+        got = ctx.collect_events(ev, [Res, Res])
+        return None if got is None else StopEvent(result=sum(r.v for r in got))
 
-    with pytest.raises(Exception, match=r"stalled.*'join' has collected 1 x Res"):
-        await asyncio.wait_for(Flow().run(), 5)
+
+async def test_a_stalled_run_waits_for_an_event_from_outside_saying_what_holds_it() -> None:
+    handler = Stuck().run()
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(asyncio.shield(handler), 0.2)
+    view = handler.view()
+    assert view.status == "running"
+    assert "step 'join' has collected 1 x Res and is still waiting for more" in view.stalled
+    handler.ctx.send_event(Res(v=2))  # what a task the step left behind would do
+    assert await handler == 3
+    assert handler.view().stalled == ""
+
+
+async def test_a_stalled_run_past_its_timeout_fails_saying_what_held_it() -> None:
+    with pytest.raises(WorkflowTimeoutError, match=r"stalled.*'join' has collected 1 x Res"):
+        await Stuck(timeout=0.2).run()
 
 
 class Asker(Workflow):

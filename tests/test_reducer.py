@@ -155,14 +155,15 @@ def test_cancelled_error_raised_by_a_step_is_that_step_failing() -> None:
     assert state.in_flight[begin.id] is begin  # kept with its input: resume tries it again
 
 
-def test_a_run_with_nothing_left_to_do_and_no_stop_fails_as_stalled() -> None:
+def test_a_run_with_nothing_left_to_do_and_no_stop_waits_saying_it_stalled() -> None:
     state = fresh(n=1)
     [begin] = started(reduce(state, T.RunStarted(), now=0))
     [end] = started(reduce(state, T.InvocationReturned(begin, 1, Half(n=2)), now=0))
     out = reduce(state, T.InvocationReturned(end, 1, None), now=0)
-    finish = out[-1]
-    assert isinstance(finish, C.FinishRun) and finish.status == "failed"
-    assert "stalled" in str(finish.error) and state.status == "failed"
+    assert not any(isinstance(c, C.FinishRun) for c in out)
+    assert state.status == "running" and "no event is queued" in state.stalled
+    out = reduce(state, T.EventSent(Half(n=3)), now=1)  # from outside: it goes on
+    assert [inv.step for inv in started(out)] == ["end"] and state.stalled == ""
 
 
 def test_a_question_makes_the_run_wait_and_its_answer_resumes_it() -> None:

@@ -424,6 +424,8 @@ class Driver:
                 self.result.set_exception(command.error)
             else:
                 detail = f": {state.detail}" if state.detail else ""
+                if state.stalled:
+                    detail += f" (it had stalled: {state.stalled})"
                 kind = (
                     WorkflowCancelledByUser if state.cancelled_by_user else WorkflowCancelledError
                 )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import WorkflowRuntimeError
 from ..events import RunStatusChanged, StopEvent
 from .commands import (
     CancelTimer,
@@ -36,15 +35,19 @@ def start_timer(state: RunState, inv: Invocation, out: list[Command]) -> None:
 
 def settle_status(state: RunState, now: float, out: list[Command]) -> None:
     if state.queued or state.ready or state.answered or len(state.in_flight) > state.waiting:
+        state.stalled = ""
         if state.status != "running":
             set_status(state, "running", now, out)
     elif state.is_waiting():
+        state.stalled = ""
         set_status(state, "waiting", now, out)
     else:
-        error = WorkflowRuntimeError(
-            f"run {state.run_id!r} of {state.workflow_name} stalled: {state.stall_reason()}"
-        )
-        finish(state, "failed", now, out, error=error)
+        # Nothing can move until an event comes from outside the steps (a task a step left
+        # behind, or handler.ctx.send_event): the run waits for it, as in llama-index-workflows,
+        # and says what holds it (the handler's view, the monitor, the timeout's error).
+        state.stalled = state.stall_reason()
+        if state.status != "running":
+            set_status(state, "running", now, out)
 
 
 def set_status(

@@ -442,6 +442,7 @@ def _timer(state: RunState, t: TimerFired, now: float, out: list[Command]) -> No
                 f"run {state.run_id!r} of {state.workflow_name} took longer than its timeout "
                 f"of {state.timeout:g} s (time spent waiting for a human is not counted)"
                 + (f"; still running: {', '.join(running)}" if running else "")
+                + (f"; it had stalled: {state.stalled}" if state.stalled else "")
             ),
         )
 
@@ -505,8 +506,15 @@ def _step_requested(state: RunState, t: StepRequested, now: float, out: list[Com
             )
         )
     else:
-        outcome.settle_status(state, now, out)  # fails the run, saying why it cannot go on
-        out.append(Reply(error=state.error) if state.error is not None else Reply(None))
+        outcome.settle_status(state, now, out)  # says what holds it
+        out.append(
+            Reply(
+                error=WorkflowRuntimeError(
+                    f"run {state.run_id!r} has nothing to run: {state.stalled}; send it an event "
+                    f"with handler.ctx.send_event(...), or stop it with await handler.cancel()"
+                )
+            )
+        )
 
 
 def _stepping_released(

@@ -228,6 +228,7 @@ class RunState:
         self.failed: Invocation | None = None
         self.error: BaseException | None = None
         self.detail = ""  # why the run ended, in words
+        self.stalled = ""  # what holds a run that has nothing to run and asks nobody, if so
         self.cancelled_by_user = False  # cancel() / cancel_run(), not an interrupt
         self.timed_out_run: tuple[str, ...] = ()  # steps running when the run's timeout hit
         self.last: Invocation | None = None  # the last completed invocation (for displays)

@@ -83,6 +83,7 @@ class RunView:
     log: tuple[Event, ...] = ()  # events written to the stream, oldest first (bounded)
     error: BaseException | None = None  # what a failed run failed with
     result: Any = None  # the result of a run that is done
+    stalled: str = ""  # what holds a run that has nothing to run and waits for no human
 
     @property
     def done(self) -> bool:
