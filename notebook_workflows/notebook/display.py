@@ -109,9 +109,10 @@ def handler_text(handler: WorkflowHandler, view: RunView | None = None) -> str:
         f"WorkflowHandler({view.workflow}, run {view.run_id!r}, {view.status}, "
         f"{view.steps_done} {plural(view.steps_done, 'step')} done)"
     )
+    stalled = f"\n  stalled: {view.stalled}" if view.stalled and not view.finished else ""
     if not view.stepwise:
-        return head
-    lines = [head, f"  queued: {len(view.queue)}"]
+        return head + stalled
+    lines = [head + stalled, f"  queued: {len(view.queue)}"]
     for item in view.queue[:8]:
         lines.append(f"    {item.step} <- {event_summary(item.event, 60)}")
     last = view.last
@@ -140,6 +141,8 @@ def handler_html(handler: WorkflowHandler, view: RunView | None = None) -> str:
             f'<div style="color:#c53030">step <b>{e(step)}</b> failed: '
             f"{e(short_text(error, 200))}</div>"
         )
+    if view.stalled and not view.finished:
+        parts.append(f'<div style="color:#b7791f">stalled: {e(view.stalled)}</div>')
     if view.questions:
         parts.append(
             "<div>waiting for a human: "

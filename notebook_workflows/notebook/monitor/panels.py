@@ -68,6 +68,8 @@ def progress_html(view: RunView) -> str:
     if view.questions:
         n = len(view.questions)
         parts.append(f'<b class="waiting">{n}</b> {plural(n, "question")} open')
+    if view.stalled and not view.finished:
+        parts.append(f'<span class="waiting">stalled: {e(view.stalled)}</span>')
     return f'<div class="nwm-progress">{" · ".join(parts)}</div>'
 
 
