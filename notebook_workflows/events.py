@@ -143,6 +143,18 @@ _MAPPING_VIEWS = {"keys": _keys, "values": _values, "items": _items, "to_dict": 
 class StartEvent(Event):
     """The event a run starts with; ``run(**fields)`` builds it."""
 
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)  # type: ignore[misc]
+        except AttributeError:
+            if name.startswith("_"):
+                raise
+            given = ", ".join(f"{k}=" for k in self.fields()) or "no start fields"
+            raise AttributeError(
+                f"the run was not given {name!r}: start it with run({name}=...) "
+                f"(it was given {given}), or read it with ev.get({name!r}, default)"
+            ) from None
+
 
 class StopEvent(Event):
     """Returning it ends the run; ``await handler`` gives its ``result``.

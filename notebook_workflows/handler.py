@@ -155,7 +155,24 @@ class WorkflowHandler:
 
     def __await__(self) -> Generator[Any, None, Any]:
         self._driver.release()  # a stepwise run runs the rest freely once awaited
-        return self._driver.result.__await__()
+        try:
+            return (yield from self._driver.result.__await__())
+        except asyncio.CancelledError as exc:
+            # An interrupted cell: the cancel goes on as it must, with a note for the person
+            # reading its traceback (what ran, and the line that continues a saved run).
+            _add_note(exc, self._interrupted_note())
+            raise
+
+    def _interrupted_note(self) -> str:
+        state = self._driver.state
+        done = f"{state.steps_done} step{'s' if state.steps_done != 1 else ''} done"
+        note = f"run {self.run_id!r} of {self._driver.workflow_name} was cancelled ({done})"
+        if state.checkpointed:
+            note += (
+                f"; it is checkpointed, so it can go on where it stopped: "
+                f"await {self._driver.workflow_name}().resume({self.run_id!r})"
+            )
+        return note
 
     async def step(self) -> list[Event] | None:
         """Run exactly one step invocation (only with ``run(stepwise=True)``).
@@ -339,3 +356,13 @@ def _step_state_changed(record: Any) -> Any:
         input_event_name=type(record.event).__name__,
         output_event_name=output,
     )
+
+
+def _add_note(error: BaseException, note: str) -> None:
+    notes = getattr(error, "__notes__", None) or []
+    if note in notes:
+        return
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:  # pragma: no cover - Python 3.10
+        error.__notes__ = [*notes, note]  # type: ignore[attr-defined]

@@ -1,0 +1,48 @@
+"""Errors a person meets in a cell say what happened and what to do next."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from notebook_workflows import StartEvent, StopEvent, Workflow, step
+from notebook_workflows.checkpoint import MemoryStore
+
+
+class NeedsPath(Workflow):
+    @step
+    async def load(self, ev: StartEvent) -> StopEvent:
+        return StopEvent(result=ev.path)
+
+
+async def test_a_missing_start_field_names_the_run_argument_and_those_given() -> None:
+    with pytest.raises(AttributeError) as caught:
+        await NeedsPath().run(name="report")
+    message = str(caught.value)
+    assert "the run was not given 'path'" in message
+    assert "run(path=...)" in message and "name=" in message
+
+
+class Slow(Workflow):
+    @step
+    async def wait(self, ev: StartEvent) -> StopEvent:
+        await asyncio.sleep(30)
+        return StopEvent()
+
+
+async def test_an_interrupted_checkpointed_run_says_how_to_resume_it() -> None:
+    handler = Slow().run(checkpoint=MemoryStore(), run_id="slow-1")
+
+    async def cell() -> None:
+        await handler
+
+    task = asyncio.ensure_future(cell())
+    await asyncio.sleep(0.05)
+    task.cancel()  # what an interrupted cell does
+    with pytest.raises(asyncio.CancelledError) as caught:
+        await task
+    notes = getattr(caught.value, "__notes__", [])
+    assert any("await Slow().resume('slow-1')" in note for note in notes), notes
+    await asyncio.sleep(0.05)
+    assert handler.status == "cancelled"
