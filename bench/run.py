@@ -28,7 +28,13 @@ HERE = Path(__file__).resolve().parent
 OURS, LLAMA = "notebook_workflows", "llama-index-workflows"
 ENGINE_WORKLOADS = ["A_chain", "B_fanout", "B_fanout_800", "B2_fanout_sleep", "D_snapshot"]
 # Scripts that repeat internally and print their own JSON lines; run once if present.
-SCRIPTS = ["bench_graph.py", "imports.py", "checkpoint.py", "bench_monitor.py"]
+SCRIPTS = [
+    "bench_graph.py",
+    "imports.py",
+    "checkpoint.py",
+    "bench_monitor.py",
+    "fanout_scaling.py",
+]
 
 # Peer figures the issues quote (llama-index-workflows 2.26.1, shared/bench-peers summary).
 QUOTED_LLAMA = {
@@ -290,6 +296,20 @@ def write_results(records: list[dict[str, Any]], path: Path) -> str:
             else "-"
         ),
     ]
+    wide = m.get((OURS, "B_fanout_scaling"), {})
+    if wide:
+        per = {
+            n: m.get((OURS, f"B_fanout_scaling_{n}"), {}).get("per_event_us")
+            for n in (200, 1000, 10000)
+        }
+        ratio = wide.get("ratio_10000_to_200")
+        lines += [
+            "",
+            "Wide fan-out, notebook_workflows alone (GC on, the expected list built once): "
+            f"{per[200]} µs per event at 200, {per[1000]} at 1,000, {per[10000]} at 10,000: "
+            f"**{ratio}x** per event at 10,000 against 200 (target ≤ 1.5x: "
+            f"{'met' if ratio is not None and ratio <= 1.5 else '**not met**'}).",
+        ]
     d = m.get((OURS, "D_snapshot_save"), {})
     if d:
         lines += [
