@@ -135,6 +135,14 @@ class WorkflowHandler:
         """The run has ended (llama-index-workflows' name for ``done()``)."""
         return self._driver.result.done()
 
+    async def stop_event_result(self) -> StopEvent:
+        """Wait for the run to end and return its ``StopEvent`` (raises the run's error if it
+        did not end well)."""
+        await self
+        stop = self._driver.state.stop
+        assert stop is not None
+        return stop
+
     def get_stop_event(self) -> StopEvent | None:
         """The ``StopEvent`` that ended the run, once it is done; else None."""
         state = self._driver.state

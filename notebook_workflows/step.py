@@ -238,11 +238,11 @@ def read_signature(
             f"step {name!r} has no return annotation; declare the events it produces, for "
             f"example `-> StopEvent`, `-> A | B` or `-> None`"
         )
-    produced = _event_types(hints["return"])
+    produced = _event_types(hints["return"], lists=True)
     if produced is None:
         raise StepSignatureError(
-            f"step {name!r} returns {_type_name(hints['return'])}; a step returns Event types "
-            f"or None (for example `-> A | None`)"
+            f"step {name!r} returns {_type_name(hints['return'])}; a step returns Event types, "
+            f"a list of them, or None (for example `-> A | None` or `-> list[A]`)"
         )
     return StepSpec(
         name=name,
@@ -266,19 +266,26 @@ def _resource_of(ann: Any) -> Resource | None:
     if get_origin(ann) is Annotated:
         for meta in ann.__metadata__:
             if isinstance(meta, Resource):
+                setter = getattr(meta, "set_type_annotation", None)
+                if setter is not None:  # ResourceConfig loads its file into the annotated model
+                    setter(get_args(ann)[0])
                 return meta
     return None
 
 
-def _event_types(ann: Any) -> tuple[type[Event] | None, ...] | None:
-    """The Event types (and None) an annotation names, or None if it names something else."""
+def _event_types(ann: Any, lists: bool = False) -> tuple[type[Event] | None, ...] | None:
+    """The Event types (and None) an annotation names, or None if it names something else.
+    With ``lists`` (a return annotation), ``list[A]`` names ``A``: such a step may return a
+    list of events, each routed as if returned alone (a fan-out)."""
     if ann is None or ann is type(None):
         return (None,)
     origin = get_origin(ann)
+    if lists and origin is list and len(get_args(ann)) == 1:
+        return _event_types(get_args(ann)[0])
     if origin is Union or origin is types.UnionType:
         out: list[type[Event] | None] = []
         for arg in get_args(ann):
-            sub = _event_types(arg)
+            sub = _event_types(arg, lists)
             if sub is None:
                 return None
             out.extend(sub)
@@ -289,4 +296,6 @@ def _event_types(ann: Any) -> tuple[type[Event] | None, ...] | None:
 
 
 def _type_name(ann: Any) -> str:
+    if get_args(ann):  # list[A], Annotated[...]: say it whole, not just "list"
+        return repr(ann).replace("typing.", "")
     return getattr(ann, "__name__", None) or repr(ann)

@@ -75,6 +75,7 @@ class Workflow:
         checkpoint: Any = None,
         *,
         disable_validation: bool = False,
+        skip_graph_checks: Any = (),
         workflow_name: str | None = None,
         num_concurrent_runs: int | None = None,
         resource_manager: Any = None,
@@ -96,6 +97,12 @@ class Workflow:
         self.verbose = verbose
         self.checkpoint = checkpoint
         self.disable_validation = disable_validation
+        unknown = set(skip_graph_checks) - set(_CHECK_OF)
+        if unknown:
+            raise ValueError(
+                f"skip_graph_checks takes {', '.join(map(repr, _CHECK_OF))}, got {unknown}"
+            )
+        self.skip_graph_checks = frozenset(skip_graph_checks)
         self.workflow_name = workflow_name or type(self).__name__
         self.num_concurrent_runs = num_concurrent_runs
         if resource_manager is not None:
@@ -280,9 +287,19 @@ class Workflow:
         cls._nw_problems = problems
         return problems
 
+    skip_graph_checks: frozenset[str] = frozenset()
+
     def validate(self) -> None:
-        """Raise ``WorkflowValidationError`` listing every problem of the graph, if any."""
+        """Raise ``WorkflowValidationError`` listing every problem of the graph, if any.
+        ``Workflow(skip_graph_checks={"reachability", "dead_end", "terminal_event"})`` leaves
+        those checks out: steps nothing feeds, events nobody takes, no ``StopEvent``."""
         problems = type(self)._graph_problems()
+        if self.skip_graph_checks:
+            problems = [
+                p
+                for p in problems
+                if not any(_CHECK_OF[c] in p for c in self.skip_graph_checks if c in _CHECK_OF)
+            ]
         if problems:
             raise WorkflowValidationError(problems, type(self).__qualname__)
 
@@ -463,8 +480,8 @@ class Workflow:
         recorded = state.start_event
         event = self._start_event(given, fields)
         where = (
-            f"run {state.run_id!r} stopped unfinished ({state.status}) and continues where "
-            f"it stopped"
+            f"run {state.run_id!r} had not finished ({state.status} when it was saved) and "
+            f"continues where it stopped"
         )
         if recorded is None:
             raise WorkflowRuntimeError(
@@ -577,6 +594,12 @@ def _catcher_problems(specs: dict[str, StepSpec]) -> list[str]:
 
 
 _UNSET: Any = object()
+# what each of llama-index-workflows' graph checks reports here, by the words of its problem
+_CHECK_OF = {
+    "reachability": "but no step produces it",
+    "dead_end": "but no step accepts it",
+    "terminal_event": "no step returns a StopEvent",
+}
 DURABILITY = ("sync", "async", "exit")
 
 

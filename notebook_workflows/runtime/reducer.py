@@ -130,6 +130,9 @@ def _returned(state: RunState, t: InvocationReturned, now: float, out: list[Comm
     if _is_late(state, inv, t.attempt):
         return
     value = t.value
+    if value.__class__ is list:  # a fan-out: each event routed as if returned alone
+        _returned_many(state, inv, value, now, out)
+        return
     if value is not None:
         if value.__class__ not in state.specs[inv.step].produces:  # the quick check first
             problem = routing.check_returned(state, inv, value)
@@ -147,6 +150,27 @@ def _returned(state: RunState, t: InvocationReturned, now: float, out: list[Comm
         questions = state.questions
         if questions and questions[-1] is value:  # it was an InputRequiredEvent
             out.append(Publish(value, stream=True))
+    _complete(state, inv, now, out)
+    _advance(state, now, out)
+
+
+def _returned_many(
+    state: RunState, inv: Invocation, values: list[Any], now: float, out: list[Command]
+) -> None:
+    for value in values:
+        problem = routing.check_returned(state, inv, value)
+        if problem is not None:
+            _failed(state, inv, problem, now, out, retry=False)
+            return
+    for value in values:
+        inv.produced.append(value)
+        try:
+            waiter = routing.route(state, value, None, inv.step)
+        except WorkflowRuntimeError as exc:
+            _failed(state, inv, exc, now, out, retry=False)
+            return
+        if waiter is not None:
+            _resolve(state, waiter, value, out)
     _complete(state, inv, now, out)
     _advance(state, now, out)
 

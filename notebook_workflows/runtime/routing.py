@@ -72,8 +72,10 @@ def route(
                 name for name, accepts in state.subclass_steps if issubclass(typ, accepts)
             )
         if not steps:
-            if kind is QUESTION:
-                return None  # a question for the human only
+            if kind is QUESTION or kind is ANSWER:
+                # a question for the human only; an answer no waiter wanted (one waiting for
+                # another user's answer, say) is dropped, as llama-index-workflows does
+                return None
             raise WorkflowRuntimeError(
                 f"no step accepts {typ.__name__}"
                 + (f" (sent by step {origin!r})" if origin else "")
