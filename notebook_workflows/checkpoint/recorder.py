@@ -252,10 +252,13 @@ class Recorder:
 
     def _writing(self) -> bool:
         """Whether records are still written: the run has its first record and no write
-        failed (a delta after a lost one would not replay)."""
+        failed (a delta after a lost one would not replay). The first hook to learn that the
+        writer's thread failed raises its error, which stops the run at once (the thread's
+        own report reaches the loop only between two of its turns)."""
         writer = self.writer
         if writer is not None and writer.error is not None and self.failed is None:
             self.failed = writer.error
+            raise writer.error
         return self.failed is None and self.seq >= 0
 
     def _stop_writer(self) -> None:
