@@ -11,12 +11,18 @@ Design decisions:
   the order they were numbered, and after a failed write nothing more is written for the run:
   the records already in the store stay a whole prefix of the history, and a lost tail only
   means that ``resume`` runs those steps again (at-least-once).
-* Batches: the thread takes every record waiting at once. A store with a
+* Batches: the thread lets records gather for up to ``LINGER`` (2 ms) after the first one
+  arrives, unless the queue fills or someone waits for them, then takes every record waiting
+  at once. A store with a
   ``save_many(records)`` method writes them in one transaction (all or nothing); any other
   store gets one ``save`` per record, still off the loop.
-* Bounded: at most ``MAX_WAITING`` records (and ``MAX_WAITING_CHARS`` of JSON) wait. A run
-  that outpaces its store waits for it in ``put`` instead of growing memory, and what a crash
-  can lose, without bound.
+* Bounded: at most ``MAX_WAITING`` records (and ``MAX_WAITING_CHARS`` of JSON) are not yet
+  written, counting the batch being written. A run that outpaces its store waits in ``put``
+  until that batch is written, instead of growing memory, and what a crash can lose, without
+  bound. Waking the run only once its batch is written, not as soon as the thread took it,
+  matters under the GIL: a run busy with steps would otherwise take the GIL back at once, and
+  the thread would wait for its turn (the interpreter's switch interval, 5 ms) after every
+  statement it hands to the store.
 * The recorder joins the thread when the run ends (``close``). The thread is a daemon only as
   a last resort, and it also stops by itself, after writing what waits, once the event loop it
   was started from is closed (a loop torn down while a run was still going).
@@ -27,15 +33,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from .base import Record, SnapshotStore
 
-__all__ = ["MAX_WAITING", "MAX_WAITING_CHARS", "Writer"]
+__all__ = ["LINGER", "MAX_WAITING", "MAX_WAITING_CHARS", "Writer"]
 
 MAX_WAITING = 16  # records queued before the run waits for the store
 MAX_WAITING_CHARS = 4 * 1024 * 1024  # JSON text queued before the run waits (big bases)
+LINGER = 0.002  # seconds the thread lets records gather before it writes them
 _IDLE_CHECK = 1.0  # seconds between checks that the run's loop still exists
 
 
@@ -66,9 +74,10 @@ class Writer:
         self._report = report
         self._cond = threading.Condition()
         self._queue: list[Record] = []
-        self._chars = 0  # JSON text waiting
-        self._busy = False  # the thread holds a batch it is writing
+        self._chars = 0  # JSON text not yet written
+        self._busy = 0  # records in the batch being written
         self._closing = False
+        self._hurry = 0  # callers waiting for room or for a flush: no lingering
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -91,24 +100,27 @@ class Writer:
         queue is full. Dropped if a write failed already."""
         size = len(record.data)
         with self._cond:
-            while self.error is None and (
-                len(self._queue) >= MAX_WAITING
-                or (self._queue and self._chars + size > MAX_WAITING_CHARS)
-            ):
+            while self.error is None and self._full(size):
+                self._hurry += 1
+                self._cond.notify_all()  # the thread may be lingering: write now
                 self._cond.wait()
+                self._hurry -= 1
             if self.error is not None:
                 return
             self._queue.append(record)
             self._chars += size
             if len(self._queue) == 1:
-                self._cond.notify_all()
+                self._cond.notify_all()  # the thread may be waiting for work
 
     def flush(self) -> None:
         """Wait until every record queued so far is in the store (or a write failed: see
         ``error``)."""
         with self._cond:
+            self._hurry += 1
+            self._cond.notify_all()
             while self.error is None and (self._queue or self._busy):
                 self._cond.wait()
+            self._hurry -= 1
 
     def close(self) -> None:
         """Write what waits, then stop the thread and wait for it. Calling it twice is
@@ -120,9 +132,15 @@ class Writer:
         if thread is not None and thread is not threading.current_thread():
             thread.join()
 
+    def _full(self, size: int) -> bool:
+        return len(self._queue) + self._busy >= MAX_WAITING or bool(
+            self._chars and self._chars + size > MAX_WAITING_CHARS
+        )
+
     @property
     def waiting(self) -> int:
-        return len(self._queue)
+        """Records not yet in the store (queued, or in the batch being written)."""
+        return len(self._queue) + self._busy
 
     # -- the thread -----------------------------------------------------------------------------
 
@@ -134,19 +152,32 @@ class Writer:
                         self._closing = True
                 if not self._queue:
                     return  # closing, and everything is written
-                batch, self._queue, self._chars = self._queue, [], 0
-                self._busy = True
-                self._cond.notify_all()  # room in the queue again
+                self._linger()
+                batch, self._queue = self._queue, []
+                self._busy = len(batch)
             error = self._write(batch)
             with self._cond:
-                self._busy = False
+                self._busy = 0
+                self._chars -= sum(len(record.data) for record in batch)
                 if error is not None:
                     self.error = error
                     self._queue, self._chars = [], 0
-                self._cond.notify_all()
+                self._cond.notify_all()  # room again, or flushed
             if error is not None:
                 self._report(error)
                 return
+
+    def _linger(self) -> None:
+        """Let more records come before writing (called holding the lock): until the queue
+        is full, someone waits for the records (``flush``, ``close``), or ``LINGER``
+        seconds passed. A run busy with steps fills a batch and waits for it, instead of
+        fighting the thread for the GIL at every statement."""
+        deadline = time.monotonic() + LINGER
+        while not (self._hurry or self._closing or self._full(0)):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._cond.wait(left)
 
     def _write(self, batch: Sequence[Record]) -> BaseException | None:
         save_many: Any = getattr(self.store, "save_many", None)
