@@ -330,3 +330,45 @@ def test_the_writer_makes_a_run_wait_when_its_queue_is_full() -> None:
     putter.join(10)
     writer.close()
     assert writer.written == 39 and errors == []
+
+
+async def test_async_a_lost_end_record_is_logged_and_the_history_stays_whole(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = Watched(fail_at=7)  # 0 start, 1 begin, 2..6 hops 0..4, 7 the end
+    with caplog.at_level("ERROR", logger="notebook_workflows"):
+        result = await Chain().run(
+            checkpoint=store, durability="async", n=5, log=os.devnull, run_id="late"
+        )
+    assert result == total(5)  # the driver had settled the run when the end learnt of it
+    assert "could not save the end of run late" in caplog.text
+    assert "the checkpoint of its end (done) (snapshot 7)" in caplog.text
+    assert "resume('late')" in caplog.text
+    assert store.latest("late").seq == 6  # everything before the lost record
+    assert writer_threads() == []
+
+
+def test_the_writer_stops_by_itself_when_its_loop_is_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import notebook_workflows.checkpoint.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "_IDLE_CHECK", 0.01)
+    written: list[int] = []
+
+    class Keeping(MemoryStore):
+        def _append(self, record: Record, new_run: Any) -> None:
+            written.append(record.seq)
+
+    async def start() -> Writer:
+        writer = Writer(Keeping(), "w", failed=lambda r, e, s: e, report=print).start()
+        writer.put(Record("w", 1, "delta", "step", "s", "running", 1, 0.0, "{}"))
+        return writer
+
+    loop = asyncio.new_event_loop()
+    writer = loop.run_until_complete(start())
+    loop.close()  # the run's loop is gone without the run ending
+    thread = writer._thread
+    assert thread is not None
+    thread.join(5)
+    assert not thread.is_alive() and written == [1]

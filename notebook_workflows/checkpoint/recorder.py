@@ -25,7 +25,11 @@ When those records reach the store is the run's ``durability``:
   appended in order and nothing is written after a failed one. ``ctx.once`` records, pauses
   for a human and the end are promises: their hook waits until everything queued and the
   record itself are in the store. A write that fails in the thread fails the run (through the
-  same ``watch`` callback as a lost lease) with the error a synchronous write gives.
+  same ``watch`` callback as a lost lease, or at the next hook, whichever comes first) with
+  the error a synchronous write gives. One exception: a failure found only by the last hook,
+  ``run_ended``, is logged and the run keeps the result it had, as a failed end record is in
+  ``"sync"`` mode (the driver has settled the run by then); the store still holds a whole
+  prefix of the history, and ``resume`` runs the lost steps again.
 * ``"exit"``: nothing is written per step. The start base, ``ctx.once`` records, pauses and
   the end are written, synchronously, each as one delta that covers every change since the
   record before it (the change tracking keeps accumulating until it is drained), so the
@@ -160,7 +164,8 @@ class Recorder:
 
     def watch(self, on_lost: Callable[[BaseException], None]) -> None:
         """Call ``on_lost(error)`` on the run's loop if the run's lease is lost (another
-        process took the run over, or the store stopped answering until it expired)."""
+        process took the run over, or the store stopped answering until it expired), or if
+        the writer thread of ``"async"`` could not save a record."""
         self.on_lost = on_lost
 
     def _own(self) -> None:
