@@ -1,41 +1,68 @@
 """Recorder: turns a run's checkpoint hooks into records in a ``SnapshotStore``.
 
-``run(checkpoint=store)`` wraps the store in a ``Recorder``; the driver calls its three hooks:
+``run(checkpoint=store, durability=...)`` wraps the store in a ``Recorder``; the driver calls
+its hooks on the event loop:
 
 * ``run_started`` writes a base (the whole snapshot): number 0 for a new run or a fork, the next
   number for a run that continues (``resume``), so a resumed run appends to its own history;
 * ``step_completed``, called right after a step's output events were routed, writes one delta:
   what that step changed (store keys, queue entries, in-flight invocations, collect buffers),
   taken from the change tracking of ``RunState`` and the store, never by diffing whole states;
+* ``journal_written`` writes a delta when a step recorded a ``ctx.once`` result, before the
+  step goes on;
 * ``status_changed`` writes a small delta when the run starts or stops waiting for a human;
 * ``run_ended`` writes a last delta with the final status (done, failed or cancelled).
 
+When those records reach the store is the run's ``durability``:
+
+* ``"sync"`` (the default): every record is written on the event loop, inside its hook. That
+  makes a checkpoint atomic with the routing of the step's output: no other step can start or
+  finish in between, and a step whose hook returned is in the store.
+* ``"async"``: a step's delta is still taken and encoded on the loop, inside the hook (taking
+  it drains the change tracking), then handed to one background thread (``writer.py``) that
+  writes the records in order, in batches. A crash can lose the last few steps (at most
+  ``writer.MAX_WAITING``), which ``resume`` runs again; never the store, since records are
+  appended in order and nothing is written after a failed one. ``ctx.once`` records, pauses
+  for a human and the end are promises: their hook waits until everything queued and the
+  record itself are in the store. A write that fails in the thread fails the run (through the
+  same ``watch`` callback as a lost lease, or at the next hook, whichever comes first) with
+  the error a synchronous write gives. One exception: a failure found only by the last hook,
+  ``run_ended``, is logged and the run keeps the result it had, as a failed end record is in
+  ``"sync"`` mode (the driver has settled the run by then); the store still holds a whole
+  prefix of the history, and ``resume`` runs the lost steps again.
+* ``"exit"``: nothing is written per step. The start base, ``ctx.once`` records, pauses and
+  the end are written, synchronously, each as one delta that covers every change since the
+  record before it (the change tracking keeps accumulating until it is drained), so the
+  history stays a chain that ``latest``, ``history`` and ``resume`` read as usual. A run of any
+  length writes a handful of records; a crash goes back to the last of them.
+
 Design decisions:
 
-* The write happens on the event loop, synchronously, inside the hook. That is what makes a
-  checkpoint atomic with the routing of the step's output: no other step can start or finish in
-  between. Handing the write to a thread would cost more than the write itself (a commit in
-  SQLite's WAL mode takes tens of microseconds) and would make "completed" ambiguous.
 * Bases are rewritten when the deltas since the last base add up to more than the base itself
   (and at least ``MIN_BASE_GAP``): a 1 MB state with one key changed per step writes about
   1 MB of deltas between two bases, so a checkpoint's cost follows the change, loading replays
   a bounded amount, and the database grows with the changes, not with copies of the state.
+  The choice, and each record's number, is made on the loop in every mode, so the order of
+  bases and deltas is the order of the changes.
 * At-least-once: a step whose checkpoint was not written when the process died is still in
   flight in the latest snapshot, and runs again on resume. Steps with outside effects should
-  be idempotent (or check the store first).
+  be idempotent, or put the effect in ``ctx.once``.
 * One run, one owner: a store that keeps leases (every store here does) gives the run to the
   process that starts or resumes it. A second ``resume`` of a run that is going on elsewhere
   is refused at once with ``RunOwnedError`` naming the owner; a dead owner never blocks (on the
   same host at once, from another host once its lease expires, or with ``force=True``). The
-  lease is renewed off the event loop while the run goes on and released when it ends.
+  lease is renewed off the event loop while the run goes on and released when it ends, after
+  the writer thread (if any) has written everything and stopped.
 * A store that fails fails the run with a ``SnapshotError`` naming the store, the run and the
   step; nothing more is written for that run (a delta after a lost one would not replay), so
-  the last good checkpoint stays the latest, and resuming re-runs the step whose checkpoint
+  the last good checkpoint stays the latest, and resuming re-runs the steps whose checkpoint
   was lost.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -47,6 +74,7 @@ from ..snapshot import snapshot_of
 from .base import MIN_BASE_GAP, LeaseStore, Record, RunInfo, SnapshotStore, dumps
 from .delta import DELETED, delta_baseline, delta_of
 from .lease import LeaseKeeper, Owner, RunOwnedError
+from .writer import Writer
 
 # The run ids this process drives now, with a lease: a second resume of one of them in the same
 # process is refused like one from another process.
@@ -55,7 +83,11 @@ _DRIVEN: set[str] = set()
 if TYPE_CHECKING:
     from ..context import Context
 
-__all__ = ["Recorder"]
+__all__ = ["DURABILITY", "Recorder"]
+
+DURABILITY = ("sync", "async", "exit")  # when a run's records reach the store: see above
+# The records that are in the store before their hook returns, in every mode.
+_PROMISES = frozenset({"start", "fork", "resume", "journal", "status", "end"})
 
 
 class Recorder:
@@ -63,7 +95,8 @@ class Recorder:
 
     ``continuing=True`` (a run that goes on from a snapshot) appends to the run's history if
     the store has it; ``parent=(run_id, seq)`` marks a fork. ``min_base_gap`` is the least
-    amount of delta text (characters) between two bases.
+    amount of delta text (characters) between two bases. ``durability`` is ``"sync"``,
+    ``"async"`` or ``"exit"`` (see the module docstring).
     """
 
     def __init__(
@@ -76,6 +109,10 @@ class Recorder:
         force: bool = False,
         durability: str = "sync",
     ) -> None:
+        if durability not in DURABILITY:
+            raise ValueError(
+                f"durability must be one of {', '.join(map(repr, DURABILITY))}, not {durability!r}"
+            )
         if not isinstance(store, SnapshotStore):
             raise TypeError(
                 f"checkpoint must be a snapshot store (SQLiteStore(), RedisStore(...), "
@@ -87,15 +124,17 @@ class Recorder:
         self.parent = parent
         self.min_base_gap = min_base_gap
         self.run_id = ""
-        self.seq = -1  # number of the last record written
+        self.seq = -1  # number of the last record written (in "async": handed to the writer)
         self.gap = min_base_gap  # delta text allowed before the next base
         self.since_base = 0  # delta text written since the last base
-        self.failed: SnapshotError | None = None
+        self.failed: BaseException | None = None  # the write error that stopped the run
         self.since: dict[str, Any] = {}  # the small parts as last written (see delta_of)
         self.force = force  # take the run over even if another process owns it
-        self.durability = durability  # "sync" | "async" | "exit": see Workflow.run
+        self.durability = durability  # "sync" | "async" | "exit": see the module docstring
         self.keeper: LeaseKeeper | None = None
+        self.writer: Writer | None = None  # the background writer of "async"
         self.on_lost: Callable[[BaseException], None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"Recorder({self.store!r}, run {self.run_id or '(not started)'!r})"
@@ -108,14 +147,25 @@ class Recorder:
         self.run_id = state.run_id or ""
         self._own()  # raises RunOwnedError, naming the owner, if another process runs it
         try:
-            self._first_record(ctx)
+            self._first_record(ctx)  # in every mode on the loop: a failure stops run() itself
         except BaseException:
             self._disown()
             raise
+        if self.durability == "async":
+            with contextlib.suppress(RuntimeError):
+                self._loop = asyncio.get_running_loop()
+            self.writer = Writer(
+                self.store,
+                self.run_id,
+                failed=self._lost_checkpoint,
+                report=self._writer_failed,
+                written=self.seq,
+            ).start()
 
     def watch(self, on_lost: Callable[[BaseException], None]) -> None:
         """Call ``on_lost(error)`` on the run's loop if the run's lease is lost (another
-        process took the run over, or the store stopped answering until it expired)."""
+        process took the run over, or the store stopped answering until it expired), or if
+        the writer thread of ``"async"`` could not save a record."""
         self.on_lost = on_lost
 
     def _own(self) -> None:
@@ -138,6 +188,15 @@ class Recorder:
     def _lost(self, error: BaseException) -> None:
         if self.on_lost is not None:
             self.on_lost(error)
+
+    def _writer_failed(self, error: BaseException) -> None:
+        """The writer thread could not save a record: fail the run, on its loop."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._lost, error)
+                return
+        self._lost(error)
 
     def _disown(self) -> None:
         keeper, self.keeper = self.keeper, None
@@ -169,25 +228,50 @@ class Recorder:
         self._base(ctx, "fork" if parent else "start", None, new_run)
 
     def step_completed(self, ctx: Context[Any], step: str | None) -> None:
-        self._delta(ctx, "step", step)
+        # "exit" leaves the changes tracked: the next record written covers them
+        if self.durability != "exit" and self._writing():
+            self._delta(ctx, "step", step)
 
     def journal_written(self, ctx: Context[Any], step: str | None) -> None:
-        """A step recorded a ``ctx.once`` result: written before the step goes on."""
-        if self.failed is None and self.seq >= 0:
+        """A step recorded a ``ctx.once`` result: in the store before the step goes on, in
+        every mode (the result is a promise that the call is never made again)."""
+        if self._writing():
             self._delta(ctx, "journal", step)
 
     def status_changed(self, ctx: Context[Any]) -> None:
         """The run started or stopped waiting for an event from outside (a human's answer):
-        a small record, so ``runs()`` shows a paused run as ``waiting``."""
-        if self.failed is None and self.seq >= 0:
+        a small record, in the store before this returns, so ``runs()`` shows a paused run as
+        ``waiting`` and a kernel restarted during the pause can resume it."""
+        if self._writing():
             self._delta(ctx, "status", None)
 
     def run_ended(self, ctx: Context[Any]) -> None:
         try:
-            if self.failed is None and self.seq >= 0:  # else the last good one stays latest
+            if self._writing():  # else the last good one stays latest
                 self._delta(ctx, "end", None)
         finally:
-            self._disown()
+            try:
+                self._stop_writer()
+            finally:
+                self._disown()
+
+    def _writing(self) -> bool:
+        """Whether records are still written: the run has its first record and no write
+        failed (a delta after a lost one would not replay). The first hook to learn that the
+        writer's thread failed raises its error, which stops the run at once (the thread's
+        own report reaches the loop only between two of its turns)."""
+        writer = self.writer
+        if writer is not None and writer.error is not None and self.failed is None:
+            self.failed = writer.error
+            raise writer.error
+        return self.failed is None and self.seq >= 0
+
+    def _stop_writer(self) -> None:
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            writer.close()  # writes what waits, then joins the thread
+            if writer.error is not None and self.failed is None:
+                self.failed = writer.error
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -240,28 +324,49 @@ class Recorder:
         self.since_base = 0
 
     def _save(self, record: Record, new_run: RunInfo | None) -> None:
+        writer = self.writer
+        if writer is not None:
+            writer.put(record)  # numbered now: the next record follows it whatever happens
+            self.seq = record.seq
+            if record.reason in _PROMISES:
+                writer.flush()
+            if writer.error is not None:
+                self.failed = writer.error
+                raise writer.error
+            return
         try:
             self.store.save(record, new_run=new_run)
         except Exception as exc:
             if record.reason in ("start", "fork", "resume"):
                 raise  # nothing has run yet: the error comes out of run() / resume() as it is
-            after = (
-                f"after step {record.step!r}" if record.step else f"of its end ({record.status})"
-            )
-            last = (
-                f"its last good checkpoint is snapshot {self.seq}"
-                if self.seq >= 0
-                else "it has no checkpoint"
-            )
-            error = SnapshotError(
-                f"run {self.run_id!r} stopped: the checkpoint {after} (snapshot {record.seq}) "
-                f"could not be saved to {self.store!r}. {last}; once the store works again, "
-                f"continue with workflow.resume({self.run_id!r}) (steps whose checkpoint was "
-                f"lost run again). Cause: {exc}"
-            )
+            error = self._lost_checkpoint(record, exc, self.seq)
             self.failed = error
             raise error from exc
         self.seq = record.seq
+
+    def _lost_checkpoint(self, record: Record, exc: Exception, last_good: int) -> SnapshotError:
+        """The error a run fails with when ``record`` could not be saved (on the loop, or in
+        the writer's thread); ``last_good`` is the seq of the last record in the store."""
+        what = {
+            "step": f"after step {record.step!r}",
+            "journal": f"of a ctx.once result in step {record.step!r}",
+            "status": f"of its status ({record.status})",
+        }.get(record.reason, f"of its end ({record.status})")
+        if record.reason == "step" and not record.step:
+            what = "after a step"
+        last = (
+            f"its last good checkpoint is snapshot {last_good}"
+            if last_good >= 0
+            else "it has no checkpoint"
+        )
+        error = SnapshotError(
+            f"run {self.run_id!r} stopped: the checkpoint {what} (snapshot {record.seq}) "
+            f"could not be saved to {self.store!r}. {last}; once the store works again, "
+            f"continue with workflow.resume({self.run_id!r}) (steps whose checkpoint was "
+            f"lost run again). Cause: {exc}"
+        )
+        error.__cause__ = exc
+        return error
 
 
 def _check_event_classes(ctx: Context[Any]) -> None:

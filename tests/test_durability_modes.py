@@ -1,0 +1,374 @@
+"""run(..., durability=...): when a checkpointed run's records reach the store.
+
+"sync" writes after every step on the loop, "async" from one background thread in order and in
+batches, "exit" only at pauses, ctx.once records and the end. Every mode leaves a history that
+resumes; ctx.once records and pauses are in the store before the run goes on, in every mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import sqlite3
+import threading
+import time
+from collections import Counter as Tally
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ckpt_flows import Approve, Docs
+from durability_flows import Chain, total
+
+from notebook_workflows import (
+    HumanResponseEvent,
+    InputRequiredEvent,
+    SnapshotError,
+    StopEvent,
+)
+from notebook_workflows.checkpoint import BaseStore, MemoryStore, Record, Recorder, SQLiteStore
+from notebook_workflows.checkpoint.writer import MAX_WAITING, Writer
+
+MODES = ["sync", "async", "exit"]
+
+
+def ran_twice(log: Path) -> list[int]:
+    return sorted(int(i) for i, times in Tally(log.read_text().split()).items() if times > 1)
+
+
+def check_chain(store: BaseStore, run_id: str) -> None:
+    """The history is one unbroken chain from a base, and every snapshot in it loads."""
+    history = store.history(run_id)
+    assert [s.seq for s in history] == list(range(len(history)))
+    assert history[0].kind == "base"
+    for snapshot in history:
+        assert snapshot.context["run_id"] == run_id
+
+
+def writer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("checkpoint-writer")]
+
+
+# -- every mode -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_failed_run_resumes_to_the_right_result_in_every_mode(
+    mode: str, tmp_path: Path
+) -> None:
+    store, log = SQLiteStore(tmp_path / "runs.db"), tmp_path / "log"
+    broken = Chain()
+    broken.fail_at = 60
+    handler = broken.run(checkpoint=store, durability=mode, n=100, log=str(log), run_id="r")
+    with pytest.raises(RuntimeError, match="hop 60 broke"):
+        await handler
+    latest = store.latest("r")
+    assert (latest.reason, latest.status) == ("end", "failed")
+    assert await Chain().resume("r", store=store) == total(100)
+    assert ran_twice(log) == [60]  # only the failing step runs again
+    check_chain(store, "r")
+    assert store.latest("r").status == "done"
+    assert writer_threads() == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_once_result_is_in_the_store_before_the_step_goes_on(mode: str) -> None:
+    store = MemoryStore()
+    workflow = Chain()
+    workflow.charge_at, workflow.watch = 3, store
+    handler = workflow.run(checkpoint=store, durability=mode, n=5, log=os.devnull, run_id="p")
+    assert await handler == total(5)
+    seen = workflow.seen
+    assert seen.reason == "journal"
+    [hop] = [inv for inv in seen.context["in_flight"] if inv["step"] == "hop"]
+    assert hop["event"]["data"]["i"] == 3 and "charge" in hop["journal"]
+    assert seen.context["store"]["total"] == total(3)  # the steps before it are in it too
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_pause_for_a_human_is_in_the_store_and_resumes_in_every_mode(mode: str) -> None:
+    Approve.prepared = Approve.asked = 0
+    store = MemoryStore()
+    handler = Approve().run(checkpoint=store, durability=mode, draft="v1")
+    deadline = time.monotonic() + 10
+    while handler.status != "waiting":
+        assert time.monotonic() < deadline, "the run never asked"
+        await asyncio.sleep(0.001)
+    paused = store.latest(handler.run_id)
+    assert (paused.reason, paused.status) == ("status", "waiting")
+    assert store.run_info(handler.run_id).status == "waiting"
+    handler.ctx.send_event(HumanResponseEvent(response="yes"))
+    assert await handler == "v1: yes"
+    check_chain(store, handler.run_id)
+    fork = Approve().resume(handler.run_id, store=store, at=paused.seq)  # asks again
+    async for event in fork.stream_events(lifecycle=False):
+        if isinstance(event, InputRequiredEvent):
+            assert event.prefix == "publish v1?"
+            fork.ctx.send_event(HumanResponseEvent(response="again"))
+        if isinstance(event, StopEvent):
+            break
+    assert await fork == "v1: again"
+    assert Approve.prepared == 1
+
+
+def _run_and_die(db: str, log: str, ledger: str, mode: str, n: int, crash_at: int) -> None:
+    async def main() -> None:
+        workflow = Chain()
+        workflow.crash_at = crash_at
+        workflow.charge_at = crash_at if ledger else None
+        await workflow.run(
+            checkpoint=SQLiteStore(db),
+            durability=mode,
+            run_id="crash",
+            n=n,
+            log=log,
+            ledger=ledger or os.devnull,
+        )
+
+    asyncio.run(main())
+
+
+async def crash(tmp_path: Path, mode: str, n: int, crash_at: int, ledger: str = "") -> None:
+    process = multiprocessing.get_context("spawn").Process(
+        target=_run_and_die,
+        args=(str(tmp_path / "runs.db"), str(tmp_path / "log"), ledger, mode, n, crash_at),
+    )
+    process.start()
+    await asyncio.to_thread(process.join, 60)
+    assert process.exitcode == 7
+
+
+def intact(db: Path) -> bool:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_run_killed_after_a_charge_charges_once_in_every_mode(
+    mode: str, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger"
+    await crash(tmp_path, mode, n=40, crash_at=30, ledger=str(ledger))
+    assert ledger.read_text() == "30\n"
+    store = SQLiteStore(tmp_path / "runs.db")
+    assert store.latest("crash").reason == "journal"
+    assert await Chain().resume("crash", store=store) == total(40)
+    assert ledger.read_text() == "30\n"  # exactly one charge
+    assert ran_twice(tmp_path / "log") == [30]  # the journal record saved the steps before it
+
+
+# -- "async" --------------------------------------------------------------------------------------
+
+
+async def test_async_resumes_after_a_crash_rerunning_at_most_a_few_steps(tmp_path: Path) -> None:
+    await crash(tmp_path, "async", n=300, crash_at=200)
+    assert intact(tmp_path / "runs.db")
+    store = SQLiteStore(tmp_path / "runs.db")
+    check_chain(store, "crash")
+    assert await Chain().resume("crash", store=store) == total(300)
+    again = ran_twice(tmp_path / "log")
+    # the killed step, and at most the records not yet written (queued or being written)
+    assert 200 in again and len(again) <= MAX_WAITING + 1
+    assert again == list(range(again[0], 201))
+
+
+class Watched(MemoryStore):
+    """Remembers which thread saved each record; a ``save_many`` if ``batched``."""
+
+    def __init__(self, *, fail_at: int | None = None, batched: bool = False) -> None:
+        super().__init__()
+        self.threads: dict[int, str] = {}
+        self.fail_at = fail_at
+        self.batches: list[int] = []
+        if batched:
+            self.save_many = self._save_many
+
+    def _append(self, record: Record, new_run: Any) -> None:
+        if record.seq == self.fail_at:
+            self.fail_at = None  # once: any later record could be saved, and must not be
+            raise OSError(28, "No space left on device")
+        self.threads[record.seq] = threading.current_thread().name
+        super()._append(record, new_run)
+
+    def _save_many(self, records: list[Record]) -> None:
+        time.sleep(0.002)  # a slow commit: records pile up meanwhile
+        self.batches.append(len(records))
+        for record in records:
+            self.save(record)
+
+
+async def test_async_writes_step_records_off_the_loop_and_stops_its_thread() -> None:
+    store = Watched()
+    result = await Chain().run(checkpoint=store, durability="async", n=50, log=os.devnull)
+    assert result == total(50)
+    [info] = store.runs()
+    check_chain(store, info.run_id)
+    loop_thread = threading.current_thread().name
+    assert store.threads[0] == loop_thread  # the start is written before run() returns
+    assert {store.threads[seq] for seq in range(1, info.seq + 1)} == {
+        f"checkpoint-writer {info.run_id}"
+    }
+    assert writer_threads() == []  # joined when the run ended
+
+
+async def test_sync_writes_every_record_on_the_loop() -> None:
+    store = Watched()
+    await Chain().run(checkpoint=store, n=20, log=os.devnull)
+    assert set(store.threads.values()) == {threading.current_thread().name}
+
+
+async def test_async_batches_records_for_a_store_with_save_many() -> None:
+    store = Watched(batched=True)
+    assert await Chain().run(checkpoint=store, durability="async", n=200, log=os.devnull) == (
+        total(200)
+    )
+    [info] = store.runs()
+    check_chain(store, info.run_id)
+    assert max(store.batches) > 1 and max(store.batches) <= MAX_WAITING
+    assert len(store.batches) < info.seq / 2  # far fewer writes than records
+
+
+async def test_async_a_failed_write_fails_the_run_and_keeps_what_was_saved(
+    tmp_path: Path,
+) -> None:
+    store, log = Watched(fail_at=30), tmp_path / "log"
+    # long enough that the failure stops the run before it ends (see the recorder's docstring)
+    handler = Chain().run(checkpoint=store, durability="async", n=300, log=str(log), run_id="d")
+    with pytest.raises(SnapshotError) as caught:
+        await handler
+    message = str(caught.value)
+    assert "run 'd' stopped: the checkpoint after step 'hop' (snapshot 30)" in message
+    assert repr(store) in message and "resume('d')" in message
+    assert "last good checkpoint is snapshot 29" in message and "No space left" in message
+    assert handler.status == "failed"
+    assert store.latest("d").seq == 29  # nothing after the lost record, though it could be
+    assert writer_threads() == []
+    assert await Chain().resume("d", store=store) == total(300)
+    check_chain(store, "d")
+
+
+@pytest.mark.parametrize("mode", ["async", "exit"])
+async def test_every_store_keeps_a_whole_history(mode: str, any_store: BaseStore) -> None:
+    run = f"docs-{mode}"
+    result = await Docs().run(
+        checkpoint=any_store, durability=mode, run_id=run, ids=list(range(12)), log=os.devnull
+    )
+    assert result == list(range(12))
+    check_chain(any_store, run)
+    latest = any_store.latest(run)
+    assert (latest.reason, latest.status) == ("end", "done")
+    assert await Docs().resume(run, store=any_store) == list(range(12))
+
+
+# -- "exit" ---------------------------------------------------------------------------------------
+
+
+async def test_exit_writes_two_records_for_a_500_step_run() -> None:
+    store = MemoryStore()
+    result = await Chain().run(
+        checkpoint=store, durability="exit", n=500, log=os.devnull, run_id="e"
+    )
+    assert result == total(500)
+    history = store.history("e")
+    assert [(s.seq, s.kind, s.reason) for s in history] == [
+        (0, "base", "start"),
+        (1, "delta", "end"),
+    ]
+    assert history[1].steps == 501 and history[1].status == "done"
+    # the same final snapshot as a run that wrote after every step
+    await Chain().run(checkpoint=store, n=500, log=os.devnull, run_id="s")
+    synced = store.latest("s").context
+    for part in ("store", "queue", "in_flight", "status", "steps_done", "stop"):
+        assert store.latest("e").context[part] == synced[part]
+    assert await Chain().resume("e", store=store) == total(500)
+
+
+async def test_exit_a_crash_goes_back_to_the_last_record(tmp_path: Path) -> None:
+    await crash(tmp_path, "exit", n=100, crash_at=80)
+    store = SQLiteStore(tmp_path / "runs.db")
+    assert [s.reason for s in store.history("crash")] == ["start"]
+    assert await Chain().resume("crash", store=store) == total(100)
+    assert ran_twice(tmp_path / "log") == list(range(81))  # all of it, from the start
+
+
+# -- the parts --------------------------------------------------------------------------------
+
+
+def test_an_unknown_durability_is_refused() -> None:
+    with pytest.raises(ValueError, match="'sync', 'async', 'exit', not 'never'"):
+        Recorder(MemoryStore(), durability="never")
+
+
+def test_the_writer_makes_a_run_wait_when_its_queue_is_full() -> None:
+    gate = threading.Event()
+
+    class Slow(MemoryStore):
+        def _append(self, record: Record, new_run: Any) -> None:
+            gate.wait(10)
+
+    store = Slow()
+    errors: list[BaseException] = []
+    writer = Writer(store, "w", failed=lambda r, e, s: e, report=errors.append).start()
+    records = [Record("w", i, "delta", "step", "s", "running", i, 0.0, "{}") for i in range(40)]
+
+    def put_all() -> None:
+        for record in records:
+            writer.put(record)
+
+    putter = threading.Thread(target=put_all)
+    putter.start()
+    deadline = time.monotonic() + 5
+    while writer.waiting < MAX_WAITING and time.monotonic() < deadline:
+        time.sleep(0.001)
+    time.sleep(0.05)
+    assert putter.is_alive() and writer.waiting == MAX_WAITING  # held back, not piling up
+    gate.set()
+    putter.join(10)
+    writer.close()
+    assert writer.written == 39 and errors == []
+
+
+async def test_async_a_lost_end_record_is_logged_and_the_history_stays_whole(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = Watched(fail_at=7)  # 0 start, 1 begin, 2..6 hops 0..4, 7 the end
+    with caplog.at_level("ERROR", logger="notebook_workflows"):
+        result = await Chain().run(
+            checkpoint=store, durability="async", n=5, log=os.devnull, run_id="late"
+        )
+    assert result == total(5)  # the driver had settled the run when the end learnt of it
+    assert "could not save the end of run late" in caplog.text
+    assert "the checkpoint of its end (done) (snapshot 7)" in caplog.text
+    assert "resume('late')" in caplog.text
+    assert store.latest("late").seq == 6  # everything before the lost record
+    assert writer_threads() == []
+
+
+def test_the_writer_stops_by_itself_when_its_loop_is_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import notebook_workflows.checkpoint.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "_IDLE_CHECK", 0.01)
+    written: list[int] = []
+
+    class Keeping(MemoryStore):
+        def _append(self, record: Record, new_run: Any) -> None:
+            written.append(record.seq)
+
+    async def start() -> Writer:
+        writer = Writer(Keeping(), "w", failed=lambda r, e, s: e, report=print).start()
+        writer.put(Record("w", 1, "delta", "step", "s", "running", 1, 0.0, "{}"))
+        return writer
+
+    loop = asyncio.new_event_loop()
+    writer = loop.run_until_complete(start())
+    loop.close()  # the run's loop is gone without the run ending
+    thread = writer._thread
+    assert thread is not None
+    thread.join(5)
+    assert not thread.is_alive() and written == [1]
