@@ -447,7 +447,13 @@ class Workflow:
         )
 
     def resume(
-        self, run_id: str, *, store: Any = None, at: int | None = None, force: bool = False
+        self,
+        run_id: str,
+        *,
+        store: Any = None,
+        at: int | None = None,
+        force: bool = False,
+        durability: str = "sync",
     ) -> WorkflowHandler:
         """Continue checkpointed run ``run_id`` from its latest snapshot, appending to its
         history; with ``at=n``, fork snapshot ``n`` into a new run instead (the original stays
@@ -458,17 +464,23 @@ class Workflow:
         """
         from .checkpoint.resume import resume_run
 
-        return resume_run(self, run_id, store=store, at=at, force=force)
+        return resume_run(self, run_id, store=store, at=at, force=force, durability=durability)
 
     def resume_sync(
-        self, run_id: str, *, store: Any = None, at: int | None = None, force: bool = False
+        self,
+        run_id: str,
+        *,
+        store: Any = None,
+        at: int | None = None,
+        force: bool = False,
+        durability: str = "sync",
     ) -> Any:
         """``resume`` from plain synchronous code (a script, a plain cell), blocking until the
         run's result, the way ``run_sync`` is to ``run``."""
         from ._loop import run_blocking
 
         async def resume_and_wait() -> Any:
-            return await self.resume(run_id, store=store, at=at, force=force)
+            return await self.resume(run_id, store=store, at=at, force=force, durability=durability)
 
         return run_blocking(resume_and_wait)
 

@@ -332,18 +332,14 @@ def test_the_writer_makes_a_run_wait_when_its_queue_is_full() -> None:
     assert writer.written == 39 and errors == []
 
 
-async def test_async_a_lost_end_record_is_logged_and_the_history_stays_whole(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def test_async_a_lost_end_record_fails_the_run_and_the_history_stays_whole() -> None:
     store = Watched(fail_at=7)  # 0 start, 1 begin, 2..6 hops 0..4, 7 the end
-    with caplog.at_level("ERROR", logger="notebook_workflows"):
-        result = await Chain().run(
-            checkpoint=store, durability="async", n=5, log=os.devnull, run_id="late"
-        )
-    assert result == total(5)  # the driver had settled the run when the end learnt of it
-    assert "could not save the end of run late" in caplog.text
-    assert "the checkpoint of its end (done) (snapshot 7)" in caplog.text
-    assert "resume('late')" in caplog.text
+    handler = Chain().run(checkpoint=store, durability="async", n=5, log=os.devnull, run_id="late")
+    with pytest.raises(SnapshotError) as caught:
+        await handler  # its store would not say it is done: it failed
+    assert "the checkpoint of its end (done) (snapshot 7)" in str(caught.value)
+    assert "resume('late')" in str(caught.value)
+    assert handler.status == "failed"
     assert store.latest("late").seq == 6  # everything before the lost record
     assert writer_threads() == []
 

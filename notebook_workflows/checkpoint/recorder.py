@@ -71,6 +71,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ContextSerdeError, SnapshotError
 from ..serialization import find_class, qualified_name
 from ..snapshot import snapshot_of
+from ..workflow import DURABILITY  # when a run's records reach the store: see above
 from .base import MIN_BASE_GAP, LeaseStore, Record, RunInfo, SnapshotStore, dumps
 from .delta import DELETED, delta_baseline, delta_of
 from .lease import LeaseKeeper, Owner, RunOwnedError
@@ -85,7 +86,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DURABILITY", "Recorder"]
 
-DURABILITY = ("sync", "async", "exit")  # when a run's records reach the store: see above
 # The records that are in the store before their hook returns, in every mode.
 _PROMISES = frozenset({"start", "fork", "resume", "journal", "status", "end"})
 

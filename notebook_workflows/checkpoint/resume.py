@@ -59,6 +59,7 @@ def resume_run(
     store: Any = None,
     at: int | None = None,
     force: bool = False,
+    durability: str = "sync",
 ) -> WorkflowHandler:
     """``workflow.resume(run_id, store=..., at=...)``: see the module docstring."""
     name = type(workflow).__name__
@@ -109,11 +110,11 @@ def resume_run(
         # nothing runs and nothing is written: the handler ends at once with the saved result
         return workflow._launch(ctx, ctx._state, True, None, False, False)
     if at is None:
-        recorder = Recorder(store, continuing=True, force=force)
+        recorder = Recorder(store, continuing=True, force=force, durability=durability)
         return workflow._launch(ctx, ctx._state, True, None, False, recorder)
     from ..workflow import _new_run_id
 
-    recorder = Recorder(store, parent=(run_id, snapshot.seq))
+    recorder = Recorder(store, parent=(run_id, snapshot.seq), durability=durability)
     return workflow._launch(ctx, ctx._state, True, _new_run_id(name), False, recorder)
 
 

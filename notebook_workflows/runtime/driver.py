@@ -412,10 +412,16 @@ class Driver:
         if self.checkpoint is not None:
             try:
                 self.checkpoint.run_ended(self.ctx)
-            except Exception:
-                logger.exception(
-                    "notebook_workflows: could not save the end of run %s", self.run_id
-                )
+            except Exception as exc:
+                if state.status == "done":  # its store would not say it is done: it failed
+                    for command_ in reduce(state, T.EndNotSaved(exc), time.time()):
+                        if command_.__class__ is C.Publish:
+                            self._publish(command_)
+                    command = command._replace(status="failed", error=exc)
+                else:
+                    logger.exception(
+                        "notebook_workflows: could not save the end of run %s", self.run_id
+                    )
         self.finished = True
         if not self.result.done():
             if command.status == "done":

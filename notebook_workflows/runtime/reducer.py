@@ -45,6 +45,7 @@ from .transitions import (
     Advanced,
     CancelRequested,
     CollectRequested,
+    EndNotSaved,
     EventSent,
     InvocationCancelled,
     InvocationFailed,
@@ -575,6 +576,14 @@ def _advanced(state: RunState, t: Advanced, now: float, out: list[Command]) -> N
     _advance(state, now, out)
 
 
+def _end_not_saved(state: RunState, t: EndNotSaved, now: float, out: list[Command]) -> None:
+    if state.status == "done":
+        state.status = "running"  # so that the change to failed is announced as one
+        state.error = t.error
+        state.detail = f"{type(t.error).__name__}: {t.error}"
+        outcome.set_status(state, "failed", now, out, state.detail)
+
+
 def _listeners(state: RunState, t: ListenersChanged, now: float, out: list[Command]) -> None:
     state.observed = t.observed
 
@@ -597,4 +606,5 @@ _HANDLERS: dict[type, Callable[[RunState, Any, float, list[Command]], None]] = {
     RunAborted: _abort,
     ListenersChanged: _listeners,
     Advanced: _advanced,
+    EndNotSaved: _end_not_saved,
 }

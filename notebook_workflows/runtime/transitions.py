@@ -136,6 +136,13 @@ class Advanced(NamedTuple):
     made runnable."""
 
 
+class EndNotSaved(NamedTuple):
+    """The record of the run's end could not be written: a run that was done has failed
+    (its store does not say so)."""
+
+    error: BaseException
+
+
 class ListenersChanged(NamedTuple):
     """Somebody started (or stopped) listening: lifecycle records are made only when wanted."""
 
@@ -159,5 +166,6 @@ Transition = (
     | CancelRequested
     | RunAborted
     | Advanced
+    | EndNotSaved
     | ListenersChanged
 )
