@@ -34,6 +34,9 @@ SCRIPTS = [
     "checkpoint.py",
     "bench_monitor.py",
     "fanout_scaling.py",
+    "bench_durability.py",  # checkpoint modes beside the SQLite floor, resume time
+    "bench_stores.py",  # SQLite beside PostgreSQL (starts a throwaway cluster)
+    "bench_codec.py",  # a 1 MB state's snapshot written and read
 ]
 
 # Peer figures the issues quote (llama-index-workflows 2.26.1, shared/bench-peers summary).
