@@ -26,8 +26,6 @@ from .events import (
     HumanResponseEvent,
     InputRequiredEvent,
     StartEvent,
-    StepFailedEvent,
-    StopEvent,
 )
 from .handler import WorkflowHandler
 from .resources import ResourceCache
@@ -42,6 +40,7 @@ from .step import (
     step,
     step_options,
 )
+from .validation import CHECK_OF, graph_problems
 
 if TYPE_CHECKING:
     from .graph import WorkflowGraph
@@ -97,10 +96,10 @@ class Workflow:
         self.verbose = verbose
         self.checkpoint = checkpoint
         self.disable_validation = disable_validation
-        unknown = set(skip_graph_checks) - set(_CHECK_OF)
+        unknown = set(skip_graph_checks) - set(CHECK_OF)
         if unknown:
             raise ValueError(
-                f"skip_graph_checks takes {', '.join(map(repr, _CHECK_OF))}, got {unknown}"
+                f"skip_graph_checks takes {', '.join(map(repr, CHECK_OF))}, got {unknown}"
             )
         self.skip_graph_checks = frozenset(skip_graph_checks)
         self.workflow_name = workflow_name or type(self).__name__
@@ -239,47 +238,7 @@ class Workflow:
         cached = cls.__dict__.get("_nw_problems")
         if cached is not None:
             return cached
-        specs = cls._step_specs()
-        problems: list[str] = []
-        if not specs:
-            problems.append("it has no steps: mark methods with @step")
-        accepted = {t for s in specs.values() for t in s.accepts}
-        produced = {t for s in specs.values() for t in s.produces}
-        starts = sorted({t.__name__ for t in accepted if issubclass(t, StartEvent)})
-        if specs and not starts:
-            problems.append("no step accepts StartEvent, so a run has nowhere to begin")
-        elif len(starts) > 1:
-            problems.append(
-                f"steps accept different start events ({', '.join(starts)}); a run begins with one"
-            )
-        if specs and not any(issubclass(t, StopEvent) for t in produced):
-            problems.append(
-                "no step returns a StopEvent, so a run could never finish; "
-                "declare `-> StopEvent` on the final step"
-            )
-        wide = tuple(t for s in specs.values() if s.accept_event_subclasses for t in s.accepts)
-        for spec in specs.values():
-            for typ in spec.produces:
-                if issubclass(typ, (StopEvent, InputRequiredEvent)) or typ in accepted:
-                    continue
-                if (wide and issubclass(typ, wide)) or "dead_end" in spec.skip_graph_checks:
-                    continue
-                problems.append(
-                    f"step {spec.name!r} produces {typ.__name__}, but no step accepts it"
-                )
-            for typ in spec.accepts:
-                if issubclass(typ, (StartEvent, HumanResponseEvent)) or typ in produced:
-                    continue
-                if spec.catches and issubclass(typ, StepFailedEvent):
-                    continue  # the run sends it when a step fails for good
-                if spec.accept_event_subclasses and any(issubclass(p, typ) for p in produced):
-                    continue
-                if "reachability" in spec.skip_graph_checks:
-                    continue
-                problems.append(
-                    f"step {spec.name!r} accepts {typ.__name__}, but no step produces it"
-                )
-        problems.extend(_catcher_problems(specs))
+        problems = graph_problems(cls._step_specs())
         try:
             cls._state_type()
         except WorkflowValidationError as exc:
@@ -298,7 +257,7 @@ class Workflow:
             problems = [
                 p
                 for p in problems
-                if not any(_CHECK_OF[c] in p for c in self.skip_graph_checks if c in _CHECK_OF)
+                if not any(CHECK_OF[c] in p for c in self.skip_graph_checks if c in CHECK_OF)
             ]
         if problems:
             raise WorkflowValidationError(problems, type(self).__qualname__)
@@ -576,42 +535,7 @@ def _answer_on_terminal(handler: WorkflowHandler, item: Any, notebook: bool, wf:
     asyncio.get_running_loop().create_task(ask())
 
 
-def _catcher_problems(specs: dict[str, StepSpec]) -> list[str]:
-    """What is wrong with the workflow's ``@catch_error`` handlers, if anything."""
-    problems = []
-    handlers = [s for s in specs.values() if s.catches]
-    wildcards = [s.name for s in handlers if s.catch_for is None]
-    if len(wildcards) > 1:
-        problems.append(
-            f"handlers {', '.join(map(repr, wildcards))} all catch every step; at most one "
-            f"@catch_error may leave out for_steps"
-        )
-    claimed: dict[str, str] = {}
-    for handler in handlers:
-        for name in handler.catch_for or ():
-            if name not in specs:
-                problems.append(
-                    f"handler {handler.name!r} catches step {name!r}, which the workflow does "
-                    f"not have (steps: {', '.join(specs)})"
-                )
-            elif specs[name].catches:
-                problems.append(f"handler {handler.name!r} catches {name!r}, itself a handler")
-            elif name in claimed:
-                problems.append(
-                    f"step {name!r} is caught by both {claimed[name]!r} and {handler.name!r}"
-                )
-            else:
-                claimed[name] = handler.name
-    return problems
-
-
 _UNSET: Any = object()
-# what each of llama-index-workflows' graph checks reports here, by the words of its problem
-_CHECK_OF = {
-    "reachability": "but no step produces it",
-    "dead_end": "but no step accepts it",
-    "terminal_event": "no step returns a StopEvent",
-}
 DURABILITY = ("sync", "async", "exit")
 
 

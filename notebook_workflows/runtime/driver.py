@@ -37,11 +37,11 @@ from ..errors import (
     WorkflowCancelledByUser,
     WorkflowCancelledError,
     WorkflowRuntimeError,
-    WorkflowTimeoutError,
 )
 from ..events import Event, RunStatusChanged, StepStarted
 from . import commands as C
 from . import transitions as T
+from .calls import NO_REPLY, DriverCalls
 from .reducer import reduce
 from .state import FINISHED, Invocation, RunState, Waiter
 from .tasks import StepRunner
@@ -58,11 +58,10 @@ STREAM_LOG_SIZE = 10_000
 # How long an ending run waits for its cancelled steps to finish their clean-up.
 CLEANUP_SECONDS = 5.0
 END = object()  # what listeners get once the run has ended and its last checkpoint is written
-_NO_REPLY = object()
 _new = tuple.__new__  # makes a transition on the hot path without NamedTuple's Python __new__
 
 
-class Driver:
+class Driver(DriverCalls):
     """Runs one run on the running event loop."""
 
     def __init__(
@@ -182,7 +181,7 @@ class Driver:
     def dispatch(self, transition: Any, *, now: bool = False) -> Any:
         """Reduce ``transition`` (on the loop's thread) and carry out its commands: at once
         (``now``), or on the loop's next turn. Returns the reducer's reply, raising its error."""
-        reply: Any = _NO_REPLY
+        reply: Any = NO_REPLY
         for command in reduce(self.state, transition, time.time()):
             if command.__class__ is C.Reply:
                 reply = command
@@ -193,8 +192,8 @@ class Driver:
                 self._drain()
             else:
                 self._schedule_drain()
-        if reply is _NO_REPLY:
-            return _NO_REPLY
+        if reply is NO_REPLY:
+            return NO_REPLY
         if reply.error is not None:
             raise reply.error
         return reply.value
@@ -455,176 +454,6 @@ class Driver:
             self.cancel("the awaiting code was cancelled")
         else:
             future.exception()  # a failure is shown by the handler; never "never retrieved"
-
-    # -- what the handler and the context ask ---------------------------------------------------
-
-    def cancel(self, detail: str = "cancelled", by_user: bool = False) -> None:
-        """Stop the run (on the loop's thread)."""
-        if self.state.finished:
-            return
-        self._report_done()
-        self.dispatch(T.CancelRequested(detail, by_user), now=True)
-
-    def abort(self, error: BaseException) -> None:
-        """Fail the run with ``error``, from the loop's thread or any other."""
-        if self.in_loop_thread():
-            self.dispatch(T.RunAborted(error), now=True)
-        else:
-            self.loop.call_soon_threadsafe(self.dispatch, T.RunAborted(error))
-
-    def send(self, event: Event, target: str | None = None) -> None:
-        self.call(T.EventSent(event, target, current_invocation_var.get()))
-
-    def publish(self, event: Event) -> None:
-        """Write ``event`` to the run's stream (a question also makes the run wait for it)."""
-        written = T.StreamWritten(event, current_invocation_var.get())
-        if self.in_loop_thread():
-            self.dispatch(written)
-        else:
-            self.loop.call_soon_threadsafe(self.dispatch, written)
-
-    def journal(self, inv: Invocation, key: str, encoded: Any) -> None:
-        """``ctx.once`` recorded a result: it is written down (checkpointed) before this
-        returns, whatever else waits in the queue, so a crash after it never calls again."""
-        if not self.in_loop_thread():
-            future = asyncio.run_coroutine_threadsafe(self._journal(inv, key, encoded), self.loop)
-            future.result()
-            return
-        for command in reduce(self.state, T.JournalWritten(inv, key, encoded), time.time()):
-            if command.__class__ is C.WriteCheckpoint:
-                self._write_checkpoint(command)
-            else:
-                self._pending.append(command)
-        self._schedule_drain()
-
-    async def _journal(self, inv: Invocation, key: str, encoded: Any) -> None:
-        self.journal(inv, key, encoded)
-
-    def collect(
-        self, inv: Invocation, event: Event, expected: Any, buffer: str | None
-    ) -> list[Event] | None:
-        return self.call(T.CollectRequested(inv, event, expected, buffer))  # type: ignore[no-any-return]
-
-    async def wait(self, inv: Invocation, waiter: Waiter, timeout: float | None) -> Event:
-        """Suspend ``inv`` until an event satisfies ``waiter`` (``ctx.wait_for_event``)."""
-        future: asyncio.Future[Event] = self.loop.create_future()
-        self.waiter_futures[waiter] = future
-        self.dispatch(T.WaitStarted(inv, waiter))
-        try:
-            if timeout is None:
-                event = await future
-            else:
-                try:
-                    event = await asyncio.wait_for(future, timeout)
-                except asyncio.TimeoutError:
-                    raise WorkflowTimeoutError(
-                        f"step {inv.step!r} waited more than {timeout:g} s for "
-                        f"{' | '.join(t.__name__ for t in waiter.types)}"
-                    ) from None
-        except BaseException:
-            self.waiter_futures.pop(waiter, None)
-            if not self.state.finished:
-                self.dispatch(T.WaitEnded(inv, waiter, None))
-            raise
-        self.dispatch(T.WaitEnded(inv, waiter, event))
-        return event
-
-    async def step(self) -> list[Event] | None:
-        if self._step_future is not None:
-            raise WorkflowRuntimeError("another step() of this run has not finished yet")
-        future: asyncio.Future[Any] = self.loop.create_future()
-        self._step_future = future
-        try:
-            reply = self.dispatch(T.StepRequested(), now=True)
-            if reply is not _NO_REPLY:
-                return reply  # type: ignore[no-any-return]
-            try:
-                settled = await future
-            except asyncio.CancelledError:
-                self.cancel("step() was interrupted")
-                raise
-            if settled is None:
-                return None
-            inv = settled.inv
-            if self.state.failed is inv and self.state.error is not None:
-                raise self.state.error
-            return list(settled.produced)
-        finally:
-            self._step_future = None
-
-    def release(self) -> None:
-        """Leave stepping: run the rest freely (``await handler`` after ``step()`` calls)."""
-        if self.state.stepwise and not self.state.finished:
-            if self.in_loop_thread():
-                self.dispatch(T.SteppingReleased())
-            else:
-                self.loop.call_soon_threadsafe(self.dispatch, T.SteppingReleased())
-
-    # -- observers ------------------------------------------------------------------------------
-
-    def subscribe(
-        self, listener: Callable[[Any], None], *, end: bool = False
-    ) -> Callable[[], None]:
-        """Call ``listener`` with every stream event and lifecycle record from now on (the
-        run's last record is its final ``RunStatusChanged``); with ``end``, also with ``END``
-        once the run has ended and its last checkpoint is written."""
-        self.listeners.append(listener)
-        if end:
-            self.end_listeners.append(listener)
-        self._observed(True)
-
-        def unsubscribe() -> None:
-            if listener in self.listeners:
-                self.listeners.remove(listener)
-                if listener in self.end_listeners:
-                    self.end_listeners.remove(listener)
-                if not self.listeners:
-                    self._observed(False)
-
-        return unsubscribe
-
-    def _observed(self, observed: bool) -> None:
-        if self.state.observed == observed or self.state.finished:
-            return
-        if self.in_loop_thread():
-            self.dispatch(T.ListenersChanged(observed))
-        elif not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self.dispatch, T.ListenersChanged(observed))
-
-    def _emit(self, item: Any) -> None:
-        for listener in list(self.listeners):
-            try:
-                listener(item)
-            except Exception:
-                logger.exception(
-                    "notebook_workflows: a listener of run %s failed; removing it", self.run_id
-                )
-                if listener in self.listeners:
-                    self.listeners.remove(listener)
-
-    # -- threads --------------------------------------------------------------------------------
-
-    def in_loop_thread(self) -> bool:
-        return threading.get_ident() == self.thread
-
-    def read(self, fn: Callable[[], R]) -> R:
-        """``fn()`` computed on the run's loop thread, so it sees a consistent state even when
-        the run goes on in another thread (``run_sync``'s helper, a sync step)."""
-        if self.in_loop_thread() or self.loop.is_closed() or not self.loop.is_running():
-            return fn()
-        future: concurrent.futures.Future[R] = concurrent.futures.Future()
-
-        def compute() -> None:
-            try:
-                future.set_result(fn())
-            except BaseException as exc:  # handed back to the calling thread
-                future.set_exception(exc)
-
-        self.loop.call_soon_threadsafe(compute)
-        try:
-            return future.result(timeout=10)
-        except concurrent.futures.TimeoutError:  # the loop is blocked: read as it is
-            return fn()
 
 
 class _Abort:

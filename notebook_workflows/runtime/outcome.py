@@ -1,5 +1,5 @@
-"""What the reducer does to a run's status: start invocations, settle the status, count
-the run's time, and finish the run. Shared by every transition's handler in ``reducer.py``;
+"""What every transition ends with: start what can run (``advance``), settle the run's one
+status field, count the run's time, and finish the run. Shared by every transition's handler in ``reducer.py``;
 like it, plain functions of the state that append commands, with no I/O and no clock."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..events import RunStatusChanged, StopEvent
+from . import routing
 from .commands import (
     CancelTimer,
     Command,
@@ -17,9 +18,10 @@ from .commands import (
     StartInvocation,
     WriteCheckpoint,
 )
-from .state import Invocation, RunState
+from .state import FINISHED, Invocation, RunState
 
 RUN_TIMER = ("run",)
+_new = tuple.__new__  # makes a command on the hot path without NamedTuple's Python __new__
 
 
 def start(state: RunState, inv: Invocation, out: list[Command]) -> None:
@@ -119,3 +121,18 @@ def finish(
 
 def has_own_fields(cls: type[StopEvent]) -> bool:
     return bool(set(cls.model_fields) - {"result"})
+
+
+def advance(state: RunState, now: float, out: list[Command]) -> None:
+    """Start what can run (unless stepping), then settle the run's status."""
+    if state.status in FINISHED:
+        return
+    if state.stop is not None:
+        finish(state, "done", now, out)
+        return
+    if not state.stepwise and (state.queued or state.ready):
+        for inv in routing.take(state, now):
+            out.append(_new(StartInvocation, (inv,)))  # StartInvocation(inv), a bit cheaper
+            if inv.step in state.timed:
+                start_timer(state, inv, out)
+    settle_status(state, now, out)

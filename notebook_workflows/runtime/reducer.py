@@ -3,7 +3,9 @@
 Routing, ``collect_events``, waiters and questions, retries, step and run timeouts, the stop,
 the stall, stepping ("take exactly one"), the run's one status field: all of it is decided
 here, from a ``RunState`` and one ``Transition``, and comes out as ``Command``s for the driver
-to carry out. There is no asyncio, no I/O and no clock in this module: time comes in as
+to carry out. The room has four parts: this module (one handler per transition), ``routing``
+(where an event goes, which invocation runs next), ``outcome`` (advancing, the status, the
+end) and ``stepping`` (``step()`` and leaving it). There is no asyncio, no I/O and no clock in this module: time comes in as
 ``now`` (seconds since the epoch), so a test can fold a list of transitions over a state and
 compare the commands with the ones expected, without an event loop.
 
@@ -27,7 +29,7 @@ from ..events import (
     StepFailedEvent,
     StepFinished,
 )
-from . import outcome, routing
+from . import outcome, routing, stepping
 from .commands import (
     AdvanceSoon,
     CancelInvocation,
@@ -37,7 +39,6 @@ from .commands import (
     Reply,
     ResolveWaiter,
     ScheduleTimer,
-    StartInvocation,
     WriteCheckpoint,
 )
 from .state import FINISHED, Invocation, RunState, Waiter
@@ -93,22 +94,7 @@ def _run_started(state: RunState, t: RunStarted, now: float, out: list[Command])
     state.clock_since = None
     for question in state.questions:
         out.append(Publish(question, stream=True))  # a restored run asks its questions again
-    _advance(state, now, out)
-
-
-def _advance(state: RunState, now: float, out: list[Command]) -> None:
-    """Start what can run (unless stepping), then settle the run's status."""
-    if state.status in FINISHED:
-        return
-    if state.stop is not None:
-        outcome.finish(state, "done", now, out)
-        return
-    if not state.stepwise and (state.queued or state.ready):
-        for inv in routing.take(state, now):
-            out.append(_new(StartInvocation, (inv,)))  # StartInvocation(inv), a bit cheaper
-            if inv.step in state.timed:
-                outcome.start_timer(state, inv, out)
-    outcome.settle_status(state, now, out)
+    outcome.advance(state, now, out)
 
 
 # -- what steps report --------------------------------------------------------------------------
@@ -152,7 +138,7 @@ def _returned(state: RunState, t: InvocationReturned, now: float, out: list[Comm
         if questions and questions[-1] is value:  # it was an InputRequiredEvent
             out.append(Publish(value, stream=True))
     _complete(state, inv, now, out)
-    _advance(state, now, out)
+    outcome.advance(state, now, out)
 
 
 def _returned_many(
@@ -173,7 +159,7 @@ def _returned_many(
         if waiter is not None:
             _resolve(state, waiter, value, out)
     _complete(state, inv, now, out)
-    _advance(state, now, out)
+    outcome.advance(state, now, out)
 
 
 def _complete(state: RunState, inv: Invocation, now: float, out: list[Command]) -> None:
@@ -311,7 +297,7 @@ def _recover(
     if state.checkpointed:
         out.append(WriteCheckpoint("step", inv.step))
     outcome.settle_stepping(state, inv, out)
-    _advance(state, now, out)
+    outcome.advance(state, now, out)
 
 
 def _ask_policy(policy: Any, elapsed: float, attempt: int, error: BaseException) -> float | None:
@@ -362,7 +348,7 @@ def _event_sent(state: RunState, t: EventSent, now: float, out: list[Command]) -
         out.append(Publish(t.event, stream=True))
     out.append(Reply())
     if origin is None:  # from outside the run: start what it made runnable now
-        _advance(state, now, out)
+        outcome.advance(state, now, out)
     elif not state.stepwise and (state.queued or state.ready):
         out.append(_ADVANCE_SOON)  # when the sending step has returned or suspended
 
@@ -373,7 +359,7 @@ def _stream_written(state: RunState, t: StreamWritten, now: float, out: list[Com
     if asks and not any(q is event for q in state.questions):
         state.questions.append(event)  # the run now waits for its answer
     out.append(Publish(event, stream=True, inv=t.inv))
-    _advance(state, now, out)
+    outcome.advance(state, now, out)
 
 
 def _collect(state: RunState, t: CollectRequested, now: float, out: list[Command]) -> None:
@@ -388,7 +374,7 @@ def _wait_started(state: RunState, t: WaitStarted, now: float, out: list[Command
     if waiter.question is not None:
         out.append(Publish(waiter.question, stream=True))
     outcome.settle_stepping(state, inv, out)
-    _advance(state, now, out)
+    outcome.advance(state, now, out)
 
 
 def _wait_ended(state: RunState, t: WaitEnded, now: float, out: list[Command]) -> None:
@@ -399,7 +385,7 @@ def _wait_ended(state: RunState, t: WaitEnded, now: float, out: list[Command]) -
         inv.waits[waiter.index] = t.event
         state.touch(inv)
     routing.drop_waiter(state, inv, waiter)
-    _advance(state, now, out)
+    outcome.advance(state, now, out)
 
 
 def _journal(state: RunState, t: JournalWritten, now: float, out: list[Command]) -> None:
@@ -444,7 +430,7 @@ def _timer(state: RunState, t: TimerFired, now: float, out: list[Command]) -> No
             outcome.start(state, inv, out)
         else:
             state.ready.append(inv)
-        _advance(state, now, out)
+        outcome.advance(state, now, out)
     elif kind == "step":
         inv = state.in_flight.get(t.key[1])
         if inv is None or inv.attempt != t.key[2] or state.failed is inv:
@@ -475,89 +461,6 @@ def _timer(state: RunState, t: TimerFired, now: float, out: list[Command]) -> No
 # -- stepping -----------------------------------------------------------------------------------
 
 
-def _step_requested(state: RunState, t: StepRequested, now: float, out: list[Command]) -> None:
-    if state.finished:
-        out.append(Reply(None))
-        return
-    if not state.stepwise:
-        out.append(
-            Reply(
-                error=WorkflowRuntimeError(
-                    "step() needs a run started with run(stepwise=True); this run runs freely"
-                )
-            )
-        )
-        return
-    if state.stepping is not None:
-        out.append(
-            Reply(error=WorkflowRuntimeError("another step() of this run has not finished yet"))
-        )
-        return
-    if state.answered:  # hand over an answer that arrived between steps
-        waiter, event = state.answered.popleft()
-        inv = state.in_flight[waiter.invocation]
-        state.stepping = (inv.id, len(inv.produced))
-        if inv.waiting:
-            inv.waiting = False
-            state.waiting -= 1
-        out.append(ResolveWaiter(waiter, event))
-        outcome.settle_status(state, now, out)
-        return
-    started = routing.take(state, now, limit=1)
-    if not started and state.retrying:  # a retry waits for its timer: run it now
-        inv = min((state.in_flight[i] for i in state.retrying), key=lambda inv: inv.seq)
-        state.retrying.discard(inv.id)
-        out.append(CancelTimer(("retry", inv.id)))
-        state.busy[inv.step] += 1
-        inv.started = now
-        started = [inv]
-    if started:
-        inv = started[0]
-        state.stepping = (inv.id, len(inv.produced))
-        outcome.start(state, inv, out)
-        outcome.settle_status(state, now, out)
-        return
-    if state.stop is not None:
-        outcome.finish(state, "done", now, out)
-        out.append(Reply(None))
-    elif state.is_waiting():
-        asked = "; ".join(repr(q) for q in state.questions) or "an event from outside"
-        out.append(
-            Reply(
-                error=WorkflowRuntimeError(
-                    f"run {state.run_id!r} is waiting for {asked}; answer it with "
-                    f"handler.ctx.send_event(...) and call step() again"
-                )
-            )
-        )
-    else:
-        outcome.settle_status(state, now, out)  # says what holds it
-        out.append(
-            Reply(
-                error=WorkflowRuntimeError(
-                    f"run {state.run_id!r} has nothing to run: {state.stalled}; send it an event "
-                    f"with handler.ctx.send_event(...), or stop it with await handler.cancel()"
-                )
-            )
-        )
-
-
-def _stepping_released(
-    state: RunState, t: SteppingReleased, now: float, out: list[Command]
-) -> None:
-    if not state.stepwise or state.finished:
-        return
-    state.stepwise = False
-    while state.answered:
-        waiter, event = state.answered.popleft()
-        inv = state.in_flight.get(waiter.invocation)
-        if inv is not None and inv.waiting:
-            inv.waiting = False
-            state.waiting -= 1
-        out.append(ResolveWaiter(waiter, event))
-    _advance(state, now, out)
-
-
 # -- ending -------------------------------------------------------------------------------------
 
 
@@ -573,7 +476,7 @@ def _abort(state: RunState, t: RunAborted, now: float, out: list[Command]) -> No
 
 
 def _advanced(state: RunState, t: Advanced, now: float, out: list[Command]) -> None:
-    _advance(state, now, out)
+    outcome.advance(state, now, out)
 
 
 def _end_not_saved(state: RunState, t: EndNotSaved, now: float, out: list[Command]) -> None:
@@ -600,8 +503,8 @@ _HANDLERS: dict[type, Callable[[RunState, Any, float, list[Command]], None]] = {
     WaitEnded: _wait_ended,
     JournalWritten: _journal,
     TimerFired: _timer,
-    StepRequested: _step_requested,
-    SteppingReleased: _stepping_released,
+    StepRequested: stepping.step_requested,
+    SteppingReleased: stepping.stepping_released,
     CancelRequested: _cancel,
     RunAborted: _abort,
     ListenersChanged: _listeners,

@@ -1,0 +1,418 @@
+"""Store: a run's key/value state, as ``ctx.store`` holds it.
+
+The store holds values, not references. ``set`` encodes the value on the spot (so a value that
+could not be saved is refused there, naming the key path and the type), ``get`` hands back a
+fresh copy. Mutating what ``get`` returned changes nothing until it is ``set`` again, exactly as
+it would after a restore; the live store and its snapshot can never disagree. A typed state
+(``Context[MyState]``) keeps its model's fields as keys and validates each value set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import threading
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from .serialization import decode, encode
+
+__all__ = ["Store"]
+
+StateT = TypeVar("StateT", bound=BaseModel)
+
+_MISSING: Any = object()
+_held: contextvars.ContextVar[tuple[Store[Any], ...]] = contextvars.ContextVar(
+    "notebook_workflows_held_stores", default=()
+)
+
+
+class Store(Generic[StateT]):
+    """The run's key/value state; async-safe, serializable, copied on read.
+
+    Keys may be dotted (``"cfg.retries"``) to reach into nested mappings and models. With a
+    typed state (``Context[MyState]``) the keys are the model's fields and values are validated
+    against it.
+    """
+
+    def __init__(self, state_type: type[StateT] | None = None) -> None:
+        self._state_type = state_type
+        self._data: dict[str, Any] = {}  # key -> encoded (tagged JSON) value
+        self._changed: set[str] = set()  # keys set or deleted since the last checkpoint drain
+        self._lock: asyncio.Lock | None = None
+        self._thread_lock = threading.Lock()
+        # Values decoded while a snapshot was checked on load, handed to the first get() of
+        # their key instead of being decoded a second time (nobody else holds them).
+        self._fresh: dict[str, Any] = {}
+        # A typed state's model as the encoded values stand, kept so that setting one field
+        # validates that field, not the whole model again (None: rebuilt on first use).
+        self._model: StateT | None = None
+        if state_type is not None:
+            self._reset_typed(state_type())
+
+    # -- reading --------------------------------------------------------------------------------
+
+    async def get(self, key: str, default: Any = _MISSING) -> Any:
+        """A copy of the value at ``key``; ``default`` if missing, else ``KeyError``."""
+        return self._get(key, default)
+
+    def _get(self, key: str, default: Any = _MISSING) -> Any:
+        head, _, rest = key.partition(".")
+        try:
+            encoded = self._data[head]
+        except KeyError:
+            if default is _MISSING:
+                raise KeyError(self._missing_message(key, head)) from None
+            return default
+        if self._fresh and head in self._fresh:
+            value = self._fresh.pop(head)
+        else:
+            value = decode(encoded, path=head)
+        if not rest:
+            return value
+        try:
+            return _walk(value, rest.split("."), head)
+        except KeyError:
+            if default is _MISSING:
+                raise
+            return default
+
+    def _missing_message(self, key: str, head: str) -> str:
+        known = ", ".join(sorted(self._data)) or "none yet"
+        return (
+            f"the store has no key {head!r}"
+            + (f" (looking up {key!r})" if key != head else "")
+            + f"; keys: {known}"
+        )
+
+    def keys(self) -> list[str]:
+        """The top-level keys (field names for a typed state)."""
+        return list(self._data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A copy of every value, decoded (for display and tests; snapshots use the encoded)."""
+        return {k: decode(v, path=k) for k, v in self._encoded().items()}
+
+    @property
+    def state(self) -> StateT | dict[str, Any]:
+        """A copy of the whole state: the model for a typed state, else a dict."""
+        values = self.to_dict()
+        if self._state_type is not None:
+            return self._state_type.model_validate(values)
+        return values
+
+    # -- writing --------------------------------------------------------------------------------
+
+    async def set(self, key: str, value: Any) -> None:
+        """Save ``value`` at ``key``; refused at once if it cannot be serialized."""
+        lock = self._lock
+        if lock is None or not lock.locked() or self in _held.get():
+            self._set(key, value)  # no await in between: atomic on the loop
+            return
+        async with self._guard():
+            self._set(key, value)
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key`` (a ``KeyError`` if it is missing)."""
+        lock = self._lock
+        if lock is None or not lock.locked() or self in _held.get():
+            self._delete(key)
+            return
+        async with self._guard():
+            self._delete(key)
+
+    async def get_state(self) -> Any:
+        """A copy of the whole state: the model for a typed state (``Context[MyState]``),
+        else a dict of every key."""
+        return self.state
+
+    async def set_state(self, state: Any) -> None:
+        """Replace the whole state: a model of the typed state's class (or a subclass), or
+        a mapping of keys for an untyped store. Refused whole if any value could not be
+        saved, naming the key."""
+        async with self._guard():
+            if self._state_type is not None:
+                if not isinstance(state, self._state_type):
+                    raise TypeError(
+                        f"set_state takes a {self._state_type.__name__}, got {type(state).__name__}"
+                    )
+                self._commit_typed(state)
+                return
+            if not isinstance(state, dict):
+                raise TypeError(f"set_state takes a dict of keys, got {type(state).__name__}")
+            encoded = {str(k): encode(v, path=str(k)) for k, v in state.items()}
+            with self._thread_lock:
+                self._changed.update(self._data.keys() | encoded.keys())
+                self._data = encoded
+                self._fresh.clear()
+
+    async def clear(self) -> None:
+        """Empty the store (a typed state goes back to its defaults)."""
+        if self._state_type is not None:
+            await self.set_state(self._state_type())
+        else:
+            await self.set_state({})
+
+    @contextlib.asynccontextmanager
+    async def edit_state(self) -> AsyncIterator[Any]:
+        """Atomic read-modify-write of several keys::
+
+            async with ctx.store.edit_state() as state:
+                state["count"] += 1          # or state.count with a typed state
+
+        Other writers wait until the block ends; if the block raises, nothing is changed.
+        """
+        async with self._guard():
+            if self._state_type is not None:
+                model = self.state
+                yield model
+                self._commit_typed(model)
+            else:
+                view = _StateView(self)
+                yield view
+                view._commit()
+
+    def _set(self, key: str, value: Any) -> None:
+        head, _, rest = key.partition(".")
+        if not head:
+            raise KeyError(f"invalid store key {key!r}")
+        if rest:
+            container = self._get(head) if head in self._data else {}
+            _assign(container, rest.split("."), value, head)
+            value, key = container, head
+        if self._state_type is not None:
+            self._set_typed_field(key, value)
+            return
+        encoded = encode(value, path=key)
+        with self._thread_lock:
+            self._data[key] = encoded
+            self._changed.add(key)
+            self._fresh.pop(key, None)
+
+    def _delete(self, key: str) -> None:
+        head, _, rest = key.partition(".")
+        if head not in self._data:
+            raise KeyError(self._missing_message(key, head))
+        if rest:
+            container = self._get(head)
+            parts = rest.split(".")
+            parent = _walk(container, parts[:-1], head) if len(parts) > 1 else container
+            try:
+                del parent[parts[-1]]
+            except (KeyError, TypeError):
+                raise KeyError(f"the store has no key {key!r}") from None
+            self._set(head, container)
+            return
+        if self._state_type is not None:
+            raise KeyError(
+                f"cannot delete {key!r}: it is a field of the typed state "
+                f"{self._state_type.__name__}; set it to a default value instead"
+            )
+        with self._thread_lock:
+            del self._data[key]
+            self._changed.add(key)
+            self._fresh.pop(key, None)
+
+    # -- typed state ----------------------------------------------------------------------------
+
+    def _reset_typed(self, model: Any) -> None:
+        self._data = {
+            name: encode(getattr(model, name), path=name) for name in type(model).model_fields
+        }
+        self._changed.update(self._data)
+        self._model = None
+
+    def _set_typed_field(self, name: str, value: Any) -> None:
+        state_type = self._state_type
+        assert state_type is not None
+        if name not in state_type.model_fields:
+            raise KeyError(
+                f"{state_type.__name__} has no field {name!r}; "
+                f"fields: {', '.join(state_type.model_fields)}"
+            )
+        model = self._model
+        if model is None:
+            model = self.state  # type: ignore[assignment]
+        # Validate the one field on a shallow copy: a refused value leaves the model as it was.
+        changed = model.model_copy()  # type: ignore[union-attr]
+        state_type.__pydantic_validator__.validate_assignment(changed, name, value)
+        encoded = encode(getattr(changed, name), path=name)
+        with self._thread_lock:
+            self._data[name] = encoded
+            self._changed.add(name)
+            self._fresh.pop(name, None)
+            self._model = changed
+
+    def _commit_typed(self, model: Any) -> None:
+        assert self._state_type is not None
+        if not isinstance(model, self._state_type):
+            raise TypeError(f"edit_state must leave a {self._state_type.__name__} in place")
+        checked = self._state_type.model_validate(model.model_dump())
+        encoded = {
+            name: encode(getattr(checked, name), path=name)
+            for name in self._state_type.model_fields
+        }
+        with self._thread_lock:
+            for name, value in encoded.items():
+                if self._data.get(name) != value:
+                    self._changed.add(name)
+            self._data = encoded
+            self._fresh.clear()
+            self._model = None
+
+    # -- locking --------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        """Hold the store's lock, unless the calling code already holds it: a ``set`` inside
+        its own ``edit_state`` block must not deadlock. Who holds it travels in a context
+        variable, so it follows the code through eager steps, tasks and threads alike."""
+        held = _held.get()
+        if self in held:
+            yield
+            return
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            token = _held.set((*held, self))
+            try:
+                yield
+            finally:
+                _held.reset(token)
+
+    def _reset_lock(self) -> None:
+        """A new run may run on another event loop: give it a fresh lock."""
+        self._lock = None
+
+    # -- snapshots ------------------------------------------------------------------------------
+
+    def _encoded(self) -> dict[str, Any]:
+        with self._thread_lock:
+            return dict(self._data)
+
+    def _load(self, encoded: dict[str, Any], decoded: dict[str, Any] | None = None) -> None:
+        with self._thread_lock:
+            self._data = dict(encoded)
+            self._changed = set(encoded)
+            self._fresh = dict(decoded or {})
+            self._model = None
+
+    def _drain_changes(self, deleted: Any) -> dict[str, Any]:
+        """Keys changed since the last call, with their encoded value (``deleted`` if gone)."""
+        with self._thread_lock:
+            changed = {k: self._data.get(k, deleted) for k in self._changed}
+            self._changed = set()
+        return changed
+
+    def __repr__(self) -> str:
+        keys = ", ".join(self._data)
+        return f"<Store {keys or '(empty)'}>"
+
+
+class _StateView:
+    """The mutable view ``edit_state`` yields for an untyped store.
+
+    Values are decoded when first touched; on a clean exit every touched key is saved again,
+    so ``state["items"].append(x)`` inside the block sticks.
+    """
+
+    def __init__(self, store: Store[Any]) -> None:
+        object.__setattr__(self, "_store", store)
+        object.__setattr__(self, "_touched", {})
+        object.__setattr__(self, "_deleted", set())
+
+    def __getitem__(self, key: str) -> Any:
+        touched = self._touched
+        if key not in touched:
+            if key in self._deleted:
+                raise KeyError(key)
+            touched[key] = self._store._get(key)
+        return touched[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._touched[key] = value
+        self._deleted.discard(key)
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self._touched and key not in self._store._data:
+            raise KeyError(key)
+        self._touched.pop(key, None)
+        self._deleted.add(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._touched or (key in self._store._data and key not in self._deleted)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def keys(self) -> list[str]:
+        names = {**dict.fromkeys(self._store._data), **self._touched}
+        return [k for k in names if k not in self._deleted]
+
+    def _commit(self) -> None:
+        encoded = {k: encode(v, path=k) for k, v in self._touched.items()}
+        store = self._store
+        with store._thread_lock:
+            for key in self._deleted:
+                if key in store._data:
+                    del store._data[key]
+                    store._changed.add(key)
+            store._data.update(encoded)
+            store._changed.update(encoded)
+            for key in (*self._deleted, *encoded):
+                store._fresh.pop(key, None)
+
+
+def _walk(value: Any, parts: Sequence[str], head: str) -> Any:
+    path = head
+    for part in parts:
+        path = f"{path}.{part}"
+        if isinstance(value, dict):
+            if part not in value:
+                raise KeyError(f"the store has no key {path!r}")
+            value = value[part]
+        elif isinstance(value, BaseModel) or hasattr(value, "__dataclass_fields__"):
+            if not hasattr(value, part):
+                raise KeyError(f"the store has no key {path!r}")
+            value = getattr(value, part)
+        else:
+            raise KeyError(
+                f"cannot look up {path!r}: {path.rsplit('.', 1)[0]!r} holds a "
+                f"{type(value).__name__}, not a mapping"
+            )
+    return value
+
+
+def _assign(container: Any, parts: Sequence[str], value: Any, head: str) -> None:
+    target = container
+    path = head
+    for part in parts[:-1]:
+        path = f"{path}.{part}"
+        if isinstance(target, dict):
+            target = target.setdefault(part, {})
+        elif isinstance(target, BaseModel) or hasattr(target, "__dataclass_fields__"):
+            target = getattr(target, part)
+        else:
+            raise KeyError(f"cannot set {path!r}: it is inside a {type(target).__name__}")
+    last = parts[-1]
+    if isinstance(target, dict):
+        target[last] = value
+    elif isinstance(target, BaseModel) or hasattr(target, "__dataclass_fields__"):
+        setattr(target, last, value)
+    else:
+        raise KeyError(f"cannot set {path}.{last}: {path!r} holds a {type(target).__name__}")

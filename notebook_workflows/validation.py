@@ -1,0 +1,91 @@
+"""The checks ``Workflow.validate()`` makes of a workflow's graph of steps.
+
+Read from the steps' signatures alone, before anything runs: an entry and an exit, no event
+produced that nobody takes or taken that nobody produces (with the exceptions a step may ask
+for), and ``@catch_error`` handlers that make sense. Each problem is one sentence naming the
+step and the event type.
+"""
+
+from __future__ import annotations
+
+from .events import HumanResponseEvent, InputRequiredEvent, StartEvent, StepFailedEvent, StopEvent
+from .step import StepSpec
+
+__all__ = ["CHECK_OF", "graph_problems"]
+
+# what each of llama-index-workflows' graph checks reports here, by the words of its problem
+CHECK_OF = {
+    "reachability": "but no step produces it",
+    "dead_end": "but no step accepts it",
+    "terminal_event": "no step returns a StopEvent",
+}
+
+
+def graph_problems(specs: dict[str, StepSpec]) -> list[str]:
+    """Every problem of the graph the steps ``specs`` form (empty: it can run)."""
+    problems: list[str] = []
+    if not specs:
+        problems.append("it has no steps: mark methods with @step")
+    accepted = {t for s in specs.values() for t in s.accepts}
+    produced = {t for s in specs.values() for t in s.produces}
+    starts = sorted({t.__name__ for t in accepted if issubclass(t, StartEvent)})
+    if specs and not starts:
+        problems.append("no step accepts StartEvent, so a run has nowhere to begin")
+    elif len(starts) > 1:
+        problems.append(
+            f"steps accept different start events ({', '.join(starts)}); a run begins with one"
+        )
+    if specs and not any(issubclass(t, StopEvent) for t in produced):
+        problems.append(
+            "no step returns a StopEvent, so a run could never finish; "
+            "declare `-> StopEvent` on the final step"
+        )
+    wide = tuple(t for s in specs.values() if s.accept_event_subclasses for t in s.accepts)
+    for spec in specs.values():
+        for typ in spec.produces:
+            if issubclass(typ, (StopEvent, InputRequiredEvent)) or typ in accepted:
+                continue
+            if (wide and issubclass(typ, wide)) or "dead_end" in spec.skip_graph_checks:
+                continue
+            problems.append(f"step {spec.name!r} produces {typ.__name__}, but no step accepts it")
+        for typ in spec.accepts:
+            if issubclass(typ, (StartEvent, HumanResponseEvent)) or typ in produced:
+                continue
+            if spec.catches and issubclass(typ, StepFailedEvent):
+                continue  # the run sends it when a step fails for good
+            if spec.accept_event_subclasses and any(issubclass(p, typ) for p in produced):
+                continue
+            if "reachability" in spec.skip_graph_checks:
+                continue
+            problems.append(f"step {spec.name!r} accepts {typ.__name__}, but no step produces it")
+    problems.extend(catcher_problems(specs))
+    return problems
+
+
+def catcher_problems(specs: dict[str, StepSpec]) -> list[str]:
+    """What is wrong with the workflow's ``@catch_error`` handlers, if anything."""
+    problems = []
+    handlers = [s for s in specs.values() if s.catches]
+    wildcards = [s.name for s in handlers if s.catch_for is None]
+    if len(wildcards) > 1:
+        problems.append(
+            f"handlers {', '.join(map(repr, wildcards))} all catch every step; at most one "
+            f"@catch_error may leave out for_steps"
+        )
+    claimed: dict[str, str] = {}
+    for handler in handlers:
+        for name in handler.catch_for or ():
+            if name not in specs:
+                problems.append(
+                    f"handler {handler.name!r} catches step {name!r}, which the workflow does "
+                    f"not have (steps: {', '.join(specs)})"
+                )
+            elif specs[name].catches:
+                problems.append(f"handler {handler.name!r} catches {name!r}, itself a handler")
+            elif name in claimed:
+                problems.append(
+                    f"step {name!r} is caught by both {claimed[name]!r} and {handler.name!r}"
+                )
+            else:
+                claimed[name] = handler.name
+    return problems
