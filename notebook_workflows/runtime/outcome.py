@@ -1,6 +1,7 @@
 """What every transition ends with: start what can run (``advance``), settle the run's one
-status field, count the run's time, and finish the run. Shared by every transition's handler in ``reducer.py``;
-like it, plain functions of the state that append commands, with no I/O and no clock."""
+status field, count the run's time, and finish the run. Shared by the transitions' handlers
+in ``reducer.py``; like them, plain functions of the state that append commands, with no I/O
+and no clock."""
 
 from __future__ import annotations
 
