@@ -40,9 +40,17 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ContextSerdeError
-from .events import Event, StartEvent
+from .events import Event
 from .runtime import CollectBuffer, Invocation, Waiter
-from .serialization import decode, decode_event, encode, encode_event, find_class, qualified_name
+from .serialization import (
+    decode,
+    decode_event,
+    encode,
+    encode_event,
+    fields_digest,
+    find_class,
+    qualified_name,
+)
 
 if TYPE_CHECKING:
     from .context import Context
@@ -173,7 +181,7 @@ def snapshot_of(ctx: Context[Any], serializer: str = "json") -> dict[str, Any]:
         "graph": graph,
         "run_id": state.run_id,
         "status": state.status,
-        "start": ev_out(state.start_event) if state.start_event is not None else None,
+        "start": start_record(state),
         "steps_done": state.steps_done,
         "state_type": qualified_name(ctx.store._state_type) if ctx.store._state_type else None,
         "store": store,
@@ -202,6 +210,13 @@ def snapshot_of(ctx: Context[Any], serializer: str = "json") -> dict[str, Any]:
 
 def _in_flight(state: Any) -> list[Invocation]:
     return sorted(state.in_flight.values(), key=lambda inv: inv.seq)
+
+
+def start_record(state: Any) -> dict[str, Any] | None:
+    """The run's start event as a snapshot keeps it: a digest of each field (computed once)."""
+    if state.start_digest is None and state.start_event is not None:
+        state.start_digest = fields_digest(state.start_event)
+    return state.start_digest
 
 
 def invocation_out(inv: Invocation, ev_out: Callable[[Event], Any]) -> dict[str, Any]:
@@ -454,12 +469,16 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
     state.status = status
     start = data.get("start")
     if start is not None:
-        event = ev_in(start, "start")
-        if not isinstance(event, StartEvent):
+        fields = start.get("fields") if isinstance(start, Mapping) else None
+        if not (
+            isinstance(fields, Mapping)
+            and isinstance(start.get("type"), str)  # type: ignore[union-attr]
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items())
+        ):
             raise ContextSerdeError(
-                f"the snapshot's 'start' is a {type(event).__name__}, not a StartEvent"
+                "the snapshot's 'start' must be {'type': name, 'fields': {name: digest}}"
             )
-        state.start_event = event
+        state.start_digest = {"type": _text(start["type"], "start.type"), "fields": dict(fields)}
 
 
 def _list(data: Mapping[str, Any], key: str, required: bool = True) -> list[Mapping[str, Any]]:

@@ -448,28 +448,33 @@ class Workflow:
     ) -> None:
         """A run that continues may be given its start fields again (the seed restarts "with
         the same input"), but not different ones: that would silently be ignored."""
-        recorded = state.start_event
+        from .serialization import fields_digest
+
         event = self._start_event(given, fields)
         where = (
             f"run {state.run_id!r} had not finished ({state.status} when it was saved) and "
             f"continues where it stopped"
         )
+        recorded = state.start_digest
+        if recorded is None and state.start_event is not None:
+            recorded = fields_digest(state.start_event)
         if recorded is None:
             raise WorkflowRuntimeError(
                 f"{where}; its start event was not recorded, so call run(ctx=ctx) alone"
             )
-        if event == recorded:
+        now = fields_digest(event)
+        if now == recorded:
             return
-        old, new = recorded.fields(), event.fields()
-        differ = sorted(
-            k for k in old.keys() | new.keys() if old.get(k, _UNSET) != new.get(k, _UNSET)
-        )
+        old, new = recorded.get("fields", {}), now["fields"]
+        differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        live = state.start_event.fields() if state.start_event is not None else {}
         shown = (
             ", ".join(
-                f"{k}={new.get(k, '<missing>')!r} (recorded {old.get(k, '<missing>')!r})"
+                f"{k}={event.fields().get(k, '<missing>')!r}"
+                + (f" (recorded {live.get(k, '<missing>')!r})" if live else "")
                 for k in differ
             )
-            or f"a {type(event).__name__} instead of a {type(recorded).__name__}"
+            or f"a {type(event).__name__} instead of a {recorded.get('type')}"
         )
         raise WorkflowRuntimeError(
             f"{where}, but it started with other input: {shown}; call run(ctx=ctx) alone, "

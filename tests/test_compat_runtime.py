@@ -258,3 +258,28 @@ async def test_an_answer_no_waiter_wants_is_dropped_as_the_peer_does() -> None:
     handler.ctx.send_event(HumanResponseEvent(response="right", user="ann"))
     assert await handler == "right"
     assert (await handler.stop_event_result()).result == "right"
+
+
+class Saver(Workflow):
+    saved: dict = {}
+
+    @step
+    async def first(self, ctx: Context, ev: StartEvent) -> Picked:
+        type(self).saved = ctx.to_dict()  # the seed's third strategy: a snapshot in a step
+        return Picked(n=len(ev.ids))
+
+    @step
+    async def second(self, ev: Picked) -> StopEvent:
+        return StopEvent(result=ev.n)
+
+
+async def test_a_context_saved_in_a_step_restarts_with_the_same_input_only() -> None:
+    from notebook_workflows import Context as Ctx
+
+    assert await Saver().run(ids=[1, 2, 3]) == 3
+    data = Saver.saved
+    assert "ids" in data["start"]["fields"] and len(str(data["start"])) < 200  # digests
+    workflow = Saver()
+    assert await workflow.run(ctx=Ctx.from_dict(workflow, data), ids=[1, 2, 3]) == 3
+    with pytest.raises(WorkflowRuntimeError, match=r"other input: ids=\[9\]"):
+        workflow.run(ctx=Ctx.from_dict(workflow, data), ids=[9])

@@ -208,7 +208,9 @@ async def test_a_big_int_start_field_survives_every_snapshot_of_the_run(store: A
     for snapshot in history:  # each holds the StartEvent the run was given
         Context.from_dict(FromStart(), snapshot.context)
     first = Context.from_dict(FromStart(), history[0].context)
-    assert first.to_dict()["start"]["data"]["value"] == {"$int": hex(value)}
+    [started] = first.to_dict()["in_flight"]  # the first step had started with it
+    assert started["event"]["data"]["value"] == {"$int": hex(value)}
+    assert set(first.to_dict()["start"]["fields"]) == {"value"}  # and its digest is kept
     latest = Context.from_dict(FromStart(), store.latest(handler.run_id).context)
     assert await latest.store.get("v") == value
 

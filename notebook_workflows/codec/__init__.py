@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from ._classes import find_class, qualified_name, register
 from ._decode import decode, decode_event
+from ._digest import fields_digest
 from ._encode import INT_DIGITS, MAX_DEPTH, encode, encode_event
 from ._paths import short_repr
 from ._text import parse_json
@@ -46,6 +47,7 @@ __all__ = [
     "decode_event",
     "encode",
     "encode_event",
+    "fields_digest",
     "find_class",
     "parse_json",
     "qualified_name",

@@ -27,6 +27,7 @@ from .view import current_invocation_var
 logger = logging.getLogger("notebook_workflows")
 R = TypeVar("R")
 NO_REPLY = object()  # what dispatch returns when the reducer gave no Reply
+_new = tuple.__new__  # makes a transition on the hot path without NamedTuple's Python __new__
 
 
 class DriverCalls:
@@ -47,7 +48,7 @@ class DriverCalls:
             self.loop.call_soon_threadsafe(self.dispatch, T.RunAborted(error))
 
     def send(self, event: Event, target: str | None = None) -> None:
-        self.call(T.EventSent(event, target, current_invocation_var.get()))
+        self.call(_new(T.EventSent, (event, target, current_invocation_var.get())))
 
     def publish(self, event: Event) -> None:
         """Write ``event`` to the run's stream (a question also makes the run wait for it)."""
@@ -77,7 +78,8 @@ class DriverCalls:
     def collect(
         self, inv: Invocation, event: Event, expected: Any, buffer: str | None
     ) -> list[Event] | None:
-        return self.call(T.CollectRequested(inv, event, expected, buffer))  # type: ignore[no-any-return]
+        collect = _new(T.CollectRequested, (inv, event, expected, buffer))
+        return self.call(collect)  # type: ignore[no-any-return]
 
     async def wait(self, inv: Invocation, waiter: Waiter, timeout: float | None) -> Event:
         """Suspend ``inv`` until an event satisfies ``waiter`` (``ctx.wait_for_event``)."""

@@ -69,6 +69,7 @@ __all__ = ["reduce"]
 
 _new = tuple.__new__  # makes a command on the hot path without NamedTuple's Python __new__
 _ADVANCE_SOON = AdvanceSoon()
+_REPLY = Reply()
 
 
 def reduce(state: RunState, transition: Transition, now: float | None = None) -> list[Command]:
@@ -347,7 +348,7 @@ def _event_sent(state: RunState, t: EventSent, now: float, out: list[Command]) -
     questions = state.questions
     if questions and questions[-1] is t.event:  # it was an InputRequiredEvent
         out.append(Publish(t.event, stream=True))
-    out.append(Reply())
+    out.append(_REPLY)
     if origin is None:  # from outside the run: start what it made runnable now
         outcome.advance(state, now, out)
     elif not state.stepwise and (state.queued or state.ready):
@@ -366,7 +367,7 @@ def _stream_written(state: RunState, t: StreamWritten, now: float, out: list[Com
 def _collect(state: RunState, t: CollectRequested, now: float, out: list[Command]) -> None:
     inv = t.inv
     got = routing.collect(state, inv, t.event, t.expected, t.buffer or inv.step)
-    out.append(Reply(got))
+    out.append(_new(Reply, (got, None)))  # Reply(got)
 
 
 def _wait_started(state: RunState, t: WaitStarted, now: float, out: list[Command]) -> None:

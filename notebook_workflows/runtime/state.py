@@ -199,6 +199,8 @@ class RunState:
         self.run_id = run_id
         self.status = "new"
         self.start_event: StartEvent | None = None  # what the run started with, recorded
+        # the start event as a snapshot keeps it: a digest per field (``fields_digest``)
+        self.start_digest: dict[str, Any] | None = None
         # -- what is queued, running and waiting
         self.queues: dict[str, deque[tuple[int, Event]]] = {name: deque() for name in specs}
         self.queued = 0
