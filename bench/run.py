@@ -373,7 +373,11 @@ def write_results(records: list[dict[str, Any]], path: Path) -> str:
             )
             engine, median = rec.get("engine", OURS), fmt(rec.get("median_ms"))
             lines.append(f"| {engine} | {rec['workload']} | {median} | {details} |")
-    lines += ["", "Raw records: `bench/results.json`."]
+    lines += [
+        "",
+        "Store and codec figures (SQLite beside PostgreSQL, the 1 MB codec parts): "
+        "`bench/STORES.md`. Raw records: `bench/results.json`.",
+    ]
     text = "\n".join(lines) + "\n"
     path.write_text(text)
     return text
