@@ -119,47 +119,36 @@ def _returned(state: RunState, t: InvocationReturned, now: float, out: list[Comm
     if _is_late(state, inv, t.attempt):
         return
     value = t.value
-    if value.__class__ is list:  # a fan-out: each event routed as if returned alone
-        _returned_many(state, inv, value, now, out)
-        return
-    if value is not None:
-        if value.__class__ not in state.specs[inv.step].produces:  # the quick check first
-            problem = routing.check_returned(state, inv, value)
-            if problem is not None:
-                _failed(state, inv, problem, now, out, retry=False)
-                return
-        inv.produced.append(value)
-        try:
-            waiter = routing.route(state, value, None, inv.step)
-        except WorkflowRuntimeError as exc:
-            _failed(state, inv, exc, now, out, retry=False)
-            return
-        if waiter is not None:
-            _resolve(state, waiter, value, out)
-        questions = state.questions
-        if questions and questions[-1] is value:  # it was an InputRequiredEvent
-            out.append(Publish(value, stream=True))
-    _complete(state, inv, now, out)
-    outcome.advance(state, now, out)
-
-
-def _returned_many(
-    state: RunState, inv: Invocation, values: list[Any], now: float, out: list[Command]
-) -> None:
-    for value in values:
+    if value is None:
+        values: Any = ()
+    elif value.__class__ is list:  # a fan-out: each event routed as if returned alone
+        values = value
+    elif value.__class__ in state.specs[inv.step].produces:  # the quick check first
+        values = (value,)
+    else:
+        values = (value,)
         problem = routing.check_returned(state, inv, value)
         if problem is not None:
             _failed(state, inv, problem, now, out, retry=False)
             return
-    for value in values:
-        inv.produced.append(value)
+    if values.__class__ is list:
+        for one in values:
+            problem = routing.check_returned(state, inv, one)
+            if problem is not None:
+                _failed(state, inv, problem, now, out, retry=False)
+                return
+    for one in values:
+        inv.produced.append(one)
         try:
-            waiter = routing.route(state, value, None, inv.step)
+            waiter = routing.route(state, one, None, inv.step)
         except WorkflowRuntimeError as exc:
             _failed(state, inv, exc, now, out, retry=False)
             return
         if waiter is not None:
-            _resolve(state, waiter, value, out)
+            _resolve(state, waiter, one, out)
+        questions = state.questions
+        if questions and questions[-1] is one:  # it was an InputRequiredEvent
+            out.append(Publish(one, stream=True))
     _complete(state, inv, now, out)
     outcome.advance(state, now, out)
 
