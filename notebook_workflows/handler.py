@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
+from ._frames import users_frames
 from .errors import WorkflowRuntimeError, WorkflowTimeoutError
 from .events import Event, StopEvent
 from .runtime.view import InvocationView, QueuedEvent, RunView, StepCall
@@ -188,7 +189,10 @@ class WorkflowHandler:
         Returns the events it produced, returned or sent (``[]`` for none), or ``None`` once
         the run has finished. The oldest queued event goes first.
         """
-        return await self._driver.step()
+        try:
+            return await self._driver.step()
+        except Exception as error:  # the step's own frames, or just this call's line
+            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
 
     async def cancel(self) -> None:
         """Stop the run: running steps are cancelled, nothing new starts. Returns once the

@@ -18,6 +18,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from ._frames import users_frames
+from .errors import ContextSerdeError
 from .serialization import decode, encode
 
 __all__ = ["Store"]
@@ -57,7 +59,10 @@ class Store(Generic[StateT]):
 
     async def get(self, key: str, default: Any = _MISSING) -> Any:
         """A copy of the value at ``key``; ``default`` if missing, else ``KeyError``."""
-        return self._get(key, default)
+        try:
+            return self._get(key, default)
+        except (KeyError, ContextSerdeError) as error:
+            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
 
     def _get(self, key: str, default: Any = _MISSING) -> Any:
         head, _, rest = key.partition(".")
@@ -109,11 +114,14 @@ class Store(Generic[StateT]):
     async def set(self, key: str, value: Any) -> None:
         """Save ``value`` at ``key``; refused at once if it cannot be serialized."""
         lock = self._lock
-        if lock is None or not lock.locked() or self in _held.get():
-            self._set(key, value)  # no await in between: atomic on the loop
-            return
-        async with self._guard():
-            self._set(key, value)
+        try:
+            if lock is None or not lock.locked() or self in _held.get():
+                self._set(key, value)  # no await in between: atomic on the loop
+                return
+            async with self._guard():
+                self._set(key, value)
+        except (KeyError, ContextSerdeError) as error:  # the refusal names the key: enough
+            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
 
     async def delete(self, key: str) -> None:
         """Remove ``key`` (a ``KeyError`` if it is missing)."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
+from ._frames import users_frames
 from .context import Context
 from .decorators import catch_error_options
 from .errors import WorkflowRuntimeError, WorkflowValidationError
@@ -286,6 +287,31 @@ class Workflow:
         pauses, fails or ends.
         """
         try:
+            return self._run(
+                ctx,
+                stepwise=stepwise,
+                run_id=run_id,
+                checkpoint=checkpoint,
+                durability=durability,
+                start_event=start_event,
+                **fields,
+            )
+        except Exception as error:  # a refusal names its cause: show the user's line, not ours
+            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
+
+    def _run(
+        self,
+        ctx: Context[Any] | None = None,
+        *,
+        stepwise: bool = False,
+        run_id: str | None = None,
+        checkpoint: Any = None,
+        durability: str = "sync",
+        start_event: StartEvent | None = None,
+        **fields: Any,
+    ) -> WorkflowHandler:
+        """``run`` itself: its frames are left out of the tracebacks users see."""
+        try:
             asyncio.get_running_loop()
         except RuntimeError:
             raise WorkflowRuntimeError(
@@ -423,7 +449,10 @@ class Workflow:
         """
         from .checkpoint.resume import resume_run
 
-        return resume_run(self, run_id, store=store, at=at, force=force, durability=durability)
+        try:
+            return resume_run(self, run_id, store=store, at=at, force=force, durability=durability)
+        except Exception as error:  # a refusal names its cause: show the user's line, not ours
+            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
 
     def resume_sync(
         self,

@@ -50,3 +50,51 @@ async def test_an_interrupted_checkpointed_run_says_how_to_resume_it() -> None:
     assert any("await Slow().resume('slow-1')" in note for note in notes), notes
     await asyncio.sleep(0.05)
     assert handler.status == "cancelled"
+
+
+def _our_frames(error: BaseException) -> list[str]:
+    import os
+    import traceback
+
+    import notebook_workflows
+
+    package = os.path.dirname(notebook_workflows.__file__)
+    return [
+        f"{frame.filename}:{frame.name}"
+        for frame in traceback.extract_tb(error.__traceback__)
+        if frame.filename.startswith(package)
+    ]
+
+
+async def test_a_refusal_shows_the_users_line_and_the_public_call_only() -> None:
+    from notebook_workflows import Context, WorkflowValidationError
+
+    class Broken(Workflow):  # nothing returns a StopEvent: refused when run
+        @step
+        async def go(self, ev: StartEvent) -> None:
+            return None
+
+    with pytest.raises(WorkflowValidationError) as caught:
+        Broken().run()
+    assert len(_our_frames(caught.value)) <= 1, _our_frames(caught.value)
+
+    ctx = Context(NeedsPath())
+    with pytest.raises(Exception, match="cannot store") as refused:
+        await ctx.store.set("socket", object())
+    assert len(_our_frames(refused.value)) <= 1, _our_frames(refused.value)
+
+
+class Failing(Workflow):
+    @step
+    async def go(self, ev: StartEvent) -> StopEvent:
+        raise ValueError("bad input")
+
+
+async def test_a_step_error_from_step_shows_the_steps_own_frames() -> None:
+    handler = Failing().run(stepwise=True)
+    with pytest.raises(ValueError, match="bad input") as caught:
+        await handler.step()
+    import traceback
+
+    names = [frame.name for frame in traceback.extract_tb(caught.value.__traceback__)]
+    assert "go" in names and len(_our_frames(caught.value)) <= 1
