@@ -9,19 +9,24 @@ it is used. A snapshot looks like this (values use the tags of ``serialization``
       "workflow": "__main__:Pipeline", "fingerprint": "5be1c0a7d3e9f412",
       "graph": {"load": {"accepts": ["__main__:Doc"], "produces": ["__main__:Parsed"]}, ...},
       "run_id": "pipeline-1a2b3c4d", "status": "running", "steps_done": 7,
+      "start": {"type": "notebook_workflows.events:StartEvent", "fields": {"ids": "9f2c..."}},
       "store": {"converted": {"$set": [1, 2]}, "started": {"$datetime": "2026-..."}},
       "queue": [{"seq": 12, "step": "load", "event": {"type": "__main__:Doc", "data": {"id": 3}}}],
       "in_flight": [{"id": 9, "step": "parse", "seq": 11, "attempt": 1, "event": {...}}],
       "collected": {"join": [{"seq": 8, "event": {...}}]},
       "waiters": [], "questions": [], "stop": null,
-      "counters": {"seq": 12, "next_id": 9}, "stats": {"step_runs": {...}, ...}
+      "counters": {"seq": 12, "next_id": 9}, "recoveries": {},
+      "stats": {"step_runs": {...}, ...}
     }
 
 ``queue`` lists every event waiting for a step, oldest first; ``in_flight`` every invocation
 that had started and not completed (a restore runs them again: at-least-once); ``collected`` the
 buffers of ``collect_events``; ``waiters`` the ``wait_for_event`` calls with the answer if one had
-arrived; ``questions`` the ``InputRequiredEvent``s still unanswered. The ``graph`` is kept so a
-snapshot of a changed workflow can be refused with the differences listed.
+arrived; ``questions`` the ``InputRequiredEvent``s still unanswered; ``start`` a digest of each
+field the run was started with (so a continuing run given other input is refused, naming the
+fields); ``recoveries`` how many failures each ``@catch_error`` handler took. An in-flight
+invocation keeps its ``ctx.once`` results in ``journal``. The ``graph`` is kept so a snapshot
+of a changed workflow can be refused with the differences listed.
 
 Pickle is available only when asked for on both sides: ``to_dict(serializer="pickle")`` writes
 the store and the events as base64 pickles, and only ``from_dict(..., allow_pickle=True)`` reads

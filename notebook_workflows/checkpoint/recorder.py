@@ -26,10 +26,10 @@ When those records reach the store is the run's ``durability``:
   for a human and the end are promises: their hook waits until everything queued and the
   record itself are in the store. A write that fails in the thread fails the run (through the
   same ``watch`` callback as a lost lease, or at the next hook, whichever comes first) with
-  the error a synchronous write gives. One exception: a failure found only by the last hook,
-  ``run_ended``, is logged and the run keeps the result it had, as a failed end record is in
-  ``"sync"`` mode (the driver has settled the run by then); the store still holds a whole
-  prefix of the history, and ``resume`` runs the lost steps again.
+  the error a synchronous write gives. A failure found only by the last hook, ``run_ended``,
+  fails a run that would otherwise be done (the driver turns the lost end record into the
+  run's error); the store still holds a whole prefix of the history, and ``resume`` runs the
+  lost steps again.
 * ``"exit"``: nothing is written per step. The start base, ``ctx.once`` records, pauses and
   the end are written, synchronously, each as one delta that covers every change since the
   record before it (the change tracking keeps accumulating until it is drained), so the
