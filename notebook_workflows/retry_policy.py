@@ -21,23 +21,27 @@ wait strategies count retries from 0, so the first retry waits ``wait(0)``. With
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
-TimeUnit = int | float | timedelta
-
-
-def _seconds(value: TimeUnit) -> float:
-    return float(value.total_seconds() if isinstance(value, timedelta) else value)
-
-
-def _uniform(low: float, high: float, seed: int | None) -> float:
-    # A seed makes jitter repeatable (a replayed run waits what the original waited).
-    return random.Random(seed).uniform(low, high) if seed is not None else random.uniform(low, high)
+from .retry_waits import (
+    TimeUnit,
+    WaitStrategy,
+    _seconds,
+    wait_chain,
+    wait_combine,
+    wait_exponential,
+    wait_exponential_jitter,
+    wait_fixed,
+    wait_full_jitter,
+    wait_incrementing,
+    wait_none,
+    wait_random,
+    wait_random_exponential,
+)
 
 
 @dataclass(frozen=True)
@@ -75,12 +79,6 @@ class RetryCondition(Protocol):
     def __call__(self, error: BaseException) -> bool: ...
 
 
-class WaitStrategy(Protocol):
-    """``wait(retry, seed=None) -> seconds``; ``retry`` counts from 0 for the first retry."""
-
-    def __call__(self, attempts: int, *, seed: int | None = None) -> float: ...
-
-
 class StopCondition(Protocol):
     """``stop(attempts, elapsed_time, upcoming_sleep=0.0) -> bool``: give up now?"""
 
@@ -92,23 +90,31 @@ class StopCondition(Protocol):
 # -- retry conditions -------------------------------------------------------------------------
 
 
-class _Condition:
+class _Combinable:
+    """``a | b`` holds when either does, ``a & b`` when both do: retry and stop conditions
+    alike (``_any`` and ``_all`` are set to their family's combinators below)."""
+
+    _any: Any
+    _all: Any
+
+    def __or__(self, other: Any) -> Any:
+        return self._any(self, other)
+
+    def __ror__(self, other: Any) -> Any:
+        return self._any(other, self)
+
+    def __and__(self, other: Any) -> Any:
+        return self._all(self, other)
+
+    def __rand__(self, other: Any) -> Any:
+        return self._all(other, self)
+
+
+class _Condition(_Combinable):
     """Base of the retry conditions: ``a | b`` retries if either does, ``a & b`` if both do."""
 
     def __call__(self, error: BaseException) -> bool:
         raise NotImplementedError
-
-    def __or__(self, other: RetryCondition) -> retry_any:
-        return retry_any(self, other)
-
-    def __ror__(self, other: RetryCondition) -> retry_any:
-        return retry_any(other, self)
-
-    def __and__(self, other: RetryCondition) -> retry_all:
-        return retry_all(self, other)
-
-    def __rand__(self, other: RetryCondition) -> retry_all:
-        return retry_all(other, self)
 
 
 class retry_if_exception(_Condition):
@@ -232,180 +238,14 @@ class retry_never(_Condition):
         return False
 
 
-# -- wait strategies --------------------------------------------------------------------------
-
-
-class _Wait:
-    """Base of the wait strategies: ``a + b`` (and ``sum([...])``) waits for both in turn."""
-
-    def __call__(self, attempts: int, *, seed: int | None = None) -> float:
-        raise NotImplementedError
-
-    def __add__(self, other: WaitStrategy) -> wait_combine:
-        return wait_combine(self, other)
-
-    def __radd__(self, other: object) -> object:
-        if other == 0:  # sum() starts from 0
-            return self
-        if callable(other):
-            return wait_combine(other, self)  # type: ignore[arg-type]
-        return NotImplemented
-
-
-class wait_fixed(_Wait):
-    """Wait ``wait`` seconds (a number or a ``timedelta``) before every retry."""
-
-    def __init__(self, wait: TimeUnit) -> None:
-        self.wait = _seconds(wait)
-
-    def __call__(self, attempts: int, *, seed: int | None = None) -> float:
-        return self.wait
-
-
-class wait_none(wait_fixed):
-    """Retry at once."""
-
-    def __init__(self) -> None:
-        super().__init__(0)
-
-
-class wait_exponential(_Wait):
-    """Wait ``multiplier * exp_base ** n`` seconds before retry ``n`` (0 for the first retry),
-    kept between ``min`` and ``max``."""
-
-    def __init__(
-        self,
-        multiplier: float = 1.0,
-        exp_base: float = 2.0,
-        max: TimeUnit = 60.0,
-        min: TimeUnit = 0.0,
-    ) -> None:
-        self.multiplier = float(multiplier)
-        self.exp_base = float(exp_base)
-        self.max = _seconds(max)
-        self.min = _seconds(min)
-
-    def _bound(self, attempts: int) -> float:
-        try:
-            grown = self.multiplier * self.exp_base**attempts
-        except OverflowError:
-            grown = float("inf")
-        return max(0.0, self.min, min(grown, self.max))
-
-    def __call__(self, attempts: int, *, seed: int | None = None) -> float:
-        return self._bound(attempts)
-
-
-class wait_random_exponential(wait_exponential):
-    """Full jitter: a random wait between ``min`` and what ``wait_exponential`` would wait."""
-
-    def __call__(self, attempts: int, *, seed: int | None = None) -> float:
-        return _uniform(self.min, self._bound(attempts), seed)
-
-
-def wait_full_jitter(
-    multiplier: float = 1.0,
-    exp_base: float = 2.0,
-    max: TimeUnit = 60.0,
-    min: TimeUnit = 0.0,
-) -> wait_random_exponential:
-    """Another name for ``wait_random_exponential``."""
-    return wait_random_exponential(multiplier=multiplier, exp_base=exp_base, max=max, min=min)
-
-
-class wait_exponential_jitter(_Wait):
-    """``initial * exp_base ** n`` capped at ``max``, plus a random ``0..jitter`` seconds, the
-    sum capped at ``max`` again."""
-
-    def __init__(
-        self, initial: float = 1.0, exp_base: float = 2.0, max: float = 60.0, jitter: float = 1.0
-    ) -> None:
-        self.initial = initial
-        self.exp_base = exp_base
-        self.max = max
-        self.jitter = jitter
-
-    def __call__(self, attempts: int, *, seed: int | None = None) -> float:
-        try:
-            grown = self.initial * self.exp_base**attempts
-        except OverflowError:
-            grown = float("inf")
-        base = grown if grown < self.max else self.max
-        total = base + _uniform(0, self.jitter, seed)
-        return total if total < self.max else self.max
-
-
-class wait_incrementing(_Wait):
-    """Wait ``start + increment * n`` seconds before retry ``n``, capped at ``max``, never
-    below 0."""
-
-    def __init__(
-        self, start: TimeUnit = 0.0, increment: TimeUnit = 100.0, max: TimeUnit = float("inf")
-    ) -> None:
-        self.start = _seconds(start)
-        self.increment = _seconds(increment)
-        self.max = _seconds(max)
-
-    def __call__(self, attempts: int, *, seed: int | None = None) -> float:
-        value = self.start + self.increment * attempts
-        return 0.0 if value < 0 else (value if value < self.max else self.max)
-
-
-class wait_random(_Wait):
-    """Wait a random number of seconds between ``min`` and ``max``."""
-
-    def __init__(self, min: TimeUnit = 0.0, max: TimeUnit = 1.0) -> None:
-        self.min = _seconds(min)
-        self.max = _seconds(max)
-
-    def __call__(self, attempts: int, *, seed: int | None = None) -> float:
-        return _uniform(self.min, self.max, seed)
-
-
-class wait_chain(_Wait):
-    """The first strategy for the first retry, the second for the second, ...; the last one for
-    every retry after that."""
-
-    def __init__(self, *strategies: WaitStrategy) -> None:
-        if not strategies:
-            raise ValueError("wait_chain needs at least one wait strategy")
-        self.strategies = strategies
-
-    def __call__(self, attempts: int, *, seed: int | None = None) -> float:
-        chosen = self.strategies[min(attempts, len(self.strategies) - 1)]
-        return chosen(attempts, seed=seed)
-
-
-class wait_combine(_Wait):
-    """The sum of the strategies' waits (what ``a + b`` builds)."""
-
-    def __init__(self, *strategies: WaitStrategy) -> None:
-        self.strategies = strategies
-
-    def __call__(self, attempts: int, *, seed: int | None = None) -> float:
-        return sum(s(attempts, seed=seed) for s in self.strategies)
-
-
 # -- stop conditions --------------------------------------------------------------------------
 
 
-class _Stop:
+class _Stop(_Combinable):
     """Base of the stop conditions: ``a | b`` stops when either does, ``a & b`` when both do."""
 
     def __call__(self, attempts: int, elapsed_time: float, *, upcoming_sleep: float = 0.0) -> bool:
         raise NotImplementedError
-
-    def __or__(self, other: StopCondition) -> stop_any:
-        return stop_any(self, other)
-
-    def __ror__(self, other: StopCondition) -> stop_any:
-        return stop_any(other, self)
-
-    def __and__(self, other: StopCondition) -> stop_all:
-        return stop_all(self, other)
-
-    def __rand__(self, other: StopCondition) -> stop_all:
-        return stop_all(other, self)
 
 
 class stop_after_attempt(_Stop):
@@ -575,6 +415,9 @@ def describe(policy: RetryPolicy | None) -> str:
         attempts = stop.max_attempt_number
     return f"retries: {attempts - 1}" if isinstance(attempts, int) else "retries"
 
+
+_Condition._any, _Condition._all = retry_any, retry_all
+_Stop._any, _Stop._all = stop_any, stop_all
 
 __all__ = [
     "ConstantDelayRetryPolicy",
