@@ -121,6 +121,8 @@ async def test_a_failed_step_fixed_in_a_cell_is_retried_alone(
     with pytest.warns(StepCodeChangedWarning, match=r"new code in step 'render'") as caught:
         resumed = Report().resume(handler.run_id, store=store)
     assert "gather" not in str(caught[0].message)
+    assert caught[0].filename == "Report.resume"  # not a temporary file's path
+    assert "'render' (edited in" in str(caught[0].message)
     assert await resumed == 60
     assert notebook.RAN == ["gather", "render", "render"]  # gather did not run again
     assert store.latest(handler.run_id).status == "done"

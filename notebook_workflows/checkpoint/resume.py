@@ -93,13 +93,19 @@ def resume_run(
             )
         changed = code_changes(saved_graph, graph)
         if changed:
-            warnings.warn(
+            specs = type(workflow)._step_specs()
+            named = ", ".join(f"{name!r} ({_defined_in(specs[name].fn)})" for name in changed)
+            # Said in words, not as the temporary file a notebook cell runs from: the warning
+            # line names the call, the message the steps and where their code now comes from.
+            warnings.warn_explicit(
                 StepCodeChangedWarning(
                     f"resuming {where} with new code in step"
-                    f"{'s' if len(changed) > 1 else ''} {', '.join(map(repr, changed))}: the "
-                    f"new code runs from here on; completed steps are not run again"
+                    f"{'s' if len(changed) > 1 else ''} {named}: the new code runs from here "
+                    f"on; completed steps are not run again"
                 ),
-                stacklevel=3,
+                StepCodeChangedWarning,
+                filename=f"{name}.resume",
+                lineno=1,
             )
     try:
         ctx = Context.from_dict(workflow, data)
@@ -133,6 +139,16 @@ def default_store() -> SnapshotStore:
     if store is None or getattr(store, "closed", False):
         store = _default_stores[key] = SQLiteStore()
     return store
+
+
+def _defined_in(fn: Any) -> str:
+    """Where a step's code comes from, in words: a notebook cell, or a file."""
+    import os
+
+    filename = getattr(getattr(fn, "__code__", None), "co_filename", "") or ""
+    if "ipykernel_" in filename or filename.startswith("<"):
+        return "edited in a notebook cell"
+    return f"edited in {os.path.relpath(filename) if filename else 'its module'}"
 
 
 def _store_for(workflow: Workflow, store: Any) -> SnapshotStore:
