@@ -14,16 +14,17 @@ from pathlib import Path
 
 import pytest
 from ckpt_flows import Docs
+from servers import make_store
 
 from notebook_workflows.checkpoint import RunOwnedError, SQLiteStore
 
 IDS = list(range(12))
 
 
-def _start_and_hang(db: str, log: str, run_id: str) -> None:
+def _start_and_hang(db: str, log: str, run_id: str, kind: str = "sqlite") -> None:
     async def main() -> None:
         handler = Docs().run(
-            checkpoint=SQLiteStore(db), run_id=run_id, ids=IDS, log=log, delay=0.05
+            checkpoint=make_store(kind, db), run_id=run_id, ids=IDS, log=log, delay=0.05
         )
         await handler
 
@@ -55,13 +56,16 @@ def _wait_for_lines(log: Path, n: int, limit: float = 20.0) -> None:
         time.sleep(0.01)
 
 
-async def test_a_second_resumer_is_refused_naming_the_owner(tmp_path: Path) -> None:
-    db, log = str(tmp_path / "runs.db"), tmp_path / "log"
-    owner = _spawn(_start_and_hang, db, str(log), "owned")
+async def test_a_second_resumer_is_refused_naming_the_owner(
+    tmp_path: Path, shared_spec: tuple[str, str]
+) -> None:
+    kind, db = shared_spec  # SQLite, Redis and PostgreSQL: two processes share the store
+    log = tmp_path / "log"
+    owner = _spawn(_start_and_hang, db, str(log), "owned", kind)
     try:
         _wait_for_lines(log, 2)
         with pytest.raises(RunOwnedError) as caught:
-            Docs().resume("owned", store=SQLiteStore(db))
+            Docs().resume("owned", store=make_store(kind, db))
         message = str(caught.value)
         assert f"process {owner.pid}" in message and "force=True" in message
     finally:
@@ -69,14 +73,17 @@ async def test_a_second_resumer_is_refused_naming_the_owner(tmp_path: Path) -> N
         owner.join()
 
 
-async def test_a_killed_owner_does_not_block_a_resume_on_the_same_host(tmp_path: Path) -> None:
-    db, log = str(tmp_path / "runs.db"), tmp_path / "log"
-    owner = _spawn(_start_and_hang, db, str(log), "orphan")
+async def test_a_killed_owner_does_not_block_a_resume_on_the_same_host(
+    tmp_path: Path, shared_spec: tuple[str, str]
+) -> None:
+    kind, db = shared_spec  # a run started in one process, killed, resumed in another
+    log = tmp_path / "log"
+    owner = _spawn(_start_and_hang, db, str(log), "orphan", kind)
     _wait_for_lines(log, 2)
     os.kill(owner.pid, signal.SIGKILL)
     owner.join()
     started = time.monotonic()
-    assert await Docs().resume("orphan", store=SQLiteStore(db)) == IDS
+    assert await Docs().resume("orphan", store=make_store(kind, db)) == IDS
     assert time.monotonic() - started < 10  # at once, not after the lease expires
 
 
