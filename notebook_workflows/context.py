@@ -67,7 +67,7 @@ class Context(Generic[StateT]):
     @property
     def is_running(self) -> bool:
         """A run of this context is going on (it may be waiting for an answer)."""
-        return self._driver is not None and not self._driver.finished
+        return self._driver is not None and not self._driver.settled
 
     def _attach(self, driver: Driver) -> None:
         """``driver`` runs this context now: its state is the run's state."""

@@ -250,7 +250,7 @@ class WorkflowHandler:
         for event in list(driver.stream_log):
             queue.put_nowait(event)
         unsubscribe: Callable[[], None] | None = None
-        if driver.finished:
+        if driver.settled:
             queue.put_nowait(END)
         else:
             unsubscribe = driver.subscribe(queue.put_nowait, end=True)

@@ -80,7 +80,9 @@ class Driver(DriverCalls):
         self.state = state
         self.run_id: str = state.run_id or ""
         self.checkpoint = checkpoint
-        self.finished = False  # ended, clean-up done, result settled
+        # Not a status (that is state.status): the run has ended, its steps have cleaned up,
+        # its last checkpoint is written and its result is settled.
+        self.settled = False
         self.result: asyncio.Future[Any] = self.loop.create_future()
         self.result.add_done_callback(self._result_settled)
         self.ended: asyncio.Future[None] = self.loop.create_future()
@@ -166,7 +168,7 @@ class Driver(DriverCalls):
     async def _start_in_turn(self, slot: asyncio.Semaphore) -> None:
         await slot.acquire()
         self._holds_slot = True
-        if self.finished:
+        if self.settled:
             self._release_slot()
             return
         self._schedule_drain()
@@ -421,7 +423,7 @@ class Driver(DriverCalls):
                     logger.exception(
                         "notebook_workflows: could not save the end of run %s", self.run_id
                     )
-        self.finished = True
+        self.settled = True
         if not self.result.done():
             if command.status == "done":
                 self.result.set_result(command.result)
