@@ -167,9 +167,18 @@ class WorkflowHandler:
         try:
             return (yield from self._driver.result.__await__())
         except asyncio.CancelledError as exc:
-            # An interrupted cell: the cancel goes on as it must, with a note for the person
-            # reading its traceback (what ran, and the line that continues a saved run).
+            # An interrupted cell: the run stops too (whoever awaited it was cancelled, even
+            # when the cancel was thrown into this await rather than into the run's future),
+            # and the cancel goes on as it must, with a note for the person reading its
+            # traceback (what ran, and the line that continues a saved run).
             _add_note(exc, self._interrupted_note())
+            driver = self._driver
+            if not driver.result.done():
+                detail = "the awaiting code was cancelled"
+                if driver.in_loop_thread():
+                    driver.cancel(detail)
+                else:
+                    driver.loop.call_soon_threadsafe(driver.cancel, detail)
             raise
 
     def _interrupted_note(self) -> str:

@@ -35,6 +35,13 @@ class Ticker(Workflow):
         await asyncio.sleep(0.02)
         return StopEvent(result=ev.n) if ev.n >= self.ticks else Tick(n=ev.n + 1)
 
+class Sleeper(Workflow):
+    '''One step that waits a long time: the loop has nothing to do meanwhile.'''
+    @step
+    async def nap(self, ev: StartEvent) -> StopEvent:
+        await asyncio.sleep(30)
+        return StopEvent(result="woke")
+
 class Hello(Workflow):
     @step
     def greet(self, ev: StartEvent) -> StopEvent:
@@ -126,6 +133,21 @@ def test_interrupting_an_await_cell_cancels_the_run(kernel: Kernel, tmp_path: Pa
     path = tmp_path / "await.txt"
     kernel.check(f"run = Ticker({str(path)!r}).run()")
     interrupt_and_check(kernel, "await run", path)
+
+
+def test_interrupting_a_run_whose_step_waits_long_stops_it_at_once(kernel: Kernel) -> None:
+    kernel.check("from notebook_workflows.checkpoint import MemoryStore")
+    msg_id = kernel.submit(
+        "nap = Sleeper().run(checkpoint=MemoryStore(), run_id='nap-1')\nawait nap"
+    )
+    time.sleep(1.0)
+    started = time.monotonic()
+    kernel.interrupt()
+    result = kernel.collect(msg_id, timeout=20)
+    assert time.monotonic() - started < 5  # not after the 30 s sleep
+    assert result.error is not None and result.error["ename"] == "CancelledError"
+    assert "await Sleeper().resume('nap-1')" in "\n".join(result.error["traceback"])
+    kernel.check("assert nap.status == 'cancelled', nap.status")
 
 
 def test_interrupting_run_sync_cancels_the_run(kernel: Kernel, tmp_path: Path) -> None:

@@ -57,6 +57,7 @@ R = TypeVar("R")
 STREAM_LOG_SIZE = 10_000
 # How long an ending run waits for its cancelled steps to finish their clean-up.
 CLEANUP_SECONDS = 5.0
+HEARTBEAT = 0.25  # seconds between the loop's wake-ups in a notebook kernel (see _beat)
 END = object()  # what listeners get once the run has ended and its last checkpoint is written
 _new = tuple.__new__  # makes a transition on the hot path without NamedTuple's Python __new__
 
@@ -104,6 +105,7 @@ class Driver(DriverCalls):
         self._slot: Any = None  # the workflow's num_concurrent_runs semaphore, if any
         self._final_record: RunStatusChanged | None = None
         self._advance_scheduled = False
+        self._heartbeat: asyncio.TimerHandle | None = None
         self._holds_slot = False
         self._execute: dict[type, Callable[[Any], None]] = {
             C.StartInvocation: self._start_invocation,
@@ -157,6 +159,10 @@ class Driver(DriverCalls):
             if watch is not None:  # the run's owner lost it to another process: stop
                 watch(self.abort)
         self._pending.extend(commands)
+        from .._loop import in_notebook_kernel  # the sync bridge knows where it runs
+
+        if in_notebook_kernel():
+            self._beat()
         limit = getattr(self.workflow, "num_concurrent_runs", None)
         if limit:
             # at most ``limit`` runs of this workflow at once: this one waits for a turn
@@ -164,6 +170,13 @@ class Driver(DriverCalls):
             self.loop.create_task(self._start_in_turn(self._slot))
         else:
             self._schedule_drain()
+
+    def _beat(self) -> None:
+        """In a notebook kernel, wake the loop four times a second while the run goes on: a
+        kernel interrupt is only acted on when the loop wakes, and a run whose steps all wait
+        (a long sleep, a slow call) would otherwise not stop until they return."""
+        if not self.settled:
+            self._heartbeat = self.loop.call_later(HEARTBEAT, self._beat)
 
     async def _start_in_turn(self, slot: asyncio.Semaphore) -> None:
         await slot.acquire()
@@ -446,6 +459,8 @@ class Driver(DriverCalls):
         for listener in list(self.end_listeners):
             listener(END)
         self._release_slot()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         self.runner.close()
         if not self.ended.done():
             self.ended.set_result(None)
