@@ -287,28 +287,19 @@ class Workflow:
         pauses, fails or ends.
         """
         try:
-            return self._run(
-                ctx,
-                stepwise=stepwise,
-                run_id=run_id,
-                checkpoint=checkpoint,
-                durability=durability,
-                start_event=start_event,
-                **fields,
-            )
+            return self._run(ctx, stepwise, run_id, checkpoint, durability, start_event, fields)
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
             raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
 
     def _run(
         self,
-        ctx: Context[Any] | None = None,
-        *,
-        stepwise: bool = False,
-        run_id: str | None = None,
-        checkpoint: Any = None,
-        durability: str = "sync",
-        start_event: StartEvent | None = None,
-        **fields: Any,
+        ctx: Context[Any] | None,
+        stepwise: bool,
+        run_id: str | None,
+        checkpoint: Any,
+        durability: str,
+        start_event: StartEvent | None,
+        fields: dict[str, Any],
     ) -> WorkflowHandler:
         """``run`` itself: its frames are left out of the tracebacks users see."""
         try:

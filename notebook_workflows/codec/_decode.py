@@ -42,7 +42,7 @@ from pydantic import BaseModel
 from ..errors import ContextSerdeError, RecordedError
 from ..events import Event
 from ._classes import find_class
-from ._encode import MAX_DEPTH, PATH_CLASSES, find_surrogate
+from ._encode import MAX_DEPTH, PATH_CLASSES, all_plain, find_surrogate
 from ._paths import Malformed, describe, item_segment, key_segment, short_repr
 from ._zones import zone
 
@@ -191,25 +191,11 @@ def _decode_odd_dict(v: dict, d: int) -> Any:
     return _decode_fields(v, v, d + 1)
 
 
-def _decode_list(v: list, d: int, type=type, str=str, int=int, bool=bool, float=float) -> list:
+def _decode_list(v: list, d: int, type=type) -> list:
     if d >= MAX_DEPTH:
         raise Malformed(v, "", too_deep=True)
     d += 1
-    for x in v:
-        t = type(x)
-        if t is str:
-            if x.isascii():
-                continue
-        elif t is int:
-            if -_DATA_BIG < x < _DATA_BIG:
-                continue
-        elif t is float:
-            if x - x == 0.0:
-                continue
-        elif t is bool or x is None:
-            continue
-        break
-    else:
+    if all_plain(v, _DATA_BIG):
         return list(v)
     try:
         return [_decode_dict(x, d) if type(x) is dict else _decode_any(x, d) for x in v]

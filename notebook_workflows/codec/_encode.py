@@ -195,27 +195,33 @@ def _encode_dict(
     return _encode_odd_dict(v, d - 1)
 
 
-def _encode_list(v: Any, d: int, type=type, str=str, int=int, bool=bool, float=float) -> list:
-    # Works for any sequence (tuples too). Short all-primitive lists are the common case: check,
-    # then copy in C, which beats a comprehension's own set-up cost.
-    if d >= MAX_DEPTH:
-        raise Refused(v, "", too_deep=True)
-    d += 1
+def all_plain(v: Any, big: int, type=type, str=str, int=int, bool=bool, float=float) -> bool:
+    """Every item of ``v`` is written as it is: ASCII text, an int between ``-big`` and
+    ``big``, a finite float, a bool or None (the common short list, copied as a whole)."""
     for x in v:
         t = type(x)
         if t is str:
             if x.isascii():
                 continue
         elif t is int:
-            if -_BIG < x < _BIG:
+            if -big < x < big:
                 continue
         elif t is float:
             if x - x == 0.0:
                 continue
         elif t is bool or x is None:
             continue
-        break
-    else:
+        return False
+    return True
+
+
+def _encode_list(v: Any, d: int, type=type) -> list:
+    # Works for any sequence (tuples too). Short all-primitive lists are the common case: check,
+    # then copy in C, which beats a comprehension's own set-up cost.
+    if d >= MAX_DEPTH:
+        raise Refused(v, "", too_deep=True)
+    d += 1
+    if all_plain(v, _BIG):
         return list(v)
     try:
         return [_encode_dict(x, d) if type(x) is dict else _encode_any(x, d) for x in v]
