@@ -250,6 +250,18 @@ class StepFailedEvent(Event):
     failed_at: datetime
 
 
+class Gathered(Event):
+    """What a join step is run with: the values of its event parameters, by parameter name.
+
+    A step with several event parameters (``async def join(self, a: A, b: B)``) gets one event
+    per parameter; a step with a ``list[E]`` parameter gets the list. The runtime queues one
+    ``Gathered`` once the join is complete and calls the step with its parts, so the step never
+    sees this event itself; it shows in the run's queue, monitor and snapshots.
+    """
+
+    events: dict[str, Any]
+
+
 class InternalDispatchEvent(Event):
     """Base of the events that expose what happens inside a run (streamed when the caller asks
     for internal events)."""

@@ -24,7 +24,10 @@ that had started and not completed (a restore runs them again: at-least-once); `
 buffers of ``collect_events``; ``waiters`` the ``wait_for_event`` calls with the answer if one had
 arrived; ``questions`` the ``InputRequiredEvent``s still unanswered; ``start`` a digest of each
 field the run was started with (so a continuing run given other input is refused, naming the
-fields); ``recoveries`` how many failures each ``@catch_error`` handler took. An in-flight
+fields); ``recoveries`` how many failures each ``@catch_error`` handler took; ``joins`` (null
+when the workflow has no join steps and no recovery was counted) the fan-out streams still
+open, which streams each queued or running event belongs to, and the recoveries counted along
+each event's line (``runtime.joins``). An in-flight
 invocation keeps its ``ctx.once`` results in ``journal``. The ``graph`` is kept so a snapshot
 of a changed workflow can be refused with the differences listed.
 
@@ -47,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import ContextSerdeError
 from .events import Event
 from .runtime import CollectBuffer, Invocation, Waiter
+from .runtime.joins import joins_in, joins_out
 from .serialization import (
     decode,
     decode_event,
@@ -205,6 +209,7 @@ def snapshot_of(ctx: Context[Any], serializer: str = "json") -> dict[str, Any]:
         "stop": ev_out(state.stop) if state.stop is not None else None,
         "counters": {"seq": state.seq, "next_id": state.next_id},
         "recoveries": dict(state.recoveries),
+        "joins": joins_out(state),
         "stats": {
             "step_runs": dict(state.step_runs),
             "step_seconds": {k: round(v, 6) for k, v in state.step_seconds.items()},
@@ -467,6 +472,10 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
         if name not in state.max_recoveries:
             raise ContextSerdeError(f"recoveries names {_shown(name)}, which is no handler here")
         state.recoveries[name] = _int(recoveries, name, "recoveries")
+    try:
+        joins_in(state, data.get("joins"))
+    except ValueError as exc:
+        raise ContextSerdeError(f"the snapshot's {exc}") from None
     run_id = data["run_id"]
     if run_id is not None:
         _text(run_id, "run_id")

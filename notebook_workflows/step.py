@@ -39,8 +39,10 @@ class StepOptions:
     skip_graph_checks: tuple[str, ...] = ()
 
 
-# The kinds of a step parameter, in the order the function declares them.
-EVENT, CONTEXT = "event", "context"
+# The kinds of a step parameter, in the order the function declares them. GATHER: one of the
+# event parameters of a join (several event parameters, or one ``list[E]``), whose value the
+# runtime hands over gathered (``events.Gathered``) instead of one event.
+EVENT, CONTEXT, GATHER = "event", "context", "gather"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,12 @@ class StepSpec:
     catches: bool = False
     catch_for: tuple[str, ...] | None = None
     max_recoveries: int = 1
+    # A join (see ``collect``): its event parameters as ``(name, accepted types)``, in order.
+    # Several parameters: it runs once one event of each has arrived. One ``list[E]``
+    # parameter (``collect`` is its ``Collect`` marker): it runs with the members of a fan-out.
+    gather: tuple[tuple[str, tuple[type[Event], ...]], ...] = ()
+    collect: Any = None
+    fans_out: bool = False  # its return annotation declares ``list[E]``: a list return fans out
 
     @property
     def resources(self) -> tuple[tuple[str, Resource], ...]:
@@ -73,9 +81,20 @@ class StepSpec:
 
     def signature_text(self) -> str:
         """``name(ev: A | B) -> C | None``: how the step reads in errors and graphs."""
-        acc = " | ".join(t.__name__ for t in self.accepts)
         out = " | ".join(t.__name__ for t in self.produces) or "None"
-        return f"{self.name}(ev: {acc}) -> {out}"
+        if self.fans_out:
+            out = f"list[{out}]"
+        return f"{self.name}({self.inputs_text()}) -> {out}"
+
+    def inputs_text(self) -> str:
+        """``ev: A | B``, ``a: A, b: B`` or ``evs: list[A]``: the step's event parameters."""
+        if not self.gather:
+            return "ev: " + " | ".join(t.__name__ for t in self.accepts)
+        shown = []
+        for name, types_ in self.gather:
+            text = " | ".join(t.__name__ for t in types_)
+            shown.append(f"{name}: list[{text}]" if self.collect is not None else f"{name}: {text}")
+        return ", ".join(shown)
 
 
 @overload
@@ -181,6 +200,8 @@ def read_signature(
     keyword_only: set[str] = set()
     accepts: tuple[type[Event], ...] | None = None
     state_type: type[BaseModel] | None = None
+    slots: list[tuple[str, tuple[type[Event], ...]]] = []
+    collect: Any = None
     for p in params:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
@@ -203,25 +224,47 @@ def read_signature(
                 state_type = args[0]
             kinds.append((CONTEXT, p.name, None))
             continue
-        types_ = _event_types(ann)
+        listed = _collect_of(name, p.name, ann)
+        types_ = listed[0] if listed is not None else _event_types(ann)
         if types_ is None:
             if p.default is not p.empty:
                 continue  # an ordinary parameter with a default: left to its default
             raise StepSignatureError(
                 f"step {name!r}: parameter {p.name!r} is annotated {_type_name(ann)}, which is "
-                f"not an Event type, Context or Annotated[..., Resource(...)]"
-            )
-        if accepts is not None:
-            raise StepSignatureError(
-                f"step {name!r} has two event parameters; a step accepts one event parameter "
-                f"(use a union such as `ev: A | B` to accept several types)"
+                f"not an Event type, list[Event], Context or Annotated[..., Resource(...)]"
             )
         if None in types_:
             raise StepSignatureError(
                 f"step {name!r}: the event parameter {p.name!r} cannot be Optional"
             )
-        accepts = typing.cast(tuple[type[Event], ...], types_)
+        if (listed is not None or collect is not None) and slots:
+            raise StepSignatureError(
+                f"step {name!r}: a list[...] parameter must be the step's only event parameter "
+                f"(it receives the members of a fan-out together)"
+            )
+        if listed is not None:
+            collect = listed[1]
+        slots.append((p.name, typing.cast(tuple[type[Event], ...], types_)))
         kinds.append((EVENT, p.name, None))
+    if slots:
+        accepts = tuple(dict.fromkeys(t for _, types_ in slots for t in types_))
+    gather: tuple[tuple[str, tuple[type[Event], ...]], ...] = ()
+    if len(slots) > 1 or collect is not None:
+        gather = tuple(slots)
+        kinds = [(GATHER if kind is EVENT else kind, n, r) for kind, n, r in kinds]
+    if len(slots) > 1:
+        for slot, types_ in slots:
+            if len(types_) > 1:
+                raise StepSignatureError(
+                    f"step {name!r}: parameter {slot!r} of a step with several event parameters "
+                    f"takes one event type, not a union; the step runs once one event of each "
+                    f"parameter's type has arrived"
+                )
+        if options.accept_event_subclasses:
+            raise StepSignatureError(
+                f"step {name!r}: accept_event_subclasses=True is not available for a step with "
+                f"several event parameters"
+            )
     if accepts is None:
         raise StepSignatureError(
             f"step {name!r} has no event parameter; add one annotated with the event type it "
@@ -239,6 +282,7 @@ def read_signature(
             f"example `-> StopEvent`, `-> A | B` or `-> None`"
         )
     produced = _event_types(hints["return"], lists=True)
+    fans_out = _declares_list(hints["return"])
     if produced is None:
         raise StepSignatureError(
             f"step {name!r} returns {_type_name(hints['return'])}; a step returns Event types, "
@@ -259,7 +303,41 @@ def read_signature(
         accept_event_subclasses=options.accept_event_subclasses,
         skip_graph_checks=options.skip_graph_checks,
         free=free,
+        gather=gather,
+        collect=collect,
+        fans_out=fans_out,
     )
+
+
+def _collect_of(step: str, param: str, ann: Any) -> tuple[tuple[Any, ...] | None, Any] | None:
+    """For ``list[E]`` or ``Annotated[list[E], Collect(...)]``: (the element types, the
+    ``Collect`` marker, ``Collect()`` when bare), else None (not a list parameter)."""
+    from .collect import Collect  # plain data; imported here to keep step.py's imports light
+
+    marker = Collect()
+    if get_origin(ann) is Annotated:
+        found = [m for m in ann.__metadata__ if isinstance(m, Collect)]
+        if not found:
+            return None
+        marker, ann = found[0], get_args(ann)[0]
+        if get_origin(ann) is not list:
+            raise StepSignatureError(
+                f"step {step!r}: parameter {param!r} has Collect(...) on "
+                f"{_type_name(ann)}; Collect marks a list[E] parameter"
+            )
+    if get_origin(ann) is not list or len(get_args(ann)) != 1:
+        return None
+    return _event_types(get_args(ann)[0]), marker
+
+
+def _declares_list(ann: Any) -> bool:
+    """The return annotation names ``list[...]``, alone or in a union."""
+    origin = get_origin(ann)
+    if origin is list:
+        return True
+    if origin is Union or origin is types.UnionType:
+        return any(_declares_list(arg) for arg in get_args(ann))
+    return False
 
 
 def _resource_of(ann: Any) -> Resource | None:

@@ -59,7 +59,25 @@ def graph_problems(specs: dict[str, StepSpec]) -> list[str]:
                 continue
             problems.append(f"step {spec.name!r} accepts {typ.__name__}, but no step produces it")
     problems.extend(catcher_problems(specs))
+    problems.extend(join_problems(specs))
     return problems
+
+
+def join_problems(specs: dict[str, StepSpec]) -> list[str]:
+    """A ``list[E]`` parameter takes the members of a fan-out: some step declaring
+    ``-> list[...]`` must lead to it (``runtime.joins.bind``)."""
+    from .runtime.joins import bind  # the same binding the runtime uses, so they cannot differ
+
+    collects = [s for s in specs.values() if s.collect is not None]
+    if not collects:
+        return []
+    bound = {name for names in bind(specs).values() for name in names}
+    return [
+        f"step {spec.name!r} takes {spec.inputs_text()}, but no step declaring `-> list[...]` "
+        f"fans out to it; a list parameter receives the members of one fan-out together"
+        for spec in collects
+        if spec.name not in bound
+    ]
 
 
 def catcher_problems(specs: dict[str, StepSpec]) -> list[str]:

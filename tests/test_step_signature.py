@@ -71,12 +71,12 @@ def test_missing_return_annotation_is_refused() -> None:
                 return StopEvent()
 
 
-def test_two_event_parameters_are_refused() -> None:
-    with pytest.raises(WorkflowValidationError, match=r"step 'begin' has two event parameters"):
+def test_a_union_in_one_of_several_event_parameters_is_refused() -> None:
+    with pytest.raises(WorkflowValidationError, match=r"parameter 'other' of a step with several"):
 
         class Flow(Workflow):
             @step
-            async def begin(self, ev: StartEvent, other: A) -> StopEvent:
+            async def begin(self, ev: StartEvent, other: A | StartEvent) -> StopEvent:
                 return StopEvent()
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..runtime.joins import joins_out
 from ..runtime.state import Changes
 from ..serialization import encode_event
 from ..snapshot import invocation_out, waiter_out
@@ -35,6 +36,7 @@ SMALL_PARTS = (
     "stop",
     "counters",
     "recoveries",
+    "joins",
     "stats",
 )
 
@@ -111,6 +113,10 @@ def delta_of(
         delta["counters"] = since["counters"] = counters
     if since.get("recoveries", {}) != state.recoveries:
         delta["recoveries"] = since["recoveries"] = dict(state.recoveries)
+    if state.joins is not None or state.lineage or since.get("joins") is not None:
+        joins = joins_out(state)
+        if since.get("joins") != joins:
+            delta["joins"] = since["joins"] = joins
     if state.waiters or state.questions or since.get("waiters") or since.get("questions"):
         parts = small_parts(ctx)
         for key in ("waiters", "questions"):
@@ -232,6 +238,7 @@ def small_parts(ctx: Context[Any]) -> dict[str, Any]:
         "stop": encode_event(state.stop) if state.stop is not None else None,
         "counters": {"seq": state.seq, "next_id": state.next_id},
         "recoveries": dict(state.recoveries),
+        "joins": joins_out(state),
         "stats": {
             "step_runs": dict(state.step_runs),
             "step_seconds": {k: round(v, 6) for k, v in state.step_seconds.items()},

@@ -77,6 +77,12 @@ def _step_notes(spec: StepSpec) -> tuple[str, ...]:
         parts.append(retries)
     if spec.timeout is not None:
         parts.append(f"timeout {spec.timeout:g} s")
+    if spec.gather:  # a join: its inputs are its parameters together, not one event each
+        card = getattr(spec.collect, "cardinality", None)
+        first = getattr(card, "n", None)
+        parts.append(f"joins {spec.inputs_text()}" + (f", first {first}" if first else ""))
+    if spec.fans_out:
+        parts.append("fans out a list")
     return (" · ".join(parts),) if parts else ()
 
 

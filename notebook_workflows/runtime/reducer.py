@@ -30,7 +30,7 @@ from ..events import (
     StepFailedEvent,
     StepFinished,
 )
-from . import outcome, routing, stepping
+from . import joins, outcome, routing, stepping
 from .commands import (
     AdvanceSoon,
     CancelInvocation,
@@ -137,10 +137,21 @@ def _returned(state: RunState, t: InvocationReturned, now: float, out: list[Comm
             if problem is not None:
                 _failed(state, inv, problem, now, out, retry=False)
                 return
+    scope: tuple[int, ...] = ()
+    opened: tuple[int, ...] = ()
+    line = None
+    tagged = state.joins is not None or state.lineage
+    if tagged:  # joins or @catch_error handlers: what made ``inv`` goes on with its output
+        line = state.lineage.pop(inv.seq, None)
+        if state.joins is not None:
+            if values.__class__ is list and state.specs[inv.step].fans_out:
+                scope = opened = joins.fan_out(state, inv.step, inv.seq)
+            else:
+                scope = joins.scope_of(state, inv.seq)
     for one in values:
         inv.produced.append(one)
         try:
-            waiter = routing.route(state, one, None, inv.step)
+            waiter = routing.route(state, one, None, inv.step, scope, line)
         except WorkflowRuntimeError as exc:
             _failed(state, inv, exc, now, out, retry=False)
             return
@@ -149,6 +160,8 @@ def _returned(state: RunState, t: InvocationReturned, now: float, out: list[Comm
         questions = state.questions
         if questions and questions[-1] is one:  # it was an InputRequiredEvent
             out.append(Publish(one, stream=True))
+    if tagged and state.joins is not None:
+        joins.finished(state, inv.seq, opened)
     _complete(state, inv, now, out)
     outcome.advance(state, now, out)
 
@@ -257,7 +270,7 @@ def _failed(
     if (
         handler is not None
         and isinstance(error, Exception)
-        and state.recoveries.get(handler, 0) < state.max_recoveries[handler]
+        and (state.lineage.get(inv.seq) or {}).get(handler, 0) < state.max_recoveries[handler]
     ):
         _recover(state, inv, error, handler, now, out)
         return
@@ -272,8 +285,11 @@ def _recover(
     state: RunState, inv: Invocation, error: Exception, handler: str, now: float, out: list[Command]
 ) -> None:
     """A ``@catch_error`` handler takes the failure: the failed invocation is done with, and a
-    ``StepFailedEvent`` goes to the handler, whose output carries the run on."""
+    ``StepFailedEvent`` goes to the handler, whose output carries the run on. The event's line
+    counts one more recovery by ``handler`` (and so does the run's total)."""
     state.recoveries[handler] = state.recoveries.get(handler, 0) + 1
+    line = dict(state.lineage.pop(inv.seq, None) or {})
+    line[handler] = line.get(handler, 0) + 1
     del state.in_flight[inv.id]
     state.touch(inv)
     failed = StepFailedEvent(
@@ -284,7 +300,9 @@ def _recover(
         elapsed_seconds=max(0.0, now - inv.first_started),
         failed_at=datetime.fromtimestamp(now, timezone.utc),
     )
-    routing.route(state, failed, handler)
+    routing.route(state, failed, handler, None, joins.scope_of(state, inv.seq), line)
+    if state.joins is not None:
+        joins.finished(state, inv.seq)
     if state.checkpointed:
         out.append(WriteCheckpoint("step", inv.step))
     outcome.settle_stepping(state, inv, out)
@@ -324,11 +342,14 @@ def _event_sent(state: RunState, t: EventSent, now: float, out: list[Command]) -
         return
     inv = t.inv
     origin = None
+    line = None
     if inv is not None and state.in_flight.get(inv.id) is inv:
         origin = inv.step
         inv.produced.append(t.event)
+        if state.lineage:  # an event a step sends goes on along the step's line
+            line = state.lineage.get(inv.seq)
     try:
-        waiter = routing.route(state, t.event, t.target, origin)
+        waiter = routing.route(state, t.event, t.target, origin, (), line)
     except WorkflowRuntimeError as exc:
         out.append(Reply(error=exc))
         return

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import WorkflowRuntimeError, WorkflowStepDoesNotExistError
 from ..events import Event, HumanResponseEvent, InputRequiredEvent, StopEvent
+from . import joins
 from .state import CollectBuffer, Invocation, RunState, Waiter
 
 STOP, QUESTION, ANSWER, PLAIN = "stop", "question", "answer", "plain"
@@ -35,10 +36,17 @@ def kind_of(state: RunState, typ: type[Event]) -> str:
 
 
 def route(
-    state: RunState, event: Event, target: str | None = None, origin: str | None = None
+    state: RunState,
+    event: Event,
+    target: str | None = None,
+    origin: str | None = None,
+    scope: tuple[int, ...] = (),
+    lineage: dict[str, int] | None = None,
 ) -> Waiter | None:
     """Deliver ``event``: to a waiter that wants it, or to the queue of every step that
     accepts its exact type (only ``target`` when given). Returns the waiter it resolved.
+    ``scope`` (its fan-out streams) and ``lineage`` (recoveries along its line) go with it
+    (see ``joins``); a join step takes it into its buffer instead of its queue.
 
     A ``StopEvent`` is kept as the run's stop (the first one wins); a question nobody's step
     accepts is only for the human. Raises ``WorkflowRuntimeError`` when no step can take it.
@@ -81,6 +89,9 @@ def route(
                 + (f" (sent by step {origin!r})" if origin else "")
                 + f"; steps accept {names_of(state.routes)}"
             )
+    if state.joins is not None or lineage:
+        joins.deliver(state, event, steps, scope, lineage, target is not None)
+        return None
     queues = state.queues
     changes = state.changes
     state.fed.update(steps)

@@ -18,10 +18,13 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..events import Event, StartEvent, StopEvent
+from ..events import Event, Gathered, StartEvent, StopEvent
 from ..step import StepSpec
+
+if TYPE_CHECKING:
+    from .joins import Joins
 
 STATUSES = ("new", "running", "waiting", "done", "failed", "cancelled")
 FINISHED = frozenset({"done", "failed", "cancelled"})
@@ -190,7 +193,16 @@ class RunState:
                 if named or wildcard:
                     self.catchers[name] = named or wildcard  # type: ignore[assignment]
         self.max_recoveries = {h.name: h.max_recoveries for h in handlers}
-        self.recoveries: dict[str, int] = {}  # handler -> how many failures it took
+        self.recoveries: dict[str, int] = {}  # handler -> how many failures it took in all
+        # queue seq -> recoveries per handler along the line of events that led to it; a
+        # handler recovers while its count on the failed event's line is below its maximum
+        self.lineage: dict[int, dict[str, int]] = {}
+        # steps with several event parameters or a list[E] one, and fan-out streams (joins.py)
+        self.joins: Joins | None = None
+        if any(spec.gather for spec in specs.values()):
+            from .joins import Joins
+
+            self.joins = Joins(specs)
         self.subclass_steps = tuple(
             (name, spec.accepts) for name, spec in specs.items() if spec.accept_event_subclasses
         )
@@ -272,6 +284,8 @@ class RunState:
                 edges[(step, typ.__name__)] = edges.get((step, typ.__name__), 0) + n
         for step, counts in self.consumed_counts.items():
             for typ, n in counts.items():
+                if typ is Gathered:  # a join's run: its inputs were counted as they arrived
+                    continue
                 edges[(typ.__name__, step)] = edges.get((typ.__name__, step), 0) + n
         return edges
 
@@ -318,3 +332,6 @@ class RunState:
         self.waiters.clear()
         self.questions.clear()
         self.answered.clear()
+        self.lineage.clear()
+        if self.joins is not None:
+            self.joins.clear()

@@ -26,7 +26,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ..step import CONTEXT, EVENT, StepSpec
+from ..step import CONTEXT, EVENT, GATHER, StepSpec
 from .state import Invocation
 from .view import current_invocation_var
 
@@ -231,6 +231,8 @@ class StepRunner:
             return None
         ctx, wf = self.ctx, self.workflow
         kinds = tuple(kind for kind, _, _ in spec.params)
+        if GATHER in kinds:  # a join: its parameters come out of the Gathered event
+            return None
         if spec.free:
             return lambda ev: tuple(ev if kind is EVENT else ctx for kind in kinds)
         if kinds == (EVENT,):
@@ -251,6 +253,8 @@ class StepRunner:
         for kind, name, resource in spec.params:
             if kind is EVENT:
                 value: Any = inv.event
+            elif kind is GATHER:
+                value = inv.event.events[name]  # type: ignore[attr-defined]
             elif kind is CONTEXT:
                 value = self.ctx
             elif made is not None and name in made:
