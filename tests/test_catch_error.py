@@ -114,3 +114,73 @@ def test_handlers_are_checked_with_the_graph() -> None:
 
     with pytest.raises(WorkflowValidationError, match="catches step 'nope'"):
         Unknown().validate()
+
+
+class Part(Event):
+    name: str
+
+
+class Fixed(Event):
+    name: str
+
+
+class Parts(Workflow):
+    """Two parts fan out; each fails once and is fixed by the handler on its own line."""
+
+    @step
+    async def split(self, ev: StartEvent) -> list[Part]:
+        return [Part(name="a"), Part(name="b")]
+
+    @step(num_workers=2)
+    async def work(self, ev: Part) -> Fixed:
+        if not ev.name.endswith("!"):
+            raise ValueError(f"part {ev.name} broke")
+        return Fixed(name=ev.name)
+
+    @catch_error(for_steps=["work"], max_recoveries=1)
+    async def fix(self, ev: StepFailedEvent) -> Part:
+        return Part(name=ev.input_event.name + "!")
+
+    @step
+    async def done(self, ctx: Context, ev: Fixed) -> StopEvent | None:
+        got = ctx.collect_events(ev, [Fixed, Fixed])
+        return None if got is None else StopEvent(result=sorted(e.name for e in got))
+
+
+async def test_max_recoveries_counts_along_each_line_of_events_not_per_run() -> None:
+    handler = Parts().run()
+    assert await handler == ["a!", "b!"]  # one recovery on each of two lines
+    assert handler.ctx.to_dict()["recoveries"] == {"fix": 2}
+
+
+class Relapse(Workflow):
+    """A failure, its recovery, then a snapshot, then the same line failing again."""
+
+    snapshot: dict | None = None
+
+    @step
+    async def begin(self, ev: StartEvent) -> Part:
+        return Part(name="x")
+
+    @step
+    async def work(self, ctx: Context, ev: Part) -> StopEvent:
+        if ev.name == "x!":
+            Relapse.snapshot = ctx.to_dict()
+        raise ValueError(f"broken on {ev.name}")
+
+    @catch_error(max_recoveries=1)
+    async def fix(self, ev: StepFailedEvent) -> Part:
+        return Part(name=ev.input_event.name + "!")
+
+
+async def test_a_lines_recovery_count_survives_to_dict_and_from_dict() -> None:
+    with pytest.raises(ValueError, match=r"broken on x!(?!!)"):
+        await Relapse().run()
+    data = Relapse.snapshot
+    assert data is not None
+    [running] = data["in_flight"]
+    assert data["joins"]["lines"] == {str(running["seq"]): {"fix": 1}}
+    workflow = Relapse()
+    restored = Context.from_dict(workflow, data)
+    with pytest.raises(ValueError, match=r"broken on x!(?!!)"):  # the budget stays spent
+        await workflow.run(ctx=restored)
