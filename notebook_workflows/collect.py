@@ -1,42 +1,35 @@
-"""Fan-out and fan-in by annotation: how a step that takes a ``list[E]`` is released.
+"""Fan-in by annotation: how a step that takes a ``list[E]`` is released.
 
-This is the vocabulary llama-index-workflows 2.26 has in ``workflows.collect``; these are plain
-data types, and the runtime gives them their meaning (see "not yet" in docs/porting.md for
-where that stands). Until then, join with ``ctx.collect_events``.
+The vocabulary llama-index-workflows 2.26 has in ``workflows.collect``, as plain data; the
+runtime gives it its meaning (``runtime/joins.py``)::
 
-The model, precisely, so the runtime can implement the join:
+    @step
+    async def fan_out(self, ev: StartEvent) -> list[Task]:
+        return [Task(n=i) for i in range(5)]
 
-*Streams.* A step whose return annotation is ``list[E]`` (or ``list[A | B]``) is a fan-out
-producer. Each of its executions that actually returns a list opens one *stream* with a fresh
-id: the members are routed like ordinary events, tagged with that id, and so is every event a
-step produces from a tagged event (outputs inherit their input's stream tags; streams nest, a
-fan-out inside a stream opening an inner one). The stream *closes* when all its members have
-been routed and no work tagged with it is left: every member, and everything produced from
-them inside the stream, has been handled. ``return []`` opens a stream that closes at once,
-empty. ``return None`` (under ``-> list[E] | None``) opens no stream: the branch is dead, as
-for any step returning ``None``. Under a union ``-> list[A] | B``, a bare ``B`` is ordinary
-dispatch and opens no stream; a bare ``A`` (declared only inside the list) is an error naming
-the step. A type declared both ways (``-> list[A] | A``) returned bare is the single event,
-not a stream of one.
+    @step
+    async def join(self, events: list[Done]) -> StopEvent: ...
 
-*Joins.* A step with one parameter annotated ``list[E]`` (element types ``E``; ``list[A | B]``
-takes both) is a *collect step*. It buffers the members of each stream separately (by the
-innermost stream id) and is released, once per stream, according to its ``Collect`` marker:
+    @step
+    async def fastest(self, events: Annotated[list[Done], Collect(Take(1))]) -> StopEvent: ...
 
-* ``Annotated[list[E], Collect(All())]``, ``Annotated[list[E], Collect()]`` and a bare
-  ``list[E]`` are the same: fire once, when the stream closes, with every member that reached
-  the step, in arrival order. An empty stream fires once with ``[]``.
-* ``Annotated[list[E], Collect(Take(n))]``: fire once, at the ``n``-th arrival, with the first
-  ``n`` members. Later members of that stream are dropped for this step (their producers keep
-  running; other steps still receive them). If the stream closes with fewer than ``n``
-  members, fire once at the close with those that arrived.
+A step whose return annotation declares ``list[...]`` and that returns a list fans out: each
+event is routed as if returned alone, and together they form one batch (a *stream*), which
+everything the steps make from them belongs to. A step with one ``list[E]`` parameter
+(``list[A | B]`` takes both) receives the members of each such batch that reach it, in the
+order they arrived, once per batch:
 
-*Restrictions.* ``ctx.send_event`` cannot add members to a stream: an untargeted send whose
-type a collect step accepts is delivered to the other steps that accept it and ignored by the
-collect step, with a warning; a send targeted at the collect step (``step="name"``) is a
-``WorkflowRuntimeError``. A collect step whose element types no ``list[E]`` producer declares
-is a validation error. Any cardinality other than ``All`` and ``Take`` is refused at
-validation, naming the step.
+* ``Collect(All())``, ``Collect()`` and a bare ``list[E]`` are the same: once nothing of the
+  batch is left to run, with every member (``[]`` for an empty batch, and a branch that
+  returned ``None`` simply contributes nothing).
+* ``Collect(Take(n))``: at the ``n``-th arrival, with the first ``n``; later members of that
+  batch never reach the step (their producers keep running). A batch that ends with fewer
+  releases those.
+
+A fan-out inside a batch opens an inner batch, joined on its own: the join of the inner batch
+runs once per outer member, and its results are members of the outer batch. Events sent with
+``ctx.send_event`` are members of no batch: a ``list[E]`` step ignores them (and a send aimed at
+it with ``step=`` is an error). A ``list[E]`` step that no fan-out reaches is a validation error.
 """
 
 from __future__ import annotations
