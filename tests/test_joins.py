@@ -46,7 +46,7 @@ class Batch(Workflow):
 
     @step(num_workers=5)
     async def work(self, ev: Task) -> Done | None:
-        await asyncio.sleep(0.002 * (5 - ev.n % 5))  # the last sent finishes first
+        await asyncio.sleep(0.03 * (5 - ev.n % 5))  # the last sent finishes first
         Batch.ran.append(ev.n)
         return None if ev.get("drop") and ev.n % 2 == 0 else Done(n=ev.n)
 
@@ -90,7 +90,7 @@ class Fastest(Workflow):
 
     @step(num_workers=5)
     async def work(self, ev: Task) -> Done:
-        await asyncio.sleep(0.01 * (5 - ev.n))
+        await asyncio.sleep(0.03 * (5 - ev.n))
         return Done(n=ev.n)
 
     @step
@@ -307,3 +307,30 @@ def test_the_graph_shows_the_members_going_into_the_join() -> None:
     assert f'"step:fan_out" -> "event:{__name__}.Task"' in source
     assert "joins events: list[Done], first 2" in source
     assert "fans out a list" in source
+
+
+class SavedInJoin(Workflow):
+    snapshot: ClassVar[dict[str, Any] | None] = None
+
+    @step
+    async def fan_out(self, ev: StartEvent) -> list[Task]:
+        return [Task(n=i) for i in range(3)]
+
+    @step
+    async def work(self, ev: Task) -> Done:
+        return Done(n=ev.n)
+
+    @step
+    async def join(self, ctx: Context, events: list[Done]) -> StopEvent:
+        SavedInJoin.snapshot = json.loads(json.dumps(ctx.to_dict()))
+        return StopEvent(result=[e.n for e in events])
+
+
+async def test_a_join_saved_while_it_runs_runs_again_with_the_same_members() -> None:
+    first = await SavedInJoin().run()
+    data = SavedInJoin.snapshot
+    assert data is not None
+    [running] = data["in_flight"]
+    assert running["step"] == "join" and running["event"]["type"].endswith(":Gathered")
+    workflow = SavedInJoin()
+    assert await workflow.run(ctx=Context.from_dict(workflow, data)) == first

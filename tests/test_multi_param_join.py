@@ -103,9 +103,7 @@ async def test_a_half_filled_join_survives_a_snapshot() -> None:
     assert await HalfWay().run() == "first+second"
     data = HalfWay.snapshot
     assert data is not None
-    assert [item["event"]["data"]["result"] for item in data["collected"]["both#join"]] == [
-        "first"
-    ]
+    assert [item["event"]["data"]["result"] for item in data["collected"]["both#join"]] == ["first"]
     workflow = HalfWay()
     assert await workflow.run(ctx=Context.from_dict(workflow, data)) == "first+second"
 

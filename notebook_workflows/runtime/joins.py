@@ -137,9 +137,7 @@ def bind(specs: dict[str, StepSpec]) -> dict[str, tuple[str, ...]]:
                 out |= surfaced(c, guard | {c})
         return out
 
-    return {
-        name: tuple(bound(name, frozenset({name}))) for name, s in specs.items() if s.fans_out
-    }
+    return {name: tuple(bound(name, frozenset({name}))) for name, s in specs.items() if s.fans_out}
 
 
 # -- queueing ------------------------------------------------------------------------------------
@@ -206,7 +204,7 @@ def _arrive(
     arrived, then the step is queued with them (in the scope and line of the last arrival)."""
     got = buffer_add(state, f"{name}#join", event, joins.multi[name])
     if got is not None:
-        events = dict(zip(joins.names[name], got))
+        events = dict(zip(joins.names[name], got, strict=True))
         enqueue(state, name, Gathered(events=events), scope, lineage)
 
 
@@ -376,9 +374,7 @@ def joins_in(state: Any, data: Any) -> None:
             source = item.get("source") if isinstance(item, dict) else None
             if source not in joins.bindings:
                 raise ValueError(f"{where} names {source!r}, which is no fan-out step here")
-            stream = Stream(
-                _whole(item.get("id"), where), source, _ids(item.get("scope"), where)
-            )
+            stream = Stream(_whole(item.get("id"), where), source, _ids(item.get("scope"), where))
             stream.open = _whole(item.get("open"), where)
             released = item.get("released") or []
             if not isinstance(released, list) or any(
