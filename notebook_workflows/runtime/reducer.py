@@ -137,33 +137,54 @@ def _returned(state: RunState, t: InvocationReturned, now: float, out: list[Comm
             if problem is not None:
                 _failed(state, inv, problem, now, out, retry=False)
                 return
+    if state.joins is not None or state.lineage:
+        if not _route_tagged(state, inv, values, now, out):
+            return
+    else:
+        for one in values:
+            inv.produced.append(one)
+            try:
+                waiter = routing.route(state, one, None, inv.step)
+            except WorkflowRuntimeError as exc:
+                _failed(state, inv, exc, now, out, retry=False)
+                return
+            if waiter is not None:
+                _resolve(state, waiter, one, out)
+            questions = state.questions
+            if questions and questions[-1] is one:  # it was an InputRequiredEvent
+                out.append(Publish(one, stream=True))
+    _complete(state, inv, now, out)
+    outcome.advance(state, now, out)
+
+
+def _route_tagged(
+    state: RunState, inv: Invocation, values: Any, now: float, out: list[Command]
+) -> bool:
+    """Route what ``inv`` returned in a run with joins or counted recoveries: its events go
+    on in its fan-out streams (a list return opens one) and along its line of events, and its
+    own work item leaves its stream. False when routing failed the invocation."""
+    line = state.lineage.pop(inv.seq, None)
     scope: tuple[int, ...] = ()
     opened: tuple[int, ...] = ()
-    line = None
-    tagged = state.joins is not None or state.lineage
-    if tagged:  # joins or @catch_error handlers: what made ``inv`` goes on with its output
-        line = state.lineage.pop(inv.seq, None)
-        if state.joins is not None:
-            if values.__class__ is list and state.specs[inv.step].fans_out:
-                scope = opened = joins.fan_out(state, inv.step, inv.seq)
-            else:
-                scope = joins.scope_of(state, inv.seq)
+    if state.joins is not None:
+        if values.__class__ is list and state.specs[inv.step].fans_out:
+            scope = opened = joins.fan_out(state, inv.step, inv.seq)
+        else:
+            scope = joins.scope_of(state, inv.seq)
     for one in values:
         inv.produced.append(one)
         try:
             waiter = routing.route(state, one, None, inv.step, scope, line)
         except WorkflowRuntimeError as exc:
             _failed(state, inv, exc, now, out, retry=False)
-            return
+            return False
         if waiter is not None:
             _resolve(state, waiter, one, out)
-        questions = state.questions
-        if questions and questions[-1] is one:  # it was an InputRequiredEvent
+        if state.questions and state.questions[-1] is one:  # it was an InputRequiredEvent
             out.append(Publish(one, stream=True))
-    if tagged and state.joins is not None:
+    if state.joins is not None:
         joins.finished(state, inv.seq, opened)
-    _complete(state, inv, now, out)
-    outcome.advance(state, now, out)
+    return True
 
 
 def _complete(state: RunState, inv: Invocation, now: float, out: list[Command]) -> None:
