@@ -3,12 +3,13 @@
 Routing, ``collect_events``, waiters and questions, retries, step and run timeouts, the stop,
 the stall, stepping ("take exactly one"), the run's one status field: all of it is decided
 here, from a ``RunState`` and one ``Transition``, and comes out as ``Command``s for the driver
-to carry out. The room has four parts: this module (one handler per transition), ``routing``
-(where an event goes, which invocation runs next), ``outcome`` (advancing, the status, the
-end) and ``stepping`` (``step()`` and leaving it). There is no asyncio, no I/O and no clock
-in any of them: time comes in as ``now`` (seconds since the epoch), so a test can fold a list
-of transitions over a state and compare the commands with the ones expected, without an
-event loop.
+to carry out. The room has five parts: this module (one handler per transition), ``routing``
+(where an event goes, which invocation runs next), ``joins`` (steps that run once several
+events have arrived, fan-out streams, the lines of ``@catch_error``), ``outcome`` (advancing,
+the status, the end) and ``stepping`` (``step()`` and leaving it). There is no asyncio, no
+I/O and no clock in any of them: time comes in as ``now`` (seconds since the epoch), so a test
+can fold a list of transitions over a state and compare the commands with the ones expected,
+without an event loop.
 
 The reducer mutates the state it is given (see ``state.py`` for why) and is deterministic:
 the same state and transitions give the same commands. User code it calls is limited to a

@@ -1,7 +1,8 @@
 """RunState: everything one run is made of, as plain data.
 
 A run is a queue of events per step, the invocations in flight with their input events, the
-buffers of ``collect_events``, the waiters of ``wait_for_event``, the questions asked of a
+buffers of ``collect_events`` and of join steps, the fan-out streams still open and the lines
+of recoveries (``joins.py``), the waiters of ``wait_for_event``, the questions asked of a
 human, its status and its counters. This module holds that data and nothing that decides: what
 happens next is decided by the reducer (``reducer.py``, with ``routing.py``), which is the only
 code that changes a ``RunState`` during a run. A snapshot is this state written down
