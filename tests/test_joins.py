@@ -19,10 +19,12 @@ from notebook_workflows import (
     Workflow,
     WorkflowRuntimeError,
     WorkflowValidationError,
+    catch_error,
     step,
 )
 from notebook_workflows.checkpoint import MemoryStore
 from notebook_workflows.collect import All, Collect, Take
+from notebook_workflows.events import StepFailedEvent
 
 
 class Task(Event):
@@ -334,3 +336,29 @@ async def test_a_join_saved_while_it_runs_runs_again_with_the_same_members() -> 
     assert running["step"] == "join" and running["event"]["type"].endswith(":Gathered")
     workflow = SavedInJoin()
     assert await workflow.run(ctx=Context.from_dict(workflow, data)) == first
+
+
+class Recovered(Workflow):
+    @step
+    async def fan_out(self, ev: StartEvent) -> list[Task]:
+        return [Task(n=i) for i in range(4)]
+
+    @step(num_workers=4)
+    async def work(self, ev: Task) -> Done:
+        if ev.n == 1:
+            raise ValueError("task 1 broke")
+        await asyncio.sleep(0.01)
+        return Done(n=ev.n)
+
+    @catch_error(for_steps=["work"])
+    async def fallback(self, ev: StepFailedEvent) -> Done:
+        await asyncio.sleep(0.03)  # the others are in the batch by now: it must wait for this
+        return Done(n=-ev.input_event.n)
+
+    @step
+    async def join(self, events: list[Done]) -> StopEvent:
+        return StopEvent(result=sorted(e.n for e in events))
+
+
+async def test_a_failure_a_handler_recovers_stays_in_its_batch() -> None:
+    assert await Recovered().run() == [-1, 0, 2, 3]
