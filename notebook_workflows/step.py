@@ -37,6 +37,7 @@ class StepOptions:
     timeout: float | None = None
     accept_event_subclasses: bool = False
     skip_graph_checks: tuple[str, ...] = ()
+    executor: Any = None
 
 
 # The kinds of a step parameter, in the order the function declares them. GATHER: one of the
@@ -74,6 +75,8 @@ class StepSpec:
     gather: tuple[tuple[str, tuple[type[Event], ...]], ...] = ()
     collect: Any = None
     fans_out: bool = False  # its return annotation declares ``list[E]``: a list return fans out
+    # a sync step's own ``concurrent.futures.Executor`` (None: the run's, else a thread pool)
+    executor: Any = None
 
     @property
     def resources(self) -> tuple[tuple[str, Resource], ...]:
@@ -108,6 +111,7 @@ def step(
     timeout: float | None = None,
     accept_event_subclasses: bool = False,
     skip_graph_checks: list[str] | None = None,
+    executor: Any = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -121,6 +125,7 @@ def step(
     timeout: float | None = None,
     accept_event_subclasses: bool = False,
     skip_graph_checks: list[str] | None = None,
+    executor: Any = None,
 ) -> Any:
     """Mark a workflow method as a step.
 
@@ -129,7 +134,9 @@ def step(
     ``accept_event_subclasses=True`` also routes events of subclasses of the accepted types to
     the step. ``skip_graph_checks`` (``["reachability"]``, ``["dead_end"]``) leaves this step
     out of those checks of ``validate()``. ``workflow=SomeWorkflow`` adds a function defined
-    outside the class to that workflow (``SomeWorkflow.add_step``).
+    outside the class to that workflow (``SomeWorkflow.add_step``). ``executor`` (a
+    ``concurrent.futures.Executor``) runs this sync step there rather than on the run's
+    executor (see ``Workflow``); an async step always runs on the run's event loop.
     """
     if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 1:
         raise ValueError(f"num_workers must be a positive integer, got {num_workers!r}")
@@ -140,13 +147,16 @@ def step(
             f"retry_policy must have a next(elapsed_time, attempts, error) method, "
             f"got {retry_policy!r}"
         )
+    check_executor(executor, "@step(executor=...)")
     checks = tuple(skip_graph_checks or ())
     unknown = [c for c in checks if c not in GRAPH_CHECKS]
     if unknown:
         raise ValueError(
             f"skip_graph_checks takes {', '.join(map(repr, GRAPH_CHECKS))}, got {unknown[0]!r}"
         )
-    options = StepOptions(num_workers, retry_policy, timeout, bool(accept_event_subclasses), checks)
+    options = StepOptions(
+        num_workers, retry_policy, timeout, bool(accept_event_subclasses), checks, executor
+    )
 
     def mark(func: F) -> F:
         if not callable(func):
@@ -157,6 +167,15 @@ def step(
         return func
 
     return mark(fn) if fn is not None else mark
+
+
+def check_executor(executor: Any, where: str) -> None:
+    """Refuse, naming ``where``, anything that is neither None nor an executor."""
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise TypeError(
+            f"{where} takes a concurrent.futures.Executor (a ThreadPoolExecutor, a "
+            f"ProcessPoolExecutor, Dask's client.get_executor(), ...), got {executor!r}"
+        )
 
 
 def step_options(obj: Any) -> StepOptions | None:
@@ -306,6 +325,7 @@ def read_signature(
         gather=gather,
         collect=collect,
         fans_out=fans_out,
+        executor=options.executor,
     )
 
 

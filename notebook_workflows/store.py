@@ -308,6 +308,21 @@ class Store(Generic[StateT]):
             self._fresh = dict(decoded or {})
             self._model = None
 
+    def _merge(self, stored: dict[str, Any], deleted: Sequence[str] = ()) -> None:
+        """Take writes made elsewhere (a step that ran in another process, on a copy of this
+        store): ``stored`` tagged JSON values by key, already checked there, and ``deleted``
+        keys. Each key written replaces the one here: the last writer of a key wins."""
+        with self._thread_lock:
+            for key in deleted:
+                self._data.pop(key, None)
+                self._fresh.pop(key, None)
+            self._data.update(stored)
+            for key in stored:
+                self._fresh.pop(key, None)
+            self._changed.update(stored)
+            self._changed.update(deleted)
+            self._model = None
+
     def _drain_changes(self, deleted: Any) -> dict[str, Any]:
         """Keys changed since the last call, with their encoded value (``deleted`` if gone)."""
         with self._thread_lock:

@@ -52,6 +52,7 @@ class Invocation:
     timed_out = False  # the current attempt ran past the step's timeout
     last_error: BaseException | None = None  # what the previous attempt raised
     failed_at = 0.0  # when an attempt last failed (the reducer's clock)
+    where = ""  # where it last ran, if not in the run's process (a Dask worker's address)
 
     def __init__(self, id: int, step: str, event: Event, seq: int, attempt: int = 1) -> None:
         self.id = id

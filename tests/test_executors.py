@@ -1,0 +1,186 @@
+"""Sync steps on any executor: a thread pool by default, a process pool, a Dask cluster.
+
+A real ``distributed.LocalCluster`` of two worker processes is started once for this module;
+the process pool is the standard library's. Steps and events live in ``tests/scale_flows.py``
+so the workers can import them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from notebook_workflows import StepFailed, StepFinished, WorkflowRuntimeError, step
+from notebook_workflows.checkpoint import SQLiteStore
+from notebook_workflows.serialization import decode
+from tests import scale_flows as F
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[ProcessPoolExecutor]:
+    with ProcessPoolExecutor(2) as pool:
+        yield pool
+
+
+# -- where steps run ------------------------------------------------------------------------------
+
+
+async def test_sync_steps_run_in_the_dask_workers_and_async_steps_on_the_runs_loop(
+    client: Any,
+) -> None:
+    handler = F.FanOut().run(n=6, executor=client.get_executor())
+    result = await handler
+    workers = set(client.run(os.getpid).values())
+    assert [i for i, *_ in result] == list(range(6))
+    assert {pid for _, _, pid, _ in result} <= workers and os.getpid() not in workers
+    assert await handler.ctx.store.get("loop_pid") == os.getpid()
+
+
+async def test_equal_calls_each_run_on_dask_even_with_a_pure_executor(client: Any) -> None:
+    # Dask's executor is pure by default: equal tasks would be computed once. Four equal
+    # items must still make four calls, each with its own moment.
+    result = await F.FanOut().run(n=4, same=True, executor=client.get_executor())
+    assert len({stamp for *_, stamp in result}) == 4
+
+
+async def test_sync_steps_run_in_a_process_pool(pool: ProcessPoolExecutor) -> None:
+    result = await F.FanOut(executor=pool).run(n=4)
+    assert all(pid != os.getpid() for _, _, pid, _ in result)
+
+
+async def test_a_steps_executor_beats_the_runs_which_beats_the_workflows() -> None:
+    workflow_ex, run_ex = F.RecordingExecutor("workflow"), F.RecordingExecutor("run")
+    F.OWN.steps.clear()
+    assert await F.Precedence(executor=workflow_ex).run(executor=run_ex) == "rec-run_0"
+    assert (F.OWN.steps, run_ex.steps, workflow_ex.steps) == (["first"], ["second"], [])
+    assert (await F.Precedence(executor=workflow_ex).run()).startswith("rec-workflow")
+    assert workflow_ex.steps == ["second"]
+    # without any: the run's own thread pool, sharing the run's process and context
+    assert (await F.Precedence().run()).startswith("nw-")
+    assert F.OWN.steps == ["first"] * 3
+
+
+async def test_a_thread_pool_given_as_executor_runs_steps_in_the_runs_process() -> None:
+    with ThreadPoolExecutor(1, thread_name_prefix="mine") as pool:
+        assert (await F.Precedence().run(executor=pool)).startswith("mine")
+
+
+def test_an_executor_is_checked_where_it_is_given() -> None:
+    with pytest.raises(TypeError, match=r"Workflow\(executor=...\) takes a concurrent"):
+        F.FanOut(executor="dask")
+    with pytest.raises(TypeError, match=r"@step\(executor=...\) takes"):
+        step(executor=4)
+
+
+# -- what a step does elsewhere reaches the run ----------------------------------------------------
+
+
+async def test_store_writes_events_and_stream_of_a_remote_step_reach_the_run(
+    client: Any, tmp_path: Any
+) -> None:
+    store = SQLiteStore(tmp_path / "runs.db")
+    handler = F.EffectsFlow().run(i=3, executor=client.get_executor(), checkpoint=store)
+    finished: list[StepFinished] = []
+    handler.subscribe(lambda item: finished.append(item) if isinstance(item, StepFinished) else 0)
+    streamed = [ev async for ev in handler.stream_events()]
+    assert await handler == 6
+    data = handler.ctx.store.to_dict()
+    assert data["from_remote"]["pid"] in client.run(os.getpid).values()
+    assert (data["receipt"], data["noted"], "doomed" in data) == ("receipt-3", "sent", False)
+    assert [ev.text for ev in streamed if isinstance(ev, F.Note)] == ["worked on 3"]
+    where = {rec.step: rec.where for rec in finished}
+    assert where["work"] in client.scheduler_info()["workers"] and where["begin"] == ""
+    # the checkpoint written after the remote step holds everything it did
+    [after] = [s for s in store.history(handler.run_id) if s.step == "work"]
+    saved = {k: decode(v) for k, v in after.context["store"].items()}
+    assert saved["receipt"] == "receipt-3" and "doomed" not in saved
+    assert saved["from_remote"] == data["from_remote"]
+    store.close()
+
+
+async def test_a_typed_state_is_validated_in_the_remote_process(pool: ProcessPoolExecutor) -> None:
+    handler = F.TypedFlow().run(by=2, executor=pool)
+    assert await handler == 2
+    assert handler.ctx.store.to_dict() == {"seen": 2, "last": "bumped"}
+    with pytest.raises(Exception, match="seen"):
+        await F.TypedFlow().run(by="many", executor=pool)
+
+
+async def test_a_retried_remote_step_gets_its_once_journal_and_retry_info(
+    pool: ProcessPoolExecutor,
+) -> None:
+    handler = F.Retried().run(executor=pool)
+    failures: list[StepFailed] = []
+    handler.subscribe(lambda item: failures.append(item) if isinstance(item, StepFailed) else 0)
+    receipt, retry_number, last = await handler
+    assert (retry_number, last) == (1, "ValueError")
+    # the first attempt recorded its receipt before failing; the retry got it back
+    assert f"after charging {receipt}" in str(failures[0].error)
+
+
+async def test_a_remote_step_that_raises_changes_nothing_and_says_where(
+    pool: ProcessPoolExecutor,
+) -> None:
+    with pytest.raises(ValueError, match="first attempt fails") as info:
+        await F.Flaky().run(executor=pool)
+    notes = "\n".join(getattr(info.value, "__notes__", []))
+    assert "raised in another process" in notes and "in step 'charge'" in notes
+
+
+# -- what cannot travel, or cannot work remotely ---------------------------------------------------
+
+
+async def test_what_needs_the_live_run_raises_naming_the_step(pool: ProcessPoolExecutor) -> None:
+    with pytest.raises(WorkflowRuntimeError, match=r"step 'greedy'.*collect_events.*async step"):
+        await F.AsksTooMuch().run(executor=pool)
+
+
+async def test_an_event_that_cannot_travel_back_is_named(pool: ProcessPoolExecutor) -> None:
+    with pytest.raises(WorkflowRuntimeError, match=r"step 'send'.*send_event\(Note.*pickled"):
+        await F.SendsLock().run(executor=pool)
+    with pytest.raises(WorkflowRuntimeError, match=r"step 'give' returned StopEvent.*pickled"):
+        await F.ReturnsLock().run(executor=pool)
+
+
+async def test_what_cannot_be_sent_is_named_before_anything_is_sent() -> None:
+    spy = F.RecordingExecutor("spy")
+    with pytest.raises(WorkflowRuntimeError, match=r"step 'locked'.*resource 'lock'.*pickled"):
+        await F.NeedsLock().run(executor=spy)
+    with pytest.raises(WorkflowRuntimeError, match=r"step 'here'.*its event StartEvent.*pickled"):
+        await F.Where().run(executor=spy, handle=threading.Lock())
+    with pytest.raises(WorkflowRuntimeError, match=r"workflow attribute 'lock'"):
+        workflow = F.Where()
+        workflow.lock = threading.Lock()
+        await workflow.run(executor=spy)
+    assert spy.steps == []  # nothing was submitted
+
+
+def test_a_workflow_travels_without_its_store_and_executor(tmp_path: Any) -> None:
+    from notebook_workflows.remote import workflow_copy
+
+    store = SQLiteStore(tmp_path / "runs.db")
+    workflow = F.Where(checkpoint=store, executor=F.RecordingExecutor("x"))
+    workflow.label = "kept"
+    copy = workflow_copy(workflow)
+    assert (copy.checkpoint, copy.executor, copy.label) == (None, None, "kept")
+    store.close()
