@@ -184,3 +184,69 @@ def test_a_workflow_travels_without_its_store_and_executor(tmp_path: Any) -> Non
     copy = workflow_copy(workflow)
     assert (copy.checkpoint, copy.executor, copy.label) == (None, None, "kept")
     store.close()
+
+
+# -- a driver that dies while its steps run on the cluster ----------------------------------------
+
+DRIVER = """
+import asyncio, sys
+from distributed import Client
+from notebook_workflows import StepStarted
+from notebook_workflows.checkpoint import SQLiteStore
+from tests.scale_flows import SlowItems
+
+async def main(client):
+    workflow = SlowItems(checkpoint=SQLiteStore(sys.argv[2]), executor=client.get_executor())
+    handler = workflow.run(n=4, pause=1.0, run_id="killed")
+    def started(item):
+        if isinstance(item, StepStarted) and item.step == "slow":
+            print("slow started", flush=True)
+    handler.subscribe(started)
+    await handler
+    print("finished", flush=True)
+
+asyncio.run(main(Client(sys.argv[1])))
+"""
+
+
+async def test_a_run_whose_driver_died_while_steps_ran_on_the_cluster_resumes(
+    client: Any, tmp_path: Any
+) -> None:
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "runs.db"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    driver = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, client.scheduler.address, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert driver.stdout is not None
+        assert driver.stdout.readline().strip() == "slow started"
+        time.sleep(0.3)
+    finally:
+        driver.kill()
+        driver.wait()
+    store = SQLiteStore(path)
+    at_death = store.latest("killed").context
+    assert at_death["status"] == "running"
+    assert "slow" in str(at_death["in_flight"]) and "done_0" not in at_death["store"]
+    workflow = F.SlowItems(executor=client.get_executor())
+    assert await workflow.resume("killed", store=store) == [0, 10, 20, 30]
+    done = {k: decode(v) for k, v in store.latest("killed").context["store"].items()}
+    workers = set(client.run(os.getpid).values())
+    assert {done[f"done_{i}"] for i in range(4)} <= workers
+    store.close()
+
+
+def test_the_monitors_log_line_says_where_a_step_ran() -> None:
+    from notebook_workflows.notebook.monitor.log import Row
+
+    record = StepFinished("r", "crunch", F.Item(i=1), (), 0.05, 11.0, "tcp://127.0.0.1:4001")
+    assert Row(record, 10.0, {}).summary.endswith("· on tcp://127.0.0.1:4001")
+    here = StepFinished("r", "crunch", F.Item(i=1), (), 0.05, 11.0)
+    assert " on " not in Row(here, 10.0, {}).summary
