@@ -286,6 +286,7 @@ def workflow_copy(workflow: Any) -> Any:
 def pack(call: RemoteCall, run_id: str, executor: Any, parts: list[tuple[str, Any]]) -> bytes:
     """``call`` as bytes, or a ``WorkflowRuntimeError`` naming what cannot travel: one of
     ``parts`` (what each argument is, and its value), or the step's function itself."""
+    build_event_classes()
     try:
         return dumps(call)
     except Exception:
@@ -305,6 +306,20 @@ def pack(call: RemoteCall, run_id: str, executor: Any, parts: list[tuple[str, An
             f"step on a thread pool (@step(executor=ThreadPoolExecutor())) or make them "
             f"picklable"
         ) from None
+
+
+def build_event_classes() -> None:
+    """Build every event class whose validator is still deferred (``Event`` defers it to
+    first use). cloudpickle carries a class defined in a notebook by value, state and all,
+    and sets that state again on the receiving side's copy with every call: a deferred
+    validator set on a copy already built there recurses forever. Built here first, what
+    travels is whole."""
+    todo = list(Event.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if not cls.__pydantic_complete__:
+            cls.model_rebuild(raise_errors=False)
 
 
 def _workflow_culprit(workflow: Any) -> str | None:

@@ -250,3 +250,49 @@ def test_the_monitors_log_line_says_where_a_step_ran() -> None:
     assert Row(record, 10.0, {}).summary.endswith("· on tcp://127.0.0.1:4001")
     here = StepFinished("r", "crunch", F.Item(i=1), (), 0.05, 11.0)
     assert " on " not in Row(here, 10.0, {}).summary
+
+
+NOTEBOOK_LIKE = """
+import asyncio
+from concurrent.futures import ProcessPoolExecutor
+from notebook_workflows import Context, Event, StartEvent, StopEvent, Workflow, step
+
+class Item(Event):
+    i: int
+
+class Done(Event):
+    value: int
+
+class Crunch(Workflow):
+    @step
+    async def spread(self, ev: StartEvent) -> list[Item]:
+        return [Item(i=i) for i in range(6)]
+
+    @step(num_workers=6)
+    def work(self, ev: Item) -> Done:
+        return Done(value=ev.i * 2)
+
+    @step
+    async def gather(self, ctx: Context, ev: Done) -> StopEvent | None:
+        got = ctx.collect_events(ev, [Done] * 6)
+        return None if got is None else StopEvent(result=sorted(e.value for e in got))
+
+async def main():
+    with ProcessPoolExecutor(1) as pool:
+        print(await Crunch().run(executor=pool))
+
+asyncio.run(main())
+"""
+
+
+def test_classes_defined_in_a_notebook_travel_to_a_worker_again_and_again() -> None:
+    # cloudpickle carries __main__'s classes by value and sets their state again with every
+    # call; event validators that were still deferred used to recurse on the second call.
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", NOTEBOOK_LIKE], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.stdout.strip() == "[0, 2, 4, 6, 8, 10]", done.stderr[-2000:]

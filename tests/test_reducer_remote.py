@@ -80,7 +80,11 @@ def test_store_changes_come_first_and_the_checkpoint_after_everything_the_step_d
     assert names.index("Publish") < checkpoint < names.index("StartInvocation")
     assert [type(e).__name__ for e in inv.produced] == ["Aside", "Part"]
     assert sorted(c.inv.step for c in out if isinstance(c, C.StartInvocation)) == ["end", "side"]
-    assert (inv.journal, inv.where, state.steps_done) == ({"charge": "receipt"}, "tcp://worker:1", 1)
+    assert (inv.journal, inv.where, state.steps_done) == (
+        {"charge": "receipt"},
+        "tcp://worker:1",
+        1,
+    )
 
 
 def test_the_finished_record_says_where_the_step_ran() -> None:
@@ -88,7 +92,11 @@ def test_the_finished_record_says_where_the_step_ran() -> None:
     state.observed = True
     out = reduce(state, returned(inv, value=Part(n=1), where="tcp://10.0.0.7:4000"), now=12.0)
     [finished] = [c.item for c in out if isinstance(c, C.Publish) and not c.stream]
-    assert (finished.step, finished.where, finished.duration) == ("work", "tcp://10.0.0.7:4000", 2.0)
+    assert (finished.step, finished.where, finished.duration) == (
+        "work",
+        "tcp://10.0.0.7:4000",
+        2.0,
+    )
 
 
 def test_a_late_attempt_changes_nothing() -> None:
