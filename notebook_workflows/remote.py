@@ -193,7 +193,8 @@ class RemoteContext:
     def collect_events(self, *args: Any, **kwargs: Any) -> Any:
         raise self._needs_the_run("collect_events")
 
-    async def wait_for_event(self, *args: Any, **kwargs: Any) -> Any:
+    def wait_for_event(self, *args: Any, **kwargs: Any) -> Any:
+        # a plain def: a sync step calls it without await, and must hear about it at once
         raise self._needs_the_run("wait_for_event")
 
     def to_dict(self, *args: Any, **kwargs: Any) -> Any:

@@ -152,6 +152,13 @@ class AsksTooMuch(Workflow):
         return None
 
 
+class Waits(Workflow):
+    @step
+    def patient(self, ctx: Context, ev: StartEvent) -> StopEvent:
+        ctx.wait_for_event(Note)
+        return StopEvent()
+
+
 class SendsLock(Workflow):
     @step
     def send(self, ctx: Context, ev: StartEvent) -> StopEvent | Note:

@@ -153,6 +153,8 @@ async def test_a_remote_step_that_raises_changes_nothing_and_says_where(
 async def test_what_needs_the_live_run_raises_naming_the_step(pool: ProcessPoolExecutor) -> None:
     with pytest.raises(WorkflowRuntimeError, match=r"step 'greedy'.*collect_events.*async step"):
         await F.AsksTooMuch().run(executor=pool)
+    with pytest.raises(WorkflowRuntimeError, match=r"step 'patient'.*wait_for_event.*async step"):
+        await F.Waits().run(executor=pool)
 
 
 async def test_an_event_that_cannot_travel_back_is_named(pool: ProcessPoolExecutor) -> None:
@@ -296,3 +298,49 @@ def test_classes_defined_in_a_notebook_travel_to_a_worker_again_and_again() -> N
         [sys.executable, "-c", NOTEBOOK_LIKE], capture_output=True, text=True, env=env, timeout=120
     )
     assert done.stdout.strip() == "[0, 2, 4, 6, 8, 10]", done.stderr[-2000:]
+
+
+RESUMER = """
+import sys
+from distributed import Client
+from notebook_workflows.checkpoint import PostgresStore
+from tests.scale_flows import SlowItems
+
+with Client(sys.argv[1]) as client, PostgresStore(sys.argv[2]) as store:
+    workflow = SlowItems(executor=client.get_executor())
+    print(workflow.resume_sync(sys.argv[3], store=store))
+"""
+
+
+async def test_a_run_kept_in_postgres_is_finished_on_the_cluster_by_a_second_process(
+    client: Any, postgres_dsn: str
+) -> None:
+    import subprocess
+    import sys
+
+    from notebook_workflows.checkpoint import PostgresStore
+
+    store = PostgresStore(postgres_dsn)
+    handler = F.SlowItems(checkpoint=store, executor=client.get_executor()).run(n=4, pause=0.3)
+
+    def stop_after_one(item: Any) -> None:
+        if isinstance(item, StepFinished) and item.step == "slow":
+            handler.request_cancel("stopped to be resumed elsewhere")
+
+    handler.subscribe(stop_after_one)
+    with pytest.raises(Exception, match="stopped to be resumed elsewhere"):
+        await handler
+    assert store.run_info(handler.run_id).status == "cancelled"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", RESUMER, client.scheduler.address, postgres_dsn, handler.run_id],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[0, 10, 20, 30]", done.stderr[-2000:]
+    history = store.history(handler.run_id)
+    assert sum(1 for s in history if s.step == "slow") == 4  # each item completed once
+    assert store.run_info(handler.run_id).status == "done"
+    store.close()
