@@ -4,6 +4,9 @@ LocalCluster and a 2-process ``ProcessPoolExecutor``; and what one remote step a
 * X_executor_*: 64 events fanned out to a sync step of pure-Python work (about 50 ms each,
   calibrated here), gathered by an async step. The three executors take turns in each round;
   a figure is the median of the rounds. The thread pool holds the GIL: one core at most.
+* X_executor_raw_dask: the same 64 calls of the work submitted to the cluster directly
+  (``client.submit``, no workflow): what the machine allows today, beside which the
+  workflow's figure reads. A busy shared machine leaves little to gain from a second core.
 * X_remote_step_overhead: one trivial sync step, run on the LocalCluster and on the thread
   pool in turns; the figure is the difference of the medians, in ms.
 
@@ -103,10 +106,14 @@ async def measure(client: Any, pool: ProcessPoolExecutor, rounds: int) -> None:
     executors = {"threads": None, "dask_2_workers": dask, "process_pool_2": pool}
     for executor in (dask, pool):  # warm-up: start the workers, import the package there
         await run_once(workflow, executor)
-    samples: dict[str, list[float]] = {name: [] for name in executors}
+    samples: dict[str, list[float]] = {name: [] for name in [*executors, "raw_dask"]}
     for _ in range(rounds):
         for name, executor in executors.items():
             samples[name].append(await run_once(workflow, executor))
+        start = time.perf_counter()
+        futures = [client.submit(crunch, i, workflow.rounds, pure=False) for i in range(STEPS)]
+        await asyncio.to_thread(client.gather, futures)
+        samples["raw_dask"].append(time.perf_counter() - start)
     threads = statistics.median(samples["threads"])
     for name, values in samples.items():
         emit(

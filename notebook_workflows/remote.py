@@ -30,6 +30,7 @@ import inspect
 import os
 import pickle
 import socket
+import sys
 import traceback
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -334,12 +335,13 @@ def _workflow_culprit(workflow: Any) -> str | None:
 
 def where_am_i() -> str:
     """A Dask worker's address when running in one, else host and process id."""
-    try:
-        from distributed import get_worker
-
-        return str(get_worker().address)
-    except (ImportError, ValueError):
-        return f"{socket.gethostname()} pid {os.getpid()}"
+    distributed = sys.modules.get("distributed")  # a Dask worker has it imported already
+    if distributed is not None:
+        try:
+            return str(distributed.get_worker().address)
+        except ValueError:  # not in a worker: a client, or a process pool next to one
+            pass
+    return f"{socket.gethostname()} pid {os.getpid()}"
 
 
 def run_remote(payload: bytes) -> bytes:
