@@ -8,7 +8,8 @@ LocalCluster and a 2-process ``ProcessPoolExecutor``; and what one remote step a
   (``client.submit``, no workflow): what the machine allows today, beside which the
   workflow's figure reads. A busy shared machine leaves little to gain from a second core.
 * X_remote_step_overhead: one trivial sync step, run on the LocalCluster and on the thread
-  pool in turns; the figure is the difference of the medians, in ms.
+  pool in turns; the figure is the difference of the medians, in ms. Beside it, one bare
+  call of a plain function through the same Dask executor: the cluster's own round trip.
 
 Run: python bench/bench_executor.py [--rounds 3]
 """
@@ -129,11 +130,15 @@ async def measure(client: Any, pool: ProcessPoolExecutor, rounds: int) -> None:
     trivial = Trivial()
     local: list[float] = []
     remote: list[float] = []
+    bare: list[float] = []  # one call of a plain function through the same executor
     for _ in range(3):
         await run_once(trivial, dask)
     for _ in range(40):
         local.append(await run_once(trivial, None))
         remote.append(await run_once(trivial, dask))
+        start = time.perf_counter()
+        await asyncio.wrap_future(dask.submit(crunch, 1, 1))
+        bare.append(time.perf_counter() - start)
     added = statistics.median(remote) - statistics.median(local)
     emit(
         ENGINE,
@@ -142,6 +147,7 @@ async def measure(client: Any, pool: ProcessPoolExecutor, rounds: int) -> None:
         remote,
         added_ms=round(added * 1e3, 2),
         thread_pool_ms=round(statistics.median(local) * 1e3, 2),
+        dask_round_trip_ms=round(statistics.median(bare) * 1e3, 2),
     )
 
 

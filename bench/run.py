@@ -299,7 +299,7 @@ def write_results(records: list[dict[str, Any]], path: Path) -> str:
         raw = m.get((OURS, "X_executor_raw_dask_64x50ms"), {}).get("speedup_vs_threads", 0)
         other(
             "64 CPU-bound sync steps (~50 ms): 2-process Dask LocalCluster vs thread pool",
-            f"{speedup:.2f}x faster ({fmt(dask.get('median_ms'))} vs {fmt(threads)}); "
+            f"{speedup:.2f}x the speed ({fmt(dask.get('median_ms'))} vs {fmt(threads)}); "
             f"ProcessPoolExecutor(2) {pool.get('speedup_vs_threads', 0):.2f}x; the same "
             f"calls submitted to Dask directly, no workflow: {raw:.2f}x",
             "-",
@@ -310,7 +310,8 @@ def write_results(records: list[dict[str, Any]], path: Path) -> str:
         if overhead:
             other(
                 "one trivial sync step on the LocalCluster, added to the thread pool's",
-                f"{overhead.get('added_ms')} ms",
+                f"{overhead.get('added_ms')} ms (a bare Dask call's round trip: "
+                f"{overhead.get('dask_round_trip_ms', '-')} ms)",
                 "-",
                 "measured",
                 "",
