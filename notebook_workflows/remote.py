@@ -291,8 +291,8 @@ def pack(call: RemoteCall, run_id: str, executor: Any, parts: list[tuple[str, An
     build_event_classes()
     try:
         return dumps(call)
-    except Exception:
-        culprit = "arguments"
+    except Exception as whole:
+        culprit, exc = "arguments", whole
         for what, value in [("function", call.fn), *parts]:
             try:
                 dumps(value)
@@ -356,6 +356,8 @@ def run_remote(payload: bytes) -> bytes:
         _add_note(exc, "".join(traceback.format_exception(exc)).rstrip())
     outcome = RemoteOutcome(value, error, ctx, where_am_i())
     try:
+        if error is not None:  # an error that pickles may still fail to load (its __init__)
+            pickle.loads(dumps(error))
         return dumps(outcome)
     except Exception as exc:
         if error is None:

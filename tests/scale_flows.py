@@ -152,6 +152,18 @@ class AsksTooMuch(Workflow):
         return None
 
 
+class PickyError(Exception):
+    def __init__(self, code: int, why: str) -> None:
+        super().__init__(f"{code}: {why}")
+        self.lock = make_lock()  # what it holds cannot be pickled
+
+
+class RaisesPicky(Workflow):
+    @step
+    def fussy(self, ev: StartEvent) -> StopEvent:
+        raise PickyError(7, "no such thing")
+
+
 class Waits(Workflow):
     @step
     def patient(self, ctx: Context, ev: StartEvent) -> StopEvent:

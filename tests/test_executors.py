@@ -147,6 +147,11 @@ async def test_a_remote_step_that_raises_changes_nothing_and_says_where(
     assert "raised in another process" in notes and "in step 'charge'" in notes
 
 
+async def test_an_error_that_cannot_travel_back_arrives_as_text(pool: ProcessPoolExecutor) -> None:
+    with pytest.raises(WorkflowRuntimeError, match=r"step 'fussy' raised PickyError: 7: no such"):
+        await F.RaisesPicky().run(executor=pool)
+
+
 # -- what cannot travel, or cannot work remotely ---------------------------------------------------
 
 
