@@ -139,6 +139,19 @@ class Retried(Workflow):
         return charge_once(ctx)
 
 
+class SlowFirst(Workflow):
+    """Its first attempt overruns the step's timeout; what it does when it finally returns
+    must change nothing, since the run gave up on it and retried."""
+
+    @step(timeout=0.5, retry_policy=ConstantDelayRetryPolicy(delay=0, maximum_attempts=2))
+    def late(self, ctx: Context, ev: StartEvent) -> StopEvent:
+        attempt = ctx.retry_info().retry_number + 1
+        if attempt == 1:
+            time.sleep(1.5)
+        ctx.store.set(f"attempt_{attempt}", True)
+        return StopEvent(result=attempt)
+
+
 class Where(Workflow):
     @step
     def here(self, ev: StartEvent) -> StopEvent:

@@ -152,6 +152,16 @@ async def test_an_error_that_cannot_travel_back_arrives_as_text(pool: ProcessPoo
         await F.RaisesPicky().run(executor=pool)
 
 
+async def test_a_timed_out_remote_attempt_that_returns_late_changes_nothing() -> None:
+    import asyncio
+
+    with ProcessPoolExecutor(2) as pool:
+        handler = F.SlowFirst().run(executor=pool)
+        assert await handler == 2
+        await asyncio.sleep(1.5)  # the first attempt has returned by now, and was ignored
+        assert handler.ctx.store.to_dict() == {"attempt_2": True}
+
+
 # -- what cannot travel, or cannot work remotely ---------------------------------------------------
 
 
