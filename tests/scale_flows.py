@@ -152,6 +152,23 @@ class SlowFirst(Workflow):
         return StopEvent(result=attempt)
 
 
+class Joined(Workflow):
+    """A fan-out whose members and whose join are sync steps: the join's gathered events
+    travel too."""
+
+    @step
+    async def spread(self, ev: StartEvent) -> list[Item]:
+        return [Item(i=i) for i in range(4)]
+
+    @step(num_workers=4)
+    def double(self, ev: Item) -> Crunched:
+        return Crunched(i=ev.i, value=ev.i * 2, pid=os.getpid())
+
+    @step
+    def join(self, done: list[Crunched]) -> StopEvent:
+        return StopEvent(result=(sorted(c.value for c in done), os.getpid()))
+
+
 class Where(Workflow):
     @step
     def here(self, ev: StartEvent) -> StopEvent:

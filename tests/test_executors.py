@@ -68,6 +68,13 @@ async def test_sync_steps_run_in_a_process_pool(pool: ProcessPoolExecutor) -> No
     assert all(pid != os.getpid() for _, _, pid, _ in result)
 
 
+async def test_a_sync_join_runs_elsewhere_with_the_events_it_gathered(
+    pool: ProcessPoolExecutor,
+) -> None:
+    values, pid = await F.Joined().run(executor=pool)
+    assert values == [0, 2, 4, 6] and pid != os.getpid()
+
+
 async def test_a_steps_executor_beats_the_runs_which_beats_the_workflows() -> None:
     workflow_ex, run_ex = F.RecordingExecutor("workflow"), F.RecordingExecutor("run")
     F.OWN.steps.clear()

@@ -323,7 +323,9 @@ class StepRunner:
         parts = [] if spec.free else [("workflow", shipped[0])]
         positional = iter(shipped[len(parts) :])
         for kind, name, _ in spec.params:
-            what = kind if kind in (EVENT, CONTEXT) else f"resource {name!r}"
+            what = {EVENT: "event", GATHER: f"event {name!r}", CONTEXT: "context"}.get(
+                kind, f"resource {name!r}"
+            )
             parts.append((what, kwargs[name] if name in spec.keyword_only else next(positional)))
         call = remote.RemoteCall(inv.step, spec.fn, shipped, kwargs, ctx)
         payload = remote.pack(call, self.run_id, executor, parts)
