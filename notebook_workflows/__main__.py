@@ -123,6 +123,7 @@ def _show(store: SnapshotStore, run_id: str, limit: int) -> str:
     info = store.run_info(run_id)
     latest = store.latest(run_id)  # a SnapshotError naming known runs when there is none
     assert info is not None
+    history = store.history(run_id)
     lines = [
         f"run       {info.run_id}",
         f"workflow  {info.workflow}",
@@ -132,13 +133,16 @@ def _show(store: SnapshotStore, run_id: str, limit: int) -> str:
     ]
     if info.parent:
         lines.append(f"forked    from {info.parent} at snapshot {info.parent_seq}")
+        # what a person changed in the store before the fork ran
+        for edit in history[0].edits if history else ():
+            was = f" (was {_short(edit['was'])})" if "was" in edit else " (a new key)"
+            lines.append(f"  edited  {edit['key']} = {_short(edit.get('value'))}{was}")
     lease = _lease_of(store, run_id)
     if lease is not None:
         lines.append(
             f"owned by  {lease.owner.describe()} since {_when(lease.since)} "
             f"(lease expires in {lease.expires_in():.0f} s)"
         )
-    history = store.history(run_id)
     shown = history[-limit:] if limit > 0 else history
     lines.append("")
     title = f"snapshots ({len(history)}"

@@ -463,6 +463,33 @@ class Workflow:
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
             raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
 
+    def fork(
+        self,
+        run_id: str,
+        *,
+        at: int | None = None,
+        store_edits: dict[str, Any] | None = None,
+        store: Any = None,
+        durability: str = "sync",
+    ) -> WorkflowHandler:
+        """Fork checkpointed run ``run_id`` at snapshot ``at`` (its latest when ``None``) into
+        a new run, with ``store_edits`` (``{"key": value}``, dotted keys reach into nested
+        values) set in its store first; ``await`` the handler for the fork's result.
+
+        Each edit is checked as ``ctx.store.set`` checks it: a refused value raises the same
+        error naming the key, and nothing is written. The fork's first snapshot records the
+        edits (``Snapshot.edits``); the original run is not touched. ``resume(run_id, at=n)``
+        is the same fork without edits. See ``checkpoint.resume``.
+        """
+        from .checkpoint.resume import fork_run
+
+        try:
+            return fork_run(
+                self, run_id, at=at, store_edits=store_edits, store=store, durability=durability
+            )
+        except Exception as error:  # a refusal names its cause: show the user's line, not ours
+            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
+
     def resume_sync(
         self,
         run_id: str,

@@ -47,6 +47,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 from pydantic_core import to_json as _to_json
 
 from ..errors import SnapshotError
+from ..snapshot import edits_of
 from .delta import apply_delta
 from .lease import Lease, LeaseStore, Leasing, Owner, RunOwnedError
 from .listing import RunInfo, RunList, _when, plural
@@ -133,6 +134,13 @@ class Snapshot:
     def workflow(self) -> str:
         return str(self.context.get("workflow", ""))
 
+    @property
+    def edits(self) -> list[dict[str, Any]]:
+        """The store edits a fork started with, on the fork's first snapshot (``[]`` on any
+        other): ``{"key": ..., "value": ..., "was": ...}`` each, values as tagged JSON (see
+        ``snapshot``; ``was`` is missing for a key that was new)."""
+        return edits_of(self.context) if self.reason == "fork" else []
+
     def describe(self) -> str:
         """One line: what happened at this snapshot."""
         what = {
@@ -142,6 +150,9 @@ class Snapshot:
             "end": f"run ended ({self.status})",
             "status": f"now {self.status}",
         }.get(self.reason, f"after step {self.step!r}")
+        edits = self.edits
+        if edits:
+            what += f" with the store edited ({', '.join(e['key'] for e in edits)})"
         steps = f"{self.steps} {plural(self.steps, 'step')} done"
         return f"#{self.seq} {what}, {steps}, {_when(self.created_at)}"
 

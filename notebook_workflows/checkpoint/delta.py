@@ -170,6 +170,7 @@ DELETED: Any = object()
 def apply_delta(snapshot: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
     """The snapshot after ``delta``; a new dict (``snapshot`` itself is left as it was)."""
     out = dict(snapshot)
+    out.pop("edits", None)  # a fork's store edits belong to its first snapshot alone
     store_set = delta.get("store_set")
     store_deleted = delta.get("store_deleted")
     if store_set or store_deleted:

@@ -94,9 +94,10 @@ class Recorder:
     """The checkpoint hooks of one run, writing to ``store``.
 
     ``continuing=True`` (a run that goes on from a snapshot) appends to the run's history if
-    the store has it; ``parent=(run_id, seq)`` marks a fork. ``min_base_gap`` is the least
-    amount of delta text (characters) between two bases. ``durability`` is ``"sync"``,
-    ``"async"`` or ``"exit"`` (see the module docstring).
+    the store has it; ``parent=(run_id, seq)`` marks a fork, and ``edits`` (the ``"edits"``
+    record of ``snapshot.apply_store_edits``) goes into the fork's first snapshot.
+    ``min_base_gap`` is the least amount of delta text (characters) between two bases.
+    ``durability`` is ``"sync"``, ``"async"`` or ``"exit"`` (see the module docstring).
     """
 
     def __init__(
@@ -108,6 +109,7 @@ class Recorder:
         min_base_gap: int = MIN_BASE_GAP,
         force: bool = False,
         durability: str = "sync",
+        edits: list[dict[str, Any]] | None = None,
     ) -> None:
         if durability not in DURABILITY:
             raise ValueError(
@@ -122,6 +124,7 @@ class Recorder:
         self.store = store
         self.continuing = continuing
         self.parent = parent
+        self.edits = edits  # the store edits a fork starts with, for its first snapshot
         self.min_base_gap = min_base_gap
         self.run_id = ""
         self.seq = -1  # number of the last record written (in "async": handed to the writer)
@@ -304,7 +307,10 @@ class Recorder:
         self, ctx: Context[Any], reason: str, step: str | None, new_run: RunInfo | None = None
     ) -> None:
         state = ctx._state
-        data = dumps(snapshot_of(ctx))
+        snapshot = snapshot_of(ctx)
+        if reason == "fork" and self.edits:
+            snapshot["edits"] = self.edits
+        data = dumps(snapshot)
         self.since = delta_baseline(ctx)
         self._save(
             Record(

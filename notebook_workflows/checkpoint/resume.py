@@ -26,6 +26,8 @@ or stuck). See ``recorder`` for the rules.
 
 ``at=n`` forks snapshot ``n``: the run continues under a new run id whose ``RunInfo.parent``
 is the original run (and ``parent_seq`` is ``n``); the original's history is not touched.
+``workflow.fork(run_id, at=n, store_edits={key: value})`` does the same with the store
+changed first (``fork_run``), the way a person corrects a value and tries again from there.
 
 The snapshot keeps the workflow's graph. Resuming with a graph that lost steps or event types
 the snapshot uses is refused with the differences listed; new steps are fine. Changed step
@@ -37,11 +39,18 @@ from __future__ import annotations
 
 import asyncio
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..context import Context
 from ..errors import ContextSerdeError, SnapshotError, WorkflowRuntimeError
-from ..snapshot import breaking_changes, code_changes, graph_changes, graph_of
+from ..snapshot import (
+    apply_store_edits,
+    breaking_changes,
+    code_changes,
+    graph_changes,
+    graph_of,
+)
 from .base import SnapshotStore, StepCodeChangedWarning
 from .recorder import Recorder
 
@@ -49,7 +58,7 @@ if TYPE_CHECKING:
     from ..handler import WorkflowHandler
     from ..workflow import Workflow
 
-__all__ = ["resume_run"]
+__all__ = ["fork_run", "resume_run"]
 
 
 def resume_run(
@@ -63,16 +72,85 @@ def resume_run(
 ) -> WorkflowHandler:
     """``workflow.resume(run_id, store=..., at=...)``: see the module docstring."""
     name = type(workflow).__name__
+    _need_loop(name, "resume")
+    store = _store_for(workflow, store)
+    snapshot = store.latest(run_id) if at is None else store.snapshot(run_id, at)
+    ctx = _load(workflow, run_id, store, snapshot)
+    if ctx.status == "done":
+        # nothing runs and nothing is written: the handler ends at once with the saved result
+        return workflow._launch(ctx, ctx._state, True, None, False, False)
+    if at is None:
+        recorder = Recorder(store, continuing=True, force=force, durability=durability)
+        return workflow._launch(ctx, ctx._state, True, None, False, recorder)
+    from ..workflow import _new_run_id
+
+    recorder = Recorder(store, parent=(run_id, snapshot.seq), durability=durability)
+    return workflow._launch(ctx, ctx._state, True, _new_run_id(name), False, recorder)
+
+
+def fork_run(
+    workflow: Workflow,
+    run_id: str,
+    *,
+    at: int | None = None,
+    store_edits: Mapping[str, Any] | None = None,
+    store: Any = None,
+    durability: str = "sync",
+) -> WorkflowHandler:
+    """``workflow.fork(run_id, at=..., store_edits=...)``: a new run from snapshot ``at`` of
+    ``run_id`` (its latest when ``None``), its store changed by ``store_edits`` first.
+
+    Each edit is checked as ``ctx.store.set`` checks it; a refused one raises that same error
+    (naming the key) and nothing is written: no new run, the original untouched. The fork's
+    first snapshot records the edits (``"edits"``, see ``snapshot``). A snapshot where the run
+    had ended well is refused: nothing would run from it.
+    """
+    name = type(workflow).__name__
+    _need_loop(name, "fork")
+    store = _store_for(workflow, store)
+    snapshot = store.latest(run_id) if at is None else store.snapshot(run_id, at)
+    ctx = _load(workflow, run_id, store, snapshot)
+    if ctx.status == "done":
+        before = [s.seq for s in store.history(run_id) if s.status != "done"]
+        raise SnapshotError(
+            f"cannot fork run {run_id!r} at snapshot {snapshot.seq}: the run had ended there "
+            f"(done), so nothing would run; fork an earlier snapshot"
+            + (f" (at={before[-1]} is the last before its end)" if before else "")
+        )
+    edits = None
+    if store_edits:
+        try:
+            edits = apply_store_edits(ctx, store_edits)
+        except Exception as error:
+            error.add_note(
+                f"nothing was written: run {run_id!r} was not forked, its snapshots are as "
+                f"they were"
+            )
+            raise
+    from ..workflow import _new_run_id
+
+    recorder = Recorder(store, parent=(run_id, snapshot.seq), durability=durability, edits=edits)
+    return workflow._launch(ctx, ctx._state, True, _new_run_id(name), False, recorder)
+
+
+def _need_loop(name: str, what: str) -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         raise WorkflowRuntimeError(
-            f"{name}.resume() needs a running event loop: write `await workflow.resume(...)` "
-            f"in a notebook cell or an async function, or call `workflow.resume_sync(...)` "
-            f"from plain synchronous code"
+            f"{name}.{what}() needs a running event loop: write `await workflow.{what}(...)` "
+            f"in a notebook cell or an async function"
+            + (
+                ", or call `workflow.resume_sync(...)` from plain synchronous code"
+                if what == "resume"
+                else ""
+            )
         ) from None
-    store = _store_for(workflow, store)
-    snapshot = store.latest(run_id) if at is None else store.snapshot(run_id, at)
+
+
+def _load(workflow: Workflow, run_id: str, store: SnapshotStore, snapshot: Any) -> Context[Any]:
+    """The context of ``snapshot``, checked against ``workflow`` (its class, its graph)."""
+    name = type(workflow).__name__
     data = snapshot.context
     where = f"run {run_id!r} (snapshot {snapshot.seq} in {store!r})"
     saved = str(data.get("workflow", ""))
@@ -112,16 +190,7 @@ def resume_run(
     except ContextSerdeError as exc:
         raise SnapshotError(f"cannot resume {where}: {exc}") from exc
     workflow.validate()
-    if ctx.status == "done":
-        # nothing runs and nothing is written: the handler ends at once with the saved result
-        return workflow._launch(ctx, ctx._state, True, None, False, False)
-    if at is None:
-        recorder = Recorder(store, continuing=True, force=force, durability=durability)
-        return workflow._launch(ctx, ctx._state, True, None, False, recorder)
-    from ..workflow import _new_run_id
-
-    recorder = Recorder(store, parent=(run_id, snapshot.seq), durability=durability)
-    return workflow._launch(ctx, ctx._state, True, _new_run_id(name), False, recorder)
+    return ctx
 
 
 _default_stores: dict[str, SnapshotStore] = {}
