@@ -113,6 +113,13 @@ class WorkflowHandler:
         )
 
     @property
+    def checkpoint_store(self) -> Any:
+        """The snapshot store this run writes its checkpoints to (``run(checkpoint=store)``,
+        ``resume``, ``fork``), or ``None`` when it writes none (or writes through checkpoint
+        hooks of its own)."""
+        return getattr(self._driver.checkpoint, "store", None)
+
+    @property
     def loop(self) -> asyncio.AbstractEventLoop:
         """The event loop the run runs on (``run_sync`` runs it on a private one)."""
         return self._driver.loop

@@ -5,11 +5,13 @@ against run id, parent run and workflow; a status; a workflow); choosing one sho
 with the step counts and times recorded in its snapshots, a slider over its snapshots
 (``store.history``) that moves the graph, the store table (keys that changed since the previous
 snapshot marked) and the timeline with it, and buttons to delete the run, resume it, or fork it
-at the chosen snapshot. Resuming and forking call ``workflow.resume(run_id, store=store,
-at=...)`` only when a workflow instance was given (``RunBrowser(store, workflow=MyFlow())``),
-and then show the new run's monitor; without one the browser shows the line of code to run,
-since it cannot know the class (snapshots name it, and loading never imports code from the
-data).
+at the chosen snapshot; under them a form changes one store value at that snapshot and forks
+the run from there (``fork_form``: ``workflow.fork(run_id, at=..., store_edits=...)``). A fork's
+first snapshot shows the edits it started with. Resuming and forking call the workflow's
+``resume``/``fork`` only when a workflow instance was given (``RunBrowser(store,
+workflow=MyFlow())``), and then show the new run's monitor; without one the browser shows the
+line of code to run, since it cannot know the class (snapshots name it, and loading never
+imports code from the data).
 
 Everything is read from the store through its public methods; nothing is written except by
 the delete button (asked twice). The browser works in the kernel's own thread: it has no run
@@ -18,11 +20,13 @@ loop of its own, and a store read is fast (one snapshot rebuilt per slider move)
 
 from __future__ import annotations
 
+import asyncio
 import html
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .display import duration, plural, short_text
+from .fork_form import ForkForm, edits_html, post_to
 from .graph import WorkflowGraph, svg_img
 from .monitor.panels import StoreTable
 from .timeline import spans_from_snapshots, timeline_html
@@ -66,6 +70,7 @@ _STYLE = """<style>
 .nwb td.value { white-space: normal; min-width: 14ch; }
 .nwb td.mark { color: #c48a0f; width: 1em; padding-right: 0; }
 .nwb tr.changed td { background: rgba(255, 196, 0, .14); }
+.nwb .nwb-edits { color: #8a5a00; margin-top: 2px; }
 </style>"""
 
 
@@ -86,7 +91,8 @@ class RunBrowser:
     of the workflow the runs belong to, to resume and fork them from the browser. Parts, for
     tests and custom layouts: ``widget``, ``search``, ``status``, ``workflow_filter``,
     ``runs`` (the list), ``info``, ``graph``, ``slider``, ``snapshot``, ``store_view``,
-    ``timeline``, ``delete_button``, ``resume_button``, ``fork_button``, ``message``.
+    ``timeline``, ``delete_button``, ``resume_button``, ``fork_button``, ``message``,
+    ``fork_form`` (edit a store value and fork).
     """
 
     def __init__(self, store: Any = None, workflow: Workflow | None = None) -> None:
@@ -131,6 +137,11 @@ class RunBrowser:
         self.fork_button = W.Button(description="Fork at this snapshot", icon="code-branch")
         self.message = W.HTML()
         self.output = W.Output()
+        try:  # the kernel's loop: where a fork started from the form runs
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        self.fork_form = ForkForm(store, workflow=workflow, post=post_to(loop))
         actions = W.HBox(
             [self.resume_button, self.fork_button, self.delete_button],
             _dom_classes=("nwb-actions",),
@@ -146,6 +157,8 @@ class RunBrowser:
                 actions,
                 self.message,
                 self.output,
+                W.HTML('<div class="nwm-title">edit a store value at this snapshot and fork</div>'),
+                self.fork_form.widget,
             ]
         )
         self.widget = W.VBox(
@@ -254,6 +267,9 @@ class RunBrowser:
         snap = self._history[index]
         e = html.escape
         self.snapshot.value = f'<span class="nwm-dim">{e(snap.describe())}</span>'
+        edits = snap.edits
+        if edits:
+            self.snapshot.value += f'<div class="nwb-edits">{edits_html(edits)}</div>'
         try:
             context = snap.context
         except Exception as exc:  # a damaged store: say so, keep the browser usable
@@ -270,6 +286,9 @@ class RunBrowser:
             drawn = WorkflowGraph.of_snapshot(snap)
             self.graph.value = drawn._fallback_bundle(exc)["text/html"]
         self.store_view.value = self._table.update(context.get("store") or {}) or self._table.html()
+        info = next((i for i in self._infos if i.run_id == snap.run_id), None)
+        name = _short_name(info.workflow) if info is not None else ""
+        self.fork_form.show(snap.run_id, snap.seq, context.get("store") or {}, name)
         spans = spans_from_snapshots(self._history[: index + 1])
         self.timeline.value = timeline_html(spans, snap.created_at) or (
             '<div class="nwm-dim">no step had completed yet</div>'

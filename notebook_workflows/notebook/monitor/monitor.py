@@ -4,8 +4,8 @@
 marked, the store, a timeline of step invocations, an event log, what its steps printed, an
 input box for a question to a human, and Cancel/Step buttons, all updating in place while the
 run goes on. It reads the run only through the handler's public contract: ``view()``,
-``subscribe``, ``add_done_callback``, ``add_step_context``, ``request_cancel``, ``step()`` and
-``ctx.send_event``. Design decisions:
+``subscribe``, ``add_done_callback``, ``add_step_context``, ``request_cancel``, ``step()``,
+``ctx.send_event`` and, to edit and fork (``fork_section``), ``checkpoint_store``. Design decisions:
 
 - **One thread touches the widgets: the run's.** Widgets are made and updated on the run's event
   loop thread (``handler.loop``): the kernel's own when a cell awaits the run, ``run_sync``'s
@@ -68,6 +68,7 @@ from ..display import event_summary
 from ..graph import WorkflowGraph
 from ..timeline import Timeline, timeline_html
 from .answers import QuestionBox
+from .fork_section import ForkSection
 from .graph_panel import GraphPanel
 from .kernel_io import OutputBuffer, capture_available
 from .log import LOG_BURST, EventLog, Gap, Published, _error_text
@@ -115,7 +116,7 @@ def _shared_models(W: Any) -> dict[str, Any]:
         return _shared
 
 
-class RunMonitor(QuestionBox, SavedPicture):
+class RunMonitor(QuestionBox, SavedPicture, ForkSection):
     """A live view of one run; display it in a notebook (``handler.monitor()``).
 
     Its parts are ipywidgets, reachable for tests and custom layouts: ``widget`` (the whole
@@ -123,7 +124,8 @@ class RunMonitor(QuestionBox, SavedPicture):
     ``log_fold`` (its title, which folds it), ``cancel_button``; ``step_button`` for a stepwise
     run; and, once first needed, ``question``, ``answer`` and ``send`` (the input row for a
     question to a human), ``timeline`` and ``output`` (what the steps printed or displayed),
-    each with its fold title. Those are ``None`` until then.
+    each with its fold title; ``fork_fold`` and ``fork_form`` (edit and fork a checkpointed
+    run that paused or ended). Those are ``None`` until then.
     """
 
     def __init__(self, handler: WorkflowHandler, *, log_size: int = LOG_SIZE) -> None:
@@ -495,6 +497,7 @@ class RunMonitor(QuestionBox, SavedPicture):
             self._retitle(self.log_fold, self._events.title())
         self._render_timeline(view)
         self._render_output()
+        self._render_fork(view)
         self._graph.request(WorkflowGraph.of_run(self.handler, view=view))
 
     def _absorb(self, view: RunView, now: float) -> None:

@@ -8,8 +8,8 @@ moves under the graph instead of being squeezed. The monitor is a size container
 wide, log lines wrap instead of cutting their summaries. Store keys and types never break inside
 a word; a value too long for its column scrolls the table sideways. The first view fits one
 screen: the graph is scaled to ``GRAPH_HEIGHT``, the store, timeline, log and output scroll
-within a bounded height (the log kept at its newest line), and the timeline, log and output fold
-away under their titles.
+within a bounded height (the log kept at its newest line), and the timeline, log, output and the
+edit-and-fork form fold away under their titles.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ STYLE = """<style>
 .nwm > .nwm-logbox { order: 11; }
 .nwm > .nwm-fold-output { order: 12; }
 .nwm > .nwm-output { order: 13; }
+.nwm > .nwm-fold-fork { order: 14; }
+.nwm > .nwm-fork { order: 15; margin-top: 4px; }
 @container nwm (max-width: 800px) {
   .nwm-log summary, .nwm-log > div > div { flex-wrap: wrap; row-gap: 0; }
   .nwm-log .k { width: auto; }
