@@ -8,7 +8,11 @@
   1,000 px) and in the dark theme, and its log folded away and back.
 - A notebook opened fresh, without running it (untrusted, as any notebook one did not run
   oneself): its graphs show as images, and the saved monitor shows its graph.
-- The run browser clicked through: choose a run, move the slider over its snapshots.
+- The run browser clicked through: choose a run, move the slider over its snapshots, type a
+  store edit into its fork form.
+- A checkpointed run interrupted with JupyterLab's own command: the cell's error gives the line
+  that resumes it; then its monitor's "edit and fork" form, clicked and typed into, forks it
+  with a value changed, and the fork's monitor shows the new value at work.
 
 One server for the module, started here on a free loopback port with a token, with every
 Jupyter directory in a temporary folder; one Chromium. Screenshots are kept under
@@ -20,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -474,3 +479,93 @@ def test_the_run_browser_is_clicked_through(lab: Lab, browser: Any) -> None:
         page.locator(".nwb").screenshot(path=str(ARTIFACTS / "run-browser.png"))
         page.locator(".nwb button:has-text('Fork at this snapshot')").click()
         expect(page.locator(".nwb")).to_contain_text("Parts().resume('alpha', store=store, at=1)")
+        # an edit typed into the browser's form: without a workflow instance, the line to run
+        form = page.locator(".nwb .nwf")
+        form.locator(".nwf-key input").press_sequentially("label", delay=30)
+        form.locator(".nwf-key input").press("Tab")
+        form.locator(".nwf-value input").press_sequentially('"gamma"', delay=30)
+        form.locator("button.nwf-fork").click()
+        expect(form.locator(".nwf-message")).to_contain_text(
+            "Parts().fork('alpha', at=1, store_edits={'label': 'gamma'}, store=store)"
+        )
+
+
+INTERRUPTED = '''
+import asyncio
+from notebook_workflows import *
+from notebook_workflows.checkpoint import MemoryStore
+
+class Ready(Event):
+    pass
+
+class Slow(Workflow):
+    """Keeps a pause in its store, then sleeps that long."""
+
+    @step
+    async def prepare(self, ctx: Context, ev: StartEvent) -> Ready:
+        await ctx.store.set("pause", ev.pause)
+        return Ready()
+
+    @step
+    async def nap(self, ctx: Context, ev: Ready) -> StopEvent:
+        pause = await ctx.store.get("pause")
+        await asyncio.sleep(pause)
+        return StopEvent(result=f"slept {pause} s")
+
+store = MemoryStore()
+'''
+
+RUN_SLOW = """
+handler = Slow(checkpoint=store).run(run_id="slow-1", pause=600)
+display(handler.monitor())
+await handler
+"""
+
+
+def test_an_interrupted_run_shows_its_resume_line_and_is_edited_and_forked(
+    lab: Lab, browser: Any
+) -> None:
+    """A kernel interrupt of a checkpointed run (JupyterLab's own command): the cell's error
+    says how to resume it; then its monitor's "edit and fork" form, clicked and typed into,
+    forks it with a shorter pause, and the fork's monitor shows the new value at work."""
+    from playwright.sync_api import expect
+
+    _write_notebook(lab.root / "interrupt.ipynb", INTERRUPTED, RUN_SLOW)
+    with _open(browser, lab, "interrupt.ipynb") as page:
+        _run_all(page)
+        monitor = page.locator(".nwm").first
+        expect(monitor.locator(".nwm-header")).to_contain_text("running (nap)", timeout=30_000)
+        page.evaluate("() => jupyterapp.commands.execute('kernelmenu:interrupt')")
+        error = page.locator(".jp-OutputArea-output:not(:has(.nwm))").filter(has_text="Error")
+        expect(error.last).to_contain_text("await Slow().resume('slow-1')", timeout=15_000)
+        expect(error.last).to_contain_text("run 'slow-1' of Slow was cancelled (1 step done)")
+        header = monitor.locator(".nwm-header")
+        expect(header.locator(".nwm-pill")).to_have_text("cancelled", timeout=10_000)
+        expect(header).to_contain_text("workflow.resume('slow-1')")
+        page.locator(".jp-Cell").last.screenshot(path=str(ARTIFACTS / "interrupted.png"))
+
+        fold = monitor.locator(".nwm-fold-fork")
+        expect(fold).to_be_visible(timeout=10_000)
+        fold.click()
+        form = monitor.locator(".nwf").first
+        expect(form.locator(".nwf-at select")).to_contain_text("run ended (cancelled)")
+        key = form.locator(".nwf-key input")
+        key.press_sequentially("pause", delay=30)
+        key.press("Tab")
+        value = form.locator(".nwf-value input")
+        expect(value).to_have_attribute("placeholder", re.compile("^now 600"), timeout=10_000)
+        value.press_sequentially("0", delay=30)
+        button, row = _box(form.locator("button.nwf-fork")), _box(form.locator(".nwf-row"))
+        assert button["x"] + button["width"] <= row["x"] + row["width"], (button, row)
+        form.locator("button.nwf-fork").click()
+        message = form.locator(".nwf-message")
+        expect(message).to_contain_text("as run slow-", timeout=15_000)
+        fork_id = re.search(r"as run (slow-[0-9a-f]+)", message.inner_text()).group(1)
+        expect(message).to_contain_text(f"await Slow().resume('{fork_id}')")
+        forked = form.locator(".nwf-forks .nwm")
+        expect(forked.locator(".nwm-pill")).to_have_text("done", timeout=20_000)
+        expect(forked.locator(".nwm-header")).to_contain_text("result: 'slept 0 s'")
+        expect(forked.locator(".nwm-store")).to_contain_text("pause")
+        forked.locator(".nwm-graph svg").wait_for(timeout=10_000)
+        page.wait_for_timeout(300)
+        monitor.screenshot(path=str(ARTIFACTS / "edit-and-fork.png"))

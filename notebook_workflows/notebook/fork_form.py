@@ -37,9 +37,10 @@ VALUE_HINT = f"new value as JSON: {EXAMPLES}"
 _STYLE = """<style>
 .nwf { gap: 4px; margin: 0; width: 100%; }
 .nwf > .nwf-style { display: none !important; }
-.nwf .nwf-row { flex-wrap: wrap; gap: 6px; align-items: center; width: 100%; }
+.nwf .nwf-row { flex-wrap: wrap; gap: 6px; align-items: center; width: 100%; padding: 2px;
+  box-sizing: border-box; }  /* room for the focus ring of the last button */
 .nwf .nwf-row > * { margin: 0; }
-.nwf .nwf-at { flex: 0 1 26em; width: auto; }
+.nwf .nwf-at { flex: 0 1 24em; width: auto; }
 .nwf .nwf-at select { font-size: 12px; }
 .nwf .nwf-key { flex: 0 1 16em; width: auto; }
 .nwf .nwf-value { flex: 1 1 16em; width: auto; }
@@ -129,10 +130,15 @@ class ForkForm:
         self.handler: Any = None
         self._loading = False
         self._values: Mapping[str, Any] = {}  # the store at the chosen snapshot, tagged JSON
+        labels = {"description_width": "initial"}  # a label as wide as its word
         self.at = (
-            W.Dropdown(options=[], description="at", _dom_classes=("nwf-at",)) if picker else None
+            W.Dropdown(options=[], description="at", style=labels, _dom_classes=("nwf-at",))
+            if picker
+            else None
         )
         self.key = W.Combobox(
+            description="set",
+            style=labels,
             placeholder=PICK_HINT,
             options=[],
             ensure_option=False,
@@ -140,7 +146,11 @@ class ForkForm:
             _dom_classes=("nwf-key",),
         )
         self.value = W.Text(
-            placeholder=VALUE_HINT, continuous_update=False, _dom_classes=("nwf-value",)
+            description="to",
+            style=labels,
+            placeholder=VALUE_HINT,
+            continuous_update=False,
+            _dom_classes=("nwf-value",),
         )
         self.button = W.Button(
             description="Fork with this edit",
@@ -176,7 +186,8 @@ class ForkForm:
         history = list(self.store.history(run_id))
         self.run_id = run_id
         open_ = [s.seq for s in history if s.status != "done"]
-        options = [(s.describe(), s.seq) for s in history if s.status != "done"]
+        # "#3 after step 'load', 2 steps done": the time of day left out, to stay short
+        options = [(s.describe().rsplit(", ", 1)[0], s.seq) for s in history if s.status != "done"]
         choice = open_[-1] if open_ else None
         self._loading = True  # one snapshot read below, not one per option change
         try:
