@@ -224,3 +224,49 @@ async def test_store_edits_must_be_a_mapping_of_text_keys() -> None:
     with pytest.raises(TypeError, match="keys are store keys"):
         Greet().fork(run_id, at=at, store_edits={1: "x"}, store=store)  # type: ignore[dict-item]
     await asyncio.sleep(0)
+
+
+CELL = """
+from notebook_workflows import Context, Event, StartEvent, StopEvent, Workflow, step
+
+class Go(Event):
+    pass
+
+class Cell(Workflow):
+    @step
+    async def first(self, ctx: Context, ev: StartEvent) -> Go:
+        await ctx.store.set("n", 1)
+        return Go()
+
+    @step
+    async def second(self, ctx: Context, ev: Go) -> StopEvent:
+        return StopEvent(result=(await ctx.store.get("n")) * FACTOR)
+"""
+
+
+async def test_a_fork_with_new_step_code_warns_once_it_goes_ahead() -> None:
+    import sys
+    import types
+    import warnings
+
+    from notebook_workflows.checkpoint import StepCodeChangedWarning
+
+    module = types.ModuleType("fork_cell")
+    sys.modules[module.__name__] = module
+    try:
+        exec(CELL.replace("FACTOR", "1"), module.__dict__)
+        store = MemoryStore()
+        assert await module.Cell().run(run_id="cell", checkpoint=store) == 1
+        at = seq_after(store, "cell", "first")
+        exec(CELL.replace("FACTOR", "10"), module.__dict__)  # the cell edited and run again
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ContextSerdeError):
+                module.Cell().fork("cell", at=at, store_edits={"n": object()}, store=store)
+        assert caught == []  # refused: no run, so no word about its code
+        with pytest.warns(StepCodeChangedWarning, match="forking run 'cell'") as warned:
+            fork = module.Cell().fork("cell", at=at, store_edits={"n": 5}, store=store)
+        assert warned[0].filename == "Cell.fork"
+        assert await fork == 50
+    finally:
+        del sys.modules[module.__name__]

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..context import Context
@@ -75,7 +75,8 @@ def resume_run(
     _need_loop(name, "resume")
     store = _store_for(workflow, store)
     snapshot = store.latest(run_id) if at is None else store.snapshot(run_id, at)
-    ctx = _load(workflow, run_id, store, snapshot)
+    ctx, warn = _load(workflow, run_id, store, snapshot)
+    warn()
     if ctx.status == "done":
         # nothing runs and nothing is written: the handler ends at once with the saved result
         return workflow._launch(ctx, ctx._state, True, None, False, False)
@@ -109,7 +110,7 @@ def fork_run(
     _need_loop(name, "fork")
     store = _store_for(workflow, store)
     snapshot = store.latest(run_id) if at is None else store.snapshot(run_id, at)
-    ctx = _load(workflow, run_id, store, snapshot)
+    ctx, warn = _load(workflow, run_id, store, snapshot, "fork")
     if ctx.status == "done":
         before = [s.seq for s in store.history(run_id) if s.status != "done"]
         raise SnapshotError(
@@ -127,6 +128,7 @@ def fork_run(
                 f"they were"
             )
             raise
+    warn()  # the fork goes ahead: say which steps have new code
     from ..workflow import _new_run_id
 
     recorder = Recorder(store, parent=(run_id, snapshot.seq), durability=durability, edits=edits)
@@ -148,23 +150,27 @@ def _need_loop(name: str, what: str) -> None:
         ) from None
 
 
-def _load(workflow: Workflow, run_id: str, store: SnapshotStore, snapshot: Any) -> Context[Any]:
-    """The context of ``snapshot``, checked against ``workflow`` (its class, its graph)."""
+def _load(
+    workflow: Workflow, run_id: str, store: SnapshotStore, snapshot: Any, what: str = "resume"
+) -> tuple[Context[Any], Callable[[], None]]:
+    """The context of ``snapshot``, checked against ``workflow`` (its class, its graph), and
+    the ``StepCodeChangedWarning`` to give once the run goes ahead (``what``: resume, fork)."""
     name = type(workflow).__name__
+    warn: Callable[[], None] = _nothing
     data = snapshot.context
     where = f"run {run_id!r} (snapshot {snapshot.seq} in {store!r})"
     saved = str(data.get("workflow", ""))
     if saved.rpartition(":")[2] != type(workflow).__qualname__:
         raise SnapshotError(
-            f"cannot resume {where}: it is a run of workflow {saved!r}, not of {name}; "
-            f"resume it with an instance of the workflow that ran it"
+            f"cannot {what} {where}: it is a run of workflow {saved!r}, not of {name}; "
+            f"{what} it with an instance of the workflow that ran it"
         )
     saved_graph = data.get("graph")
     if isinstance(saved_graph, dict):
         graph = graph_of(type(workflow)._step_specs())
         if breaking_changes(saved_graph, graph):
             raise SnapshotError(
-                f"cannot resume {where}: {name} has changed since, in ways the run depends "
+                f"cannot {what} {where}: {name} has changed since, in ways the run depends "
                 f"on:\n"
                 + "\n".join(f"  - {line}" for line in graph_changes(saved_graph, graph))
                 + "\nrestore the steps and event classes it used, or start a new run"
@@ -175,22 +181,27 @@ def _load(workflow: Workflow, run_id: str, store: SnapshotStore, snapshot: Any) 
             named = ", ".join(f"{name!r} ({_defined_in(specs[name].fn)})" for name in changed)
             # Said in words, not as the temporary file a notebook cell runs from: the warning
             # line names the call, the message the steps and where their code now comes from.
-            warnings.warn_explicit(
-                StepCodeChangedWarning(
-                    f"resuming {where} with new code in step"
-                    f"{'s' if len(changed) > 1 else ''} {named}: the new code runs from here "
-                    f"on; completed steps are not run again"
-                ),
-                StepCodeChangedWarning,
-                filename=f"{name}.resume",
-                lineno=1,
+            warning = StepCodeChangedWarning(
+                f"{'forking' if what == 'fork' else 'resuming'} {where} with new code in step"
+                f"{'s' if len(changed) > 1 else ''} {named}: the new code runs from here "
+                f"on; completed steps are not run again"
             )
+
+            def warn() -> None:
+                warnings.warn_explicit(
+                    warning, StepCodeChangedWarning, filename=f"{name}.{what}", lineno=1
+                )
+
     try:
         ctx = Context.from_dict(workflow, data)
     except ContextSerdeError as exc:
-        raise SnapshotError(f"cannot resume {where}: {exc}") from exc
+        raise SnapshotError(f"cannot {what} {where}: {exc}") from exc
     workflow.validate()
-    return ctx
+    return ctx, warn
+
+
+def _nothing() -> None:
+    """No warning to give."""
 
 
 _default_stores: dict[str, SnapshotStore] = {}
