@@ -569,3 +569,6 @@ def test_an_interrupted_run_shows_its_resume_line_and_is_edited_and_forked(
         forked.locator(".nwm-graph svg").wait_for(timeout=10_000)
         page.wait_for_timeout(300)
         monitor.screenshot(path=str(ARTIFACTS / "edit-and-fork.png"))
+        _set_theme(page, "JupyterLab Dark", light=False)
+        form.screenshot(path=str(ARTIFACTS / "edit-and-fork-dark.png"))
+        _set_theme(page, "JupyterLab Light", light=True)

@@ -30,7 +30,8 @@ from typing import Any
 from ..serialization import decode
 from .display import short, short_text
 
-PICK_HINT = "key (a.b for a nested value)"
+PICK_HINT = "store key"
+PICK_TIP = "a key of the store at this snapshot, or a new one; a.b reaches into a nested value"
 EXAMPLES = '3, "text", [1, 2], {"a": 1}'
 VALUE_HINT = f"new value as JSON: {EXAMPLES}"
 
@@ -140,6 +141,7 @@ class ForkForm:
             description="set",
             style=labels,
             placeholder=PICK_HINT,
+            tooltip=PICK_TIP,
             options=[],
             ensure_option=False,
             continuous_update=False,
@@ -278,8 +280,8 @@ class ForkForm:
         again = f"await {name}().resume({handler.run_id!r}{store})"
         self.message.value = (
             f"Forked snapshot {seq} of <code>{e(run_id)}</code> with <code>{e(key)} = "
-            f"{e(text)}</code> as run <b><code>{e(handler.run_id)}</code></b>; it runs below. "
-            f"To continue it later, after a kernel restart too: <code>{e(again)}</code>"
+            f"{e(text)}</code> as run <b><code>{e(handler.run_id)}</code></b>; it runs below."
+            f"<br>To continue it later, after a kernel restart too: <code>{e(again)}</code>"
         )
         self.forks.children = (handler.monitor().widget,)
         return None
