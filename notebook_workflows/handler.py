@@ -195,10 +195,12 @@ class WorkflowHandler:
         done = f"{state.steps_done} step{'s' if state.steps_done != 1 else ''} done"
         note = f"run {self.run_id!r} of {self._driver.workflow_name} was cancelled ({done})"
         if state.checkpointed:
-            note += (
-                f"; it is checkpointed, so it can go on where it stopped: "
-                f"await {self._driver.workflow_name}().resume({self.run_id!r})"
-            )
+            from .checkpoint.resume import resume_call  # the durable layer's, at call time
+
+            store = self.checkpoint_store
+            call = resume_call(self.ctx.workflow, self.run_id, store)
+            named = f" (store: the {type(store).__name__} it ran with)" if "store=" in call else ""
+            note += f"; it is checkpointed, so it can go on where it stopped: await {call}{named}"
         return note
 
     async def step(self) -> list[Event] | None:

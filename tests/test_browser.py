@@ -537,7 +537,9 @@ def test_an_interrupted_run_shows_its_resume_line_and_is_edited_and_forked(
         expect(monitor.locator(".nwm-header")).to_contain_text("running (nap)", timeout=30_000)
         page.evaluate("() => jupyterapp.commands.execute('kernelmenu:interrupt')")
         error = page.locator(".jp-OutputArea-output:not(:has(.nwm))").filter(has_text="Error")
-        expect(error.last).to_contain_text("await Slow().resume('slow-1')", timeout=15_000)
+        expect(error.last).to_contain_text(
+            "await Slow().resume('slow-1', store=store)", timeout=15_000
+        )
         expect(error.last).to_contain_text("run 'slow-1' of Slow was cancelled (1 step done)")
         header = monitor.locator(".nwm-header")
         expect(header.locator(".nwm-pill")).to_have_text("cancelled", timeout=10_000)
@@ -561,7 +563,7 @@ def test_an_interrupted_run_shows_its_resume_line_and_is_edited_and_forked(
         message = form.locator(".nwf-message")
         expect(message).to_contain_text("as run slow-", timeout=15_000)
         fork_id = re.search(r"as run (slow-[0-9a-f]+)", message.inner_text()).group(1)
-        expect(message).to_contain_text(f"await Slow().resume('{fork_id}')")
+        expect(message).to_contain_text(f"await Slow().resume('{fork_id}', store=store)")
         forked = form.locator(".nwf-forks .nwm")
         expect(forked.locator(".nwm-pill")).to_have_text("done", timeout=20_000)
         expect(forked.locator(".nwm-header")).to_contain_text("result: 'slept 0 s'")

@@ -47,7 +47,8 @@ async def test_an_interrupted_checkpointed_run_says_how_to_resume_it() -> None:
     with pytest.raises(asyncio.CancelledError) as caught:
         await task
     notes = getattr(caught.value, "__notes__", [])
-    assert any("await Slow().resume('slow-1')" in note for note in notes), notes
+    line = "await Slow().resume('slow-1', store=store) (store: the MemoryStore it ran with)"
+    assert any(line in note for note in notes), notes
     await asyncio.sleep(0.05)
     assert handler.status == "cancelled"
 

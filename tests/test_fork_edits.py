@@ -270,3 +270,18 @@ async def test_a_fork_with_new_step_code_warns_once_it_goes_ahead() -> None:
         assert await fork == 50
     finally:
         del sys.modules[module.__name__]
+
+
+def test_the_resume_line_names_the_store_only_when_a_new_instance_would_not_find_it(
+    tmp_path: Any, monkeypatch: Any
+) -> None:
+    from notebook_workflows.checkpoint.resume import resume_call
+
+    monkeypatch.chdir(tmp_path)
+    memory = MemoryStore()
+    with SQLiteStore() as default, SQLiteStore(tmp_path / "elsewhere.db") as other:
+        assert resume_call(Greet(), "r1", default) == "Greet().resume('r1')"
+        assert resume_call(Greet(), "r1", other) == "Greet().resume('r1', store=store)"
+        assert resume_call(Greet(checkpoint=other), "r1", other).endswith("store=store)")
+    assert resume_call(Greet(), "r1", memory) == "Greet().resume('r1', store=store)"
+    assert resume_call(Greet(), "r1", None) == "Greet().resume('r1')"

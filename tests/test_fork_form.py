@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from notebook_workflows import Context, Event, StartEvent, StopEvent, Workflow, step
-from notebook_workflows.checkpoint import MemoryStore
+from notebook_workflows.checkpoint import MemoryStore, SQLiteStore
 from notebook_workflows.notebook.fork_form import ForkForm
 from notebook_workflows.widgets import RunBrowser
 
@@ -173,20 +173,22 @@ async def test_the_monitor_of_a_finished_run_edits_and_forks() -> None:
     assert "nwm-folded" in form.widget._dom_classes
 
 
-async def test_a_run_with_its_own_store_is_resumed_without_naming_it() -> None:
-    store = MemoryStore()
-    flow = Tally(checkpoint=store)
-    handler = flow.run(run_id="own", factor=1)
-    monitor = handler.monitor()
-    await handler
-    await asyncio.sleep(0.05)
-    monitor.fork_fold.click()
-    form = monitor.fork_form
-    form.key.value, form.value.value = "factor", "4"
-    form.at.value = after_setup(store, "own")
-    form.submit()
-    assert f"await Tally().resume('{form.handler.run_id}')" in words(form.message.value)
-    assert await until_done(form.handler) == "28 kg"
+async def test_a_run_in_the_default_store_is_resumed_without_naming_it(
+    tmp_path: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with SQLiteStore() as store:  # what resume() opens when it is given no store
+        handler = Tally(checkpoint=store).run(run_id="own", factor=1)
+        monitor = handler.monitor()
+        await handler
+        await asyncio.sleep(0.05)
+        monitor.fork_fold.click()
+        form = monitor.fork_form
+        form.key.value, form.value.value = "factor", "4"
+        form.at.value = after_setup(store, "own")
+        form.submit()
+        assert f"await Tally().resume('{form.handler.run_id}')" in words(form.message.value)
+        assert await until_done(form.handler) == "28 kg"
 
 
 async def test_an_unchecked_run_has_no_fork_section() -> None:

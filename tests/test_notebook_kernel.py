@@ -146,7 +146,7 @@ def test_interrupting_a_run_whose_step_waits_long_stops_it_at_once(kernel: Kerne
     result = kernel.collect(msg_id, timeout=20)
     assert time.monotonic() - started < 5  # not after the 30 s sleep
     assert result.error is not None and result.error["ename"] == "CancelledError"
-    assert "await Sleeper().resume('nap-1')" in "\n".join(result.error["traceback"])
+    assert "await Sleeper().resume('nap-1', store=store)" in "\n".join(result.error["traceback"])
     kernel.check("assert nap.status == 'cancelled', nap.status")
 
 

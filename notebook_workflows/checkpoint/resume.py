@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from ..handler import WorkflowHandler
     from ..workflow import Workflow
 
-__all__ = ["fork_run", "resume_run"]
+__all__ = ["fork_run", "resume_call", "resume_run"]
 
 
 def resume_run(
@@ -198,6 +198,19 @@ def _load(
         raise SnapshotError(f"cannot {what} {where}: {exc}") from exc
     workflow.validate()
     return ctx, warn
+
+
+def resume_call(workflow: Any, run_id: str, store: Any) -> str:
+    """``Name().resume('run-id')`` as a person types it in a new cell to continue ``run_id``:
+    with ``store=store`` unless a new instance finds ``store`` by itself: the default
+    ``SQLiteStore()`` of this directory (or no store, for a run checkpointed through hooks)."""
+    from .sqlite import DEFAULT_PATH, SQLiteStore
+
+    name = type(workflow).__name__
+    found = store is None or (
+        isinstance(store, SQLiteStore) and store.path == DEFAULT_PATH.absolute()
+    )
+    return f"{name}().resume({run_id!r}{'' if found else ', store=store'})"
 
 
 def _nothing() -> None:

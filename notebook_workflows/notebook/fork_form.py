@@ -27,6 +27,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..checkpoint.resume import resume_call
 from ..serialization import decode
 from .display import short, short_text
 
@@ -101,8 +102,8 @@ class ForkForm:
     ``store`` is the run's checkpoint store, ``workflow`` an instance of its workflow (``None``:
     show the code line instead of forking), ``post`` how widget callbacks reach the loop the
     form lives on, ``picker`` whether the form has its own snapshot dropdown (``load``) or is
-    told the snapshot (``show``), ``store_arg`` what the code lines pass as ``store=``
-    (``"store"``; empty: leave it out, the workflow's own store). Parts, for tests: ``at``
+    told the snapshot (``show``). Code lines name the checkpoint store ``store``. Parts, for
+    tests: ``at``
     (the picker), ``key``, ``value``, ``button``, ``message``, ``forks`` (the fork's monitor);
     ``handler`` is the last fork started here.
     """
@@ -115,7 +116,6 @@ class ForkForm:
         workflow_name: str = "",
         post: Callable[[Callable[[], Any]], None] | None = None,
         picker: bool = False,
-        store_arg: str = "store",
     ) -> None:
         import ipywidgets as W
 
@@ -124,7 +124,6 @@ class ForkForm:
         self.workflow_name = workflow_name or (
             type(workflow).__name__ if workflow is not None else "Workflow"
         )
-        self.store_arg = store_arg
         self._post = post or post_to(None)
         self.run_id: str | None = None
         self.seq: int | None = None
@@ -260,10 +259,11 @@ class ForkForm:
                 error=True,
             )
         edits = {key: value}
-        store = f", store={self.store_arg}" if self.store_arg else ""
         name = self.workflow_name
         if self.workflow is None:
-            code = f"handler = {name}().fork({run_id!r}, at={seq}, store_edits={edits!r}{store})"
+            code = (
+                f"handler = {name}().fork({run_id!r}, at={seq}, store_edits={edits!r}, store=store)"
+            )
             self.message.value = (
                 "Run this in a cell (this browser has no workflow instance; "
                 "<code>RunBrowser(store, workflow=...)</code> forks from here):<br>"
@@ -277,7 +277,7 @@ class ForkForm:
             return self._say(f"{type(exc).__name__}: {short_text(str(exc), 400)}{notes}", True)
         self.handler = handler
         handler.add_done_callback(lambda h: h.exception())  # its monitor shows how it ended
-        again = f"await {name}().resume({handler.run_id!r}{store})"
+        again = "await " + resume_call(self.workflow, handler.run_id, self.store)
         self.message.value = (
             f"Forked snapshot {seq} of <code>{e(run_id)}</code> with <code>{e(key)} = "
             f"{e(text)}</code> as run <b><code>{e(handler.run_id)}</code></b>; it runs below."

@@ -53,14 +53,7 @@ class ForkSection:
         if form is None:
             store = self.handler.checkpoint_store
             workflow = self.handler.ctx.workflow
-            own = store is getattr(workflow, "checkpoint", None)
-            form = ForkForm(
-                store,
-                workflow=workflow,
-                post=self._post,
-                picker=True,
-                store_arg="" if own else "store",
-            )
+            form = ForkForm(store, workflow=workflow, post=self._post, picker=True)
             form.widget.add_class("nwm-fork")
             self.fork_form = form
             self.widget.children = (*self.widget.children, form.widget)
