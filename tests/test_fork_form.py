@@ -67,7 +67,10 @@ async def test_the_browser_forks_with_an_edit_and_shows_the_new_run() -> None:
     assert (form.run_id, form.seq) == (run_id, at)
     assert list(form.key.options) == ["cfg", "factor"]  # the keys at that snapshot
     form.key.value = "factor"
-    assert form.value.placeholder.startswith("now 2")  # the value there, as a hint
+    assert words(form.now.value) == "now 2"  # the value there, beside the key
+    form.key.value = "fresh"
+    assert words(form.now.value) == "a new key"
+    form.key.value = "factor"
     form.value.value = "5"
     form.button.click()
     fork = form.handler

@@ -3,7 +3,7 @@
 The inline form of ``workflow.fork(run_id, at=n, store_edits={key: value}, store=store)`` (what
 LangGraph calls ``update_state``, done in place): a key, picked from the snapshot's store keys or
 typed (a dotted path reaches into a nested value), the new value as JSON, and a "Fork with this
-edit" button. The value box shows the key's value at that snapshot as its placeholder. The edit
+edit" button. Beside the key, the form shows the key's value at that snapshot. The edit
 is checked as ``ctx.store.set`` checks it: a refusal is shown in the form and nothing is written.
 A fork that starts shows its new run id, the line that continues it later (after a kernel
 restart too) and its own monitor, where the new value is seen at work. Without a workflow
@@ -11,7 +11,10 @@ instance (a run browser given only a store) the form shows the line of code that
 instead: loading a snapshot never imports the class it names.
 
 Both text boxes send their value once (``continuous_update=False``), on Enter or when they lose
-focus, which clicking the button does first. Widget callbacks may arrive on another thread than
+focus, which clicking the button does first. The kernel never sets a trait of a box a person
+may be typing into: a state message from the kernel makes the box show its model's value again,
+which would wipe what was typed since (so the current value is a label of its own, not the value
+box's placeholder). Widget callbacks may arrive on another thread than
 the kernel's loop (JupyterLab's comm subshells): ``post`` hands every change to the loop the
 form belongs to, where the widgets are set and ``fork`` is called.
 
@@ -46,6 +49,8 @@ _STYLE = """<style>
 .nwf .nwf-at select { font-size: 12px; }
 .nwf .nwf-key { flex: 0 1 16em; width: auto; }
 .nwf .nwf-value { flex: 1 1 16em; width: auto; }
+.nwf .nwf-now { flex: 0 1 auto; width: auto; max-width: 22em; white-space: nowrap;
+  overflow: hidden; text-overflow: ellipsis; }
 .nwf .nwf-row .jupyter-button { flex: none; width: auto; padding: 0 12px; }
 .nwf .nwf-message .widget-html-content { line-height: 1.5; }
 .nwf code { font-family: var(--jp-code-font-family, monospace); font-size: 12px;
@@ -103,7 +108,7 @@ class ForkForm:
     show the code line instead of forking), ``post`` how widget callbacks reach the loop the
     form lives on, ``picker`` whether the form has its own snapshot dropdown (``load``) or is
     told the snapshot (``show``). Code lines name the checkpoint store ``store``. Parts, for
-    tests: ``at``
+    tests: ``at``, ``now`` (the key's current value)
     (the picker), ``key``, ``value``, ``button``, ``message``, ``forks`` (the fork's monitor);
     ``handler`` is the last fork started here.
     """
@@ -160,9 +165,10 @@ class ForkForm:
             disabled=True,  # until a snapshot is chosen
             _dom_classes=("nwf-fork",),
         )
+        self.now = W.HTML(_dom_classes=("nwf-now",))  # the key's value at the snapshot
         self.message = W.HTML(_dom_classes=("nwf-message",))
         self.forks = W.VBox([], _dom_classes=("nwf-forks",))
-        row = [self.key, self.value, self.button]
+        row = [self.key, self.now, self.value, self.button]
         if self.at is not None:
             row.insert(0, self.at)
             self.at.observe(self._picked, names="value")
@@ -229,14 +235,14 @@ class ForkForm:
 
     def _hint(self) -> None:
         key = self.key.value.strip()
-        placeholder = VALUE_HINT
+        hint = ""
         if key in self._values:
-            now = _shown(self._values[key], key)
-            placeholder = f"now {short_text(now, 60)}: the new value as JSON"
+            hint = f"now <code>{html.escape(short_text(_shown(self._values[key], key), 40))}</code>"
         elif key:
-            placeholder = f"a new key: its value as JSON ({EXAMPLES})"
-        if self.value.placeholder != placeholder:
-            self.value.placeholder = placeholder
+            hint = "a new key"
+        hint = f'<span class="nwm-dim">{hint}</span>' if hint else ""
+        if self.now.value != hint:
+            self.now.value = hint
 
     # -- the fork -------------------------------------------------------------------------------
 
