@@ -388,6 +388,12 @@ def test_the_monitor_renders_takes_answers_and_shows_the_finished_run(
             else:  # side by side, the store not squeezed
                 assert store["x"] >= graph["x"] + graph["width"] - 1, (graph, store)
                 assert store["width"] >= 359, store
+            # a log line's summary wraps in its own column, right of its kind, not under it
+            under = monitor.locator(".nwm-logbox").evaluate(
+                "box => [...box.querySelectorAll('.m')].filter(m => m.getBoundingClientRect()"
+                ".left <= m.previousElementSibling.getBoundingClientRect().right).length"
+            )
+            assert under == 0, f"{under} log summaries moved under their line at {width} px"
             # no store key or type breaks inside a word: each stays on one line
             for cell in monitor.locator(".nwm-store td.key, .nwm-store td.type").all():
                 assert _box(cell)["height"] < 30, cell.inner_text()

@@ -41,11 +41,6 @@ STYLE = """<style>
 .nwm > .nwm-output { order: 13; }
 .nwm > .nwm-fold-fork { order: 14; }
 .nwm > .nwm-fork { order: 15; margin-top: 4px; }
-@container nwm (max-width: 800px) {
-  .nwm-log summary, .nwm-log > div > div { flex-wrap: wrap; row-gap: 0; }
-  .nwm-log .k { width: auto; }
-  .nwm-log .m { flex: 1 1 26ch; white-space: normal; overflow-wrap: anywhere; }
-}
 .nwm .widget-html, .nwm .widget-html-content { line-height: 1.45; margin: 0; height: auto;
   min-width: 0; }
 .nwm code { font-family: var(--jp-code-font-family, monospace); font-size: 12px;
@@ -125,4 +120,11 @@ STYLE = """<style>
 .nwm-output { border: 1px solid var(--jp-border-color2, #d0d7de); border-radius: 6px;
   padding: 2px 8px; max-height: 160px; overflow-y: auto; }
 .nwm-output .jp-OutputArea-output pre { font-size: 12px; }
+/* last, so that it wins over the log's wide-screen rules above: a narrow monitor wraps a log
+   line's summary within its own column instead of cutting it or moving it under the line */
+@container nwm (max-width: 800px) {
+  .nwm-log summary, .nwm-log > div > div { flex-wrap: wrap; row-gap: 0; }
+  .nwm-log .k { width: auto; }
+  .nwm-log .m { flex: 1 1 26ch; white-space: normal; overflow-wrap: break-word; }
+}
 </style>"""
