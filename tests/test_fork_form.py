@@ -207,3 +207,53 @@ def test_a_form_without_a_snapshot_does_nothing() -> None:
     assert form.button.disabled is True
     form.submit()
     assert "choose a snapshot" in words(form.message.value)
+
+
+class Asked(Event):
+    pass
+
+
+class AskTally(Workflow):
+    """Keeps a factor, then asks a human for a number."""
+
+    @step
+    async def setup(self, ctx: Context, ev: StartEvent) -> Asked:
+        await ctx.store.set("factor", ev.factor)
+        return Asked()
+
+    @step
+    async def ask(self, ctx: Context, ev: Asked) -> StopEvent:
+        from notebook_workflows import HumanResponseEvent, InputRequiredEvent
+
+        answer = await ctx.wait_for_event(
+            HumanResponseEvent, waiter_event=InputRequiredEvent(prefix="How many?")
+        )
+        return StopEvent(result=int(answer.response) * await ctx.store.get("factor"))
+
+
+async def test_a_paused_run_is_forked_from_its_latest_snapshot_and_asks_again() -> None:
+    from notebook_workflows import HumanResponseEvent
+
+    store = MemoryStore()
+    handler = AskTally().run(run_id="ask-1", factor=2, checkpoint=store)
+    monitor = handler.monitor()
+    for _ in range(200):
+        if handler.status == "waiting":
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)  # a refresh of the monitor
+    assert monitor.fork_fold is not None  # paused for a human: it can be forked
+    monitor.fork_fold.click()
+    form = monitor.fork_form
+    assert form.seq == store.latest("ask-1").seq  # the pause itself
+    form.key.value, form.value.value = "factor", "7"
+    form.submit()
+    fork = form.handler
+    for _ in range(200):
+        if fork.status == "waiting":
+            break
+        await asyncio.sleep(0.01)
+    fork.ctx.send_event(HumanResponseEvent(response="3"))
+    assert await until_done(fork) == 21
+    handler.ctx.send_event(HumanResponseEvent(response="3"))
+    assert await handler == 6  # the original goes on untouched
