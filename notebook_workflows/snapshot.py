@@ -42,7 +42,8 @@ the store then held there and ``was`` the value before (left out when there was 
 tagged JSON as in ``store``. The ``store`` of that snapshot already holds the edited values:
 ``edits`` is the record of what a person changed, read by displays (``Snapshot.edits``, the
 run browser, ``python -m notebook_workflows runs show``), never by a restore. It belongs to
-that one snapshot: the snapshots after it do not carry it.
+that one snapshot: the snapshots after it do not carry it. ``checkpoint.edits`` makes and
+reads it.
 
 Pickle is available only when asked for on both sides: ``to_dict(serializer="pickle")`` writes
 the store and the events as base64 pickles, and only ``from_dict(..., allow_pickle=True)`` reads
@@ -52,7 +53,6 @@ them, because unpickling runs code chosen by whoever wrote the data.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import inspect
 import json
@@ -230,36 +230,6 @@ def snapshot_of(ctx: Context[Any], serializer: str = "json") -> dict[str, Any]:
         },
     }
     return data
-
-
-def apply_store_edits(ctx: Context[Any], edits: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Set each ``key: value`` of ``edits`` in ``ctx.store``, as ``ctx.store.set`` does (the
-    same checks, the same errors naming the key), and return the ``"edits"`` record of them
-    (see the module docstring). The first refused value raises; the store may then hold the
-    edits before it, so the caller discards ``ctx``."""
-    if not isinstance(edits, Mapping):
-        raise TypeError(f"store_edits must be a mapping of keys to values, got {type(edits)}")
-    store = ctx.store
-    record = []
-    for key, value in edits.items():
-        if not isinstance(key, str):
-            raise TypeError(f"store_edits keys are store keys (text), got {key!r}")
-        entry: dict[str, Any] = {"key": key}
-        with contextlib.suppress(KeyError):  # a new key has no "was"
-            entry["was"] = encode(store._get(key), path=key)
-        store._set(key, value)
-        entry["value"] = encode(store._get(key), path=key)
-        record.append(entry)
-    return record
-
-
-def edits_of(data: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The ``"edits"`` record of snapshot ``data`` (``[]`` when it has none), the entries that
-    have the documented shape; for displays, so a damaged entry is left out, not raised."""
-    edits = data.get("edits")
-    if not isinstance(edits, list):
-        return []
-    return [e for e in edits if isinstance(e, Mapping) and isinstance(e.get("key"), str)]
 
 
 def _in_flight(state: Any) -> list[Invocation]:

@@ -47,8 +47,8 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 from pydantic_core import to_json as _to_json
 
 from ..errors import SnapshotError
-from ..snapshot import edits_of
 from .delta import apply_delta
+from .edits import edits_of
 from .lease import Lease, LeaseStore, Leasing, Owner, RunOwnedError
 from .listing import RunInfo, RunList, _when, plural
 

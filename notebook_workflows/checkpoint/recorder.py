@@ -95,7 +95,7 @@ class Recorder:
 
     ``continuing=True`` (a run that goes on from a snapshot) appends to the run's history if
     the store has it; ``parent=(run_id, seq)`` marks a fork, and ``edits`` (the ``"edits"``
-    record of ``snapshot.apply_store_edits``) goes into the fork's first snapshot.
+    record of ``edits.apply_store_edits``) goes into the fork's first snapshot.
     ``min_base_gap`` is the least amount of delta text (characters) between two bases.
     ``durability`` is ``"sync"``, ``"async"`` or ``"exit"`` (see the module docstring).
     """

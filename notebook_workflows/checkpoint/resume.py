@@ -44,14 +44,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..context import Context
 from ..errors import ContextSerdeError, SnapshotError, WorkflowRuntimeError
-from ..snapshot import (
-    apply_store_edits,
-    breaking_changes,
-    code_changes,
-    graph_changes,
-    graph_of,
-)
+from ..snapshot import breaking_changes, code_changes, graph_changes, graph_of
 from .base import SnapshotStore, StepCodeChangedWarning
+from .edits import apply_store_edits
 from .recorder import Recorder
 
 if TYPE_CHECKING:
