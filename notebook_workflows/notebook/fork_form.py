@@ -3,8 +3,8 @@
 The inline form of ``workflow.fork(run_id, at=n, store_edits={key: value}, store=store)`` (what
 LangGraph calls ``update_state``, done in place): a key, picked from the snapshot's store keys or
 typed (a dotted path reaches into a nested value), the new value as JSON, and a "Fork with this
-edit" button. Beside the key, the form shows the key's value at that snapshot. The edit
-is checked as ``ctx.store.set`` checks it: a refusal is shown in the form and nothing is written.
+edit" button. Beside the key, the form shows the key's value at that snapshot. The edit is
+checked as ``ctx.store.set`` checks it: a refusal is shown in the form and nothing is written.
 A fork that starts shows its new run id, the line that continues it later (after a kernel
 restart too) and its own monitor, where the new value is seen at work. Without a workflow
 instance (a run browser given only a store) the form shows the line of code that does the fork
@@ -14,9 +14,9 @@ Both text boxes send their value once (``continuous_update=False``), on Enter or
 focus, which clicking the button does first. The kernel never sets a trait of a box a person
 may be typing into: a state message from the kernel makes the box show its model's value again,
 which would wipe what was typed since (so the current value is a label of its own, not the value
-box's placeholder). Widget callbacks may arrive on another thread than
-the kernel's loop (JupyterLab's comm subshells): ``post`` hands every change to the loop the
-form belongs to, where the widgets are set and ``fork`` is called.
+box's placeholder). Widget callbacks may arrive on another thread than the kernel's loop
+(JupyterLab's comm subshells): ``post`` hands every change to the loop the form belongs to,
+where the widgets are set and ``fork`` is called.
 
 Used by the run monitor (``monitor.fork_section``: a snapshot picker over its own run's history)
 and by the run browser (its slider chooses the snapshot).
