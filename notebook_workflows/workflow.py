@@ -274,6 +274,7 @@ class Workflow:
         checkpoint: Any = None,
         durability: str = "sync",
         start_event: StartEvent | None = None,
+        cache: Any = None,
         **fields: Any,
     ) -> WorkflowHandler:
         """Start a run on the running event loop and return its handler at once.
@@ -284,10 +285,20 @@ class Workflow:
         ``await handler.step()``. ``durability`` says when a checkpointed run writes:
         ``"sync"`` after every step (the default), ``"async"`` batched off the event loop (a
         crash may lose the last few steps, never the store), ``"exit"`` only when the run
-        pauses, fails or ends.
+        pauses, fails or ends. ``cache=store`` reuses, for ``@step(cache=True)`` steps, what
+        earlier runs recorded in that store for the same code and input (``checkpoint.rerun``),
+        and records this run there too unless ``checkpoint`` names another store.
         """
         try:
-            return self._run(ctx, stepwise, run_id, checkpoint, durability, start_event, fields)
+            table = None
+            if cache is not None:
+                from .checkpoint.rerun import cache_table
+
+                table = cache_table(self, cache)
+                checkpoint = cache if checkpoint is None else checkpoint
+            return self._run(
+                ctx, stepwise, run_id, checkpoint, durability, start_event, fields, table
+            )
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
             raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
 
@@ -300,6 +311,7 @@ class Workflow:
         durability: str,
         start_event: StartEvent | None,
         fields: dict[str, Any],
+        replay: Any = None,
     ) -> WorkflowHandler:
         """``run`` itself: its frames are left out of the tracebacks users see."""
         try:
@@ -335,6 +347,7 @@ class Workflow:
         if state.status in ("running", "waiting", "failed", "cancelled"):
             if fields or start_event is not None:
                 self._check_same_start(state, start_event, fields)
+            state.replay = replay
             return self._launch(ctx, state, True, run_id, stepwise, checkpoint, durability)
         # a new run; a finished context starts a new run that keeps its store
         event = self._start_event(start_event, fields)
@@ -342,6 +355,7 @@ class Workflow:
         fresh = state.status == "new"
         state = RunState(ctx._specs, (fresh and state.run_id) or None, name)
         state.start_event = event  # type: ignore[assignment]
+        state.replay = replay
         routing.route(state, event)
         return self._launch(
             ctx, state, False, run_id or state.run_id, stepwise, checkpoint, durability
@@ -444,6 +458,30 @@ class Workflow:
             return resume_run(self, run_id, store=store, at=at, force=force, durability=durability)
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
             raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
+
+    def rerun(
+        self, run_id: str, *, store: Any = None, durability: str = "sync"
+    ) -> WorkflowHandler:
+        """Run checkpointed run ``run_id`` again as a new run, after editing steps: every call
+        whose step code and input event are unchanged is replayed from the record instead of
+        called; edited steps, and what receives different events, run. The original run is
+        not touched; the new run's history says per step "replayed" or ran. ``store`` as for
+        ``resume``. See ``checkpoint.rerun``."""
+        from .checkpoint.rerun import rerun_run
+
+        try:
+            return rerun_run(self, run_id, store=store, durability=durability)
+        except Exception as error:  # a refusal names its cause: show the user's line, not ours
+            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
+
+    def rerun_sync(self, run_id: str, *, store: Any = None, durability: str = "sync") -> Any:
+        """``rerun`` from plain synchronous code, blocking until the new run's result."""
+        from ._loop import run_blocking
+
+        async def rerun_and_wait() -> Any:
+            return await self.rerun(run_id, store=store, durability=durability)
+
+        return run_blocking(rerun_and_wait)
 
     def resume_sync(
         self,

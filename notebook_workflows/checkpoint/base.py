@@ -84,7 +84,7 @@ class Record(NamedTuple):
     run_id: str
     seq: int  # 0, 1, 2, ... within the run
     kind: str  # "base": a whole snapshot; "delta": the change since record seq - 1
-    reason: str  # "start", "fork", "resume", "step", "journal", "status" or "end"
+    reason: str  # "start", "fork", "resume", "step", "replay", "journal", "status" or "end"
     step: str | None  # the step whose completion this records ("step" records only)
     status: str  # the run's status at that moment
     steps: int  # completed step invocations so far
@@ -141,6 +141,7 @@ class Snapshot:
             "resume": "resumed",
             "end": f"run ended ({self.status})",
             "status": f"now {self.status}",
+            "replay": f"step {self.step!r} replayed (not called)",
         }.get(self.reason, f"after step {self.step!r}")
         steps = f"{self.steps} {plural(self.steps, 'step')} done"
         return f"#{self.seq} {what}, {steps}, {_when(self.created_at)}"
@@ -178,6 +179,7 @@ class _Chain:
             context = self.cache[first.seq]
         elif first.kind == "base":
             context = self._parse(first)
+            context.pop("done", None)  # the calls a rerun replays, not part of the run's state
         else:
             raise SnapshotError(
                 f"{self.store!r}: the kept records of run {first.run_id!r} do not start with a "
@@ -185,7 +187,7 @@ class _Chain:
             )
         for record in records[start + 1 : end + 1]:
             context = (
-                self._parse(record)
+                _state_of(self._parse(record))
                 if record.kind == "base"
                 else apply_delta(context, self._parse(record))
             )
@@ -208,6 +210,11 @@ class _Chain:
                 f"object; the store is damaged"
             )
         return data
+
+
+def _state_of(base: dict[str, Any]) -> dict[str, Any]:
+    base.pop("done", None)
+    return base
 
 
 @dataclass(frozen=True)

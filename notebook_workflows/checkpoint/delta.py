@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..runtime.joins import joins_out
-from ..runtime.state import Changes
+from ..runtime.replay import input_key
+from ..runtime.state import Changes, Invocation
 from ..serialization import encode_event
 from ..snapshot import invocation_out, waiter_out
 
@@ -170,6 +171,7 @@ DELETED: Any = object()
 def apply_delta(snapshot: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
     """The snapshot after ``delta``; a new dict (``snapshot`` itself is left as it was)."""
     out = dict(snapshot)
+    out.pop("done", None)  # the calls of one record, not a part of the run's state
     store_set = delta.get("store_set")
     store_deleted = delta.get("store_deleted")
     if store_set or store_deleted:
@@ -219,6 +221,48 @@ def apply_delta(snapshot: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[s
         else:
             out[key] = delta[key]
     return out
+
+
+def calls_done(
+    ctx: Context[Any], completed: list[Invocation], codes: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """What each invocation of ``completed`` did, as a record's ``done`` list keeps it for a
+    rerun to replay (see ``snapshot``): its step's code hash, a digest of its input event
+    (``runtime.replay.input_key``), the events it emitted (with the step each was sent to, if
+    one was named), the events it streamed, the store keys it set or deleted, and whether it
+    was itself replayed (or why it ran although a rerun could have replayed it)."""
+    specs = ctx._specs
+    done = []
+    for inv in completed:
+        spec = specs[inv.step]
+        entry: dict[str, Any] = {"id": inv.id, "step": inv.step, "code": codes.get(inv.step, "")}
+        try:
+            entry["input"] = input_key(spec.cache_key, inv.event)
+        except Exception as exc:
+            entry["input"] = None
+            entry["unsafe"] = f"its input could not be keyed ({type(exc).__name__}: {exc})"
+        targets = inv.targets
+        emitted = []
+        for event in inv.produced:
+            item = {"event": encode_event(event)}
+            if targets and id(event) in targets:
+                item["to"] = targets[id(event)]
+            emitted.append(item)
+        entry["emitted"] = emitted
+        if inv.streamed:
+            entry["stream"] = [encode_event(event) for event in inv.streamed]
+        writes = inv.writes
+        if writes:
+            entry["set"] = {k: v for k, v in writes.items() if v is not None}
+            entry["deleted"] = sorted(k for k, v in writes.items() if v is None)
+        if inv.collects:
+            entry["unsafe"] = "it calls ctx.collect_events, whose buffer a replay cannot rebuild"
+        if inv.replayed:
+            entry["replayed"] = True
+        elif inv.ran_because:
+            entry["ran_because"] = inv.ran_because
+        done.append(entry)
+    return done
 
 
 def small_parts(ctx: Context[Any]) -> dict[str, Any]:

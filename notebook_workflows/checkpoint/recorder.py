@@ -70,10 +70,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ContextSerdeError, SnapshotError
 from ..serialization import find_class, qualified_name
-from ..snapshot import snapshot_of
+from ..snapshot import code_hash, snapshot_of
 from ..workflow import DURABILITY  # when a run's records reach the store: see above
 from .base import MIN_BASE_GAP, LeaseStore, Record, RunInfo, SnapshotStore, dumps
-from .delta import DELETED, delta_baseline, delta_of
+from .delta import DELETED, calls_done, delta_baseline, delta_of
 from .lease import LeaseKeeper, Owner, RunOwnedError
 from .writer import Writer
 
@@ -135,6 +135,7 @@ class Recorder:
         self.writer: Writer | None = None  # the background writer of "async"
         self.on_lost: Callable[[BaseException], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.codes: dict[str, str] = {}  # step -> code hash, for the calls a rerun replays
 
     def __repr__(self) -> str:
         return f"Recorder({self.store!r}, run {self.run_id or '(not started)'!r})"
@@ -145,6 +146,8 @@ class Recorder:
         _check_event_classes(ctx)
         state = ctx._state
         self.run_id = state.run_id or ""
+        self.codes = {name: code_hash(spec.fn) for name, spec in ctx._specs.items()}
+        ctx.store._per_step = True  # each step's store writes are recorded with its call
         self._own()  # raises RunOwnedError, naming the owner, if another process runs it
         try:
             self._first_record(ctx)  # in every mode on the loop: a failure stops run() itself
@@ -232,6 +235,12 @@ class Recorder:
         if self.durability != "exit" and self._writing():
             self._delta(ctx, "step", step)
 
+    def step_replayed(self, ctx: Context[Any], step: str | None) -> None:
+        """A rerun replayed a step (``Workflow.rerun``): recorded as a step is, with the
+        reason ``"replay"``, so the history says which steps were replayed and which ran."""
+        if self.durability != "exit" and self._writing():
+            self._delta(ctx, "replay", step)
+
     def journal_written(self, ctx: Context[Any], step: str | None) -> None:
         """A step recorded a ``ctx.once`` result: in the store before the step goes on, in
         every mode (the result is a promise that the call is never made again)."""
@@ -279,10 +288,13 @@ class Recorder:
         state = ctx._state
         changes = state.drain_changes()
         delta = delta_of(ctx, changes, ctx.store._drain_changes(DELETED), self.since)
+        done = calls_done(ctx, changes.completed, self.codes) if changes.completed else None
+        if done:
+            delta["done"] = done
         data = dumps(delta)
         since_base = self.since_base + len(data)
         if since_base > self.gap:
-            self._base(ctx, reason, step)
+            self._base(ctx, reason, step, done=done)
             return
         self.since_base = since_base
         self._save(
@@ -301,10 +313,18 @@ class Recorder:
         )
 
     def _base(
-        self, ctx: Context[Any], reason: str, step: str | None, new_run: RunInfo | None = None
+        self,
+        ctx: Context[Any],
+        reason: str,
+        step: str | None,
+        new_run: RunInfo | None = None,
+        done: list[dict[str, Any]] | None = None,
     ) -> None:
         state = ctx._state
-        data = dumps(snapshot_of(ctx))
+        snapshot = snapshot_of(ctx)
+        if done:
+            snapshot["done"] = done  # the calls since the record before, as a delta has them
+        data = dumps(snapshot)
         self.since = delta_baseline(ctx)
         self._save(
             Record(
@@ -349,6 +369,7 @@ class Recorder:
         the writer's thread); ``last_good`` is the seq of the last record in the store."""
         what = {
             "step": f"after step {record.step!r}",
+            "replay": f"after replaying step {record.step!r}",
             "journal": f"of a ctx.once result in step {record.step!r}",
             "status": f"of its status ({record.status})",
         }.get(record.reason, f"of its end ({record.status})")

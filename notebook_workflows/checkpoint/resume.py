@@ -60,8 +60,11 @@ def resume_run(
     at: int | None = None,
     force: bool = False,
     durability: str = "sync",
+    replay: Any = None,
 ) -> WorkflowHandler:
-    """``workflow.resume(run_id, store=..., at=...)``: see the module docstring."""
+    """``workflow.resume(run_id, store=..., at=...)``: see the module docstring. ``replay``
+    (a ``runtime.replay.ReplayTable``, given by ``rerun``) makes the fork replay recorded
+    calls instead of calling their steps; changed steps are then expected, not warned of."""
     name = type(workflow).__name__
     try:
         asyncio.get_running_loop()
@@ -92,7 +95,7 @@ def resume_run(
                 + "\nrestore the steps and event classes it used, or start a new run"
             )
         changed = code_changes(saved_graph, graph)
-        if changed:
+        if changed and replay is None:
             specs = type(workflow)._step_specs()
             named = ", ".join(f"{name!r} ({_defined_in(specs[name].fn)})" for name in changed)
             # Said in words, not as the temporary file a notebook cell runs from: the warning
@@ -112,6 +115,7 @@ def resume_run(
     except ContextSerdeError as exc:
         raise SnapshotError(f"cannot resume {where}: {exc}") from exc
     workflow.validate()
+    ctx._state.replay = replay
     if ctx.status == "done":
         # nothing runs and nothing is written: the handler ends at once with the saved result
         return workflow._launch(ctx, ctx._state, True, None, False, False)

@@ -58,6 +58,7 @@ from .transitions import (
     RunAborted,
     RunStarted,
     SteppingReleased,
+    StepReplayed,
     StepRequested,
     StreamWritten,
     TimerFired,
@@ -192,8 +193,10 @@ def _complete(state: RunState, inv: Invocation, now: float, out: list[Command]) 
     seconds = now - inv.started
     step = inv.step
     del state.in_flight[inv.id]
-    if state.changes is not None:
-        state.changes.invocations.add(inv.id)
+    changes = state.changes
+    if changes is not None:
+        changes.invocations.add(inv.id)
+        changes.completed.append(inv)  # what it did is recorded, so a rerun can replay it
     state.busy[step] -= 1
     state.steps_done += 1
     state.step_runs[step] += 1
@@ -210,9 +213,45 @@ def _complete(state: RunState, inv: Invocation, now: float, out: list[Command]) 
             )
         )
     if state.checkpointed:
-        out.append(WriteCheckpoint("step", step))
+        out.append(WriteCheckpoint("replay" if inv.replayed else "step", step))
     if state.stepping is not None:
         outcome.settle_stepping(state, inv, out)
+
+
+def _step_replayed(state: RunState, t: StepReplayed, now: float, out: list[Command]) -> None:
+    """A rerun replays ``inv``: its recorded store writes are in the store (``ReplayStep``);
+    now its streamed and emitted events, in one transition, as if the step had returned."""
+    inv, effects = t.inv, t.effects
+    if state.finished or state.in_flight.get(inv.id) is not inv:
+        return
+    inv.replayed = True
+    inv.writes = effects.writes
+    if effects.stream:
+        inv.streamed = list(effects.stream)
+        for event in effects.stream:
+            asks = routing.kind_of(state, type(event)) is routing.QUESTION
+            if asks and not any(q is event for q in state.questions):
+                state.questions.append(event)
+            out.append(Publish(event, stream=True, inv=inv))
+    for event, target in effects.events:
+        inv.produced.append(event)
+        if target is not None:
+            if inv.targets is None:
+                inv.targets = {}
+            inv.targets[id(event)] = target
+        try:
+            waiter = routing.route(state, event, target, inv.step)
+        except WorkflowRuntimeError as exc:
+            _failed(state, inv, exc, now, out, retry=False)
+            return
+        if waiter is not None:
+            _resolve(state, waiter, event, out)
+        questions = state.questions
+        if questions and questions[-1] is event:
+            out.append(Publish(event, stream=True))
+    state.step_replays[inv.step] += 1
+    _complete(state, inv, now, out)
+    outcome.advance(state, now, out)
 
 
 def _failed_report(state: RunState, t: InvocationFailed, now: float, out: list[Command]) -> None:
@@ -370,6 +409,10 @@ def _event_sent(state: RunState, t: EventSent, now: float, out: list[Command]) -
         inv.produced.append(t.event)
         if state.lineage:  # an event a step sends goes on along the step's line
             line = state.lineage.get(inv.seq)
+        if t.target is not None and state.changes is not None:  # recorded for a rerun
+            if inv.targets is None:
+                inv.targets = {}
+            inv.targets[id(t.event)] = t.target
     try:
         waiter = routing.route(state, t.event, t.target, origin, (), line)
     except WorkflowRuntimeError as exc:
@@ -392,12 +435,18 @@ def _stream_written(state: RunState, t: StreamWritten, now: float, out: list[Com
     asks = routing.kind_of(state, type(event)) is routing.QUESTION and not state.finished
     if asks and not any(q is event for q in state.questions):
         state.questions.append(event)  # the run now waits for its answer
-    out.append(Publish(event, stream=True, inv=t.inv))
+    inv = t.inv
+    if inv is not None and state.changes is not None:  # recorded for a rerun
+        if inv.streamed is None:
+            inv.streamed = []
+        inv.streamed.append(event)
+    out.append(Publish(event, stream=True, inv=inv))
     outcome.advance(state, now, out)
 
 
 def _collect(state: RunState, t: CollectRequested, now: float, out: list[Command]) -> None:
     inv = t.inv
+    inv.collects = True  # a rerun cannot replay it: the buffer it fed would miss events
     got = routing.collect(state, inv, t.event, t.expected, t.buffer or inv.step)
     out.append(_new(Reply, (got, None)))  # Reply(got)
 
@@ -544,4 +593,5 @@ _HANDLERS: dict[type, Callable[[RunState, Any, float, list[Command]], None]] = {
     ListenersChanged: _listeners,
     Advanced: _advanced,
     EndNotSaved: _end_not_saved,
+    StepReplayed: _step_replayed,
 }

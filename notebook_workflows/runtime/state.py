@@ -52,6 +52,13 @@ class Invocation:
     timed_out = False  # the current attempt ran past the step's timeout
     last_error: BaseException | None = None  # what the previous attempt raised
     failed_at = 0.0  # when an attempt last failed (the reducer's clock)
+    # -- what a rerun needs to replay it (kept only while a checkpoint store records the run)
+    writes: dict[str, Any] | None = None  # store key -> encoded value it set (None: deleted)
+    streamed: list[Event] | None = None  # events it wrote to the stream
+    targets: dict[int, str] | None = None  # id of a produced event -> the step it was sent to
+    collects = False  # it called ctx.collect_events: its buffer cannot be replayed
+    replayed = False  # a rerun applied its recorded effects instead of calling the step
+    ran_because = ""  # why a rerun called the step instead of replaying it
 
     def __init__(self, id: int, step: str, event: Event, seq: int, attempt: int = 1) -> None:
         self.id = id
@@ -93,7 +100,7 @@ class Changes:
     """What changed in a ``RunState`` since the last checkpoint, kept only while a checkpoint
     store is attached: a checkpoint writes these, not the whole state."""
 
-    __slots__ = ("collected", "dequeued", "invocations", "queued", "uncollected")
+    __slots__ = ("collected", "completed", "dequeued", "invocations", "queued", "uncollected")
 
     def __init__(self) -> None:
         self.queued: dict[int, tuple[str, Event]] = {}  # seq -> (step, event)
@@ -101,6 +108,7 @@ class Changes:
         self.invocations: set[int] = set()  # ids of invocations added, changed or finished
         self.collected: dict[tuple[str, int], Event] = {}  # (buffer, seq) -> event
         self.uncollected: set[tuple[str, int]] = set()
+        self.completed: list[Invocation] = []  # invocations that completed, in order
 
     def __bool__(self) -> bool:
         return bool(
@@ -253,6 +261,10 @@ class RunState:
         self.produced_counts: dict[str, dict[type[Event], int]] = {name: {} for name in specs}
         self.consumed_counts: dict[str, dict[type[Event], int]] = {name: {} for name in specs}
         self.changes: Changes | None = None  # tracked only for a checkpoint store
+        # -- rerun and cache: recorded effects to replay instead of calling steps (a
+        # ``replay.ReplayTable``), and how many invocations of each step were replayed
+        self.replay: Any = None
+        self.step_replays: dict[str, int] = dict.fromkeys(specs, 0)
 
     # -- reading --------------------------------------------------------------------------------
 

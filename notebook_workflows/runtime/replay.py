@@ -1,0 +1,134 @@
+"""Replay: running a step by applying what it did before, instead of calling it.
+
+``Workflow.rerun(run_id)`` (and ``run(cache=store)``) hands the new run a ``ReplayTable``: for
+each step, the effects recorded for each call of it (the events it emitted, what it wrote to
+the stream, the store keys it set or deleted), found by the step's code hash and a digest of
+its input event. When the reducer is about to start an invocation (``outcome.advance``),
+``divert`` looks it up: a step whose code is the same and whose input event is the same as in
+the recorded call is not started; a ``ReplayStep`` command goes to the driver instead, which
+writes the recorded store values and hands back ``StepReplayed``, and the reducer applies the
+emitted and streamed events in that one transition and marks the invocation replayed. Every
+other invocation starts as usual, with the reason it was not replayed (``ran_because``).
+
+The rules, decided here and nowhere else:
+
+* a step marked ``@step(replay=False)`` always runs;
+* a table made for ``run(cache=store)`` (``cache_only``) replays only steps marked
+  ``@step(cache=True)``;
+* the input is the encoded input event, or the encoded ``cache_key(event)`` of a step that has
+  one (events with equal keys count as the same input);
+* a recorded call that cannot be replayed safely is kept as its reason, and the step runs: a
+  step that called ``ctx.collect_events`` (the buffer it fed would be missing what a replay
+  skips);
+* recorded calls of one step with one input are used once each, oldest first.
+
+This module is part of the engine: plain data and functions, no I/O and no asyncio. Building a
+table from a checkpoint store's history is the durable layer's work (``checkpoint.rerun``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import deque
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from ..events import Event
+from ..serialization import encode, encode_event
+from .commands import Command, ReplayStep
+from .state import Invocation, RunState
+
+__all__ = ["Effects", "ReplayTable", "divert", "input_key"]
+
+
+class Effects(NamedTuple):
+    """What one recorded call of a step did: the events it emitted (each with the step it was
+    sent to, or None), the events it wrote to the stream, and the store keys it set (encoded
+    values) or deleted (None), in the order recorded."""
+
+    events: tuple[tuple[Event, str | None], ...] = ()
+    stream: tuple[Event, ...] = ()
+    writes: dict[str, Any] | None = None
+    run_id: str = ""  # the run that recorded it
+
+
+def input_key(key_fn: Callable[[Any], Any] | None, event: Event) -> str:
+    """The digest that identifies a step's input: of the encoded event, or of the encoded
+    ``key_fn(event)`` when the step has a ``cache_key``. Raises what encoding or ``key_fn``
+    raises."""
+    if key_fn is None:
+        data: Any = encode_event(event)
+    else:
+        data = {"key": encode(key_fn(event), path="cache_key")}
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+class ReplayTable:
+    """Recorded calls to replay, by step and input digest (see the module docstring).
+
+    ``codes`` are the code hashes of the workflow's steps now; recorded calls of another code
+    are not kept (their step changed) but remembered as the reason it runs."""
+
+    def __init__(self, codes: dict[str, str], *, cache_only: bool = False) -> None:
+        self.codes = codes
+        self.cache_only = cache_only
+        self.calls: dict[tuple[str, str], deque[Effects | str]] = {}
+        self.misses: dict[str, str] = {}  # step -> why a call not found in the table runs
+
+    def __len__(self) -> int:
+        return sum(len(calls) for calls in self.calls.values())
+
+    def __repr__(self) -> str:
+        return f"<ReplayTable of {len(self)} recorded calls>"
+
+    def add(self, step: str, code: str, key: str | None, recorded: Effects | str) -> None:
+        """Keep one recorded call of ``step`` (its ``code`` hash and input ``key``): its
+        effects, or the reason it cannot be replayed."""
+        now = self.codes.get(step)
+        if now is None:
+            return  # the step is gone
+        if not code or code != now:
+            self.misses.setdefault(step, "its code changed since the recorded run")
+            return
+        self.misses[step] = "no recorded call of it had this input event"
+        if key is None:
+            return
+        self.calls.setdefault((step, key), deque()).append(recorded)
+
+    def take(self, state: RunState, inv: Invocation) -> Effects | str:
+        """The recorded effects to replay for ``inv`` (used up), or why it must run."""
+        spec = state.specs[inv.step]
+        if not spec.replay:
+            return "it is marked @step(replay=False)"
+        if self.cache_only and not spec.cache:
+            return "it is not marked @step(cache=True)"
+        if not self.calls:
+            return self.misses.get(inv.step, "the recorded run never called it")
+        try:
+            key = input_key(spec.cache_key, inv.event)
+        except Exception as exc:  # a key function that fails: the step runs and says why
+            return f"its input could not be keyed ({type(exc).__name__}: {exc})"
+        calls = self.calls.get((inv.step, key))
+        if not calls:
+            return self.misses.get(inv.step, "the recorded run never called it")
+        found = calls.popleft()
+        if not calls:
+            del self.calls[(inv.step, key)]
+        return found
+
+
+def divert(state: RunState, started: list[Invocation], out: list[Command]) -> list[Invocation]:
+    """Of the invocations about to start, replay those the table has (a ``ReplayStep`` each)
+    and return the rest, each with the reason it runs."""
+    table: ReplayTable = state.replay
+    real: list[Invocation] = []
+    for inv in started:
+        found = table.take(state, inv)
+        if found.__class__ is str:
+            inv.ran_because = found  # type: ignore[assignment]
+            real.append(inv)
+        else:
+            out.append(ReplayStep(inv, found))  # type: ignore[arg-type]
+    return real
