@@ -459,9 +459,7 @@ class Workflow:
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
             raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
 
-    def rerun(
-        self, run_id: str, *, store: Any = None, durability: str = "sync"
-    ) -> WorkflowHandler:
+    def rerun(self, run_id: str, *, store: Any = None, durability: str = "sync") -> WorkflowHandler:
         """Run checkpointed run ``run_id`` again as a new run, after editing steps: every call
         whose step code and input event are unchanged is replayed from the record instead of
         called; edited steps, and what receives different events, run. The original run is
