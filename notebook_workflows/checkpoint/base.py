@@ -130,6 +130,19 @@ class Snapshot:
         return self._chain.context(self.seq)
 
     @property
+    def calls(self) -> list[dict[str, Any]]:
+        """The step calls that completed since the snapshot before this one, oldest first:
+        each with its ``step``, ``replayed: True`` for a call a rerun replayed instead of
+        calling (else its ``ran_because`` when a rerun could not replay it), and what it did
+        (``emitted``, ``stream``, ``set``, ``deleted``). Empty for runs recorded before calls
+        were."""
+        record = self._chain.records[self._chain.index[self.seq]]
+        if '"done"' not in record.data:
+            return []
+        done = self._chain._parse(record).get("done")
+        return [dict(entry) for entry in done] if isinstance(done, list) else []
+
+    @property
     def workflow(self) -> str:
         return str(self.context.get("workflow", ""))
 
@@ -141,7 +154,7 @@ class Snapshot:
             "resume": "resumed",
             "end": f"run ended ({self.status})",
             "status": f"now {self.status}",
-            "replay": f"step {self.step!r} replayed (not called)",
+            "replay": f"replayed steps, the last {self.step!r} (not called)",
         }.get(self.reason, f"after step {self.step!r}")
         steps = f"{self.steps} {plural(self.steps, 'step')} done"
         return f"#{self.seq} {what}, {steps}, {_when(self.created_at)}"

@@ -237,7 +237,7 @@ def calls_done(
         spec = specs[inv.step]
         entry: dict[str, Any] = {"id": inv.id, "step": inv.step, "code": codes.get(inv.step, "")}
         try:
-            entry["input"] = input_key(spec.cache_key, inv.event)
+            entry["input"] = inv.input_key or input_key(spec.cache_key, inv.event)
         except Exception as exc:
             entry["input"] = None
             entry["unsafe"] = f"its input could not be keyed ({type(exc).__name__}: {exc})"

@@ -86,6 +86,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DURABILITY", "Recorder"]
 
+# A rerun's replayed calls are written this many at a time (or with the next record of any
+# other kind): a replay is cheap to do again, a record per replay would cost what it saves.
+REPLAY_BATCH = 256
+
 # The records that are in the store before their hook returns, in every mode.
 _PROMISES = frozenset({"start", "fork", "resume", "journal", "status", "end"})
 
@@ -136,6 +140,7 @@ class Recorder:
         self.on_lost: Callable[[BaseException], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.codes: dict[str, str] = {}  # step -> code hash, for the calls a rerun replays
+        self.replays = 0  # replayed calls not written yet (see ``step_replayed``)
 
     def __repr__(self) -> str:
         return f"Recorder({self.store!r}, run {self.run_id or '(not started)'!r})"
@@ -236,10 +241,15 @@ class Recorder:
             self._delta(ctx, "step", step)
 
     def step_replayed(self, ctx: Context[Any], step: str | None) -> None:
-        """A rerun replayed a step (``Workflow.rerun``): recorded as a step is, with the
-        reason ``"replay"``, so the history says which steps were replayed and which ran."""
+        """A rerun replayed a step (``Workflow.rerun``). Replayed calls are written
+        ``REPLAY_BATCH`` at a time, with the reason ``"replay"``, or with the next record of
+        any other kind, whichever comes first; each record's ``done`` list says which calls
+        were replayed and which ran. A crash loses at most a batch of replays, which a resumed
+        run does again for real (it has no replay table): rerun the original again instead."""
         if self.durability != "exit" and self._writing():
-            self._delta(ctx, "replay", step)
+            self.replays += 1
+            if self.replays >= REPLAY_BATCH:
+                self._delta(ctx, "replay", step)
 
     def journal_written(self, ctx: Context[Any], step: str | None) -> None:
         """A step recorded a ``ctx.once`` result: in the store before the step goes on, in
@@ -285,17 +295,22 @@ class Recorder:
     # -- writing --------------------------------------------------------------------------------
 
     def _delta(self, ctx: Context[Any], reason: str, step: str | None) -> None:
+        self.replays = 0  # whatever record is written covers them
         state = ctx._state
         changes = state.drain_changes()
         delta = delta_of(ctx, changes, ctx.store._drain_changes(DELETED), self.since)
         done = calls_done(ctx, changes.completed, self.codes) if changes.completed else None
-        if done:
-            delta["done"] = done
         data = dumps(delta)
+        # what the calls did is for a rerun to read, not for rebuilding snapshots: it does not
+        # count towards the next base
         since_base = self.since_base + len(data)
         if since_base > self.gap:
             self._base(ctx, reason, step, done=done)
             return
+        if done:
+            calls = dumps(done)
+            data = f'{data[:-1]},"done":{calls}}}' if data != "{}" else f'{{"done":{calls}}}'
+
         self.since_base = since_base
         self._save(
             Record(

@@ -90,7 +90,7 @@ def recorded_calls(store: SnapshotStore, run_id: str) -> list[dict[str, Any]]:
         return []
     calls: list[dict[str, Any]] = []
     for record in chain.records:
-        if '"done"' not in record.data:  # most records of a long run: no parse needed
+        if '"done"' not in record.data:  # a start, status or end record: no parse needed
             continue
         done = chain._parse(record).get("done") or []
         if not isinstance(done, list):

@@ -110,6 +110,7 @@ class ReplayTable:
             key = input_key(spec.cache_key, inv.event)
         except Exception as exc:  # a key function that fails: the step runs and says why
             return f"its input could not be keyed ({type(exc).__name__}: {exc})"
+        inv.input_key = key  # the record of this call need not compute it again
         calls = self.calls.get((inv.step, key))
         if not calls:
             return self.misses.get(inv.step, "the recorded run never called it")

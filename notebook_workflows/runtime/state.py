@@ -59,6 +59,7 @@ class Invocation:
     collects = False  # it called ctx.collect_events: its buffer cannot be replayed
     replayed = False  # a rerun applied its recorded effects instead of calling the step
     ran_because = ""  # why a rerun called the step instead of replaying it
+    input_key: str | None = None  # the digest of its input a rerun looked it up by
 
     def __init__(self, id: int, step: str, event: Event, seq: int, attempt: int = 1) -> None:
         self.id = id
