@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from notebook_workflows import Event, StartEvent, StopEvent, Workflow, step
+from notebook_workflows import (
+    Event,
+    HumanResponseEvent,
+    InputRequiredEvent,
+    StartEvent,
+    StopEvent,
+    Workflow,
+    step,
+)
 from notebook_workflows.runtime import commands as C
 from notebook_workflows.runtime import routing
 from notebook_workflows.runtime import transitions as T
@@ -135,3 +143,38 @@ def test_a_late_replay_report_after_the_run_ended_changes_nothing() -> None:
     reduce(state, T.CancelRequested())
     assert reduce(state, T.StepReplayed(replay.inv, replay.effects)) == []
     assert state.step_replays["begin"] == 0
+
+
+def test_a_changed_step_that_runs_gets_the_recorded_once_results() -> None:
+    table = ReplayTable(dict(CODES))
+    journal = {"charge": "r-1"}
+    table.add("begin", "0123456789ab", input_key(None, StartEvent(n=3)), Effects(), journal)
+    state = fresh(table, n=3)
+    [inv] = [c.inv for c in reduce(state, T.RunStarted()) if isinstance(c, C.StartInvocation)]
+    assert inv.journal == journal and inv.journal is not journal
+
+
+class Ask(Workflow):
+    @step
+    async def ask(self, ev: StartEvent) -> InputRequiredEvent:
+        raise NotImplementedError
+
+    @step
+    async def take(self, ev: HumanResponseEvent) -> StopEvent:
+        raise NotImplementedError
+
+
+def test_a_question_asked_again_is_answered_with_the_recorded_answer() -> None:
+    specs = Ask._step_specs()
+    question = InputRequiredEvent(prefix="colour?")
+    table = ReplayTable({name: code_hash(spec.fn) for name, spec in specs.items()})
+    table.add_answer(input_key(None, question), HumanResponseEvent(response="blue"))
+    state = RunState(specs, "run-2", "Ask")
+    state.start_event = StartEvent()
+    routing.route(state, state.start_event)
+    state.replay = table
+    [inv] = [c.inv for c in reduce(state, T.RunStarted()) if isinstance(c, C.StartInvocation)]
+    out = reduce(state, T.InvocationReturned(inv, 1, InputRequiredEvent(prefix="colour?")))
+    [take] = [c.inv for c in out if isinstance(c, C.StartInvocation)]
+    assert (take.step, take.event.response) == ("take", "blue")
+    assert not state.questions and not table.answers and state.status == "running"

@@ -221,6 +221,58 @@ async def test_a_step_that_asked_a_human_and_used_once_replays_its_answer() -> N
     assert CALLS == ["finish"]
 
 
+QUESTIONING = """
+class Questioning(Workflow):
+    @step
+    async def ask(self, ev: StartEvent) -> InputRequiredEvent:
+        CALLS.append("ask")
+        return InputRequiredEvent(prefix="colour?")
+
+    @step
+    async def answered(self, ev: HumanResponseEvent) -> StopEvent:
+        CALLS.append("answered")
+        return StopEvent(result=ev.response)
+"""
+
+
+async def answer_when_asked(handler: Any, response: str) -> None:
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if handler.status == "waiting":
+            break
+    handler.ctx.send_event(HumanResponseEvent(response=response))
+
+
+async def test_a_question_the_recorded_run_had_answered_gets_the_recorded_answer() -> None:
+    store = MemoryStore()
+    original = cell(QUESTIONING, "Questioning")(checkpoint=store).run()
+    await answer_when_asked(original, "blue")
+    assert await original == "blue"
+    CALLS.clear()
+    # the step that takes the answer changed: the question is asked again by the replayed
+    # step, and answered from the record without a human
+    edited = cell(QUESTIONING, "Questioning", **{"result=ev.response": "result=ev.response * 2"})
+    rerun = edited(checkpoint=store).rerun(original.run_id)
+    assert await asyncio.wait_for(rerun, 5) == "blueblue"
+    assert CALLS == ["answered"]
+    # the step that waits in wait_for_event changed and runs: it is answered from the record
+    CALLS.clear()
+    asking = cell(ASKING, "Asking")
+    first = asking(checkpoint=store).run()
+    await answer_when_asked(first, "ada")
+    assert await first == "ada:r-1"
+    CALLS.clear()
+    edited = cell(ASKING, "Asking", **{'f"{answer.response}:': 'f"{answer.response}!:'})
+    rerun = edited(checkpoint=store).rerun(first.run_id)
+    assert await asyncio.wait_for(rerun, 5) == "ada!:r-1"
+    assert CALLS == ["ask", "finish"]  # its ctx.once result is the recorded one: no charge
+    # and a rerun of that rerun has the answer too
+    CALLS.clear()
+    again = edited(checkpoint=store).rerun(rerun.run_id)
+    assert await asyncio.wait_for(again, 5) == "ada!:r-1"
+    assert CALLS == []
+
+
 COLLECTING = """
 class Joining(Workflow):
     @step

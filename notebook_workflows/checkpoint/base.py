@@ -192,7 +192,7 @@ class _Chain:
             context = self.cache[first.seq]
         elif first.kind == "base":
             context = self._parse(first)
-            context.pop("done", None)  # the calls a rerun replays, not part of the run's state
+            _state_of(context)  # without the calls a rerun replays: not part of the run's state
         else:
             raise SnapshotError(
                 f"{self.store!r}: the kept records of run {first.run_id!r} do not start with a "
@@ -227,6 +227,7 @@ class _Chain:
 
 def _state_of(base: dict[str, Any]) -> dict[str, Any]:
     base.pop("done", None)
+    base.pop("answers", None)
     return base
 
 

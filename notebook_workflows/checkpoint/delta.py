@@ -172,6 +172,7 @@ def apply_delta(snapshot: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[s
     """The snapshot after ``delta``; a new dict (``snapshot`` itself is left as it was)."""
     out = dict(snapshot)
     out.pop("done", None)  # the calls of one record, not a part of the run's state
+    out.pop("answers", None)
     store_set = delta.get("store_set")
     store_deleted = delta.get("store_deleted")
     if store_set or store_deleted:
@@ -223,14 +224,28 @@ def apply_delta(snapshot: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[s
     return out
 
 
-def calls_done(
+def calls_done(ctx: Context[Any], changes: Changes, codes: Mapping[str, str]) -> dict[str, Any]:
+    """What a rerun replays, as a record keeps it (see ``snapshot``): ``done``, what each
+    invocation that completed did (its step's code hash, a digest of its input event
+    (``runtime.replay.input_key``), the events it emitted, with the step each was sent to if
+    one was named, the events it streamed, the store keys it set or deleted, and whether it
+    was itself replayed, or why it ran although a rerun could have replayed it); and
+    ``answers``, the answers sent from outside to the run's questions (each with the digest
+    of the question it answered)."""
+    out: dict[str, Any] = {}
+    if changes.completed:
+        out["done"] = _done(ctx, changes.completed, codes)
+    if changes.answers:
+        out["answers"] = [
+            {"question": input_key(None, question), "answer": encode_event(answer)}
+            for question, answer in changes.answers
+        ]
+    return out
+
+
+def _done(
     ctx: Context[Any], completed: list[Invocation], codes: Mapping[str, str]
 ) -> list[dict[str, Any]]:
-    """What each invocation of ``completed`` did, as a record's ``done`` list keeps it for a
-    rerun to replay (see ``snapshot``): its step's code hash, a digest of its input event
-    (``runtime.replay.input_key``), the events it emitted (with the step each was sent to, if
-    one was named), the events it streamed, the store keys it set or deleted, and whether it
-    was itself replayed (or why it ran although a rerun could have replayed it)."""
     specs = ctx._specs
     done = []
     for inv in completed:
@@ -257,6 +272,8 @@ def calls_done(
             entry["deleted"] = sorted(k for k, v in writes.items() if v is None)
         if inv.collects:
             entry["unsafe"] = "it calls ctx.collect_events, whose buffer a replay cannot rebuild"
+        if inv.journal:
+            entry["journal"] = dict(inv.journal)  # already tagged JSON
         if inv.replayed:
             entry["replayed"] = True
         elif inv.ran_because:

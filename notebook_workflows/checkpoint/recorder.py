@@ -299,17 +299,19 @@ class Recorder:
         state = ctx._state
         changes = state.drain_changes()
         delta = delta_of(ctx, changes, ctx.store._drain_changes(DELETED), self.since)
-        done = calls_done(ctx, changes.completed, self.codes) if changes.completed else None
+        calls = (
+            calls_done(ctx, changes, self.codes) if changes.completed or changes.answers else None
+        )
         data = dumps(delta)
         # what the calls did is for a rerun to read, not for rebuilding snapshots: it does not
         # count towards the next base
         since_base = self.since_base + len(data)
         if since_base > self.gap:
-            self._base(ctx, reason, step, done=done)
+            self._base(ctx, reason, step, calls=calls)
             return
-        if done:
-            calls = dumps(done)
-            data = f'{data[:-1]},"done":{calls}}}' if data != "{}" else f'{{"done":{calls}}}'
+        if calls:
+            text = dumps(calls)[1:-1]  # "done": [...], "answers": [...]
+            data = f"{data[:-1]},{text}}}" if data != "{}" else f"{{{text}}}"
 
         self.since_base = since_base
         self._save(
@@ -333,12 +335,12 @@ class Recorder:
         reason: str,
         step: str | None,
         new_run: RunInfo | None = None,
-        done: list[dict[str, Any]] | None = None,
+        calls: dict[str, Any] | None = None,
     ) -> None:
         state = ctx._state
         snapshot = snapshot_of(ctx)
-        if done:
-            snapshot["done"] = done  # the calls since the record before, as a delta has them
+        if calls:
+            snapshot.update(calls)  # the calls since the record before, as a delta has them
         data = dumps(snapshot)
         self.since = delta_baseline(ctx)
         self._save(

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ContextSerdeError, SnapshotError
+from ..events import Event
 from ..runtime.replay import Effects, ReplayTable
 from ..serialization import decode, decode_event, qualified_name
 from ..snapshot import code_hash
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from ..handler import WorkflowHandler
     from ..workflow import Workflow
 
-__all__ = ["cache_table", "recorded_calls", "rerun_run"]
+__all__ = ["cache_table", "recorded_answers", "recorded_calls", "rerun_run"]
 
 
 def rerun_run(
@@ -54,6 +55,8 @@ def rerun_run(
     table = ReplayTable(_codes(workflow))
     for entry in recorded_calls(store, run_id):
         _add(table, entry, run_id)
+    for question, answer in recorded_answers(store, run_id):
+        table.add_answer(question, answer)
     return resume_run(
         workflow, run_id, store=store, at=history[0].seq, durability=durability, replay=table
     )
@@ -84,28 +87,46 @@ def cache_table(workflow: Workflow, store: SnapshotStore) -> ReplayTable:
 
 def recorded_calls(store: SnapshotStore, run_id: str) -> list[dict[str, Any]]:
     """Every call the kept records of run ``run_id`` list (``done``), oldest first."""
+    return _recorded(store, run_id, "done")
+
+
+def recorded_answers(store: SnapshotStore, run_id: str) -> list[tuple[str, Event]]:
+    """The answers sent from outside to run ``run_id``'s questions, oldest first, each with
+    the digest of the question it answered."""
+    out = []
+    for i, entry in enumerate(_recorded(store, run_id, "answers")):
+        question = entry.get("question")
+        if type(question) is not str:
+            raise SnapshotError(
+                f"{store!r}: recorded answer {i} of run {run_id!r} names no question; the "
+                f"store is damaged"
+            )
+        try:
+            answer = decode_event(entry.get("answer"), f"answers[{i}]")
+        except ContextSerdeError as exc:
+            raise SnapshotError(f"recorded answer {i} of run {run_id!r}: {exc}") from exc
+        out.append((question, answer))
+    return out
+
+
+def _recorded(store: SnapshotStore, run_id: str, part: str) -> list[dict[str, Any]]:
     history = store.history(run_id)
     chain = getattr(history[0], "_chain", None) if history else None
     if chain is None:
         return []
-    calls: list[dict[str, Any]] = []
+    found: list[dict[str, Any]] = []
+    marker = f'"{part}"'
     for record in chain.records:
-        if '"done"' not in record.data:  # a start, status or end record: no parse needed
+        if marker not in record.data:  # most records of other kinds: no parse needed
             continue
-        done = chain._parse(record).get("done") or []
-        if not isinstance(done, list):
+        items = chain._parse(record).get(part) or []
+        if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
             raise SnapshotError(
-                f"{store!r}: snapshot {record.seq} of run {run_id!r} has a 'done' that is not "
-                f"a list; the store is damaged"
+                f"{store!r}: snapshot {record.seq} of run {run_id!r} has a {part!r} that is "
+                f"not a list of mappings; the store is damaged"
             )
-        for entry in done:
-            if not isinstance(entry, Mapping):
-                raise SnapshotError(
-                    f"{store!r}: snapshot {record.seq} of run {run_id!r} lists a call that is "
-                    f"not a mapping; the store is damaged"
-                )
-            calls.append(dict(entry))
-    return calls
+        found.extend(dict(item) for item in items)
+    return found
 
 
 def _codes(workflow: Workflow) -> dict[str, str]:
@@ -120,9 +141,19 @@ def _add(table: ReplayTable, entry: Mapping[str, Any], run_id: str) -> None:
     where = f"a recorded call of step {step!r} in run {run_id!r}"
     if not isinstance(code, str) or not (key is None or isinstance(key, str)):
         raise SnapshotError(f"{where} has no code hash or input digest; the store is damaged")
+    journal = entry.get("journal") or None
+    if journal is not None:
+        if not isinstance(journal, Mapping) or not all(type(k) is str for k in journal):
+            raise SnapshotError(f"{where} has a journal that is not a mapping of names")
+        for name, value in journal.items():
+            try:
+                decode(value, path=f"journal.{name}")  # checked now, decoded on use
+            except ContextSerdeError as exc:
+                raise SnapshotError(f"{where} cannot be read: {exc}") from exc
+        journal = dict(journal)
     unsafe = entry.get("unsafe")
     if unsafe:
-        table.add(step, code, key, str(unsafe))
+        table.add(step, code, key, str(unsafe), journal)
         return
     try:
         events = []
@@ -142,4 +173,4 @@ def _add(table: ReplayTable, entry: Mapping[str, Any], run_id: str) -> None:
             writes[str(key_)] = None
     except (ContextSerdeError, AttributeError, TypeError) as exc:
         raise SnapshotError(f"{where} cannot be read: {exc}") from exc
-    table.add(step, code, key, Effects(tuple(events), stream, writes or None, run_id))
+    table.add(step, code, key, Effects(tuple(events), stream, writes or None, run_id), journal)

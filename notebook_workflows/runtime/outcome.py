@@ -131,6 +131,8 @@ def advance(state: RunState, now: float, out: list[Command]) -> None:
     if state.stop is not None:
         finish(state, "done", now, out)
         return
+    if state.replay is not None and state.questions and not state.stepwise:
+        replay.answer_questions(state, out)  # a rerun answers what the recorded run was told
     if not state.stepwise and (state.queued or state.ready):
         started = routing.take(state, now)
         if state.replay is not None:  # a rerun: replay what the recorded run did

@@ -31,7 +31,7 @@ from ..events import (
     StepFailedEvent,
     StepFinished,
 )
-from . import joins, outcome, routing, stepping
+from . import joins, outcome, replay, routing, stepping
 from .commands import (
     AdvanceSoon,
     CancelInvocation,
@@ -321,6 +321,7 @@ def _failed(
         inv.attempt += 1
         inv.wait_calls = 0
         inv.produced = []
+        inv.streamed = None
         inv.timed_out = False
         state.retrying.add(inv.id)
         state.touch(inv)
@@ -413,6 +414,8 @@ def _event_sent(state: RunState, t: EventSent, now: float, out: list[Command]) -
             if inv.targets is None:
                 inv.targets = {}
             inv.targets[id(t.event)] = t.target
+    if origin is None and state.changes is not None:  # an answer is recorded for a rerun
+        replay.note_answer(state, t.event, t.target)
     try:
         waiter = routing.route(state, t.event, t.target, origin, (), line)
     except WorkflowRuntimeError as exc:

@@ -20,7 +20,13 @@ The rules, decided here and nowhere else:
 * a recorded call that cannot be replayed safely is kept as its reason, and the step runs: a
   step that called ``ctx.collect_events`` (the buffer it fed would be missing what a replay
   skips);
-* recorded calls of one step with one input are used once each, oldest first.
+* recorded calls of one step with one input are used once each, oldest first;
+* a step that runs (edited, or unsafe to replay) with the same input as a recorded call gets
+  that call's ``ctx.once`` results: ``ctx.once`` returns them instead of calling again;
+* a question for a human (an ``InputRequiredEvent``) that the recorded run asked and had
+  answered from outside is answered with the recorded answer when the rerun asks it again (a
+  step that asks and runs for real, or a replayed step that returned the question), oldest
+  recorded answer first, matched by the question's digest (``answer_questions``).
 
 This module is part of the engine: plain data and functions, no I/O and no asyncio. Building a
 table from a checkpoint store's history is the durable layer's work (``checkpoint.rerun``).
@@ -36,7 +42,8 @@ from typing import Any, NamedTuple
 
 from ..events import Event
 from ..serialization import encode, encode_event
-from .commands import Command, ReplayStep
+from . import routing
+from .commands import Command, ReplayStep, ResolveWaiter
 from .state import Invocation, RunState
 
 __all__ = ["Effects", "ReplayTable", "divert", "input_key"]
@@ -76,6 +83,9 @@ class ReplayTable:
         self.cache_only = cache_only
         self.calls: dict[tuple[str, str], deque[Effects | str]] = {}
         self.misses: dict[str, str] = {}  # step -> why a call not found in the table runs
+        self.answers: dict[str, deque[Event]] = {}  # question digest -> recorded answers
+        # (step, input digest) -> the ``ctx.once`` results of recorded calls, whatever their code
+        self.journals: dict[tuple[str, str], deque[dict[str, Any]]] = {}
 
     def __len__(self) -> int:
         return sum(len(calls) for calls in self.calls.values())
@@ -83,12 +93,21 @@ class ReplayTable:
     def __repr__(self) -> str:
         return f"<ReplayTable of {len(self)} recorded calls>"
 
-    def add(self, step: str, code: str, key: str | None, recorded: Effects | str) -> None:
+    def add(
+        self,
+        step: str,
+        code: str,
+        key: str | None,
+        recorded: Effects | str,
+        journal: dict[str, Any] | None = None,
+    ) -> None:
         """Keep one recorded call of ``step`` (its ``code`` hash and input ``key``): its
-        effects, or the reason it cannot be replayed."""
+        effects, or the reason it cannot be replayed, and its ``ctx.once`` results."""
         now = self.codes.get(step)
         if now is None:
             return  # the step is gone
+        if journal and key is not None and not self.cache_only:
+            self.journals.setdefault((step, key), deque()).append(journal)
         if not code or code != now:
             self.misses.setdefault(step, "its code changed since the recorded run")
             return
@@ -97,6 +116,10 @@ class ReplayTable:
             return
         self.calls.setdefault((step, key), deque()).append(recorded)
 
+    def add_answer(self, question: str, answer: Event) -> None:
+        """Keep an answer the recorded run was sent for the question of digest ``question``."""
+        self.answers.setdefault(question, deque()).append(answer)
+
     def take(self, state: RunState, inv: Invocation) -> Effects | str:
         """The recorded effects to replay for ``inv`` (used up), or why it must run."""
         spec = state.specs[inv.step]
@@ -104,19 +127,27 @@ class ReplayTable:
             return "it is marked @step(replay=False)"
         if self.cache_only and not spec.cache:
             return "it is not marked @step(cache=True)"
-        if not self.calls:
+        if not self.calls and not self.journals:
             return self.misses.get(inv.step, "the recorded run never called it")
         try:
             key = input_key(spec.cache_key, inv.event)
         except Exception as exc:  # a key function that fails: the step runs and says why
             return f"its input could not be keyed ({type(exc).__name__}: {exc})"
         inv.input_key = key  # the record of this call need not compute it again
+        journals = self.journals.get((inv.step, key))
+        journal = journals.popleft() if journals else None
         calls = self.calls.get((inv.step, key))
-        if not calls:
-            return self.misses.get(inv.step, "the recorded run never called it")
-        found = calls.popleft()
-        if not calls:
+        found: Effects | str = (
+            calls.popleft()
+            if calls
+            else self.misses.get(inv.step, "the recorded run never called it")
+        )
+        if calls is not None and not calls:
             del self.calls[(inv.step, key)]
+        if journal and found.__class__ is str:
+            # a step that runs again with the same input gets its recorded ctx.once results:
+            # what it did once outside the run (a payment, a message) is not done again
+            inv.journal = dict(journal)
         return found
 
 
@@ -133,3 +164,49 @@ def divert(state: RunState, started: list[Invocation], out: list[Command]) -> li
         else:
             out.append(ReplayStep(inv, found))  # type: ignore[arg-type]
     return real
+
+
+def note_answer(state: RunState, event: Event, target: str | None) -> None:
+    """An event sent from outside the run: if it answers the oldest open question (the one
+    ``routing.route`` would take it for), keep the pair, so the run's record has it."""
+    if target is not None or not state.questions or state.changes is None:
+        return
+    if routing.kind_of(state, type(event)) is not routing.ANSWER:
+        return
+    question = state.questions[0]
+    for waiter in state.waiters:  # a waiter that takes it answers its own question
+        if waiter.resolved is None and waiter.matches(event):
+            if waiter.question is None:
+                return
+            question = waiter.question
+            break
+    state.changes.answers.append((question, event))
+
+
+def answer_questions(state: RunState, out: list[Command]) -> None:
+    """Answer the open questions the recorded run had answered, oldest question first, with
+    the recorded answers, as if they had been sent from outside again."""
+    table: ReplayTable = state.replay
+    while state.questions and table.answers:
+        question = state.questions[0]
+        try:
+            key = input_key(None, question)
+        except Exception:  # a question that cannot be encoded was never recorded
+            return
+        answers = table.answers.get(key)
+        if not answers:
+            return
+        answer = answers.popleft()
+        if not answers:
+            del table.answers[key]
+        if state.changes is not None:  # recorded again, for a rerun of this rerun
+            state.changes.answers.append((question, answer))
+        waiter = routing.route(state, answer)
+        if waiter is not None:
+            inv = state.in_flight.get(waiter.invocation)
+            if inv is not None and inv.waiting:
+                inv.waiting = False
+                state.waiting -= 1
+            out.append(ResolveWaiter(waiter, answer))
+        elif state.questions and state.questions[0] is question:
+            return  # nothing took it (routing dropped it): do not loop on it

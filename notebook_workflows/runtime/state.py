@@ -101,7 +101,15 @@ class Changes:
     """What changed in a ``RunState`` since the last checkpoint, kept only while a checkpoint
     store is attached: a checkpoint writes these, not the whole state."""
 
-    __slots__ = ("collected", "completed", "dequeued", "invocations", "queued", "uncollected")
+    __slots__ = (
+        "answers",
+        "collected",
+        "completed",
+        "dequeued",
+        "invocations",
+        "queued",
+        "uncollected",
+    )
 
     def __init__(self) -> None:
         self.queued: dict[int, tuple[str, Event]] = {}  # seq -> (step, event)
@@ -110,10 +118,16 @@ class Changes:
         self.collected: dict[tuple[str, int], Event] = {}  # (buffer, seq) -> event
         self.uncollected: set[tuple[str, int]] = set()
         self.completed: list[Invocation] = []  # invocations that completed, in order
+        self.answers: list[tuple[Event, Event]] = []  # (question, answer) sent from outside
 
     def __bool__(self) -> bool:
         return bool(
-            self.queued or self.dequeued or self.invocations or self.collected or self.uncollected
+            self.queued
+            or self.dequeued
+            or self.invocations
+            or self.collected
+            or self.uncollected
+            or self.answers
         )
 
 
