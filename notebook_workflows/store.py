@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from ._frames import users_frames
 from .errors import ContextSerdeError
+from .runtime.view import current_invocation_var
 from .serialization import decode, encode
 
 __all__ = ["Store"]
@@ -350,8 +351,6 @@ class Store(Generic[StateT]):
 
 def _note_write(key: str, encoded: Any) -> None:
     """Note on the calling step's invocation that it set ``key`` (None: deleted it)."""
-    from .runtime.view import current_invocation_var
-
     inv = current_invocation_var.get()
     if inv is not None:
         if inv.writes is None:

@@ -285,20 +285,16 @@ class Workflow:
         ``await handler.step()``. ``durability`` says when a checkpointed run writes:
         ``"sync"`` after every step (the default), ``"async"`` batched off the event loop (a
         crash may lose the last few steps, never the store), ``"exit"`` only when the run
-        pauses, fails or ends. ``cache=store`` reuses, for ``@step(cache=True)`` steps, what
-        earlier runs recorded in that store for the same code and input (``checkpoint.rerun``),
-        and records this run there too unless ``checkpoint`` names another store.
+        pauses, fails or ends. ``cache=store``: see ``checkpoint.rerun``.
         """
         try:
             table = None
-            if cache is not None:
+            if cache is not None:  # reuse what earlier runs in that store did; record there
                 from .checkpoint.rerun import cache_table
 
-                table = cache_table(self, cache)
-                checkpoint = cache if checkpoint is None else checkpoint
-            return self._run(
-                ctx, stepwise, run_id, checkpoint, durability, start_event, fields, table
-            )
+                table, checkpoint = cache_table(self, cache), checkpoint or cache
+            args = (ctx, stepwise, run_id, checkpoint, durability, start_event, fields, table)
+            return self._run(*args)
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
             raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
 
@@ -460,11 +456,9 @@ class Workflow:
             raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
 
     def rerun(self, run_id: str, *, store: Any = None, durability: str = "sync") -> WorkflowHandler:
-        """Run checkpointed run ``run_id`` again as a new run, after editing steps: every call
-        whose step code and input event are unchanged is replayed from the record instead of
-        called; edited steps, and what receives different events, run. The original run is
-        not touched; the new run's history says per step "replayed" or ran. ``store`` as for
-        ``resume``. See ``checkpoint.rerun``."""
+        """Run checkpointed run ``run_id`` again as a new run after editing steps: calls whose
+        step code and input are unchanged are replayed, not called; the rest run. ``store`` as
+        for ``resume``; see ``checkpoint.rerun``."""
         from .checkpoint.rerun import rerun_run
 
         try:

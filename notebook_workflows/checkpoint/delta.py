@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..runtime.joins import joins_out
 from ..runtime.replay import input_key
+from ..events import Event
 from ..runtime.state import Changes, Invocation
 from ..serialization import encode_event
 from ..snapshot import invocation_out, waiter_out
@@ -47,6 +48,7 @@ def delta_of(
     changes: Changes,
     store_changes: Mapping[str, Any],
     since: dict[str, Any] | None = None,
+    encoded: dict[int, tuple[Event, Any]] | None = None,
 ) -> dict[str, Any]:
     """The change since the previous checkpoint, so that ``apply_delta(previous, delta)`` is
     the snapshot now. ``store_changes`` maps changed keys to their encoded value, or to
@@ -56,7 +58,9 @@ def delta_of(
     writes just that, plus the counters. ``since`` (kept by the caller from one delta to the
     next, first filled by ``delta_baseline``) leaves out the small parts that did not change since
     the previous delta (``stats``: the steps whose figures did not change), and the parts that
-    did not change at all; without it every part is there, empty when nothing changed."""
+    did not change at all; without it every part is there, empty when nothing changed.
+    ``encoded`` (kept by the caller too) is filled with the queued events' encodings, by
+    ``id``, so ``calls_done`` does not encode the same events again."""
     state = ctx._state
     delta: dict[str, Any] = {}
     if store_changes:
@@ -74,7 +78,7 @@ def delta_of(
     else:
         if changes.queued:
             delta["queue_add"] = [
-                {"seq": seq, "step": step, "event": encode_event(ev)}
+                {"seq": seq, "step": step, "event": _encode(ev, encoded)}
                 for seq, (step, ev) in sorted(changes.queued.items())
             ]
         if changes.dequeued:
@@ -84,7 +88,8 @@ def delta_of(
         delta["in_flight_empty"] = True
     elif changes.invocations:
         ids = sorted(changes.invocations)
-        put = [invocation_out(in_flight[i], encode_event) for i in ids if i in in_flight]
+        ev_out = encode_event if encoded is None else lambda ev: _encode(ev, encoded)
+        put = [invocation_out(in_flight[i], ev_out) for i in ids if i in in_flight]
         if put:
             delta["in_flight_put"] = put
         if len(put) < len(ids):
@@ -224,7 +229,29 @@ def apply_delta(snapshot: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[s
     return out
 
 
-def calls_done(ctx: Context[Any], changes: Changes, codes: Mapping[str, str]) -> dict[str, Any]:
+def _encode(event: Event, encoded: dict[int, tuple[Event, Any]] | None) -> Any:
+    data = encode_event(event)
+    if encoded is not None:
+        encoded[id(event)] = (event, data)  # the event is kept: its id stays its own
+    return data
+
+
+def _known(event: Event, encoded: dict[int, tuple[Event, Any]] | None, used: bool) -> Any:
+    """``encode_event(event)``, from ``encoded`` if ``delta_of`` encoded it already (then
+    forgotten once ``used`` as a call's input: it is not needed again)."""
+    if encoded:
+        hit = encoded.pop(id(event), None) if used else encoded.get(id(event))
+        if hit is not None and hit[0] is event:
+            return hit[1]
+    return encode_event(event)
+
+
+def calls_done(
+    ctx: Context[Any],
+    changes: Changes,
+    codes: Mapping[str, str],
+    encoded: dict[int, tuple[Event, Any]] | None = None,
+) -> dict[str, Any]:
     """What a rerun replays, as a record keeps it (see ``snapshot``): ``done``, what each
     invocation that completed did (its step's code hash, a digest of its input event
     (``runtime.replay.input_key``), the events it emitted, with the step each was sent to if
@@ -234,7 +261,7 @@ def calls_done(ctx: Context[Any], changes: Changes, codes: Mapping[str, str]) ->
     of the question it answered)."""
     out: dict[str, Any] = {}
     if changes.completed:
-        out["done"] = _done(ctx, changes.completed, codes)
+        out["done"] = _done(ctx, changes.completed, codes, encoded)
     if changes.answers:
         out["answers"] = [
             {"question": input_key(None, question), "answer": encode_event(answer)}
@@ -244,7 +271,10 @@ def calls_done(ctx: Context[Any], changes: Changes, codes: Mapping[str, str]) ->
 
 
 def _done(
-    ctx: Context[Any], completed: list[Invocation], codes: Mapping[str, str]
+    ctx: Context[Any],
+    completed: list[Invocation],
+    codes: Mapping[str, str],
+    encoded: dict[int, tuple[Event, Any]] | None,
 ) -> list[dict[str, Any]]:
     specs = ctx._specs
     done = []
@@ -252,14 +282,16 @@ def _done(
         spec = specs[inv.step]
         entry: dict[str, Any] = {"id": inv.id, "step": inv.step, "code": codes.get(inv.step, "")}
         try:
-            entry["input"] = inv.input_key or input_key(spec.cache_key, inv.event)
+            entry["input"] = inv.input_key or input_key(
+                spec.cache_key, inv.event, _known(inv.event, encoded, True)
+            )
         except Exception as exc:
             entry["input"] = None
             entry["unsafe"] = f"its input could not be keyed ({type(exc).__name__}: {exc})"
         targets = inv.targets
         emitted = []
         for event in inv.produced:
-            item = {"event": encode_event(event)}
+            item = {"event": _known(event, encoded, False)}
             if targets and id(event) in targets:
                 item["to"] = targets[id(event)]
             emitted.append(item)

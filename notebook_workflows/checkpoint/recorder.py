@@ -141,6 +141,7 @@ class Recorder:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.codes: dict[str, str] = {}  # step -> code hash, for the calls a rerun replays
         self.replays = 0  # replayed calls not written yet (see ``step_replayed``)
+        self.encoded: dict[int, Any] = {}  # queued events' encodings (``delta_of``)
 
     def __repr__(self) -> str:
         return f"Recorder({self.store!r}, run {self.run_id or '(not started)'!r})"
@@ -298,10 +299,13 @@ class Recorder:
         self.replays = 0  # whatever record is written covers them
         state = ctx._state
         changes = state.drain_changes()
-        delta = delta_of(ctx, changes, ctx.store._drain_changes(DELETED), self.since)
-        calls = (
-            calls_done(ctx, changes, self.codes) if changes.completed or changes.answers else None
-        )
+        encoded = self.encoded
+        delta = delta_of(ctx, changes, ctx.store._drain_changes(DELETED), self.since, encoded)
+        calls = None
+        if changes.completed or changes.answers:
+            calls = calls_done(ctx, changes, self.codes, encoded)
+        if len(encoded) > 4096:  # events queued and never a completed call's input
+            encoded.clear()
         data = dumps(delta)
         # what the calls did is for a rerun to read, not for rebuilding snapshots: it does not
         # count towards the next base

@@ -35,10 +35,11 @@ table from a checkpoint store's history is the durable layer's work (``checkpoin
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
+
+from pydantic_core import to_json
 
 from ..events import Event
 from ..serialization import encode, encode_event
@@ -60,16 +61,17 @@ class Effects(NamedTuple):
     run_id: str = ""  # the run that recorded it
 
 
-def input_key(key_fn: Callable[[Any], Any] | None, event: Event) -> str:
+def input_key(key_fn: Callable[[Any], Any] | None, event: Event, encoded: Any = None) -> str:
     """The digest that identifies a step's input: of the encoded event, or of the encoded
     ``key_fn(event)`` when the step has a ``cache_key``. Raises what encoding or ``key_fn``
-    raises."""
+    raises. Equal events encode alike (fields in their declared order), so they have equal
+    digests; a mapping whose keys were inserted in another order counts as another input,
+    which only makes the step run. ``encoded`` is ``encode_event(event)`` if known."""
     if key_fn is None:
-        data: Any = encode_event(event)
+        data: Any = encoded if encoded is not None else encode_event(event)
     else:
         data = {"key": encode(key_fn(event), path="cache_key")}
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return hashlib.blake2b(to_json(data), digest_size=12).hexdigest()
 
 
 class ReplayTable:
