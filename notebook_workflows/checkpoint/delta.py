@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..events import Event
 from ..runtime.joins import joins_out
 from ..runtime.replay import input_key
-from ..events import Event
 from ..runtime.state import Changes, Invocation
 from ..serialization import encode_event
 from ..snapshot import invocation_out, waiter_out
