@@ -15,11 +15,7 @@ from typing import Any
 
 import pytest
 
-from notebook_workflows import (
-    Event,
-    HumanResponseEvent,
-    Workflow,
-)
+from notebook_workflows import Event, HumanResponseEvent, Workflow, step
 from notebook_workflows.checkpoint import MemoryStore, SQLiteStore
 from notebook_workflows.checkpoint.rerun import recorded_calls
 from notebook_workflows.errors import SnapshotError
@@ -387,3 +383,51 @@ async def test_the_run_graph_draws_replayed_steps_apart() -> None:
     load_line = next(line for line in graph.source.splitlines() if "<B>load</B>" in line)
     assert "dashed" in load_line and "#7d8ea6" in load_line
     assert ":::replayed" in graph.to_mermaid()
+
+
+async def test_a_failed_run_reruns_with_the_fixed_step_and_replays_the_rest() -> None:
+    store = MemoryStore()
+    bug = '        CALLS.append("count")\n        raise ValueError("bug")\n'
+    broken = cell(PIPELINE, **{'        CALLS.append("count")\n': bug})
+    original = broken(checkpoint=store).run(text="a b")
+    with pytest.raises(ValueError, match="bug"):
+        await original
+    assert CALLS == ["load", "parse", "count"]
+    CALLS.clear()
+    rerun = cell(PIPELINE)(checkpoint=store).rerun(original.run_id)
+    assert await rerun == "2 words"
+    assert CALLS == ["count", "report"]
+    assert store.latest(original.run_id).status == "failed"  # the original stays as it was
+
+
+def test_rerun_sync_from_plain_code_and_the_monitor_counts_replays() -> None:
+    from notebook_workflows.notebook.monitor.panels import progress_html
+
+    store = MemoryStore()
+    workflow = cell(PIPELINE)(checkpoint=store)
+    handler_ids: list[str] = []
+
+    async def first() -> Any:
+        handler = workflow.run(text="x")
+        handler_ids.append(handler.run_id)
+        return await handler
+
+    assert asyncio.run(first()) == "1 words"
+    CALLS.clear()
+    assert workflow.rerun_sync(handler_ids[0]) == "1 words"
+    assert CALLS == []
+
+    async def again() -> str:
+        rerun = workflow.rerun(handler_ids[0])
+        await rerun
+        return progress_html(rerun.view())
+
+    html = asyncio.run(again())
+    assert '<b class="replayed">4</b> replayed: count, load, parse, report' in html
+
+
+def test_step_options_for_rerun_and_cache_are_checked() -> None:
+    with pytest.raises(TypeError, match="cache_key must be a function"):
+        step(cache_key="url")  # type: ignore[arg-type]
+    spec = cell(CACHED, "Fetch")._step_specs()["fetch"]
+    assert (spec.replay, spec.cache, spec.cache_key is not None) == (True, True, True)
