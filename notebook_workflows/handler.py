@@ -106,6 +106,7 @@ class WorkflowHandler:
             error=state.error,
             stalled=state.stalled,
             replayed={k: n for k, n in state.step_replays.items() if n},
+            ran_because=dict(state.ran_because),
             result=result.result()
             if driver.status == "done" and result.done() and not result.cancelled()
             else None,

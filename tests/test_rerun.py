@@ -379,7 +379,9 @@ async def test_the_run_graph_draws_replayed_steps_apart() -> None:
     by_name = {n.title: n for n in graph._nodes if n.kind == "step"}
     assert by_name["load"].state == "replayed" and by_name["report"].state == ""
     assert by_name["load"].notes[-1] == "replayed · 1 call, none ran"
-    assert by_name["report"].notes[-1].startswith("1 run · ")
+    assert by_name["report"].notes[-2].startswith("1 run · ")
+    assert by_name["report"].notes[-1] == "ran: its code changed since the recorded run"
+    assert view.ran_because == {"report": "its code changed since the recorded run"}
     load_line = next(line for line in graph.source.splitlines() if "<B>load</B>" in line)
     assert "dashed" in load_line and "#7d8ea6" in load_line
     assert ":::replayed" in graph.to_mermaid()

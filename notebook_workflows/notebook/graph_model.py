@@ -216,6 +216,9 @@ def _overlay_run(model: _Model, stats: RunView) -> tuple[tuple[_Node, ...], tupl
             also = f" ({replayed} replayed)" if replayed else ""
             seconds = _duration(stats.step_seconds.get(name, 0.0))
             notes.append(f"{runs - replayed} {plural}{also} · {seconds}")
+            why = stats.ran_because.get(name)
+            if why and stats.replayed:  # a rerun: say why this step was called
+                notes.extend(_wrap(f"ran: {why}", _ERROR_WIDTH, 2))
         if running.get(name):
             notes.append("running" + (f" ({running[name]} at once)" if running[name] > 1 else ""))
         if waiting.get(name):

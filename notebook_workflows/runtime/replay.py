@@ -162,6 +162,8 @@ def divert(state: RunState, started: list[Invocation], out: list[Command]) -> li
         found = table.take(state, inv)
         if found.__class__ is str:
             inv.ran_because = found  # type: ignore[assignment]
+            if not table.cache_only or state.specs[inv.step].cache:  # for the run's view
+                state.ran_because[inv.step] = found  # type: ignore[assignment]
             real.append(inv)
         else:
             out.append(ReplayStep(inv, found))  # type: ignore[arg-type]

@@ -280,6 +280,7 @@ class RunState:
         # ``replay.ReplayTable``), and how many invocations of each step were replayed
         self.replay: Any = None
         self.step_replays: dict[str, int] = dict.fromkeys(specs, 0)
+        self.ran_because: dict[str, str] = {}  # step -> why its last call ran, not replayed
 
     # -- reading --------------------------------------------------------------------------------
 
