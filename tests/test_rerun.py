@@ -433,3 +433,17 @@ def test_step_options_for_rerun_and_cache_are_checked() -> None:
         step(cache_key="url")  # type: ignore[arg-type]
     spec = cell(CACHED, "Fetch")._step_specs()["fetch"]
     assert (spec.replay, spec.cache, spec.cache_key is not None) == (True, True, True)
+
+
+async def test_a_value_a_step_set_is_written_once_per_record() -> None:
+    store = MemoryStore()
+    original, _ = await first_run(cell(PIPELINE)(checkpoint=store), text="a b c")
+    history = store.history(original.run_id)
+    [record] = [s for s in history if s.step == "load"]
+    raw = json.loads(next(r for r in record._chain.records if r.seq == record.seq).data)
+    [call] = raw["done"]
+    assert call["same"] == ["source"] and "set" not in call
+    assert raw["store_set"]["source"] == "a b c"
+    # read back whole, by the history and by a rerun
+    assert record.calls[0]["set"] == {"source": "a b c"}
+    assert recorded_calls(store, original.run_id)[0]["set"] == {"source": "a b c"}

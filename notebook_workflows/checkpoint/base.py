@@ -47,7 +47,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 from pydantic_core import to_json as _to_json
 
 from ..errors import SnapshotError
-from .delta import apply_delta
+from .delta import apply_delta, calls_of
 from .lease import Lease, LeaseStore, Leasing, Owner, RunOwnedError
 from .listing import RunInfo, RunList, _when, plural
 
@@ -139,8 +139,13 @@ class Snapshot:
         record = self._chain.records[self._chain.index[self.seq]]
         if '"done"' not in record.data:
             return []
-        done = self._chain._parse(record).get("done")
-        return [dict(entry) for entry in done] if isinstance(done, list) else []
+        try:
+            return calls_of(self._chain._parse(record))
+        except ValueError as exc:
+            raise SnapshotError(
+                f"{self._chain.store!r}: snapshot {self.seq} of run {self.run_id!r} cannot be "
+                f"read: {exc}; the store is damaged"
+            ) from None
 
     @property
     def workflow(self) -> str:

@@ -251,6 +251,7 @@ def calls_done(
     changes: Changes,
     codes: Mapping[str, str],
     encoded: dict[int, tuple[Event, Any]] | None = None,
+    store: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What a rerun replays, as a record keeps it (see ``snapshot``): ``done``, what each
     invocation that completed did (its step's code hash, a digest of its input event
@@ -258,10 +259,14 @@ def calls_done(
     one was named, the events it streamed, the store keys it set or deleted, and whether it
     was itself replayed, or why it ran although a rerun could have replayed it); and
     ``answers``, the answers sent from outside to the run's questions (each with the digest
-    of the question it answered)."""
+    of the question it answered).
+
+    ``store`` is what the same record keeps of the store (a delta's ``store_set``, a base's
+    ``store``): a value a call set that is there, the very same, is named in the call's
+    ``same`` list instead of written twice (``calls_of`` puts it back)."""
     out: dict[str, Any] = {}
     if changes.completed:
-        out["done"] = _done(ctx, changes.completed, codes, encoded)
+        out["done"] = _done(ctx, changes.completed, codes, encoded, store or {})
     if changes.answers:
         out["answers"] = [
             {"question": input_key(None, question), "answer": encode_event(answer)}
@@ -275,6 +280,7 @@ def _done(
     completed: list[Invocation],
     codes: Mapping[str, str],
     encoded: dict[int, tuple[Event, Any]] | None,
+    store: Mapping[str, Any],
 ) -> list[dict[str, Any]]:
     specs = ctx._specs
     done = []
@@ -300,8 +306,21 @@ def _done(
             entry["stream"] = [encode_event(event) for event in inv.streamed]
         writes = inv.writes
         if writes:
-            entry["set"] = {k: v for k, v in writes.items() if v is not None}
-            entry["deleted"] = sorted(k for k, v in writes.items() if v is None)
+            values = {}
+            same = []
+            for key, value in writes.items():
+                if value is not None:
+                    if store.get(key) is value:
+                        same.append(key)
+                    else:
+                        values[key] = value
+            if values:
+                entry["set"] = values
+            if same:
+                entry["same"] = same
+            deleted = [k for k, v in writes.items() if v is None]
+            if deleted:
+                entry["deleted"] = sorted(deleted)
         if inv.collects:
             entry["unsafe"] = "it calls ctx.collect_events, whose buffer a replay cannot rebuild"
         if inv.journal:
@@ -312,6 +331,32 @@ def _done(
             entry["ran_because"] = inv.ran_because
         done.append(entry)
     return done
+
+
+def calls_of(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The calls a record's ``data`` (a delta or a base, parsed) lists in ``done``, each with
+    the store values it names as ``same`` put back into its ``set``. Raises ``ValueError``
+    for data that is not what ``calls_done`` writes."""
+    done = data.get("done") or []
+    store = data.get("store_set") or data.get("store") or {}
+    if not isinstance(done, list) or not isinstance(store, Mapping):
+        raise ValueError("its 'done' is not a list of calls")
+    calls = []
+    for entry in done:
+        if not isinstance(entry, Mapping):
+            raise ValueError("its 'done' lists a call that is not a mapping")
+        call = dict(entry)
+        same = call.pop("same", None)
+        if same:
+            values = call.get("set") or {}
+            if not isinstance(same, list) or not isinstance(values, Mapping):
+                raise ValueError("a call's 'same' or 'set' is malformed")
+            missing = [k for k in same if k not in store]
+            if missing:
+                raise ValueError(f"a call names store keys the record lacks: {missing[:3]}")
+            call["set"] = {**values, **{k: store[k] for k in same}}
+        calls.append(call)
+    return calls
 
 
 def small_parts(ctx: Context[Any]) -> dict[str, Any]:

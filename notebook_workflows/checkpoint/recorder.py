@@ -69,6 +69,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ContextSerdeError, SnapshotError
+from ..runtime.state import Changes
 from ..serialization import find_class, qualified_name
 from ..snapshot import code_hash, snapshot_of
 from ..workflow import DURABILITY  # when a run's records reach the store: see above
@@ -301,21 +302,19 @@ class Recorder:
         changes = state.drain_changes()
         encoded = self.encoded
         delta = delta_of(ctx, changes, ctx.store._drain_changes(DELETED), self.since, encoded)
-        calls = None
-        if changes.completed or changes.answers:
-            calls = calls_done(ctx, changes, self.codes, encoded)
-        if len(encoded) > 4096:  # events queued and never a completed call's input
-            encoded.clear()
         data = dumps(delta)
         # what the calls did is for a rerun to read, not for rebuilding snapshots: it does not
         # count towards the next base
         since_base = self.since_base + len(data)
         if since_base > self.gap:
-            self._base(ctx, reason, step, calls=calls)
+            self._base(ctx, reason, step, changes=changes)
             return
-        if calls:
+        if changes.completed or changes.answers:
+            calls = calls_done(ctx, changes, self.codes, encoded, delta.get("store_set"))
             text = dumps(calls)[1:-1]  # "done": [...], "answers": [...]
             data = f"{data[:-1]},{text}}}" if data != "{}" else f"{{{text}}}"
+        if len(encoded) > 4096:  # events queued and never a completed call's input
+            encoded.clear()
 
         self.since_base = since_base
         self._save(
@@ -339,12 +338,13 @@ class Recorder:
         reason: str,
         step: str | None,
         new_run: RunInfo | None = None,
-        calls: dict[str, Any] | None = None,
+        changes: Changes | None = None,
     ) -> None:
         state = ctx._state
         snapshot = snapshot_of(ctx)
-        if calls:
-            snapshot.update(calls)  # the calls since the record before, as a delta has them
+        if changes is not None and (changes.completed or changes.answers):
+            # the calls since the record before, as a delta has them
+            snapshot.update(calls_done(ctx, changes, self.codes, None, snapshot["store"]))
         data = dumps(snapshot)
         self.since = delta_baseline(ctx)
         self._save(

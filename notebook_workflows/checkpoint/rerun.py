@@ -36,6 +36,7 @@ from ..runtime.replay import Effects, ReplayTable
 from ..serialization import decode, decode_event, qualified_name
 from ..snapshot import code_hash
 from .base import SnapshotStore
+from .delta import calls_of
 
 if TYPE_CHECKING:
     from ..handler import WorkflowHandler
@@ -119,12 +120,19 @@ def _recorded(store: SnapshotStore, run_id: str, part: str) -> list[dict[str, An
     for record in chain.records:
         if marker not in record.data:  # most records of other kinds: no parse needed
             continue
-        items = chain._parse(record).get(part) or []
-        if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        data = chain._parse(record)
+        try:
+            if part == "done":
+                found.extend(calls_of(data))
+                continue
+            items = data.get(part) or []
+            if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+                raise ValueError(f"its {part!r} is not a list of mappings")
+        except ValueError as exc:
             raise SnapshotError(
-                f"{store!r}: snapshot {record.seq} of run {run_id!r} has a {part!r} that is "
-                f"not a list of mappings; the store is damaged"
-            )
+                f"{store!r}: snapshot {record.seq} of run {run_id!r} cannot be read: {exc}; "
+                f"the store is damaged"
+            ) from None
         found.extend(dict(item) for item in items)
     return found
 
