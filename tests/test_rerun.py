@@ -447,3 +447,31 @@ async def test_a_value_a_step_set_is_written_once_per_record() -> None:
     # read back whole, by the history and by a rerun
     assert record.calls[0]["set"] == {"source": "a b c"}
     assert recorded_calls(store, original.run_id)[0]["set"] == {"source": "a b c"}
+
+
+JOINING = """
+class Batching(Workflow):
+    @step
+    async def fan_out(self, ev: StartEvent) -> list[Ping]:
+        CALLS.append("fan_out")
+        return [Ping(n=n) for n in range(3)]
+
+    @step
+    async def join(self, events: list[Ping]) -> StopEvent:
+        CALLS.append("join")
+        return StopEvent(result=sorted(e.n for e in events))
+"""
+
+
+async def test_a_workflow_with_joins_runs_every_step_and_says_why() -> None:
+    store = MemoryStore()
+    original = cell(JOINING, "Batching")(checkpoint=store).run()
+    assert await original == [0, 1, 2]
+    CALLS.clear()
+    rerun = cell(JOINING, "Batching")(checkpoint=store).rerun(original.run_id)
+    assert await rerun == [0, 1, 2]
+    assert CALLS == ["fan_out", "join"]
+    reasons = {c.get("ran_because") for c in recorded_calls(store, rerun.run_id)}
+    assert reasons == {
+        "the workflow has joins or counted recoveries, which a replay does not rebuild"
+    }

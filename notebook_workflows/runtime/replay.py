@@ -21,6 +21,9 @@ The rules, decided here and nowhere else:
   step that called ``ctx.collect_events`` (the buffer it fed would be missing what a replay
   skips);
 * recorded calls of one step with one input are used once each, oldest first;
+* a workflow with joins (``list[E]`` or several event parameters) or a run that counts
+  recoveries along lines of events runs every step: the fan-out streams and lines a replay
+  would have to rebuild are not recorded;
 * a step that runs (edited, or unsafe to replay) with the same input as a recorded call gets
   that call's ``ctx.once`` results: ``ctx.once`` returns them instead of calling again;
 * a question for a human (an ``InputRequiredEvent``) that the recorded run asked and had
@@ -159,7 +162,13 @@ def divert(state: RunState, started: list[Invocation], out: list[Command]) -> li
     table: ReplayTable = state.replay
     real: list[Invocation] = []
     for inv in started:
-        found = table.take(state, inv)
+        if state.joins is not None or state.lineage:
+            # fan-out streams, joins and lines of recoveries are not rebuilt by a replay
+            found: Effects | str = (
+                "the workflow has joins or counted recoveries, which a replay does not rebuild"
+            )
+        else:
+            found = table.take(state, inv)
         if found.__class__ is str:
             inv.ran_because = found  # type: ignore[assignment]
             if not table.cache_only or state.specs[inv.step].cache:  # for the run's view
