@@ -327,7 +327,9 @@ class StepStarted:
 
 @dataclass(slots=True)
 class StepFinished:
-    """A step invocation completed; ``produced`` holds the events it returned or sent."""
+    """A step invocation completed; ``produced`` holds the events it returned or sent;
+    ``where`` says where it ran when not in the run's own process (a Dask worker's address,
+    or host and process id for a process pool), else it is empty."""
 
     run_id: str
     step: str
@@ -335,6 +337,7 @@ class StepFinished:
     produced: tuple[Event, ...] = ()
     duration: float = 0.0
     at: float = 0.0
+    where: str = ""
 
 
 @dataclass(slots=True)

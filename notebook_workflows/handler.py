@@ -100,7 +100,9 @@ class WorkflowHandler:
             if not finished
             else (),
             open_questions=tuple(state.questions) if not finished else (),
-            last=StepCall(last.step, last.event, tuple(last.produced)) if last else None,
+            last=StepCall(last.step, last.event, tuple(last.produced), last.where)
+            if last
+            else None,
             store=self.ctx.store._encoded(),
             log=tuple(driver.stream_log),
             error=state.error,

@@ -40,6 +40,7 @@ class StepOptions:
     replay: bool = True  # a rerun may replay its recorded outputs instead of calling it
     cache: bool = False  # ``run(cache=store)`` may reuse outputs recorded by earlier runs
     cache_key: Callable[[Any], Any] | None = None  # what of the input event counts as "same"
+    executor: Any = None
 
 
 # The kinds of a step parameter, in the order the function declares them. GATHER: one of the
@@ -81,6 +82,8 @@ class StepSpec:
     replay: bool = True
     cache: bool = False
     cache_key: Callable[[Any], Any] | None = None
+    # a sync step's own ``concurrent.futures.Executor`` (None: the run's, else a thread pool)
+    executor: Any = None
 
     @property
     def resources(self) -> tuple[tuple[str, Resource], ...]:
@@ -118,6 +121,7 @@ def step(
     replay: bool = True,
     cache: bool = False,
     cache_key: Callable[[Any], Any] | None = None,
+    executor: Any = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -134,6 +138,7 @@ def step(
     replay: bool = True,
     cache: bool = False,
     cache_key: Callable[[Any], Any] | None = None,
+    executor: Any = None,
 ) -> Any:
     """Mark a workflow method as a step.
 
@@ -142,7 +147,9 @@ def step(
     ``accept_event_subclasses=True`` also routes events of subclasses of the accepted types to
     the step. ``skip_graph_checks`` (``["reachability"]``, ``["dead_end"]``) leaves this step
     out of those checks of ``validate()``. ``workflow=SomeWorkflow`` adds a function defined
-    outside the class to that workflow (``SomeWorkflow.add_step``).
+    outside the class to that workflow (``SomeWorkflow.add_step``). ``executor`` (a
+    ``concurrent.futures.Executor``) runs this sync step there rather than on the run's
+    executor (see ``Workflow``); an async step always runs on the run's event loop.
 
     ``replay=False`` makes the step run for real in every ``rerun`` (a notification, say);
     ``cache=True`` lets ``run(cache=store)`` reuse what an earlier run of the same code recorded
@@ -158,6 +165,7 @@ def step(
             f"retry_policy must have a next(elapsed_time, attempts, error) method, "
             f"got {retry_policy!r}"
         )
+    check_executor(executor, "@step(executor=...)")
     checks = tuple(skip_graph_checks or ())
     unknown = [c for c in checks if c not in GRAPH_CHECKS]
     if unknown:
@@ -175,6 +183,7 @@ def step(
         bool(replay),
         bool(cache or cache_key is not None),
         cache_key,
+        executor,
     )
 
     def mark(func: F) -> F:
@@ -186,6 +195,15 @@ def step(
         return func
 
     return mark(fn) if fn is not None else mark
+
+
+def check_executor(executor: Any, where: str) -> None:
+    """Refuse, naming ``where``, anything that is neither None nor an executor."""
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise TypeError(
+            f"{where} takes a concurrent.futures.Executor (a ThreadPoolExecutor, a "
+            f"ProcessPoolExecutor, Dask's client.get_executor(), ...), got {executor!r}"
+        )
 
 
 def step_options(obj: Any) -> StepOptions | None:
@@ -338,6 +356,7 @@ def read_signature(
         replay=options.replay,
         cache=options.cache,
         cache_key=options.cache_key,
+        executor=options.executor,
     )
 
 

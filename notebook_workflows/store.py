@@ -327,14 +327,22 @@ class Store(Generic[StateT]):
 
     def _apply_encoded(self, writes: dict[str, Any]) -> None:
         """Set encoded values (None: delete the key) as a replayed step had set them."""
+        stored = {key: value for key, value in writes.items() if value is not None}
+        self._merge(stored, [key for key, value in writes.items() if value is None])
+
+    def _merge(self, stored: dict[str, Any], deleted: Sequence[str] = ()) -> None:
+        """Take writes made elsewhere (a step that ran in another process, on a copy of this
+        store): ``stored`` tagged JSON values by key, already checked there, and ``deleted``
+        keys. Each key written replaces the one here: the last writer of a key wins."""
         with self._thread_lock:
-            for key, value in writes.items():
-                if value is None:
-                    self._data.pop(key, None)
-                else:
-                    self._data[key] = value
-                self._changed.add(key)
+            for key in deleted:
+                self._data.pop(key, None)
                 self._fresh.pop(key, None)
+            self._data.update(stored)
+            for key in stored:
+                self._fresh.pop(key, None)
+            self._changed.update(stored)
+            self._changed.update(deleted)
             self._model = None
 
     def _drain_changes(self, deleted: Any) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from .step import (
     StepSignatureError,
     StepSpec,
     UnresolvedAnnotation,
+    check_executor,
     read_signature,
     step,
     step_options,
@@ -52,7 +53,10 @@ class Workflow:
 
     ``timeout`` is the wall-clock budget of one run in seconds (``None``, the default, for
     none); time spent waiting for a human never counts. ``checkpoint`` is a snapshot store that
-    every run of this workflow saves to (see ``notebook_workflows.checkpoint``).
+    every run of this workflow saves to (see ``notebook_workflows.checkpoint``). ``executor``
+    (a ``concurrent.futures.Executor``) runs its sync steps, unless a run or a step names its
+    own: a thread pool by default; a ``ProcessPoolExecutor`` or Dask's
+    ``client.get_executor()`` runs them in other processes (see ``notebook_workflows.remote``).
     Subclasses may define ``__init__`` and keep data on ``self``; calling
     ``super().__init__()`` is optional.
     """
@@ -60,6 +64,7 @@ class Workflow:
     timeout: float | None = None
     verbose: bool = False
     checkpoint: Any = None
+    executor: Any = None
 
     disable_validation: bool = False
     num_concurrent_runs: int | None = None
@@ -79,7 +84,9 @@ class Workflow:
         workflow_name: str | None = None,
         num_concurrent_runs: int | None = None,
         resource_manager: Any = None,
+        executor: Any = None,
     ) -> None:
+        check_executor(executor, "Workflow(executor=...)")
         if timeout is not None and not timeout > 0:
             raise ValueError(
                 f"timeout must be a positive number of seconds or None, got {timeout!r}"
@@ -96,6 +103,7 @@ class Workflow:
         self.timeout = timeout
         self.verbose = verbose
         self.checkpoint = checkpoint
+        self.executor = executor
         self.disable_validation = disable_validation
         unknown = set(skip_graph_checks) - set(CHECK_OF)
         if unknown:
@@ -275,6 +283,7 @@ class Workflow:
         durability: str = "sync",
         start_event: StartEvent | None = None,
         cache: Any = None,
+        executor: Any = None,
         **fields: Any,
     ) -> WorkflowHandler:
         """Start a run on the running event loop and return its handler at once.
@@ -285,16 +294,19 @@ class Workflow:
         ``await handler.step()``. ``durability`` says when a checkpointed run writes:
         ``"sync"`` after every step (the default), ``"async"`` batched off the event loop (a
         crash may lose the last few steps, never the store), ``"exit"`` only when the run
-        pauses, fails or ends. ``cache=store``: see ``checkpoint.rerun``.
+        pauses, fails or ends. ``executor`` runs this run's sync steps (those without an
+        executor of their own), in place of the workflow's. ``cache=store``: see
+        ``checkpoint.rerun``.
         """
         try:
+            check_executor(executor, "run(executor=...)")
             table = None
             if cache is not None:  # reuse what earlier runs in that store did; record there
                 from .checkpoint.rerun import cache_table
 
                 table, checkpoint = cache_table(self, cache), checkpoint or cache
-            args = (ctx, stepwise, run_id, checkpoint, durability, start_event, fields, table)
-            return self._run(*args)
+            args = (ctx, stepwise, run_id, checkpoint, durability, start_event, fields)
+            return self._run(*args, table, executor)
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
             raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
 
@@ -308,6 +320,7 @@ class Workflow:
         start_event: StartEvent | None,
         fields: dict[str, Any],
         replay: Any = None,
+        executor: Any = None,
     ) -> WorkflowHandler:
         """``run`` itself: its frames are left out of the tracebacks users see."""
         try:
@@ -344,7 +357,9 @@ class Workflow:
             if fields or start_event is not None:
                 self._check_same_start(state, start_event, fields)
             state.replay = replay
-            return self._launch(ctx, state, True, run_id, stepwise, checkpoint, durability)
+            return self._launch(
+                ctx, state, True, run_id, stepwise, checkpoint, durability, executor
+            )
         # a new run; a finished context starts a new run that keeps its store
         event = self._start_event(start_event, fields)
         name = type(self).__name__
@@ -354,7 +369,7 @@ class Workflow:
         state.replay = replay
         routing.route(state, event)
         return self._launch(
-            ctx, state, False, run_id or state.run_id, stepwise, checkpoint, durability
+            ctx, state, False, run_id or state.run_id, stepwise, checkpoint, durability, executor
         )
 
     def _launch(
@@ -366,6 +381,7 @@ class Workflow:
         stepwise: bool,
         checkpoint: Any,
         durability: str = "sync",
+        executor: Any = None,
     ) -> WorkflowHandler:
         """Drive ``state`` for ``ctx``: a new run, or one that continues where it stopped (a
         restored, failed or cancelled run, a fork, a finished run shown again by resume)."""
@@ -384,7 +400,8 @@ class Workflow:
 
             # a store is wrapped in a recorder; an object with the hooks is used as it is
             checkpoint = wrap(checkpoint, continuing=continuing, durability=durability)
-        driver = Driver(self, ctx, state, checkpoint=checkpoint)
+        executor = executor if executor is not None else self.executor
+        driver = Driver(self, ctx, state, checkpoint=checkpoint, executor=executor)
         try:
             driver.start(continuing=continuing)
         except BaseException:

@@ -62,6 +62,14 @@ class WriteCheckpoint(NamedTuple):
     step: str | None = None
 
 
+class ApplyStoreChanges(NamedTuple):
+    """Write into the run's store what a step that ran in another process set (``stored``:
+    key -> tagged JSON, checked there) and deleted; it comes before that step's checkpoint."""
+
+    stored: dict[str, Any]
+    deleted: tuple[str, ...] = ()
+
+
 class Reply(NamedTuple):
     """The answer to the transition that asked (``CollectRequested``, ``StepRequested``):
     a value, or an error to raise in the asking code."""
@@ -114,6 +122,7 @@ Command = (
     | ResolveWaiter
     | Publish
     | WriteCheckpoint
+    | ApplyStoreChanges
     | Reply
     | Settled
     | AdvanceSoon

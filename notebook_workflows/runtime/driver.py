@@ -60,6 +60,7 @@ CLEANUP_SECONDS = 5.0
 HEARTBEAT = 0.25  # seconds between the loop's wake-ups in a notebook kernel (see _beat)
 END = object()  # what listeners get once the run has ended and its last checkpoint is written
 _new = tuple.__new__  # makes a transition on the hot path without NamedTuple's Python __new__
+_REMOTE = T.RemoteStepReturned
 
 
 class Driver(DriverCalls):
@@ -72,6 +73,7 @@ class Driver(DriverCalls):
         state: RunState,
         *,
         checkpoint: Any = None,
+        executor: Any = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.thread = threading.get_ident()
@@ -95,7 +97,7 @@ class Driver(DriverCalls):
         self.started_at = time.time()
         self.ended_at: float | None = None
         self.runner = StepRunner(
-            self.loop, ctx, workflow._nw_resource_cache(), self._report, self.run_id
+            self.loop, ctx, workflow._nw_resource_cache(), self._report, self.run_id, executor
         )
         self._pending: deque[Any] = deque()
         self._draining = False
@@ -115,6 +117,7 @@ class Driver(DriverCalls):
             C.ResolveWaiter: self._resolve_waiter,
             C.Publish: self._publish,
             C.WriteCheckpoint: self._write_checkpoint,
+            C.ApplyStoreChanges: self._apply_store_changes,
             C.Settled: self._settled,
             C.FinishRun: self._finish,
             C.AdvanceSoon: self._advance_soon,
@@ -235,7 +238,10 @@ class Driver(DriverCalls):
         self, inv: Invocation, attempt: int, value: Any, error: BaseException | None
     ) -> None:
         if error is None:
-            transition: Any = _new(T.InvocationReturned, (inv, attempt, value))
+            if value.__class__ is _REMOTE:  # it ran in another process: what it did, too
+                transition: Any = value
+            else:
+                transition = _new(T.InvocationReturned, (inv, attempt, value))
         elif isinstance(error, asyncio.CancelledError) and (inv.id, attempt) in self._cancelled:
             self._cancelled.discard((inv.id, attempt))
             transition = T.InvocationCancelled(inv, attempt)
@@ -255,7 +261,10 @@ class Driver(DriverCalls):
                 continue
             error = task.exception()
             if error is None:
-                self.dispatch(T.InvocationReturned(inv, attempt, task.result()))
+                value = task.result()
+                if value.__class__ is not T.RemoteStepReturned:
+                    value = T.InvocationReturned(inv, attempt, value)
+                self.dispatch(value)
 
     # -- carrying out commands ------------------------------------------------------------------
 
@@ -378,6 +387,9 @@ class Driver(DriverCalls):
                     status_changed(self.ctx)
         except Exception as exc:
             self._pending.append(_Abort(exc))
+
+    def _apply_store_changes(self, command: C.ApplyStoreChanges) -> None:
+        self.ctx.store._merge(command.stored, command.deleted)
 
     def _advance_soon(self, command: C.AdvanceSoon) -> None:
         if not self._advance_scheduled:

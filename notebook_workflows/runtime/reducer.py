@@ -34,6 +34,7 @@ from ..events import (
 from . import joins, outcome, replay, routing, stepping
 from .commands import (
     AdvanceSoon,
+    ApplyStoreChanges,
     CancelInvocation,
     CancelTimer,
     Command,
@@ -55,6 +56,7 @@ from .transitions import (
     InvocationReturned,
     JournalWritten,
     ListenersChanged,
+    RemoteStepReturned,
     RunAborted,
     RunStarted,
     SteppingReleased,
@@ -189,6 +191,43 @@ def _route_tagged(
     return True
 
 
+def _remote_returned(
+    state: RunState, t: RemoteStepReturned, now: float, out: list[Command]
+) -> None:
+    """A step that ran in another process returned: what it did there (store writes, events
+    sent and written to the stream, ``ctx.once`` records) and its return value are applied as
+    one change, so the checkpoint after it holds all of it, and a late or given-up attempt
+    changes nothing."""
+    inv = t.inv
+    if _is_late(state, inv, t.attempt):
+        return
+    inv.where = t.where
+    if t.journal:
+        inv.journal = {**(inv.journal or {}), **t.journal}
+        state.touch(inv)
+    first = len(out)
+    for kind, event, target in t.effects:
+        if kind == "stream":
+            if routing.kind_of(state, type(event)) is routing.QUESTION and not any(
+                q is event for q in state.questions
+            ):
+                state.questions.append(event)
+            out.append(Publish(event, stream=True, inv=inv))
+            continue
+        sent: list[Command] = []
+        _event_sent(state, EventSent(event, target, inv), now, sent)
+        for command in sent:
+            if command.__class__ is Reply:
+                if command.error is not None:  # sent to a step that does not exist, say
+                    _failed(state, inv, command.error, now, out, retry=False)
+                    return
+            elif command.__class__ is not AdvanceSoon:  # advancing comes after the return
+                out.append(command)
+    if t.stored or t.deleted:
+        out.insert(first, ApplyStoreChanges(t.stored, t.deleted))
+    _returned(state, _new(InvocationReturned, (inv, t.attempt, t.value)), now, out)
+
+
 def _complete(state: RunState, inv: Invocation, now: float, out: list[Command]) -> None:
     seconds = now - inv.started
     step = inv.step
@@ -208,7 +247,13 @@ def _complete(state: RunState, inv: Invocation, now: float, out: list[Command]) 
         out.append(
             Publish(
                 StepFinished(
-                    state.run_id or "", inv.step, inv.event, tuple(inv.produced), seconds, now
+                    state.run_id or "",
+                    inv.step,
+                    inv.event,
+                    tuple(inv.produced),
+                    seconds,
+                    now,
+                    inv.where,
                 )
             )
         )
@@ -580,6 +625,7 @@ def _listeners(state: RunState, t: ListenersChanged, now: float, out: list[Comma
 _HANDLERS: dict[type, Callable[[RunState, Any, float, list[Command]], None]] = {
     RunStarted: _run_started,
     InvocationReturned: _returned,
+    RemoteStepReturned: _remote_returned,
     InvocationFailed: _failed_report,
     InvocationCancelled: _cancelled,
     EventSent: _event_sent,

@@ -60,6 +60,7 @@ class Invocation:
     replayed = False  # a rerun applied its recorded effects instead of calling the step
     ran_because = ""  # why a rerun called the step instead of replaying it
     input_key: str | None = None  # the digest of its input a rerun looked it up by
+    where = ""  # where it last ran, if not in the run's process (a Dask worker's address)
 
     def __init__(self, id: int, step: str, event: Event, seq: int, attempt: int = 1) -> None:
         self.id = id

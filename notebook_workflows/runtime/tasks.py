@@ -11,7 +11,11 @@ Design decisions worth knowing before changing anything here:
   run (not of whatever code happens to trigger the start), holding the invocation itself
   (``view.current_invocation_var``): that is how ``ctx.send_event`` and friends know which step
   is calling, even from tasks or threads the step started.
-* Sync steps run on a thread pool, one per run, made on first use.
+* Sync steps run on an executor: the step's own (``@step(executor=...)``), else the run's
+  (``run(executor=...)``, ``Workflow(executor=...)``), else a thread pool, one per run, made
+  on first use. A thread pool shares the run's process and its ``Context``; any other
+  executor (a process pool, Dask) runs the step elsewhere, with a copy of what it needs
+  (``remote.py``), and what it did comes back as one ``RemoteStepReturned``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ..step import CONTEXT, EVENT, GATHER, StepSpec
+from . import transitions as T
 from .state import Invocation
 from .view import current_invocation_var
 
@@ -105,6 +110,7 @@ class StepRunner:
         resources: ResourceCache,
         report: Report,
         run_id: str,
+        executor: Any = None,
     ) -> None:
         self.loop = loop
         self.ctx = ctx
@@ -119,7 +125,8 @@ class StepRunner:
         # Called in each invocation's context before it runs: how a monitor routes the output
         # of steps to itself (by setting the kernel's output context variables there).
         self.step_context: list[Callable[[], Any]] = []
-        self.executor: ThreadPoolExecutor | None = None
+        self.executor: ThreadPoolExecutor | None = None  # the default pool, owned here
+        self.run_executor = executor  # the run's or workflow's; not ours to shut down
         self.carrier = _Carrier()
         self.carrier_task: asyncio.Task[Any] | None = None
         self._fast_args = {name: self._fast_arguments(spec) for name, spec in self.specs.items()}
@@ -278,9 +285,90 @@ class StepRunner:
         args, kwargs = arguments
         if spec.is_async:
             return await spec.fn(*args, **kwargs)
+        executor = spec.executor or self.run_executor
+        if executor is not None and not isinstance(executor, ThreadPoolExecutor):
+            return await self._run_elsewhere(executor, spec, inv, args, kwargs)
         cv = contextvars.copy_context()
         call = functools.partial(cv.run, spec.fn, *args, **kwargs)
-        return await self.loop.run_in_executor(self._executor(), call)
+        return await self.loop.run_in_executor(executor or self._executor(), call)
+
+    async def _run_elsewhere(
+        self,
+        executor: Any,
+        spec: StepSpec,
+        inv: Invocation,
+        args: list[Any],
+        kwargs: dict[str, Any],
+    ) -> T.RemoteStepReturned:
+        """Run a sync step on an executor in another process: ship a copy of what it needs,
+        and hand back what it did as one transition (``Driver._report`` dispatches it)."""
+        from .. import remote
+
+        attempt = inv.attempt
+        ctx = None
+        if any(kind is CONTEXT for kind, _, _ in spec.params):
+            ctx = remote.RemoteContext(
+                inv.step,
+                self.run_id,
+                remote.RemoteStore(self.ctx.store._state_type, self.ctx.store._encoded()),
+                self._retry_of(inv),
+                dict(inv.journal or {}),
+            )
+        shipped = [
+            ctx if arg is self.ctx else remote.workflow_copy(arg) if arg is self.workflow else arg
+            for arg in args
+        ]
+        kwargs = {k: ctx if v is self.ctx else v for k, v in kwargs.items()}
+        # what each argument is, to name the one that cannot travel
+        parts = [] if spec.free else [("workflow", shipped[0])]
+        positional = iter(shipped[len(parts) :])
+        for kind, name, _ in spec.params:
+            what = {EVENT: "event", GATHER: f"event {name!r}", CONTEXT: "context"}.get(
+                kind, f"resource {name!r}"
+            )
+            parts.append((what, kwargs[name] if name in spec.keyword_only else next(positional)))
+        call = remote.RemoteCall(inv.step, spec.fn, shipped, kwargs, ctx)
+        payload = remote.pack(call, self.run_id, executor, parts)
+        future = executor.submit(remote.run_remote, payload)
+        outcome = remote.unpack(await asyncio.wrap_future(future))
+        driver = self.ctx._driver
+        if outcome.error is not None:
+            if driver is not None:  # what ctx.once recorded survives the failed attempt
+                for key, encoded in outcome.journal.items():
+                    driver.journal(inv, key, encoded)
+            raise outcome.error
+        return T.RemoteStepReturned(
+            inv,
+            attempt,
+            outcome.value,
+            outcome.stored,
+            outcome.deleted,
+            outcome.effects,
+            outcome.journal,
+            outcome.where,
+        )
+
+    @staticmethod
+    def _retry_of(inv: Invocation) -> tuple[int, float, Exception | None, float]:
+        """``retry_info()``'s figures for a remote context; an error that cannot travel goes
+        as its text."""
+        from ..errors import WorkflowRuntimeError
+        from ..remote import dumps
+
+        error = (
+            inv.last_error if inv.attempt > 1 and isinstance(inv.last_error, Exception) else None
+        )
+        if error is not None:
+            try:
+                dumps(error)
+            except Exception:
+                error = WorkflowRuntimeError(f"{type(error).__name__}: {error}")
+        return (
+            inv.attempt - 1,
+            max(0.0, inv.started - inv.first_started),
+            error,
+            inv.failed_at if inv.attempt > 1 else 0.0,
+        )
 
     def _executor(self) -> ThreadPoolExecutor:
         if self.executor is None:

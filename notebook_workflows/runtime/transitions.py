@@ -34,6 +34,24 @@ class InvocationReturned(NamedTuple):
     value: Any
 
 
+class RemoteStepReturned(NamedTuple):
+    """A sync step that ran in another process (a process pool, a Dask cluster) returned
+    ``value``. What it did to the run there comes back with it, to be applied together:
+    ``stored`` (store key -> tagged JSON) and ``deleted`` store keys, ``effects`` (events
+    sent, ``("send", event, target)``, and written to the stream, ``("stream", event, None)``,
+    in the order the step made them), ``journal`` (its new ``ctx.once`` records) and
+    ``where`` it ran (a Dask worker's address, or host and process id)."""
+
+    inv: Invocation
+    attempt: int
+    value: Any
+    stored: dict[str, Any]
+    deleted: tuple[str, ...]
+    effects: tuple[tuple[str, Event, str | None], ...]
+    journal: dict[str, Any]
+    where: str
+
+
 class InvocationFailed(NamedTuple):
     """A step invocation raised ``error`` (also ``CancelledError`` the step raised itself)."""
 
@@ -161,6 +179,7 @@ class StepReplayed(NamedTuple):
 Transition = (
     RunStarted
     | InvocationReturned
+    | RemoteStepReturned
     | InvocationFailed
     | InvocationCancelled
     | EventSent

@@ -45,11 +45,13 @@ class QueuedEvent:
 
 @dataclass(frozen=True, slots=True)
 class StepCall:
-    """A completed step invocation: its input and the events it produced."""
+    """A completed step invocation: its input, the events it produced, and where it ran
+    when not in the run's process (as ``StepFinished.where``)."""
 
     step: str
     event: Event
     produced: tuple[Event, ...]
+    where: str = ""
 
 
 @dataclass(frozen=True)

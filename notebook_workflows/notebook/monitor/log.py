@@ -110,6 +110,8 @@ class Row:
             made = [_event_texts(e, memo) for e in item.produced]
             shown = ", ".join(s for s, _ in made) or "nothing"
             self.summary = f"{given} → {shown} · {duration(item.duration)}"
+            if item.where:  # it ran in another process: which one (a Dask worker's address)
+                self.summary += f" · on {item.where}"
             if given_detail or any(d for _, d in made) or len(self.summary) > 160:
                 self.detail = f"input: {given_detail or given}" + "".join(
                     f"\nproduced: {d or s}" for s, d in made

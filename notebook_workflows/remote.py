@@ -1,0 +1,385 @@
+"""Sync steps that run in another process: what travels there, what they see, what comes back.
+
+A sync step given an executor that is not a thread pool (a ``ProcessPoolExecutor``, Dask's
+``client.get_executor()``, any ``concurrent.futures.Executor``) runs where nothing of the run
+lives. Design decisions worth knowing before changing anything here:
+
+* The call travels as bytes pickled here, before anything is submitted (with cloudpickle when
+  it is installed, as it is with Dask, so classes defined in a notebook travel too; else with
+  ``pickle``, and the step's class must be importable there). What cannot travel is found
+  and named (the event, a resource, an attribute of the workflow) before anything is sent.
+* The workflow travels as a copy without what belongs to this process: its checkpoint store,
+  its executor and its resource cache.
+* Each call carries a random nonce: Dask keys tasks by their content by default and would run
+  two equal calls once; steps have effects, so every call is a task of its own.
+* The step gets a ``RemoteContext``: the store as it was when the step started (a copy), the
+  run id, ``retry_info()`` and its invocation's ``ctx.once`` journal. Its store writes, the
+  events it sends or writes to the stream and its new ``once`` records are recorded there and
+  come back with its return value; the run applies them together (``RemoteStepReturned``),
+  so the checkpoint after the step holds all of it. A step that raises changes nothing but
+  its ``once`` journal. What needs the live run (``collect_events``, ``wait_for_event``)
+  raises, naming the step and suggesting an async step.
+* ``ctx.once`` records come back with the step's outcome, not before: a driver that dies
+  while the step runs loses that attempt's records, and the resumed run calls them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import pickle
+import socket
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import WorkflowRuntimeError
+from .events import Event
+from .serialization import decode, encode
+from .store import _MISSING, Store
+
+__all__ = ["RemoteContext", "RemoteStore", "run_remote"]
+
+# Attributes of a workflow instance that belong to the process running it, never shipped.
+_LOCAL_ATTRS = frozenset({"checkpoint", "executor", "_nw_resources", "_nw_run_slots"})
+
+
+def dumps(obj: Any) -> bytes:
+    """``obj`` as bytes another process can load: cloudpickle when installed, else pickle."""
+    try:
+        import cloudpickle
+    except ImportError:  # pragma: no cover - installed with dask
+        return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+class RemoteStore:
+    """``ctx.store`` of a step that runs in another process: a copy of the run's store as it
+    was when the step started, with plain (not awaited) ``get``, ``set`` and ``delete``.
+
+    Values are checked and encoded as the run's store does (a typed state validates each
+    field); what the step sets or deletes is applied to the run's store when it returns.
+    """
+
+    def __init__(self, state_type: Any, encoded: dict[str, Any]) -> None:
+        self._state_type = state_type
+        self._encoded_at_start = encoded
+        self._store: Store[Any] = Store(state_type)
+        self._store._load(encoded)
+        self._store._changed = set()
+
+    def __reduce__(self) -> Any:
+        return (RemoteStore, (self._state_type, self._encoded_at_start))
+
+    def get(self, key: str, default: Any = _MISSING) -> Any:
+        """A copy of the value at ``key``; ``default`` if missing, else ``KeyError``."""
+        return self._store._get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        """Save ``value`` at ``key`` (refused at once if the store could not keep it)."""
+        self._store._set(key, value)
+
+    def delete(self, key: str) -> None:
+        self._store._delete(key)
+
+    def keys(self) -> list[str]:
+        return self._store.keys()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._store.to_dict()
+
+    @property
+    def state(self) -> Any:
+        """A copy of the whole state: the model of a typed state, else a dict."""
+        return self._store.state
+
+    def _changes(self) -> tuple[dict[str, Any], tuple[str, ...]]:
+        gone = object()
+        changed = self._store._drain_changes(gone)
+        stored = {k: v for k, v in changed.items() if v is not gone}
+        return stored, tuple(k for k, v in changed.items() if v is gone)
+
+    def __repr__(self) -> str:
+        return f"<RemoteStore {', '.join(self.keys()) or '(empty)'}>"
+
+
+class RemoteContext:
+    """What a sync step running in another process gets as its ``ctx``.
+
+    ``store`` (a ``RemoteStore``), ``send_event``, ``write_event_to_stream``, ``retry_info()``
+    and ``once`` work as on the run's ``Context``, recorded here and applied to the run when
+    the step returns. ``once`` is a plain call. What needs the live run raises, naming the step.
+    """
+
+    def __init__(
+        self,
+        step: str,
+        run_id: str,
+        store: RemoteStore,
+        retry: tuple[int, float, Exception | None, float],
+        journal: dict[str, Any],
+    ) -> None:
+        self.step = step
+        self.run_id = run_id
+        self.store = store
+        self._retry = retry
+        self._journal = dict(journal)
+        self._recorded: dict[str, Any] = {}
+        self._effects: list[tuple[str, Event, str | None]] = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("_recorded", "_effects")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._recorded = {}
+        self._effects = []
+
+    def send_event(self, event: Event, step: str | None = None) -> None:
+        """Deliver ``event`` (to every step that accepts it, or to ``step``) when this step
+        returns."""
+        if not isinstance(event, Event):
+            raise TypeError(f"send_event takes an Event, got {type(event).__name__}")
+        self._check_travels(event, "send_event")
+        self._effects.append(("send", event, step))
+
+    def write_event_to_stream(self, event: Event) -> None:
+        """Publish ``event`` to the run's stream when this step returns."""
+        if not isinstance(event, Event):
+            raise TypeError(f"write_event_to_stream takes an Event, got {type(event).__name__}")
+        self._check_travels(event, "write_event_to_stream")
+        self._effects.append(("stream", event, None))
+
+    def retry_info(self) -> Any:
+        """Where this step stands in its retries, as ``Context.retry_info()`` says."""
+        from .retry_policy import RetryInfo
+
+        number, elapsed, error, failed_at = self._retry
+        return RetryInfo(
+            retry_number=number,
+            elapsed_seconds=elapsed,
+            last_exception=error,
+            last_failed_at=datetime.fromtimestamp(failed_at, timezone.utc) if failed_at else None,
+        )
+
+    def once(self, key: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call ``fn(*args, **kwargs)`` once for this invocation, as ``Context.once`` does
+        (here a plain call): a result recorded by an earlier attempt is returned without
+        calling it. New records reach the run's checkpoint when this step returns or fails."""
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"ctx.once needs a non-empty name for the call, got {key!r}")
+        if key in self._journal:
+            return decode(self._journal[key], path=f"once[{key!r}]")
+        result = fn(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = asyncio.run(_awaited(result))
+        try:
+            encoded = encode(result, path=f"once[{key!r}]")
+        except Exception as exc:
+            raise WorkflowRuntimeError(
+                f"step {self.step!r}: ctx.once({key!r}, ...) returned a value that cannot be "
+                f"recorded ({exc}); return something the store could save, such as an id"
+            ) from exc
+        self._journal[key] = self._recorded[key] = encoded
+        return decode(encoded, path=f"once[{key!r}]")
+
+    def collect_events(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._needs_the_run("collect_events")
+
+    def wait_for_event(self, *args: Any, **kwargs: Any) -> Any:
+        # a plain def: a sync step calls it without await, and must hear about it at once
+        raise self._needs_the_run("wait_for_event")
+
+    def to_dict(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._needs_the_run("to_dict")
+
+    def _needs_the_run(self, what: str) -> WorkflowRuntimeError:
+        return WorkflowRuntimeError(
+            f"step {self.step!r} (run {self.run_id!r}) runs in another process, where "
+            f"ctx.{what} cannot work: it needs the live run. Do it in an async step (async "
+            f"steps run on the run's own event loop), or keep this step on the thread pool"
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(
+            f"step {self.step!r} runs in another process: its ctx offers store, send_event, "
+            f"write_event_to_stream, retry_info and once, not {name!r}; use an async step "
+            f"for what needs the live run"
+        )
+
+    def _check_travels(self, event: Event, what: str) -> None:
+        try:
+            dumps(event)
+        except Exception as exc:
+            raise WorkflowRuntimeError(
+                f"step {self.step!r}: ctx.{what}({_short(event)}) cannot travel back to the "
+                f"run: the event cannot be pickled ({type(exc).__name__}: {exc})"
+            ) from None
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+# -- the call, both ways --------------------------------------------------------------------------
+
+
+class RemoteCall:
+    """One step invocation as it travels: the function, its arguments (the ``RemoteContext``
+    among them), and a nonce that makes every call a distinct task."""
+
+    def __init__(
+        self,
+        step: str,
+        fn: Callable[..., Any],
+        args: list[Any],
+        kwargs: dict[str, Any],
+        ctx: RemoteContext | None,
+    ) -> None:
+        self.step = step
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.ctx = ctx
+        self.nonce = os.urandom(8)
+
+
+class RemoteOutcome:
+    """What comes back: the step's value or error, and what it did to the run."""
+
+    def __init__(
+        self,
+        value: Any,
+        error: BaseException | None,
+        ctx: RemoteContext | None,
+        where: str,
+    ) -> None:
+        self.value = value
+        self.error = error
+        self.where = where
+        self.stored: dict[str, Any] = {}
+        self.deleted: tuple[str, ...] = ()
+        self.effects: tuple[tuple[str, Event, str | None], ...] = ()
+        self.journal: dict[str, Any] = {}
+        if ctx is not None:
+            self.journal = ctx._recorded
+            if error is None:
+                self.stored, self.deleted = ctx.store._changes()
+                self.effects = tuple(ctx._effects)
+
+
+def workflow_copy(workflow: Any) -> Any:
+    """``workflow`` without what belongs to this process (its store, executor, resources)."""
+    clone = object.__new__(type(workflow))
+    clone.__dict__.update({k: v for k, v in workflow.__dict__.items() if k not in _LOCAL_ATTRS})
+    return clone
+
+
+def pack(call: RemoteCall, run_id: str, executor: Any, parts: list[tuple[str, Any]]) -> bytes:
+    """``call`` as bytes, or a ``WorkflowRuntimeError`` naming what cannot travel: one of
+    ``parts`` (what each argument is, and its value), or the step's function itself."""
+    build_event_classes()
+    try:
+        return dumps(call)
+    except Exception as whole:
+        culprit, exc = "arguments", whole
+        for what, value in [("function", call.fn), *parts]:
+            try:
+                dumps(value)
+            except Exception as part_exc:
+                culprit, exc = f"{what} {_short(value)}", part_exc
+                if what == "workflow":
+                    culprit = _workflow_culprit(value) or culprit
+                break
+        raise WorkflowRuntimeError(
+            f"step {call.step!r} (run {run_id!r}) cannot be sent to {type(executor).__name__}: "
+            f"its {culprit} cannot be pickled ({type(exc).__name__}: {exc}). A step that runs "
+            f"in another process gets copies of its event, resources and workflow; keep this "
+            f"step on a thread pool (@step(executor=ThreadPoolExecutor())) or make them "
+            f"picklable"
+        ) from None
+
+
+def build_event_classes() -> None:
+    """Build every event class whose validator is still deferred (``Event`` defers it to
+    first use). cloudpickle carries a class defined in a notebook by value, state and all,
+    and sets that state again on the receiving side's copy with every call: a deferred
+    validator set on a copy already built there recurses forever. Built here first, what
+    travels is whole."""
+    todo = list(Event.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if not cls.__pydantic_complete__:
+            cls.model_rebuild(raise_errors=False)
+
+
+def _workflow_culprit(workflow: Any) -> str | None:
+    for name, value in vars(workflow).items():
+        try:
+            dumps(value)
+        except Exception:
+            return f"workflow attribute {name!r} ({_short(value)})"
+    return None
+
+
+def where_am_i() -> str:
+    """A Dask worker's address when running in one, else host and process id."""
+    distributed = sys.modules.get("distributed")  # a Dask worker has it imported already
+    if distributed is not None:
+        try:
+            return str(distributed.get_worker().address)
+        except ValueError:  # not in a worker: a client, or a process pool next to one
+            pass
+    return f"{socket.gethostname()} pid {os.getpid()}"
+
+
+def run_remote(payload: bytes) -> bytes:
+    """Run one packed call here (in the executor's process) and pack its outcome."""
+    call: RemoteCall = pickle.loads(payload)
+    ctx = call.ctx
+    try:
+        value = call.fn(*call.args, **call.kwargs)
+        error: BaseException | None = None
+    except Exception as exc:
+        value, error = None, exc
+        _add_note(exc, "".join(traceback.format_exception(exc)).rstrip())
+    outcome = RemoteOutcome(value, error, ctx, where_am_i())
+    try:
+        if error is not None:  # an error that pickles may still fail to load (its __init__)
+            pickle.loads(dumps(error))
+        return dumps(outcome)
+    except Exception as exc:
+        if error is None:
+            problem: BaseException = WorkflowRuntimeError(
+                f"step {call.step!r} returned {_short(value)}, which cannot travel back to "
+                f"the run: it cannot be pickled ({type(exc).__name__}: {exc})"
+            )
+        else:
+            problem = WorkflowRuntimeError(
+                f"step {call.step!r} raised {type(error).__name__}: {error} (the error itself "
+                f"cannot be pickled, so it is shown as text)\n"
+                + "".join(traceback.format_exception(error))
+            )
+        return dumps(RemoteOutcome(None, problem, ctx, outcome.where))
+
+
+def _add_note(error: BaseException, note: str) -> None:
+    text = f"raised in another process; its traceback there:\n{note}"
+    if hasattr(error, "add_note"):
+        error.add_note(text)
+
+
+def unpack(data: bytes) -> RemoteOutcome:
+    outcome: RemoteOutcome = pickle.loads(data)
+    return outcome
