@@ -32,6 +32,7 @@ from .handler import WorkflowHandler
 from .resources import ResourceCache
 from .runtime import routing
 from .runtime.state import RunState
+from .start import build_start_event, check_same_start
 from .step import (
     StepOptions,
     StepSignatureError,
@@ -355,7 +356,7 @@ class Workflow:
         state = ctx._state
         if state.status in ("running", "waiting", "failed", "cancelled"):
             if fields or start_event is not None:
-                self._check_same_start(state, start_event, fields)
+                check_same_start(state, self._start_event(start_event, fields))
             state.replay = replay
             return self._launch(
                 ctx, state, True, run_id, stepwise, checkpoint, durability, executor
@@ -510,57 +511,10 @@ class Workflow:
 
         return run_blocking(resume_and_wait)
 
-    def _check_same_start(
-        self, state: RunState, given: StartEvent | None, fields: dict[str, Any]
-    ) -> None:
-        """A run that continues may be given its start fields again (the seed restarts "with
-        the same input"), but not different ones: that would silently be ignored."""
-        from .serialization import fields_digest
-
-        event = self._start_event(given, fields)
-        where = (
-            f"run {state.run_id!r} had not finished ({state.status} when it was saved) and "
-            f"continues where it stopped"
-        )
-        recorded = state.start_digest
-        if recorded is None and state.start_event is not None:
-            recorded = fields_digest(state.start_event)
-        if recorded is None:
-            raise WorkflowRuntimeError(
-                f"{where}; its start event was not recorded, so call run(ctx=ctx) alone"
-            )
-        now = fields_digest(event)
-        if now == recorded:
-            return
-        old, new = recorded.get("fields", {}), now["fields"]
-        differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-        live = state.start_event.fields() if state.start_event is not None else {}
-        shown = (
-            ", ".join(
-                f"{k}={event.fields().get(k, '<missing>')!r}"
-                + (f" (recorded {live.get(k, '<missing>')!r})" if live else "")
-                for k in differ
-            )
-            or f"a {type(event).__name__} instead of a {recorded.get('type')}"
-        )
-        raise WorkflowRuntimeError(
-            f"{where}, but it started with other input: {shown}; call run(ctx=ctx) alone, "
-            f"or with the same start fields, or start a new run without ctx"
-        )
+    # -- resources and display ------------------------------------------------------------------
 
     def _start_event(self, given: StartEvent | None, fields: dict[str, Any]) -> Event:
-        start_type = type(self)._start_event_type()
-        if given is not None:
-            if fields:
-                raise TypeError("pass either start_event or start fields, not both")
-            if not isinstance(given, start_type):
-                raise TypeError(
-                    f"start_event must be a {start_type.__name__}, got {type(given).__name__}"
-                )
-            return given
-        return start_type(**fields)
-
-    # -- resources and display ------------------------------------------------------------------
+        return build_start_event(type(self)._start_event_type(), given, fields)
 
     def _nw_resource_cache(self) -> ResourceCache:
         cache = self.__dict__.get("_nw_resources")
