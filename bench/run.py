@@ -37,6 +37,7 @@ SCRIPTS = [
     "bench_durability.py",  # checkpoint modes beside the SQLite floor, resume time
     "bench_stores.py",  # SQLite beside PostgreSQL (starts a throwaway cluster)
     "bench_codec.py",  # a 1 MB state's snapshot written and read
+    "bench_rerun.py",  # rerun of a 1,000-step run whose last step changed, beside the run
     "bench_executor.py",  # CPU-bound sync steps: thread pool, Dask LocalCluster, process pool
 ]
 

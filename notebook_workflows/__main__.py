@@ -179,6 +179,8 @@ def _lease_of(store: SnapshotStore, run_id: str) -> Any:
 def _what(reason: str, step: str | None) -> str:
     if reason == "step":
         return f"step {step}"
+    if reason == "replay":
+        return f"step {step} (replayed)"
     return {"start": "started", "fork": "forked", "resume": "resumed", "end": "ended"}.get(
         reason, reason
     )

@@ -107,6 +107,8 @@ class WorkflowHandler:
             log=tuple(driver.stream_log),
             error=state.error,
             stalled=state.stalled,
+            replayed={k: n for k, n in state.step_replays.items() if n},
+            ran_because=dict(state.ran_because),
             result=result.result()
             if driver.status == "done" and result.done() and not result.cancelled()
             else None,

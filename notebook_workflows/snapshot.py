@@ -31,6 +31,15 @@ each event's line (``runtime.joins``). An in-flight
 invocation keeps its ``ctx.once`` results in ``journal``. The ``graph`` is kept so a snapshot
 of a changed workflow can be refused with the differences listed.
 
+A checkpoint store's records may also carry ``done``: the step calls that completed since the
+record before, each as ``{"id", "step", "code", "input", "emitted", ...}`` (its step's code
+hash, a digest of its input event, the events it emitted with the step each was sent to
+(``"to"``), the events it streamed (``"stream"``), the store keys it set (``"set"``, encoded) or
+deleted (``"deleted"``), and ``"replayed": true`` or ``"ran_because"`` in a rerun, or
+``"unsafe"`` with the reason it can never be replayed). That is what ``Workflow.rerun`` replays
+(``checkpoint.rerun``); it is not part of the run's state, ``Context.from_dict`` ignores it,
+and records written before it existed simply have none (a rerun of them replays nothing).
+
 The first snapshot of a fork whose store was edited (``workflow.fork(run_id, at=n,
 store_edits={...})``) records the edits, in the order they were made::
 

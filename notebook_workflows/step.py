@@ -37,6 +37,9 @@ class StepOptions:
     timeout: float | None = None
     accept_event_subclasses: bool = False
     skip_graph_checks: tuple[str, ...] = ()
+    replay: bool = True  # a rerun may replay its recorded outputs instead of calling it
+    cache: bool = False  # ``run(cache=store)`` may reuse outputs recorded by earlier runs
+    cache_key: Callable[[Any], Any] | None = None  # what of the input event counts as "same"
     executor: Any = None
 
 
@@ -75,6 +78,10 @@ class StepSpec:
     gather: tuple[tuple[str, tuple[type[Event], ...]], ...] = ()
     collect: Any = None
     fans_out: bool = False  # its return annotation declares ``list[E]``: a list return fans out
+    # rerun and cache (``runtime.replay``): see ``@step``
+    replay: bool = True
+    cache: bool = False
+    cache_key: Callable[[Any], Any] | None = None
     # a sync step's own ``concurrent.futures.Executor`` (None: the run's, else a thread pool)
     executor: Any = None
 
@@ -111,6 +118,9 @@ def step(
     timeout: float | None = None,
     accept_event_subclasses: bool = False,
     skip_graph_checks: list[str] | None = None,
+    replay: bool = True,
+    cache: bool = False,
+    cache_key: Callable[[Any], Any] | None = None,
     executor: Any = None,
 ) -> Callable[[F], F]: ...
 
@@ -125,6 +135,9 @@ def step(
     timeout: float | None = None,
     accept_event_subclasses: bool = False,
     skip_graph_checks: list[str] | None = None,
+    replay: bool = True,
+    cache: bool = False,
+    cache_key: Callable[[Any], Any] | None = None,
     executor: Any = None,
 ) -> Any:
     """Mark a workflow method as a step.
@@ -137,6 +150,11 @@ def step(
     outside the class to that workflow (``SomeWorkflow.add_step``). ``executor`` (a
     ``concurrent.futures.Executor``) runs this sync step there rather than on the run's
     executor (see ``Workflow``); an async step always runs on the run's event loop.
+
+    ``replay=False`` makes the step run for real in every ``rerun`` (a notification, say);
+    ``cache=True`` lets ``run(cache=store)`` reuse what an earlier run of the same code recorded
+    for the same input event, and ``cache_key(event)`` names what of the input counts (events
+    with equal keys count as the same input).
     """
     if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 1:
         raise ValueError(f"num_workers must be a positive integer, got {num_workers!r}")
@@ -154,8 +172,18 @@ def step(
         raise ValueError(
             f"skip_graph_checks takes {', '.join(map(repr, GRAPH_CHECKS))}, got {unknown[0]!r}"
         )
+    if cache_key is not None and not callable(cache_key):
+        raise TypeError(f"cache_key must be a function of the input event, got {cache_key!r}")
     options = StepOptions(
-        num_workers, retry_policy, timeout, bool(accept_event_subclasses), checks, executor
+        num_workers,
+        retry_policy,
+        timeout,
+        bool(accept_event_subclasses),
+        checks,
+        bool(replay),
+        bool(cache or cache_key is not None),
+        cache_key,
+        executor,
     )
 
     def mark(func: F) -> F:
@@ -325,6 +353,9 @@ def read_signature(
         gather=gather,
         collect=collect,
         fans_out=fans_out,
+        replay=options.replay,
+        cache=options.cache,
+        cache_key=options.cache_key,
         executor=options.executor,
     )
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from ._frames import users_frames
 from .errors import ContextSerdeError
+from .runtime.view import current_invocation_var
 from .serialization import decode, encode
 
 __all__ = ["Store"]
@@ -52,6 +53,9 @@ class Store(Generic[StateT]):
         # A typed state's model as the encoded values stand, kept so that setting one field
         # validates that field, not the whole model again (None: rebuilt on first use).
         self._model: StateT | None = None
+        # While a checkpoint store records the run, each write is also noted on the step
+        # invocation that made it (``Invocation.writes``), so a rerun can replay it.
+        self._per_step = False
         if state_type is not None:
             self._reset_typed(state_type())
 
@@ -152,6 +156,11 @@ class Store(Generic[StateT]):
             if not isinstance(state, dict):
                 raise TypeError(f"set_state takes a dict of keys, got {type(state).__name__}")
             encoded = {str(k): encode(v, path=str(k)) for k, v in state.items()}
+            if self._per_step:
+                for key in self._data.keys() - encoded.keys():
+                    _note_write(key, None)
+                for key, value in encoded.items():
+                    _note_write(key, value)
             with self._thread_lock:
                 self._changed.update(self._data.keys() | encoded.keys())
                 self._data = encoded
@@ -199,6 +208,8 @@ class Store(Generic[StateT]):
             self._data[key] = encoded
             self._changed.add(key)
             self._fresh.pop(key, None)
+        if self._per_step:
+            _note_write(key, encoded)
 
     def _delete(self, key: str) -> None:
         head, _, rest = key.partition(".")
@@ -223,6 +234,8 @@ class Store(Generic[StateT]):
             del self._data[key]
             self._changed.add(key)
             self._fresh.pop(key, None)
+        if self._per_step:
+            _note_write(key, None)
 
     # -- typed state ----------------------------------------------------------------------------
 
@@ -253,6 +266,8 @@ class Store(Generic[StateT]):
             self._changed.add(name)
             self._fresh.pop(name, None)
             self._model = changed
+        if self._per_step:
+            _note_write(name, encoded)
 
     def _commit_typed(self, model: Any) -> None:
         assert self._state_type is not None
@@ -267,6 +282,8 @@ class Store(Generic[StateT]):
             for name, value in encoded.items():
                 if self._data.get(name) != value:
                     self._changed.add(name)
+                    if self._per_step:
+                        _note_write(name, value)
             self._data = encoded
             self._fresh.clear()
             self._model = None
@@ -308,6 +325,11 @@ class Store(Generic[StateT]):
             self._fresh = dict(decoded or {})
             self._model = None
 
+    def _apply_encoded(self, writes: dict[str, Any]) -> None:
+        """Set encoded values (None: delete the key) as a replayed step had set them."""
+        stored = {key: value for key, value in writes.items() if value is not None}
+        self._merge(stored, [key for key, value in writes.items() if value is None])
+
     def _merge(self, stored: dict[str, Any], deleted: Sequence[str] = ()) -> None:
         """Take writes made elsewhere (a step that ran in another process, on a copy of this
         store): ``stored`` tagged JSON values by key, already checked there, and ``deleted``
@@ -333,6 +355,15 @@ class Store(Generic[StateT]):
     def __repr__(self) -> str:
         keys = ", ".join(self._data)
         return f"<Store {keys or '(empty)'}>"
+
+
+def _note_write(key: str, encoded: Any) -> None:
+    """Note on the calling step's invocation that it set ``key`` (None: deleted it)."""
+    inv = current_invocation_var.get()
+    if inv is not None:
+        if inv.writes is None:
+            inv.writes = {}
+        inv.writes[key] = encoded
 
 
 class _StateView:
@@ -399,6 +430,11 @@ class _StateView:
             store._changed.update(encoded)
             for key in (*self._deleted, *encoded):
                 store._fresh.pop(key, None)
+        if store._per_step:
+            for key in self._deleted:
+                _note_write(key, None)
+            for key, value in encoded.items():
+                _note_write(key, value)
 
 
 def _walk(value: Any, parts: Sequence[str], head: str) -> Any:

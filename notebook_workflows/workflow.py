@@ -32,6 +32,7 @@ from .handler import WorkflowHandler
 from .resources import ResourceCache
 from .runtime import routing
 from .runtime.state import RunState
+from .start import build_start_event, check_same_start
 from .step import (
     StepOptions,
     StepSignatureError,
@@ -282,6 +283,7 @@ class Workflow:
         checkpoint: Any = None,
         durability: str = "sync",
         start_event: StartEvent | None = None,
+        cache: Any = None,
         executor: Any = None,
         **fields: Any,
     ) -> WorkflowHandler:
@@ -294,13 +296,18 @@ class Workflow:
         ``"sync"`` after every step (the default), ``"async"`` batched off the event loop (a
         crash may lose the last few steps, never the store), ``"exit"`` only when the run
         pauses, fails or ends. ``executor`` runs this run's sync steps (those without an
-        executor of their own), in place of the workflow's.
+        executor of their own), in place of the workflow's. ``cache=store``: see
+        ``checkpoint.rerun``.
         """
         try:
             check_executor(executor, "run(executor=...)")
-            return self._run(
-                ctx, stepwise, run_id, checkpoint, durability, start_event, fields, executor
-            )
+            table = None
+            if cache is not None:  # reuse what earlier runs in that store did; record there
+                from .checkpoint.rerun import cache_table
+
+                table, checkpoint = cache_table(self, cache), checkpoint or cache
+            args = (ctx, stepwise, run_id, checkpoint, durability, start_event, fields)
+            return self._run(*args, table, executor)
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
             raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
 
@@ -313,6 +320,7 @@ class Workflow:
         durability: str,
         start_event: StartEvent | None,
         fields: dict[str, Any],
+        replay: Any = None,
         executor: Any = None,
     ) -> WorkflowHandler:
         """``run`` itself: its frames are left out of the tracebacks users see."""
@@ -348,7 +356,8 @@ class Workflow:
         state = ctx._state
         if state.status in ("running", "waiting", "failed", "cancelled"):
             if fields or start_event is not None:
-                self._check_same_start(state, start_event, fields)
+                check_same_start(state, self._start_event(start_event, fields))
+            state.replay = replay
             return self._launch(
                 ctx, state, True, run_id, stepwise, checkpoint, durability, executor
             )
@@ -358,6 +367,7 @@ class Workflow:
         fresh = state.status == "new"
         state = RunState(ctx._specs, (fresh and state.run_id) or None, name)
         state.start_event = event  # type: ignore[assignment]
+        state.replay = replay
         routing.route(state, event)
         return self._launch(
             ctx, state, False, run_id or state.run_id, stepwise, checkpoint, durability, executor
@@ -490,6 +500,26 @@ class Workflow:
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
             raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
 
+    def rerun(self, run_id: str, *, store: Any = None, durability: str = "sync") -> WorkflowHandler:
+        """Run checkpointed run ``run_id`` again as a new run after editing steps: calls whose
+        step code and input are unchanged are replayed, not called; the rest run. ``store`` as
+        for ``resume``; see ``checkpoint.rerun``."""
+        from .checkpoint.rerun import rerun_run
+
+        try:
+            return rerun_run(self, run_id, store=store, durability=durability)
+        except Exception as error:  # a refusal names its cause: show the user's line, not ours
+            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
+
+    def rerun_sync(self, run_id: str, *, store: Any = None, durability: str = "sync") -> Any:
+        """``rerun`` from plain synchronous code, blocking until the new run's result."""
+        from ._loop import run_blocking
+
+        async def rerun_and_wait() -> Any:
+            return await self.rerun(run_id, store=store, durability=durability)
+
+        return run_blocking(rerun_and_wait)
+
     def resume_sync(
         self,
         run_id: str,
@@ -508,57 +538,10 @@ class Workflow:
 
         return run_blocking(resume_and_wait)
 
-    def _check_same_start(
-        self, state: RunState, given: StartEvent | None, fields: dict[str, Any]
-    ) -> None:
-        """A run that continues may be given its start fields again (the seed restarts "with
-        the same input"), but not different ones: that would silently be ignored."""
-        from .serialization import fields_digest
-
-        event = self._start_event(given, fields)
-        where = (
-            f"run {state.run_id!r} had not finished ({state.status} when it was saved) and "
-            f"continues where it stopped"
-        )
-        recorded = state.start_digest
-        if recorded is None and state.start_event is not None:
-            recorded = fields_digest(state.start_event)
-        if recorded is None:
-            raise WorkflowRuntimeError(
-                f"{where}; its start event was not recorded, so call run(ctx=ctx) alone"
-            )
-        now = fields_digest(event)
-        if now == recorded:
-            return
-        old, new = recorded.get("fields", {}), now["fields"]
-        differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-        live = state.start_event.fields() if state.start_event is not None else {}
-        shown = (
-            ", ".join(
-                f"{k}={event.fields().get(k, '<missing>')!r}"
-                + (f" (recorded {live.get(k, '<missing>')!r})" if live else "")
-                for k in differ
-            )
-            or f"a {type(event).__name__} instead of a {recorded.get('type')}"
-        )
-        raise WorkflowRuntimeError(
-            f"{where}, but it started with other input: {shown}; call run(ctx=ctx) alone, "
-            f"or with the same start fields, or start a new run without ctx"
-        )
+    # -- resources and display ------------------------------------------------------------------
 
     def _start_event(self, given: StartEvent | None, fields: dict[str, Any]) -> Event:
-        start_type = type(self)._start_event_type()
-        if given is not None:
-            if fields:
-                raise TypeError("pass either start_event or start fields, not both")
-            if not isinstance(given, start_type):
-                raise TypeError(
-                    f"start_event must be a {start_type.__name__}, got {type(given).__name__}"
-                )
-            return given
-        return start_type(**fields)
-
-    # -- resources and display ------------------------------------------------------------------
+        return build_start_event(type(self)._start_event_type(), given, fields)
 
     def _nw_resource_cache(self) -> ResourceCache:
         cache = self.__dict__.get("_nw_resources")

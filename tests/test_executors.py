@@ -125,6 +125,22 @@ async def test_store_writes_events_and_stream_of_a_remote_step_reach_the_run(
     store.close()
 
 
+async def test_a_rerun_replays_what_a_remote_step_wrote(
+    pool: ProcessPoolExecutor, tmp_path: Any
+) -> None:
+    store = SQLiteStore(tmp_path / "runs.db")
+    first = F.EffectsFlow().run(i=4, executor=pool, checkpoint=store)
+    assert await first == 8
+    again = F.EffectsFlow().rerun(first.run_id, store=store)
+    assert await again == 8
+    # nothing was called again, and the store holds what the remote step had written
+    assert again.ctx.store.to_dict() == first.ctx.store.to_dict()
+    calls = [call for snapshot in store.history(again.run_id) for call in snapshot.calls]
+    assert {c["step"] for c in calls} == {"begin", "work", "noted", "finish"}
+    assert all(c.get("replayed") for c in calls), calls
+    store.close()
+
+
 async def test_a_typed_state_is_validated_in_the_remote_process(pool: ProcessPoolExecutor) -> None:
     handler = F.TypedFlow().run(by=2, executor=pool)
     assert await handler == 2

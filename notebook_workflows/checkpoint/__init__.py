@@ -8,6 +8,9 @@ between machines, and ``MemoryStore`` is for tests. ``python -m notebook_workflo
 into a store. Every store is a context manager (``with SQLiteStore(path) as store:``) with
 ``close()``. Run leases (``store.acquire_lease``, ``LeaseKeeper``, ``RunOwnedError``) let one
 process at a time continue a run.
+Each record also lists the step calls it covers and what they did, so that
+``workflow.rerun(run_id)`` can replay the unchanged calls after a step was edited, and
+``run(..., cache=store)`` can reuse earlier runs' calls (``rerun``).
 
 Re-exports only; ``RedisStore`` loads redis-py and ``PostgresStore`` psycopg on first use.
 """

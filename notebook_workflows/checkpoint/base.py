@@ -47,7 +47,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 from pydantic_core import to_json as _to_json
 
 from ..errors import SnapshotError
-from .delta import apply_delta
+from .delta import apply_delta, calls_of
 from .edits import edits_of
 from .lease import Lease, LeaseStore, Leasing, Owner, RunOwnedError
 from .listing import RunInfo, RunList, _when, plural
@@ -85,7 +85,7 @@ class Record(NamedTuple):
     run_id: str
     seq: int  # 0, 1, 2, ... within the run
     kind: str  # "base": a whole snapshot; "delta": the change since record seq - 1
-    reason: str  # "start", "fork", "resume", "step", "journal", "status" or "end"
+    reason: str  # "start", "fork", "resume", "step", "replay", "journal", "status" or "end"
     step: str | None  # the step whose completion this records ("step" records only)
     status: str  # the run's status at that moment
     steps: int  # completed step invocations so far
@@ -131,6 +131,24 @@ class Snapshot:
         return self._chain.context(self.seq)
 
     @property
+    def calls(self) -> list[dict[str, Any]]:
+        """The step calls that completed since the snapshot before this one, oldest first:
+        each with its ``step``, ``replayed: True`` for a call a rerun replayed instead of
+        calling (else its ``ran_because`` when a rerun could not replay it), and what it did
+        (``emitted``, ``stream``, ``set``, ``deleted``). Empty for runs recorded before calls
+        were."""
+        record = self._chain.records[self._chain.index[self.seq]]
+        if '"done"' not in record.data:
+            return []
+        try:
+            return calls_of(self._chain._parse(record))
+        except ValueError as exc:
+            raise SnapshotError(
+                f"{self._chain.store!r}: snapshot {self.seq} of run {self.run_id!r} cannot be "
+                f"read: {exc}; the store is damaged"
+            ) from None
+
+    @property
     def workflow(self) -> str:
         return str(self.context.get("workflow", ""))
 
@@ -149,6 +167,7 @@ class Snapshot:
             "resume": "resumed",
             "end": f"run ended ({self.status})",
             "status": f"now {self.status}",
+            "replay": f"replayed steps, the last {self.step!r} (not called)",
         }.get(self.reason, f"after step {self.step!r}")
         edits = self.edits
         if edits:
@@ -189,6 +208,7 @@ class _Chain:
             context = self.cache[first.seq]
         elif first.kind == "base":
             context = self._parse(first)
+            _state_of(context)  # without the calls a rerun replays: not part of the run's state
         else:
             raise SnapshotError(
                 f"{self.store!r}: the kept records of run {first.run_id!r} do not start with a "
@@ -196,7 +216,7 @@ class _Chain:
             )
         for record in records[start + 1 : end + 1]:
             context = (
-                self._parse(record)
+                _state_of(self._parse(record))
                 if record.kind == "base"
                 else apply_delta(context, self._parse(record))
             )
@@ -219,6 +239,12 @@ class _Chain:
                 f"object; the store is damaged"
             )
         return data
+
+
+def _state_of(base: dict[str, Any]) -> dict[str, Any]:
+    base.pop("done", None)
+    base.pop("answers", None)
+    return base
 
 
 @dataclass(frozen=True)

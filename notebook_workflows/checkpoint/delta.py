@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..events import Event
 from ..runtime.joins import joins_out
-from ..runtime.state import Changes
+from ..runtime.replay import input_key
+from ..runtime.state import Changes, Invocation
 from ..serialization import encode_event
 from ..snapshot import invocation_out, waiter_out
 
@@ -46,6 +48,7 @@ def delta_of(
     changes: Changes,
     store_changes: Mapping[str, Any],
     since: dict[str, Any] | None = None,
+    encoded: dict[int, tuple[Event, Any]] | None = None,
 ) -> dict[str, Any]:
     """The change since the previous checkpoint, so that ``apply_delta(previous, delta)`` is
     the snapshot now. ``store_changes`` maps changed keys to their encoded value, or to
@@ -55,7 +58,9 @@ def delta_of(
     writes just that, plus the counters. ``since`` (kept by the caller from one delta to the
     next, first filled by ``delta_baseline``) leaves out the small parts that did not change since
     the previous delta (``stats``: the steps whose figures did not change), and the parts that
-    did not change at all; without it every part is there, empty when nothing changed."""
+    did not change at all; without it every part is there, empty when nothing changed.
+    ``encoded`` (kept by the caller too) is filled with the queued events' encodings, by
+    ``id``, so ``calls_done`` does not encode the same events again."""
     state = ctx._state
     delta: dict[str, Any] = {}
     if store_changes:
@@ -73,7 +78,7 @@ def delta_of(
     else:
         if changes.queued:
             delta["queue_add"] = [
-                {"seq": seq, "step": step, "event": encode_event(ev)}
+                {"seq": seq, "step": step, "event": _encode(ev, encoded)}
                 for seq, (step, ev) in sorted(changes.queued.items())
             ]
         if changes.dequeued:
@@ -83,7 +88,8 @@ def delta_of(
         delta["in_flight_empty"] = True
     elif changes.invocations:
         ids = sorted(changes.invocations)
-        put = [invocation_out(in_flight[i], encode_event) for i in ids if i in in_flight]
+        ev_out = encode_event if encoded is None else lambda ev: _encode(ev, encoded)
+        put = [invocation_out(in_flight[i], ev_out) for i in ids if i in in_flight]
         if put:
             delta["in_flight_put"] = put
         if len(put) < len(ids):
@@ -171,6 +177,8 @@ def apply_delta(snapshot: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[s
     """The snapshot after ``delta``; a new dict (``snapshot`` itself is left as it was)."""
     out = dict(snapshot)
     out.pop("edits", None)  # a fork's store edits belong to its first snapshot alone
+    out.pop("done", None)  # the calls of one record, not a part of the run's state
+    out.pop("answers", None)
     store_set = delta.get("store_set")
     store_deleted = delta.get("store_deleted")
     if store_set or store_deleted:
@@ -220,6 +228,136 @@ def apply_delta(snapshot: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[s
         else:
             out[key] = delta[key]
     return out
+
+
+def _encode(event: Event, encoded: dict[int, tuple[Event, Any]] | None) -> Any:
+    data = encode_event(event)
+    if encoded is not None:
+        encoded[id(event)] = (event, data)  # the event is kept: its id stays its own
+    return data
+
+
+def _known(event: Event, encoded: dict[int, tuple[Event, Any]] | None, used: bool) -> Any:
+    """``encode_event(event)``, from ``encoded`` if ``delta_of`` encoded it already (then
+    forgotten once ``used`` as a call's input: it is not needed again)."""
+    if encoded:
+        hit = encoded.pop(id(event), None) if used else encoded.get(id(event))
+        if hit is not None and hit[0] is event:
+            return hit[1]
+    return encode_event(event)
+
+
+def calls_done(
+    ctx: Context[Any],
+    changes: Changes,
+    codes: Mapping[str, str],
+    encoded: dict[int, tuple[Event, Any]] | None = None,
+    store: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What a rerun replays, as a record keeps it (see ``snapshot``): ``done``, what each
+    invocation that completed did (its step's code hash, a digest of its input event
+    (``runtime.replay.input_key``), the events it emitted, with the step each was sent to if
+    one was named, the events it streamed, the store keys it set or deleted, and whether it
+    was itself replayed, or why it ran although a rerun could have replayed it); and
+    ``answers``, the answers sent from outside to the run's questions (each with the digest
+    of the question it answered).
+
+    ``store`` is what the same record keeps of the store (a delta's ``store_set``, a base's
+    ``store``): a value a call set that is there, the very same, is named in the call's
+    ``same`` list instead of written twice (``calls_of`` puts it back)."""
+    out: dict[str, Any] = {}
+    if changes.completed:
+        out["done"] = _done(ctx, changes.completed, codes, encoded, store or {})
+    if changes.answers:
+        out["answers"] = [
+            {"question": input_key(None, question), "answer": encode_event(answer)}
+            for question, answer in changes.answers
+        ]
+    return out
+
+
+def _done(
+    ctx: Context[Any],
+    completed: list[Invocation],
+    codes: Mapping[str, str],
+    encoded: dict[int, tuple[Event, Any]] | None,
+    store: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    specs = ctx._specs
+    done = []
+    for inv in completed:
+        spec = specs[inv.step]
+        entry: dict[str, Any] = {"id": inv.id, "step": inv.step, "code": codes.get(inv.step, "")}
+        try:
+            entry["input"] = inv.input_key or input_key(
+                spec.cache_key, inv.event, _known(inv.event, encoded, True)
+            )
+        except Exception as exc:
+            entry["input"] = None
+            entry["unsafe"] = f"its input could not be keyed ({type(exc).__name__}: {exc})"
+        targets = inv.targets
+        emitted = []
+        for event in inv.produced:
+            item = {"event": _known(event, encoded, False)}
+            if targets and id(event) in targets:
+                item["to"] = targets[id(event)]
+            emitted.append(item)
+        entry["emitted"] = emitted
+        if inv.streamed:
+            entry["stream"] = [encode_event(event) for event in inv.streamed]
+        writes = inv.writes
+        if writes:
+            values = {}
+            same = []
+            for key, value in writes.items():
+                if value is not None:
+                    if store.get(key) is value:
+                        same.append(key)
+                    else:
+                        values[key] = value
+            if values:
+                entry["set"] = values
+            if same:
+                entry["same"] = same
+            deleted = [k for k, v in writes.items() if v is None]
+            if deleted:
+                entry["deleted"] = sorted(deleted)
+        if inv.collects:
+            entry["unsafe"] = "it calls ctx.collect_events, whose buffer a replay cannot rebuild"
+        if inv.journal:
+            entry["journal"] = dict(inv.journal)  # already tagged JSON
+        if inv.replayed:
+            entry["replayed"] = True
+        elif inv.ran_because:
+            entry["ran_because"] = inv.ran_because
+        done.append(entry)
+    return done
+
+
+def calls_of(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The calls a record's ``data`` (a delta or a base, parsed) lists in ``done``, each with
+    the store values it names as ``same`` put back into its ``set``. Raises ``ValueError``
+    for data that is not what ``calls_done`` writes."""
+    done = data.get("done") or []
+    store = data.get("store_set") or data.get("store") or {}
+    if not isinstance(done, list) or not isinstance(store, Mapping):
+        raise ValueError("its 'done' is not a list of calls")
+    calls = []
+    for entry in done:
+        if not isinstance(entry, Mapping):
+            raise ValueError("its 'done' lists a call that is not a mapping")
+        call = dict(entry)
+        same = call.pop("same", None)
+        if same:
+            values = call.get("set") or {}
+            if not isinstance(same, list) or not isinstance(values, Mapping):
+                raise ValueError("a call's 'same' or 'set' is malformed")
+            missing = [k for k in same if k not in store]
+            if missing:
+                raise ValueError(f"a call names store keys the record lacks: {missing[:3]}")
+            call["set"] = {**values, **{k: store[k] for k in same}}
+        calls.append(call)
+    return calls
 
 
 def small_parts(ctx: Context[Any]) -> dict[str, Any]:

@@ -69,11 +69,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ContextSerdeError, SnapshotError
+from ..runtime.state import Changes
 from ..serialization import find_class, qualified_name
-from ..snapshot import snapshot_of
+from ..snapshot import code_hash, snapshot_of
 from ..workflow import DURABILITY  # when a run's records reach the store: see above
 from .base import MIN_BASE_GAP, LeaseStore, Record, RunInfo, SnapshotStore, dumps
-from .delta import DELETED, delta_baseline, delta_of
+from .delta import DELETED, calls_done, delta_baseline, delta_of
 from .lease import LeaseKeeper, Owner, RunOwnedError
 from .writer import Writer
 
@@ -85,6 +86,10 @@ if TYPE_CHECKING:
     from ..context import Context
 
 __all__ = ["DURABILITY", "Recorder"]
+
+# A rerun's replayed calls are written this many at a time (or with the next record of any
+# other kind): a replay is cheap to do again, a record per replay would cost what it saves.
+REPLAY_BATCH = 256
 
 # The records that are in the store before their hook returns, in every mode.
 _PROMISES = frozenset({"start", "fork", "resume", "journal", "status", "end"})
@@ -138,6 +143,9 @@ class Recorder:
         self.writer: Writer | None = None  # the background writer of "async"
         self.on_lost: Callable[[BaseException], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.codes: dict[str, str] = {}  # step -> code hash, for the calls a rerun replays
+        self.replays = 0  # replayed calls not written yet (see ``step_replayed``)
+        self.encoded: dict[int, Any] = {}  # queued events' encodings (``delta_of``)
 
     def __repr__(self) -> str:
         return f"Recorder({self.store!r}, run {self.run_id or '(not started)'!r})"
@@ -148,6 +156,8 @@ class Recorder:
         _check_event_classes(ctx)
         state = ctx._state
         self.run_id = state.run_id or ""
+        self.codes = {name: code_hash(spec.fn) for name, spec in ctx._specs.items()}
+        ctx.store._per_step = True  # each step's store writes are recorded with its call
         self._own()  # raises RunOwnedError, naming the owner, if another process runs it
         try:
             self._first_record(ctx)  # in every mode on the loop: a failure stops run() itself
@@ -235,6 +245,17 @@ class Recorder:
         if self.durability != "exit" and self._writing():
             self._delta(ctx, "step", step)
 
+    def step_replayed(self, ctx: Context[Any], step: str | None) -> None:
+        """A rerun replayed a step (``Workflow.rerun``). Replayed calls are written
+        ``REPLAY_BATCH`` at a time, with the reason ``"replay"``, or with the next record of
+        any other kind, whichever comes first; each record's ``done`` list says which calls
+        were replayed and which ran. A crash loses at most a batch of replays, which a resumed
+        run does again for real (it has no replay table): rerun the original again instead."""
+        if self.durability != "exit" and self._writing():
+            self.replays += 1
+            if self.replays >= REPLAY_BATCH:
+                self._delta(ctx, "replay", step)
+
     def journal_written(self, ctx: Context[Any], step: str | None) -> None:
         """A step recorded a ``ctx.once`` result: in the store before the step goes on, in
         every mode (the result is a promise that the call is never made again)."""
@@ -279,14 +300,25 @@ class Recorder:
     # -- writing --------------------------------------------------------------------------------
 
     def _delta(self, ctx: Context[Any], reason: str, step: str | None) -> None:
+        self.replays = 0  # whatever record is written covers them
         state = ctx._state
         changes = state.drain_changes()
-        delta = delta_of(ctx, changes, ctx.store._drain_changes(DELETED), self.since)
+        encoded = self.encoded
+        delta = delta_of(ctx, changes, ctx.store._drain_changes(DELETED), self.since, encoded)
         data = dumps(delta)
+        # what the calls did is for a rerun to read, not for rebuilding snapshots: it does not
+        # count towards the next base
         since_base = self.since_base + len(data)
         if since_base > self.gap:
-            self._base(ctx, reason, step)
+            self._base(ctx, reason, step, changes=changes)
             return
+        if changes.completed or changes.answers:
+            calls = calls_done(ctx, changes, self.codes, encoded, delta.get("store_set"))
+            text = dumps(calls)[1:-1]  # "done": [...], "answers": [...]
+            data = f"{data[:-1]},{text}}}" if data != "{}" else f"{{{text}}}"
+        if len(encoded) > 4096:  # events queued and never a completed call's input
+            encoded.clear()
+
         self.since_base = since_base
         self._save(
             Record(
@@ -304,12 +336,20 @@ class Recorder:
         )
 
     def _base(
-        self, ctx: Context[Any], reason: str, step: str | None, new_run: RunInfo | None = None
+        self,
+        ctx: Context[Any],
+        reason: str,
+        step: str | None,
+        new_run: RunInfo | None = None,
+        changes: Changes | None = None,
     ) -> None:
         state = ctx._state
         snapshot = snapshot_of(ctx)
         if reason == "fork" and self.edits:
             snapshot["edits"] = self.edits
+        if changes is not None and (changes.completed or changes.answers):
+            # the calls since the record before, as a delta has them
+            snapshot.update(calls_done(ctx, changes, self.codes, None, snapshot["store"]))
         data = dumps(snapshot)
         self.since = delta_baseline(ctx)
         self._save(
@@ -355,6 +395,7 @@ class Recorder:
         the writer's thread); ``last_good`` is the seq of the last record in the store."""
         what = {
             "step": f"after step {record.step!r}",
+            "replay": f"after replaying step {record.step!r}",
             "journal": f"of a ctx.once result in step {record.step!r}",
             "status": f"of its status ({record.status})",
         }.get(record.reason, f"of its end ({record.status})")

@@ -64,14 +64,19 @@ def resume_run(
     at: int | None = None,
     force: bool = False,
     durability: str = "sync",
+    replay: Any = None,
 ) -> WorkflowHandler:
-    """``workflow.resume(run_id, store=..., at=...)``: see the module docstring."""
+    """``workflow.resume(run_id, store=..., at=...)``: see the module docstring. ``replay``
+    (a ``runtime.replay.ReplayTable``, given by ``rerun``) makes the fork replay recorded
+    calls instead of calling their steps; changed steps are then expected, not warned of."""
     name = type(workflow).__name__
     _need_loop(name, "resume")
     store = _store_for(workflow, store)
     snapshot = store.latest(run_id) if at is None else store.snapshot(run_id, at)
     ctx, warn = _load(workflow, run_id, store, snapshot)
-    warn()
+    if replay is None:  # a rerun expects changed steps
+        warn()
+    ctx._state.replay = replay
     if ctx.status == "done":
         # nothing runs and nothing is written: the handler ends at once with the saved result
         return workflow._launch(ctx, ctx._state, True, None, False, False)

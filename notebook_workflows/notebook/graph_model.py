@@ -207,10 +207,18 @@ def _overlay_run(model: _Model, stats: RunView) -> tuple[tuple[_Node, ...], tupl
     def step_node(node: _Node) -> _Node:
         name = node.title
         runs = stats.step_runs.get(name, 0)
+        replayed = stats.replayed.get(name, 0)  # a rerun applied their record, no call
         notes = list(node.notes)
-        if runs:
+        if runs and replayed >= runs:
+            notes.append(f"replayed · {runs} {'call' if runs == 1 else 'calls'}, none ran")
+        elif runs:
             plural = "run" if runs == 1 else "runs"
-            notes.append(f"{runs} {plural} · {_duration(stats.step_seconds.get(name, 0.0))}")
+            also = f" ({replayed} replayed)" if replayed else ""
+            seconds = _duration(stats.step_seconds.get(name, 0.0))
+            notes.append(f"{runs - replayed} {plural}{also} · {seconds}")
+            why = stats.ran_because.get(name)
+            if why and stats.replayed:  # a rerun: say why this step was called
+                notes.extend(_wrap(f"ran: {why}", _ERROR_WIDTH, 2))
         if running.get(name):
             notes.append("running" + (f" ({running[name]} at once)" if running[name] > 1 else ""))
         if waiting.get(name):
@@ -225,6 +233,8 @@ def _overlay_run(model: _Model, stats: RunView) -> tuple[tuple[_Node, ...], tupl
             state = "running"
         elif waiting.get(name):
             state = "waiting"
+        elif runs and replayed >= runs and not stats.queued.get(name):
+            state = "replayed"
         elif runs or stats.queued.get(name):
             state = ""
         else:

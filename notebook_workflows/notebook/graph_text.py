@@ -94,6 +94,12 @@ _STATE_STYLES: dict[str, _Attrs] = {
         "fontcolor": '"#8a939d"',
         "penwidth": "1",
     },
+    "replayed": {  # a rerun replayed its recorded calls: it was not called
+        "fillcolor": '"#eef1f5"',
+        "color": '"#7d8ea6"',
+        "fontcolor": '"#3b4757"',
+        "penwidth": "1.2",
+    },
 }
 _EDGE_ACTIVE: _Attrs = {"color": '"#4f7fcc"', "fontcolor": '"#4f7fcc"', "penwidth": "1.6"}
 _EDGE_IDLE: _Attrs = {"color": '"#b8bec6"', "style": "dashed"}
@@ -131,7 +137,7 @@ def _attr_list(attrs: _Attrs) -> str:
 @functools.cache
 def _node_style(kind: str, state: str) -> str:
     attrs = {**_NODE_STYLES[kind], **_STATE_STYLES.get(state, {})}
-    if state in ("waiting", "unreached"):
+    if state in ("waiting", "unreached", "replayed"):
         attrs["style"] = '"rounded,filled,dashed"' if kind == "step" else '"filled,dashed"'
     return _attr_list(attrs)
 
@@ -301,6 +307,7 @@ _MERMAID_CLASSES: dict[str, str] = {
     "waiting": "fill:#fff1cc,stroke:#c48a0f,color:#3d2c05,stroke-width:2px,stroke-dasharray:4 3",
     "failed": "fill:#ffd9d9,stroke:#c92a2a,color:#5c0f0f,stroke-width:3px",
     "unreached": "fill:#f1f2f4,stroke:#c3c8ce,color:#8a939d,stroke-dasharray:4 3",
+    "replayed": "fill:#eef1f5,stroke:#7d8ea6,color:#3b4757,stroke-dasharray:4 3",
 }
 # Mermaid entity codes; "#" first so the codes themselves are not escaped again.
 _MERMAID_ESCAPES = str.maketrans(

@@ -104,6 +104,16 @@ class FinishRun(NamedTuple):
     failed: Invocation | None = None
 
 
+class ReplayStep(NamedTuple):
+    """A rerun replays ``inv`` instead of calling its step (``replay.divert``): write the
+    recorded store values ``effects.writes`` to the store, then report ``StepReplayed(inv,
+    effects)``, so the call's store writes come before the events it emitted, as when it ran.
+    ``effects`` is a ``replay.Effects``."""
+
+    inv: Invocation
+    effects: Any
+
+
 Command = (
     StartInvocation
     | CancelInvocation
@@ -117,4 +127,5 @@ Command = (
     | Settled
     | AdvanceSoon
     | FinishRun
+    | ReplayStep
 )

@@ -121,6 +121,7 @@ class Driver(DriverCalls):
             C.Settled: self._settled,
             C.FinishRun: self._finish,
             C.AdvanceSoon: self._advance_soon,
+            C.ReplayStep: self._replay_step,
             _Abort: lambda abort: self.dispatch(T.RunAborted(abort.error)),
         }
 
@@ -310,6 +311,15 @@ class Driver(DriverCalls):
             self._emit(StepStarted(self.run_id, inv.step, inv.event, inv.attempt, time.time()))
         self.runner.start(inv)
 
+    def _replay_step(self, command: C.ReplayStep) -> None:
+        """A rerun replays an invocation: its recorded store writes, then its events."""
+        if self.state.finished:
+            return
+        writes = command.effects.writes
+        if writes:
+            self.ctx.store._apply_encoded(writes)
+        self.dispatch(T.StepReplayed(command.inv, command.effects), now=True)
+
     def _cancel_invocation(self, command: C.CancelInvocation) -> None:
         inv = command.inv
         task = self.runner.task_of(inv)
@@ -364,6 +374,9 @@ class Driver(DriverCalls):
         try:
             if command.reason == "step":
                 self.checkpoint.step_completed(self.ctx, command.step)
+            elif command.reason == "replay":  # a rerun replayed the step
+                replayed = getattr(self.checkpoint, "step_replayed", None)
+                (replayed or self.checkpoint.step_completed)(self.ctx, command.step)
             elif command.reason == "journal":
                 journal_written = getattr(self.checkpoint, "journal_written", None)
                 if journal_written is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..events import RunStatusChanged, StopEvent
-from . import routing
+from . import replay, routing
 from .commands import (
     CancelTimer,
     Command,
@@ -131,8 +131,13 @@ def advance(state: RunState, now: float, out: list[Command]) -> None:
     if state.stop is not None:
         finish(state, "done", now, out)
         return
+    if state.replay is not None and state.questions and not state.stepwise:
+        replay.answer_questions(state, out)  # a rerun answers what the recorded run was told
     if not state.stepwise and (state.queued or state.ready):
-        for inv in routing.take(state, now):
+        started = routing.take(state, now)
+        if state.replay is not None:  # a rerun: replay what the recorded run did
+            started = replay.divert(state, started, out)
+        for inv in started:
             out.append(_new(StartInvocation, (inv,)))  # StartInvocation(inv), a bit cheaper
             if inv.step in state.timed:
                 start_timer(state, inv, out)

@@ -3,13 +3,13 @@
 Routing, ``collect_events``, waiters and questions, retries, step and run timeouts, the stop,
 the stall, stepping ("take exactly one"), the run's one status field: all of it is decided
 here, from a ``RunState`` and one ``Transition``, and comes out as ``Command``s for the driver
-to carry out. The room has five parts: this module (one handler per transition), ``routing``
+to carry out. The room has six parts: this module (one handler per transition), ``routing``
 (where an event goes, which invocation runs next), ``joins`` (steps that run once several
 events have arrived, fan-out streams, the lines of ``@catch_error``), ``outcome`` (advancing,
-the status, the end) and ``stepping`` (``step()`` and leaving it). There is no asyncio, no
-I/O and no clock in any of them: time comes in as ``now`` (seconds since the epoch), so a test
-can fold a list of transitions over a state and compare the commands with the ones expected,
-without an event loop.
+the status, the end), ``failures`` (retry, recover or fail) and ``stepping`` (``step()`` and
+leaving it). There is no asyncio, no I/O and no clock in any of them: time comes in as ``now``
+(seconds since the epoch), so a test can fold a list of transitions over a state and compare
+the commands with the ones expected, without an event loop.
 
 The reducer mutates the state it is given (see ``state.py`` for why) and is deterministic:
 the same state and transitions give the same commands. User code it calls is limited to a
@@ -21,17 +21,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import WorkflowRuntimeError, WorkflowTimeoutError
 from ..events import (
     Event,
-    StepFailed,
-    StepFailedEvent,
     StepFinished,
 )
-from . import joins, outcome, routing, stepping
+from . import failures, joins, outcome, replay, routing, stepping
 from .commands import (
     AdvanceSoon,
     ApplyStoreChanges,
@@ -41,7 +38,6 @@ from .commands import (
     Publish,
     Reply,
     ResolveWaiter,
-    ScheduleTimer,
     WriteCheckpoint,
 )
 from .state import FINISHED, Invocation, RunState, Waiter
@@ -60,6 +56,7 @@ from .transitions import (
     RunAborted,
     RunStarted,
     SteppingReleased,
+    StepReplayed,
     StepRequested,
     StreamWritten,
     TimerFired,
@@ -132,13 +129,13 @@ def _returned(state: RunState, t: InvocationReturned, now: float, out: list[Comm
         values = (value,)
         problem = routing.check_returned(state, inv, value)
         if problem is not None:
-            _failed(state, inv, problem, now, out, retry=False)
+            failures.failed(state, inv, problem, now, out, retry=False)
             return
     if values.__class__ is list:
         for one in values:
             problem = routing.check_returned(state, inv, one)
             if problem is not None:
-                _failed(state, inv, problem, now, out, retry=False)
+                failures.failed(state, inv, problem, now, out, retry=False)
                 return
     if state.joins is not None or state.lineage:
         if not _route_tagged(state, inv, values, now, out):
@@ -149,7 +146,7 @@ def _returned(state: RunState, t: InvocationReturned, now: float, out: list[Comm
             try:
                 waiter = routing.route(state, one, None, inv.step)
             except WorkflowRuntimeError as exc:
-                _failed(state, inv, exc, now, out, retry=False)
+                failures.failed(state, inv, exc, now, out, retry=False)
                 return
             if waiter is not None:
                 _resolve(state, waiter, one, out)
@@ -179,7 +176,7 @@ def _route_tagged(
         try:
             waiter = routing.route(state, one, None, inv.step, scope, line)
         except WorkflowRuntimeError as exc:
-            _failed(state, inv, exc, now, out, retry=False)
+            failures.failed(state, inv, exc, now, out, retry=False)
             return False
         if waiter is not None:
             _resolve(state, waiter, one, out)
@@ -218,12 +215,16 @@ def _remote_returned(
         for command in sent:
             if command.__class__ is Reply:
                 if command.error is not None:  # sent to a step that does not exist, say
-                    _failed(state, inv, command.error, now, out, retry=False)
+                    failures.failed(state, inv, command.error, now, out, retry=False)
                     return
             elif command.__class__ is not AdvanceSoon:  # advancing comes after the return
                 out.append(command)
     if t.stored or t.deleted:
         out.insert(first, ApplyStoreChanges(t.stored, t.deleted))
+        writes = inv.writes if inv.writes is not None else {}
+        writes.update(t.stored)  # what a rerun replays for it
+        writes.update(dict.fromkeys(t.deleted))
+        inv.writes = writes
     _returned(state, _new(InvocationReturned, (inv, t.attempt, t.value)), now, out)
 
 
@@ -231,8 +232,10 @@ def _complete(state: RunState, inv: Invocation, now: float, out: list[Command]) 
     seconds = now - inv.started
     step = inv.step
     del state.in_flight[inv.id]
-    if state.changes is not None:
-        state.changes.invocations.add(inv.id)
+    changes = state.changes
+    if changes is not None:
+        changes.invocations.add(inv.id)
+        changes.completed.append(inv)  # what it did is recorded, so a rerun can replay it
     state.busy[step] -= 1
     state.steps_done += 1
     state.step_runs[step] += 1
@@ -255,9 +258,45 @@ def _complete(state: RunState, inv: Invocation, now: float, out: list[Command]) 
             )
         )
     if state.checkpointed:
-        out.append(WriteCheckpoint("step", step))
+        out.append(WriteCheckpoint("replay" if inv.replayed else "step", step))
     if state.stepping is not None:
         outcome.settle_stepping(state, inv, out)
+
+
+def _step_replayed(state: RunState, t: StepReplayed, now: float, out: list[Command]) -> None:
+    """A rerun replays ``inv``: its recorded store writes are in the store (``ReplayStep``);
+    now its streamed and emitted events, in one transition, as if the step had returned."""
+    inv, effects = t.inv, t.effects
+    if state.finished or state.in_flight.get(inv.id) is not inv:
+        return
+    inv.replayed = True
+    inv.writes = effects.writes
+    if effects.stream:
+        inv.streamed = list(effects.stream)
+        for event in effects.stream:
+            asks = routing.kind_of(state, type(event)) is routing.QUESTION
+            if asks and not any(q is event for q in state.questions):
+                state.questions.append(event)
+            out.append(Publish(event, stream=True, inv=inv))
+    for event, target in effects.events:
+        inv.produced.append(event)
+        if target is not None:
+            if inv.targets is None:
+                inv.targets = {}
+            inv.targets[id(event)] = target
+        try:
+            waiter = routing.route(state, event, target, inv.step)
+        except WorkflowRuntimeError as exc:
+            failures.failed(state, inv, exc, now, out, retry=False)
+            return
+        if waiter is not None:
+            _resolve(state, waiter, event, out)
+        questions = state.questions
+        if questions and questions[-1] is event:
+            out.append(Publish(event, stream=True))
+    state.step_replays[inv.step] += 1
+    _complete(state, inv, now, out)
+    outcome.advance(state, now, out)
 
 
 def _failed_report(state: RunState, t: InvocationFailed, now: float, out: list[Command]) -> None:
@@ -270,7 +309,7 @@ def _failed_report(state: RunState, t: InvocationFailed, now: float, out: list[C
         error = asyncio.CancelledError(
             f"step {t.inv.step!r} raised CancelledError" + (f": {error}" if str(error) else "")
         )
-    _failed(state, t.inv, error, now, out)
+    failures.failed(state, t.inv, error, now, out)
 
 
 def _cancelled(state: RunState, t: InvocationCancelled, now: float, out: list[Command]) -> None:
@@ -278,120 +317,11 @@ def _cancelled(state: RunState, t: InvocationCancelled, now: float, out: list[Co
     if _is_late(state, inv, t.attempt):
         return
     if inv.timed_out:
-        _failed(state, inv, _step_timeout_error(state, inv), now, out)
+        failures.failed(state, inv, failures.step_timeout_error(state, inv), now, out)
     else:
-        _failed(state, inv, asyncio.CancelledError(f"step {inv.step!r} was cancelled"), now, out)
-
-
-def _failed(
-    state: RunState,
-    inv: Invocation,
-    error: BaseException,
-    now: float,
-    out: list[Command],
-    retry: bool = True,
-) -> None:
-    """An attempt of ``inv`` failed: retry it later if its policy says so, else fail the run
-    (the invocation stays in flight with its input, so a resumed run tries it again)."""
-    spec = state.specs[inv.step]
-    seconds = now - inv.started
-    delay = None
-    policy = spec.retry_policy if retry else None
-    if policy is not None:
-        delay = _ask_policy(policy, now - inv.first_started, inv.attempt, error)
-    if spec.timeout is not None:
-        out.append(CancelTimer(("step", inv.id, inv.attempt)))
-    if state.observed:
-        out.append(
-            Publish(
-                StepFailed(
-                    state.run_id or "",
-                    inv.step,
-                    inv.event,
-                    error,
-                    inv.attempt,
-                    delay is not None,
-                    seconds,
-                    now,
-                )
-            )
+        failures.failed(
+            state, inv, asyncio.CancelledError(f"step {inv.step!r} was cancelled"), now, out
         )
-    state.busy[inv.step] -= 1
-    state.step_seconds[inv.step] += seconds
-    inv.last_error = error
-    inv.failed_at = now
-    if inv.waiting:  # failed while suspended in wait_for_event (its wait timed out)
-        inv.waiting = False
-        state.waiting -= 1
-    if delay is not None:
-        inv.attempt += 1
-        inv.wait_calls = 0
-        inv.produced = []
-        inv.timed_out = False
-        state.retrying.add(inv.id)
-        state.touch(inv)
-        out.append(ScheduleTimer(("retry", inv.id), max(0.0, delay)))
-        outcome.settle_status(state, now, out)
-        return
-    handler = state.catchers.get(inv.step)
-    if (
-        handler is not None
-        and isinstance(error, Exception)
-        and (state.lineage.get(inv.seq) or {}).get(handler, 0) < state.max_recoveries[handler]
-    ):
-        _recover(state, inv, error, handler, now, out)
-        return
-    inv.error = f"{type(error).__name__}: {error}"
-    state.failed = inv
-    state.touch(inv)
-    outcome.settle_stepping(state, inv, out)
-    outcome.finish(state, "failed", now, out, error=error, failed=inv)
-
-
-def _recover(
-    state: RunState, inv: Invocation, error: Exception, handler: str, now: float, out: list[Command]
-) -> None:
-    """A ``@catch_error`` handler takes the failure: the failed invocation is done with, and a
-    ``StepFailedEvent`` goes to the handler, whose output carries the run on. The event's line
-    counts one more recovery by ``handler`` (and so does the run's total)."""
-    state.recoveries[handler] = state.recoveries.get(handler, 0) + 1
-    line = dict(state.lineage.pop(inv.seq, None) or {})
-    line[handler] = line.get(handler, 0) + 1
-    del state.in_flight[inv.id]
-    state.touch(inv)
-    failed = StepFailedEvent(
-        step_name=inv.step,
-        input_event=inv.event,
-        exception=error,
-        attempts=inv.attempt,
-        elapsed_seconds=max(0.0, now - inv.first_started),
-        failed_at=datetime.fromtimestamp(now, timezone.utc),
-    )
-    routing.route(state, failed, handler, None, joins.scope_of(state, inv.seq), line)
-    if state.joins is not None:
-        joins.finished(state, inv.seq)
-    if state.checkpointed:
-        out.append(WriteCheckpoint("step", inv.step))
-    outcome.settle_stepping(state, inv, out)
-    outcome.advance(state, now, out)
-
-
-def _ask_policy(policy: Any, elapsed: float, attempt: int, error: BaseException) -> float | None:
-    try:
-        return policy.next(elapsed, attempt, error)
-    except Exception as exc:  # a broken policy must not hide the step's error
-        note = f"(its retry policy {policy!r} raised {exc!r}, so it was not retried)"
-        if hasattr(error, "add_note"):
-            error.add_note(note)
-        return None
-
-
-def _step_timeout_error(state: RunState, inv: Invocation) -> WorkflowTimeoutError:
-    timeout = state.specs[inv.step].timeout or 0
-    return WorkflowTimeoutError(
-        f"step {inv.step!r} took longer than its timeout of {timeout:g} s "
-        f"(run {state.run_id!r}, attempt {inv.attempt})"
-    )
 
 
 # -- events from steps and from outside ---------------------------------------------------------
@@ -415,6 +345,12 @@ def _event_sent(state: RunState, t: EventSent, now: float, out: list[Command]) -
         inv.produced.append(t.event)
         if state.lineage:  # an event a step sends goes on along the step's line
             line = state.lineage.get(inv.seq)
+        if t.target is not None and state.changes is not None:  # recorded for a rerun
+            if inv.targets is None:
+                inv.targets = {}
+            inv.targets[id(t.event)] = t.target
+    if origin is None and state.changes is not None:  # an answer is recorded for a rerun
+        replay.note_answer(state, t.event, t.target)
     try:
         waiter = routing.route(state, t.event, t.target, origin, (), line)
     except WorkflowRuntimeError as exc:
@@ -437,12 +373,18 @@ def _stream_written(state: RunState, t: StreamWritten, now: float, out: list[Com
     asks = routing.kind_of(state, type(event)) is routing.QUESTION and not state.finished
     if asks and not any(q is event for q in state.questions):
         state.questions.append(event)  # the run now waits for its answer
-    out.append(Publish(event, stream=True, inv=t.inv))
+    inv = t.inv
+    if inv is not None and state.changes is not None:  # recorded for a rerun
+        if inv.streamed is None:
+            inv.streamed = []
+        inv.streamed.append(event)
+    out.append(Publish(event, stream=True, inv=inv))
     outcome.advance(state, now, out)
 
 
 def _collect(state: RunState, t: CollectRequested, now: float, out: list[Command]) -> None:
     inv = t.inv
+    inv.collects = True  # a rerun cannot replay it: the buffer it fed would miss events
     got = routing.collect(state, inv, t.event, t.expected, t.buffer or inv.step)
     out.append(_new(Reply, (got, None)))  # Reply(got)
 
@@ -518,7 +460,7 @@ def _timer(state: RunState, t: TimerFired, now: float, out: list[Command]) -> No
         if state.specs[inv.step].is_async:
             out.append(CancelInvocation(inv))  # it reports back InvocationCancelled
         else:  # a thread cannot be stopped: give up on it and ignore its late result
-            _failed(state, inv, _step_timeout_error(state, inv), now, out)
+            failures.failed(state, inv, failures.step_timeout_error(state, inv), now, out)
     elif kind == "run":
         running = sorted({inv.step for inv in state.in_flight.values()})
         state.timed_out_run = tuple(running) or ("(none)",)
@@ -590,4 +532,5 @@ _HANDLERS: dict[type, Callable[[RunState, Any, float, list[Command]], None]] = {
     ListenersChanged: _listeners,
     Advanced: _advanced,
     EndNotSaved: _end_not_saved,
+    StepReplayed: _step_replayed,
 }

@@ -52,6 +52,14 @@ class Invocation:
     timed_out = False  # the current attempt ran past the step's timeout
     last_error: BaseException | None = None  # what the previous attempt raised
     failed_at = 0.0  # when an attempt last failed (the reducer's clock)
+    # -- what a rerun needs to replay it (kept only while a checkpoint store records the run)
+    writes: dict[str, Any] | None = None  # store key -> encoded value it set (None: deleted)
+    streamed: list[Event] | None = None  # events it wrote to the stream
+    targets: dict[int, str] | None = None  # id of a produced event -> the step it was sent to
+    collects = False  # it called ctx.collect_events: its buffer cannot be replayed
+    replayed = False  # a rerun applied its recorded effects instead of calling the step
+    ran_because = ""  # why a rerun called the step instead of replaying it
+    input_key: str | None = None  # the digest of its input a rerun looked it up by
     where = ""  # where it last ran, if not in the run's process (a Dask worker's address)
 
     def __init__(self, id: int, step: str, event: Event, seq: int, attempt: int = 1) -> None:
@@ -94,7 +102,15 @@ class Changes:
     """What changed in a ``RunState`` since the last checkpoint, kept only while a checkpoint
     store is attached: a checkpoint writes these, not the whole state."""
 
-    __slots__ = ("collected", "dequeued", "invocations", "queued", "uncollected")
+    __slots__ = (
+        "answers",
+        "collected",
+        "completed",
+        "dequeued",
+        "invocations",
+        "queued",
+        "uncollected",
+    )
 
     def __init__(self) -> None:
         self.queued: dict[int, tuple[str, Event]] = {}  # seq -> (step, event)
@@ -102,10 +118,17 @@ class Changes:
         self.invocations: set[int] = set()  # ids of invocations added, changed or finished
         self.collected: dict[tuple[str, int], Event] = {}  # (buffer, seq) -> event
         self.uncollected: set[tuple[str, int]] = set()
+        self.completed: list[Invocation] = []  # invocations that completed, in order
+        self.answers: list[tuple[Event, Event]] = []  # (question, answer) sent from outside
 
     def __bool__(self) -> bool:
         return bool(
-            self.queued or self.dequeued or self.invocations or self.collected or self.uncollected
+            self.queued
+            or self.dequeued
+            or self.invocations
+            or self.collected
+            or self.uncollected
+            or self.answers
         )
 
 
@@ -254,6 +277,11 @@ class RunState:
         self.produced_counts: dict[str, dict[type[Event], int]] = {name: {} for name in specs}
         self.consumed_counts: dict[str, dict[type[Event], int]] = {name: {} for name in specs}
         self.changes: Changes | None = None  # tracked only for a checkpoint store
+        # -- rerun and cache: recorded effects to replay instead of calling steps (a
+        # ``replay.ReplayTable``), and how many invocations of each step were replayed
+        self.replay: Any = None
+        self.step_replays: dict[str, int] = dict.fromkeys(specs, 0)
+        self.ran_because: dict[str, str] = {}  # step -> why its last call ran, not replayed
 
     # -- reading --------------------------------------------------------------------------------
 

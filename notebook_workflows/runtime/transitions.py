@@ -167,6 +167,15 @@ class ListenersChanged(NamedTuple):
     observed: bool
 
 
+class StepReplayed(NamedTuple):
+    """The driver wrote the store values of a replayed call (``ReplayStep``): apply the events
+    it emitted and streamed (``effects``, a ``replay.Effects``) and complete ``inv`` as
+    replayed, in this one transition."""
+
+    inv: Invocation
+    effects: Any
+
+
 Transition = (
     RunStarted
     | InvocationReturned
@@ -187,4 +196,5 @@ Transition = (
     | Advanced
     | EndNotSaved
     | ListenersChanged
+    | StepReplayed
 )

@@ -86,6 +86,11 @@ class RunView:
     error: BaseException | None = None  # what a failed run failed with
     result: Any = None  # the result of a run that is done
     stalled: str = ""  # what holds a run that has nothing to run and waits for no human
+    # completed invocations per step that a rerun replayed instead of calling (counted in
+    # ``step_runs`` too): a step whose runs were all replayed did not run at all
+    replayed: dict[str, int] = field(default_factory=dict)
+    # in a rerun, why each step that was called was not replayed (its last call's reason)
+    ran_because: dict[str, str] = field(default_factory=dict)
 
     @property
     def done(self) -> bool:

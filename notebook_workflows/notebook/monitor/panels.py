@@ -54,6 +54,10 @@ def progress_html(view: RunView) -> str:
     e = html.escape
     done = view.steps_done
     parts = [f"<b>{done}</b> {plural(done, 'step')} done"]
+    replayed = sum(view.replayed.values())
+    if replayed:  # a rerun: these were applied from the recorded run, not called
+        names = ", ".join(sorted(view.replayed))
+        parts[0] += f' (<b class="replayed">{replayed}</b> replayed: {e(names)})'
     running = len(view.running)
     names = ", ".join(sorted(set(view.running)))
     parts.append(

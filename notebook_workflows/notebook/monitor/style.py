@@ -63,6 +63,7 @@ STYLE = """<style>
 .nwm-progress b { color: var(--jp-ui-font-color1, #1f2328); }
 .nwm-progress b.running { color: #e8590c; }
 .nwm-progress b.waiting { color: #b7791f; }
+.nwm-progress b.replayed { color: #7d8ea6; }
 .nwm-failed { color: #c53030; margin-top: 2px; }
 .nwm-failed pre { white-space: pre-wrap; font-size: 11.5px; max-height: 18em; overflow: auto;
   color: var(--jp-ui-font-color1, #1f2328); }
