@@ -140,3 +140,33 @@ async def test_a_frozen_server_fails_the_run_in_bounded_time_saying_it_did_not_a
     await resumed.cancel()  # it goes on from there; no need for 100,000 steps
     history = store.history("frozen")
     assert [s.seq for s in history] == list(range(len(history)))
+
+
+def test_a_batch_sent_again_is_recognised_as_its_own_and_any_other_is_refused(
+    redis_server: RedisServer,
+) -> None:
+    """``save_many`` retried after a timeout may find its first attempt applied: the very same
+    records are accepted as written; a batch that differs in any record is refused whole."""
+    from notebook_workflows.checkpoint import Record
+    from notebook_workflows.checkpoint.base import dumps
+
+    store = store_at(redis_server)
+    Counter().run_sync(checkpoint=store, n=1, run_id="r")
+    last = store.latest("r").seq
+
+    def records(first: int, count: int, value: int) -> list[Record]:
+        data = dumps({"store_set": {"n": value}})
+        return [
+            Record("r", seq, "delta", "step", "tick", "running", seq, 5.0, data)
+            for seq in range(first, first + count)
+        ]
+
+    store.save_many(records(last + 1, 4, 1))
+    store.save_many(records(last + 1, 4, 1))  # the retry of an applied batch
+    assert [s.seq for s in store.history("r")] == list(range(last + 5))
+    with pytest.raises(SnapshotError, match=rf"already has snapshot {last + 1} of run 'r'"):
+        store.save_many(records(last + 1, 4, 2))  # the same seqs, other records
+    with pytest.raises(SnapshotError, match=r"already has one of snapshots"):
+        store.save_many(records(last + 3, 4, 1))  # half of it there: not a retry
+    assert store.latest("r").seq == last + 4
+    assert store.latest("r").context["store"]["n"] == 1

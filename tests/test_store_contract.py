@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,11 @@ from notebook_workflows.checkpoint import (
     BaseStore,
     LeaseStore,
     Owner,
+    Record,
     RunOwnedError,
     SnapshotStore,
 )
+from notebook_workflows.checkpoint.base import dumps
 
 
 @pytest.fixture
@@ -305,3 +308,81 @@ def test_a_clash_of_writers_names_the_owner_of_the_run(store: BaseStore) -> None
     assert f"already has snapshot {latest.seq} of run 'r'" in message
     assert f"owned by process {os.getpid()} on host" in message and owner.token in message
     assert store.latest("r").context == latest.context  # nothing saved was touched
+
+
+# -- batches (save_many, what durability="async" writes) ------------------------------------------
+
+
+def batch(
+    run_id: str, first: int, count: int, base: tuple[int, dict[str, Any]] | None = None
+) -> list[Record]:
+    """``count`` records from seq ``first``: deltas setting ``n`` to their seq, and, with
+    ``base=(seq, context)``, that whole snapshot at that seq."""
+    out = []
+    for seq in range(first, first + count):
+        kind, data = "delta", dumps({"store_set": {"n": seq}})
+        if base is not None and seq == base[0]:
+            kind, data = "base", dumps(base[1])
+        out.append(Record(run_id, seq, kind, "step", "tick", "running", seq, 1.0 + seq, data))
+    return out
+
+
+def started(store: BaseStore) -> int:
+    """A run 'r' in the store; returns its latest seq."""
+    Counter().run_sync(checkpoint=store, n=1, run_id="r")
+    info = store.run_info("r")
+    assert info is not None
+    return info.seq
+
+
+def test_save_many_writes_a_batch_with_a_base_in_it(store: BaseStore) -> None:
+    last = started(store)
+    whole = store.latest("r").context | {"store": {"from_base": last + 10}}
+    store.save_many(batch("r", last + 1, 20, base=(last + 10, whole)))
+    info = store.run_info("r")
+    assert info is not None and (info.seq, info.steps, info.updated_at) == (
+        last + 20, last + 20, 1.0 + last + 20
+    )  # fmt: skip
+    history = store.history("r")
+    assert [s.seq for s in history] == list(range(last + 21))
+    assert store.snapshot("r", last + 10).kind == "base"
+    # loading after the batch's base starts from it (the store knows it is a base)
+    assert store.snapshot("r", last + 15).context["store"] == {
+        "from_base": last + 10, "n": last + 15
+    }  # fmt: skip
+    assert store.snapshot("r", last + 9).context["store"]["n"] == last + 9
+    assert history[-1].context["store"]["n"] == last + 20
+    store.save_many(batch("r", last + 21, 3))  # a batch after a batch
+    assert store.latest("r").seq == last + 23
+
+
+def test_save_many_writes_all_or_nothing(store: BaseStore) -> None:
+    last = started(store)
+    before = store.latest("r").context
+    with pytest.raises(SnapshotError) as caught:
+        store.save_many(batch("r", last - 2, 8))  # its first three are taken
+    message = str(caught.value)
+    assert repr(store) in message and "of run 'r'" in message
+    assert re.search(rf"already has (snapshot {last - 2}|one of snapshots {last - 2} to)", message)
+    assert store.run_info("r").seq == last and store.latest("r").context == before
+    assert len(store.history("r")) == last + 1  # nothing of the batch went in
+    store.save_many(batch("r", last + 1, 4))
+    with pytest.raises(SnapshotError, match=rf"one of snapshots|snapshot {last + 4}"):
+        store.save_many(batch("r", last + 4, 4))  # only its first one is taken
+    assert store.run_info("r").seq == last + 4
+
+
+def test_save_many_refuses_a_deleted_run_and_records_that_do_not_follow_each_other(
+    store: BaseStore,
+) -> None:
+    last = started(store)
+    records = batch("r", last + 1, 4)
+    with pytest.raises(ValueError, match=r"consecutive records of one run: record 2 is snapshot"):
+        store.save_many([*records[:2], records[3]])
+    with pytest.raises(ValueError, match="consecutive records of one run"):
+        store.save_many([records[0], records[1]._replace(run_id="other")])
+    store.save_many([])  # nothing to do
+    store.delete("r")
+    with pytest.raises(SnapshotError, match=r"no longer has run 'r' .* were not saved"):
+        store.save_many(records)
+    assert store.run_info("r") is None

@@ -259,9 +259,12 @@ class PruneResult:
 class SnapshotStore(Protocol):
     """Where checkpoints go. ``run(checkpoint=store)`` writes to one, ``resume`` reads from one.
 
-    ``save`` is the only writing method a run uses: it must store the record atomically (all
+    ``save`` is the only writing method a run needs: it must store the record atomically (all
     of it or nothing), and refuse a ``(run_id, seq)`` that exists or, with ``new_run``, a run id
-    that exists (another kernel writing the same run).
+    that exists (another kernel writing the same run). A store may also have
+    ``save_many(records)`` (every ``BaseStore`` has): consecutive records of one run that
+    exists, stored all or none under the same refusals, in one commit; ``durability="async"``
+    uses it when it is there, and ``save`` record by record when not.
     """
 
     def save(self, record: Record, *, new_run: RunInfo | None = None) -> None: ...
@@ -292,7 +295,8 @@ class RunExistsError(Exception):
 
 
 class SeqTakenError(Exception):
-    """Raised by a backend's ``_append`` when the record's ``(run_id, seq)`` exists."""
+    """Raised by a backend's ``_append`` (``_append_many``) when a record's ``(run_id, seq)``
+    exists; its argument is that seq, or None when the backend cannot tell which."""
 
 
 class BaseStore(Leasing, ABC):
@@ -311,6 +315,14 @@ class BaseStore(Leasing, ABC):
     def _append(self, record: Record, new_run: RunInfo | None) -> None:
         """Store ``record`` (and the run's row, with ``new_run``) in one atomic write; raise
         ``RunExistsError`` or ``SeqTakenError`` instead of overwriting anything."""
+
+    def _append_many(self, records: Sequence[Record]) -> None:
+        """Store consecutive records of one existing run in one atomic write (all or none);
+        raise ``SeqTakenError`` if any of their seqs exists. The stores here override it;
+        this fallback writes them one by one, in order, stopping at the first failure, so
+        what it leaves is still a whole prefix of the run's history."""
+        for record in records:
+            self._append(record, None)
 
     @abstractmethod
     def _runs(self) -> list[RunInfo]:
@@ -396,25 +408,70 @@ class BaseStore(Leasing, ABC):
         self._ensure_open()
         try:
             self._append(record, new_run)
-        except RunExistsError:
-            raise SnapshotError(
-                f"{self!r} already has a run {record.run_id!r}: continue it with "
-                f"workflow.resume({record.run_id!r}), delete it with "
-                f"store.delete({record.run_id!r}), or start this run with another run_id"
-            ) from None
-        except SeqTakenError:
-            raise SnapshotError(
-                f"{self!r} already has snapshot {record.seq} of run {record.run_id!r}: "
-                + self._who_else(record.run_id)
-                + "A run can be continued by one of them at a time"
-            ) from None
-        except SnapshotError:
-            raise
         except Exception as exc:
-            raise SnapshotError(
-                f"{self!r} could not save snapshot {record.seq} of run {record.run_id!r}: "
-                f"{self._cause(exc)}"
-            ) from exc
+            error = self._not_saved(exc, record.run_id, record.seq, record.seq)
+            if error is exc:
+                raise
+            raise error from error.__cause__
+
+    def save_many(self, records: Sequence[Record]) -> None:
+        """Store consecutive records of one run that exists in one atomic write: all of them
+        or none (one transaction, script or statement, so a batch of steps costs one commit).
+        Refuses, writing nothing, a seq that exists or a run that was deleted."""
+        if not records:
+            return
+        first = records[0]
+        for i, record in enumerate(records):
+            if record.run_id != first.run_id or record.seq != first.seq + i:
+                raise ValueError(
+                    f"save_many takes consecutive records of one run: record {i} is snapshot "
+                    f"{record.seq} of run {record.run_id!r}, after snapshot {first.seq} of run "
+                    f"{first.run_id!r}"
+                )
+        self._ensure_open()
+        try:
+            self._append_many(records)
+        except Exception as exc:
+            error = self._not_saved(exc, first.run_id, first.seq, records[-1].seq)
+            if error is exc:
+                raise
+            raise error from error.__cause__
+
+    def _not_saved(self, exc: Exception, run_id: str, first: int, last: int) -> SnapshotError:
+        """The error a backend's refusal or failure to save snapshots ``first`` to ``last``
+        comes out as (a ``SnapshotError`` as it is); the backend's own exception is its cause
+        unless it was a refusal."""
+        if isinstance(exc, SnapshotError):
+            return exc
+        which = f"snapshot {first}" if first == last else f"snapshots {first} to {last}"
+        if isinstance(exc, RunExistsError):
+            return SnapshotError(
+                f"{self!r} already has a run {run_id!r}: continue it with "
+                f"workflow.resume({run_id!r}), delete it with store.delete({run_id!r}), or "
+                f"start this run with another run_id"
+            )
+        if isinstance(exc, SeqTakenError):
+            taken = exc.args[0] if exc.args else None
+            which = f"snapshot {taken}" if isinstance(taken, int) else f"one of {which}"
+            return SnapshotError(
+                f"{self!r} already has {which} of run {run_id!r}: "
+                + self._who_else(run_id)
+                + "A run can be continued by one of them at a time"
+            )
+        error = SnapshotError(
+            f"{self!r} could not save {which} of run {run_id!r}: {self._cause(exc)}"
+        )
+        error.__cause__ = exc
+        return error
+
+    def _gone(self, records: Sequence[Record]) -> SnapshotError:
+        """What a backend raises when the run of ``records`` was deleted meanwhile."""
+        first, last = records[0].seq, records[-1].seq
+        which = f"snapshot {first} was" if first == last else f"snapshots {first} to {last} were"
+        return SnapshotError(
+            f"{self!r} no longer has run {records[0].run_id!r} (it was deleted while the run "
+            f"went on); {which} not saved"
+        )
 
     def _who_else(self, run_id: str) -> str:
         """Who else writes the run, as far as its lease tells (for an error message)."""

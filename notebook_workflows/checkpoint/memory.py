@@ -9,7 +9,7 @@ process too: they keep two runs of this process apart, nothing more.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .base import BaseStore, Record, RunExistsError, RunInfo, SeqTakenError
 from .lease import KEEP, Lease
@@ -40,6 +40,18 @@ class MemoryStore(BaseStore):
             if record.seq in records:
                 raise SeqTakenError(record.seq)
             records[record.seq] = record
+
+    def _append_many(self, records: Sequence[Record]) -> None:
+        run_id = records[0].run_id
+        with self._lock:
+            if run_id not in self._infos:
+                raise self._gone(records)
+            kept = self._log[run_id]
+            for record in records:
+                if record.seq in kept:
+                    raise SeqTakenError(record.seq)
+            for record in records:
+                kept[record.seq] = record
 
     def _runs(self) -> list[RunInfo]:
         with self._lock:

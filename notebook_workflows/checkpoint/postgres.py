@@ -15,8 +15,10 @@ Design decisions:
 * One connection per store, in autocommit mode, used under a lock (a store may be shared by
   threads). A checkpoint is one ``INSERT ... SELECT`` naming the run by id: one statement, one
   round trip, its own transaction; it inserts nothing when the run was deleted meanwhile. The
-  first record of a run also inserts the run's row, in one transaction. The primary key
-  ``(rid, seq)`` refuses a second record with the same number, as the other stores do.
+  first record of a run also inserts the run's row, in one transaction. A batch of records
+  (``save_many``, what ``durability="async"`` writes) is one statement too, its columns sent
+  as arrays (``unnest``): all of the batch or none of it, one round trip, one commit. The
+  primary key ``(rid, seq)`` refuses a second record with the same number, as the other stores do.
 * ``runs()`` reads each run's latest record through the primary key (``LATERAL ... ORDER BY
   seq DESC LIMIT 1``): nothing besides the record is written per step.
 * The tables are made on first use, in one transaction under an advisory lock (two processes
@@ -37,7 +39,7 @@ import os
 import re
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import SnapshotError
@@ -239,6 +241,17 @@ class PostgresStore(BaseStore):
                     raise RunExistsError(record.run_id) from None
                 raise SeqTakenError(record.seq) from None
 
+    def _append_many(self, records: Sequence[Record]) -> None:
+        columns = [list(column) for column in zip(*(r[1:] for r in records), strict=True)]
+        run_id = records[0].run_id
+        with self._lock:
+            try:
+                done = self._connection().execute(self._sql["insert_many"], (*columns, run_id))
+            except self._psycopg.errors.UniqueViolation:
+                raise SeqTakenError(None) from None
+            if done.rowcount == 0:
+                raise self._gone(records)
+
     def _runs(self) -> list[RunInfo]:
         return [RunInfo(*row) for row in self._query("runs", ())]
 
@@ -306,6 +319,10 @@ _LATEST = (
 _SQL = {
     "insert": f"INSERT INTO {{p}}_snapshots (rid, seq, {_COLUMNS}) SELECT rid, %s, %s, %s, %s, "
     f"%s, %s, %s, %s FROM {{p}}_runs WHERE run_id = %s",
+    # a batch: one statement (its own transaction), the columns as arrays side by side
+    "insert_many": f"INSERT INTO {{p}}_snapshots (rid, seq, {_COLUMNS}) SELECT r.rid, v.* FROM "
+    "{p}_runs r, unnest(%s::integer[], %s::text[], %s::text[], %s::text[], %s::text[], "
+    "%s::integer[], %s::double precision[], %s::text[]) AS v WHERE r.run_id = %s",
     "insert_first": f"INSERT INTO {{p}}_snapshots (rid, seq, {_COLUMNS}) "
     f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
     "new_run": "INSERT INTO {p}_runs (run_id, workflow, parent, parent_seq, created_at) "

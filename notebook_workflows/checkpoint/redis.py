@@ -23,11 +23,14 @@ Design decisions:
   the event loop) for about twice ``timeout`` at most, then fails the run with a
   ``SnapshotError`` saying the server did not answer (its address and the timeout) and that
   ``workflow.resume(run_id)`` continues once it answers.
+* A batch of records (``save_many``, what ``durability="async"`` writes) is one script too:
+  all of the batch or none of it, in one round trip.
 * A retried checkpoint can find its own first attempt already applied (the server was slow,
   not gone: the first request sat in its socket buffer and ran later). The save script
   therefore accepts a record that is already there *byte for byte* (header, data and, for a new
   run, the run's fields, all of which carry the record's creation time) as done, and refuses
   only a different one: a retry never fails with "already has snapshot N" about its own write.
+  A batch is accepted again the same way when every record of it is there byte for byte.
 * Leases are keys ``{prefix}:lease:{id}`` holding the lease as JSON with a Redis expiry
   (``PX``): a lease nobody renews disappears by itself. A change is a compare-and-set script
   (write only if the key still holds what was read), retried when another process won.
@@ -39,7 +42,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import SnapshotError
@@ -74,6 +77,33 @@ redis.call('HSET', KEYS[4], ARGV[2], ARGV[4])
 if ARGV[5] == '1' then redis.call('ZADD', KEYS[5], ARGV[2], ARGV[2]) end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[7])
 return 1
+"""
+
+# A batch (save_many) of consecutive records of one run, all or none. KEYS: as _SAVE.
+# ARGV: run id, latest header, then per record: seq, header, data, is base ("1"/"0").
+# Returns {1} (written), {0} (every one of them was there already, byte for byte: a retry of a
+# batch that was applied), {-2, seq} (another record has that seq), {-3} (no such run).
+_SAVE_MANY = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {-3} end
+local same = 0
+for i = 3, #ARGV, 4 do
+  local head = redis.call('HGET', KEYS[3], ARGV[i])
+  if head then
+    if head ~= ARGV[i + 1] or redis.call('HGET', KEYS[4], ARGV[i]) ~= ARGV[i + 2] then
+      return {-2, tonumber(ARGV[i])}
+    end
+    same = same + 1
+  end
+end
+if same * 4 == #ARGV - 2 then return {0} end
+if same > 0 then return {-2, -1} end
+for i = 3, #ARGV, 4 do
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+  redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 2])
+  if ARGV[i + 3] == '1' then redis.call('ZADD', KEYS[5], ARGV[i], ARGV[i]) end
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return {1}
 """
 
 # KEYS: the lease. ARGV: what it must hold now ("" for nothing), the new value ("": delete),
@@ -137,6 +167,7 @@ class RedisStore(BaseStore):
         self._errors = (redis.exceptions.TimeoutError, redis.exceptions.ConnectionError)
         self._client = client
         self._save_script = client.register_script(_SAVE)
+        self._save_many_script = client.register_script(_SAVE_MANY)
         self._swap_script = client.register_script(_SWAP_LEASE)
         self._runs_key = f"{prefix}:runs"
         self._latest_key = f"{prefix}:latest"
@@ -207,6 +238,21 @@ class RedisStore(BaseStore):
                 f"{self!r} no longer has run {record.run_id!r} (it was deleted while the run "
                 f"went on); snapshot {record.seq} was not saved"
             )
+
+    def _append_many(self, records: Sequence[Record]) -> None:
+        head, data, bases = self._keys(records[0].run_id)
+        last = records[-1]
+        args: list[Any] = [last.run_id, json.dumps([last.seq, *_header_parts(last)])]
+        for record in records:
+            is_base = "1" if record.kind == "base" else "0"
+            args += [record.seq, _header(record), record.data, is_base]
+        answer = self._save_many_script(
+            keys=[self._runs_key, self._latest_key, head, data, bases], args=args
+        )
+        if answer[0] == -2:
+            raise SeqTakenError(answer[1] if answer[1] >= 0 else None)
+        if answer[0] == -3:
+            raise self._gone(records)
 
     def _runs(self) -> list[RunInfo]:
         pipe = self._client.pipeline(transaction=True)

@@ -23,6 +23,11 @@ Design decisions:
   page (an extra index measured about 50 us more per step here). The first record of a run
   also writes the run's row, in one ``BEGIN IMMEDIATE`` transaction. Nothing else is written
   per step: ``runs()`` reads status and step counts from each run's latest record.
+* A batch of records (``save_many``, what ``durability="async"`` writes) is one multi-row
+  ``INSERT``: a single statement is a transaction of its own, so the batch costs one commit
+  and the writer thread gives up the GIL once for it (measured here: about 5 us a record in
+  batches of 16, against about 22 us for a commit each). A batch holding a base also writes
+  the ``bases`` rows, in one ``BEGIN IMMEDIATE`` transaction.
 * The file is created on the first write only; reading a store whose file does not exist yet
   finds no runs, so looking (``runs()``, the command line) never leaves files behind.
 * A new file is set up (WAL, tables) under a temporary name and then linked into place, so a
@@ -47,13 +52,14 @@ Design decisions:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +121,21 @@ _INSERT = (
     f"INSERT INTO snapshots (key, {_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ? "
     f"WHERE EXISTS (SELECT 1 FROM runs WHERE rid = ?)"
 )
+# A batch of records (save_many) is one INSERT of many rows: one statement, one commit, and
+# one release of the GIL for the whole batch. Rows per statement stay below SQLite's oldest
+# limit of 999 bound values.
+_ROWS_PER_INSERT = 100
+
+
+@functools.lru_cache(maxsize=_ROWS_PER_INSERT)
+def _insert_many(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+    return (
+        f"INSERT INTO snapshots (key, {_COLUMNS}) SELECT * FROM (VALUES {values}) "
+        f"WHERE EXISTS (SELECT 1 FROM runs WHERE rid = ?)"
+    )
+
+
 _INSERT_FIRST = f"INSERT INTO snapshots (key, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _LATEST = (
     "SELECT r.run_id, r.workflow, s.status, s.steps, s.created_at, r.parent, r.parent_seq, "
@@ -379,6 +400,38 @@ class SQLiteStore(BaseStore):
                 if "runs.run_id" in str(exc):
                     raise RunExistsError(run_id) from None
                 raise SeqTakenError(seq) from None
+
+    def _append_many(self, records: Sequence[Record]) -> None:
+        conn = self._connection()
+        assert conn is not None
+        run_id = records[0].run_id
+        with self._lock:
+            rid = self._rid(run_id)
+            if rid is None:
+                raise self._gone(records)
+            rows = [(rid * _SPAN + record.seq, *record[2:]) for record in records]
+            bases = [(row[0],) for row in rows if row[1] == "base"]
+
+            def insert() -> int:
+                done = 0
+                for at in range(0, len(rows), _ROWS_PER_INSERT):
+                    chunk = rows[at : at + _ROWS_PER_INSERT]
+                    values = [value for row in chunk for value in row]
+                    done += conn.execute(_insert_many(len(chunk)), (*values, rid)).rowcount
+                if bases:
+                    conn.executemany("INSERT INTO bases (key) VALUES (?)", bases)
+                return done
+
+            try:
+                if bases or len(rows) > _ROWS_PER_INSERT:
+                    done = self._in_transaction(conn, insert)
+                else:
+                    done = insert()  # one statement: a transaction of its own
+            except sqlite3.IntegrityError:
+                raise SeqTakenError(None) from None
+            if done == 0:
+                self._rids.pop(run_id, None)
+                raise self._gone(records)
 
     @staticmethod
     def _insert_base(conn: sqlite3.Connection, key: int, values: tuple[Any, ...]) -> None:
