@@ -3,6 +3,7 @@ name, and the crash tests continue runs in other processes, so it lives in a mod
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from typing import Any
@@ -34,6 +35,7 @@ class Chain(Workflow):
     watch: BaseStore | None = None  # read in the step right after the charge
     seen: Any = None
     first_hop_at: float | None = None  # perf_counter() when the first hop started
+    pause: float = 0.0  # seconds each hop waits, as a step waiting on a network would
 
     @step
     async def begin(self, ctx: Context, ev: StartEvent) -> Hop:
@@ -48,6 +50,8 @@ class Chain(Workflow):
         if self.first_hop_at is None:
             self.first_hop_at = time.perf_counter()
         log_line(await ctx.store.get("log"), str(ev.i))
+        if self.pause:
+            await asyncio.sleep(self.pause)
         if ev.i == self.charge_at:
             await ctx.once("charge", charge, await ctx.store.get("ledger"), str(ev.i))
             if self.watch is not None:

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter as Tally
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -177,41 +178,50 @@ async def test_async_resumes_after_a_crash_rerunning_at_most_a_few_steps(tmp_pat
 
 
 class Watched(MemoryStore):
-    """Remembers which thread saved each record; a ``save_many`` if ``batched``."""
+    """Remembers which thread saved each record and the size of each ``save_many`` batch;
+    fails once at ``fail_at`` (a batch holding it writes nothing, as every store's batch);
+    ``slow`` seconds of commit per batch."""
 
-    def __init__(self, *, fail_at: int | None = None, batched: bool = False) -> None:
+    def __init__(self, *, fail_at: int | None = None, slow: float = 0.0) -> None:
         super().__init__()
         self.threads: dict[int, str] = {}
         self.fail_at = fail_at
-        self.batches: list[int] = []
-        if batched:
-            self.save_many = self._save_many
+        self.slow = slow
+        self.batches: list[tuple[int, str]] = []  # (records, thread)
 
     def _append(self, record: Record, new_run: Any) -> None:
-        if record.seq == self.fail_at:
-            self.fail_at = None  # once: any later record could be saved, and must not be
-            raise OSError(28, "No space left on device")
-        self.threads[record.seq] = threading.current_thread().name
+        self._check([record])
         super()._append(record, new_run)
 
-    def _save_many(self, records: list[Record]) -> None:
-        time.sleep(0.002)  # a slow commit: records pile up meanwhile
-        self.batches.append(len(records))
+    def _append_many(self, records: Sequence[Record]) -> None:
+        time.sleep(self.slow)
+        self._check(records)
+        self.batches.append((len(records), threading.current_thread().name))
+        super()._append_many(records)
+
+    def _check(self, records: Sequence[Record]) -> None:
+        if any(record.seq == self.fail_at for record in records):
+            self.fail_at = None  # once: any later record could be saved, and must not be
+            raise OSError(28, "No space left on device")
         for record in records:
-            self.save(record)
+            self.threads[record.seq] = threading.current_thread().name
 
 
-async def test_async_writes_step_records_off_the_loop_and_stops_its_thread() -> None:
+async def test_async_writes_step_records_in_its_thread_while_steps_wait() -> None:
     store = Watched()
-    result = await Chain().run(checkpoint=store, durability="async", n=50, log=os.devnull)
-    assert result == total(50)
+    workflow = Chain()
+    workflow.pause = 0.01  # each step waits (a model, a network) longer than records linger
+    result = await workflow.run(checkpoint=store, durability="async", n=30, log=os.devnull)
+    assert result == total(30)
     [info] = store.runs()
     check_chain(store, info.run_id)
     loop_thread = threading.current_thread().name
     assert store.threads[0] == loop_thread  # the start is written before run() returns
-    assert {store.threads[seq] for seq in range(1, info.seq + 1)} == {
-        f"checkpoint-writer {info.run_id}"
-    }
+    # every step's record but the last one's, which the end record (a promise: written at
+    # once) found still waiting and took along
+    steps = [store.threads[seq] for seq in range(1, info.seq - 1)]
+    assert set(steps) == {f"checkpoint-writer {info.run_id}"}
+    assert store.threads[info.seq - 1] == store.threads[info.seq] == loop_thread
     assert writer_threads() == []  # joined when the run ended
 
 
@@ -219,17 +229,51 @@ async def test_sync_writes_every_record_on_the_loop() -> None:
     store = Watched()
     await Chain().run(checkpoint=store, n=20, log=os.devnull)
     assert set(store.threads.values()) == {threading.current_thread().name}
+    assert store.batches == []
 
 
-async def test_async_batches_records_for_a_store_with_save_many() -> None:
-    store = Watched(batched=True)
+async def test_async_groups_the_records_of_a_busy_run_into_full_batches_one_commit_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Quick steps fill the queue before records are due for the thread: the run writes each
+    full batch itself, one commit each, instead of handing it over and waiting."""
+    import notebook_workflows.checkpoint.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "LINGER", 60.0)  # the thread never gets them first
+    commits: list[tuple[int, str]] = []
+
+    class Counting(SQLiteStore):
+        def _append(self, record: Record, new_run: Any) -> None:
+            commits.append((1, threading.current_thread().name))
+            super()._append(record, new_run)
+
+        def _append_many(self, records: Sequence[Record]) -> None:
+            commits.append((len(records), threading.current_thread().name))
+            super()._append_many(records)
+
+    store = Counting(tmp_path / "runs.db")
+    result = await Chain().run(checkpoint=store, durability="async", n=200, log=os.devnull)
+    assert result == total(200)
+    [info] = store.runs()
+    check_chain(store, info.run_id)
+    assert sum(size for size, _ in commits) == info.seq + 1  # each record written once
+    # the start alone, then full batches, then what was left with the end record
+    sizes = [size for size, _ in commits]
+    assert sizes[0] == 1 and set(sizes[1:-1]) == {MAX_WAITING}, sizes
+    assert len(commits) == 2 + (info.seq - 1) // MAX_WAITING
+    assert {thread for _, thread in commits} == {threading.current_thread().name}
+
+
+async def test_async_batches_records_while_a_slow_store_commits() -> None:
+    store = Watched(slow=0.002)  # a slow commit: records pile up meanwhile
     assert await Chain().run(checkpoint=store, durability="async", n=200, log=os.devnull) == (
         total(200)
     )
     [info] = store.runs()
     check_chain(store, info.run_id)
-    assert max(store.batches) > 1 and max(store.batches) <= MAX_WAITING
-    assert len(store.batches) < info.seq / 2  # far fewer writes than records
+    sizes = [size for size, _ in store.batches]
+    assert max(sizes) > 1 and max(sizes) <= MAX_WAITING
+    assert len(sizes) < info.seq / 2  # far fewer writes than records
 
 
 async def test_async_a_failed_write_fails_the_run_and_keeps_what_was_saved(
@@ -241,11 +285,15 @@ async def test_async_a_failed_write_fails_the_run_and_keeps_what_was_saved(
     with pytest.raises(SnapshotError) as caught:
         await handler
     message = str(caught.value)
-    assert "run 'd' stopped: the checkpoint after step 'hop' (snapshot 30)" in message
+    kept = store.latest("d").seq  # the batch with snapshot 30 was written all or nothing
+    # the lost batch, named from its first record: the first checkpoint the store lacks
+    assert f"run 'd' stopped: the checkpoints of snapshots {kept + 1} to " in message
+    assert "(from the one after step 'hop' to the one after step 'hop')" in message
     assert repr(store) in message and "resume('d')" in message
-    assert "last good checkpoint is snapshot 29" in message and "No space left" in message
+    assert kept < 30 and f"last good checkpoint is snapshot {kept}" in message
+    assert "No space left" in message
     assert handler.status == "failed"
-    assert store.latest("d").seq == 29  # nothing after the lost record, though it could be
+    assert store.run_info("d").seq == kept  # nothing after the lost batch, though it could be
     assert writer_threads() == []
     assert await Chain().resume("d", store=store) == total(300)
     check_chain(store, "d")
@@ -310,9 +358,12 @@ def test_the_writer_makes_a_run_wait_when_its_queue_is_full() -> None:
         def _append(self, record: Record, new_run: Any) -> None:
             gate.wait(10)
 
+        def _append_many(self, records: Sequence[Record]) -> None:
+            gate.wait(10)
+
     store = Slow()
     errors: list[BaseException] = []
-    writer = Writer(store, "w", failed=lambda r, e, s: e, report=errors.append).start()
+    writer = Writer(store, "w", failed=lambda r, e, s, *more: e, report=errors.append).start()
     records = [Record("w", i, "delta", "step", "s", "running", i, 0.0, "{}") for i in range(40)]
 
     def put_all() -> None:
@@ -337,11 +388,18 @@ async def test_async_a_lost_end_record_fails_the_run_and_the_history_stays_whole
     handler = Chain().run(checkpoint=store, durability="async", n=5, log=os.devnull, run_id="late")
     with pytest.raises(SnapshotError) as caught:
         await handler  # its store would not say it is done: it failed
-    assert "the checkpoint of its end (done) (snapshot 7)" in str(caught.value)
+    kept = store.latest("late").seq  # everything before the lost batch
+    # the records still waiting when the end came went in its batch, and were lost with it
+    assert f"the checkpoints of snapshots {kept + 1} to 7 (from the one after step" in str(
+        caught.value
+    )
+    assert "to the one of its end (done)) could not be saved" in str(caught.value)
     assert "resume('late')" in str(caught.value)
     assert handler.status == "failed"
-    assert store.latest("late").seq == 6  # everything before the lost record
+    assert kept < 7 and store.run_info("late").seq == kept
     assert writer_threads() == []
+    assert await Chain().resume("late", store=store) == total(5)
+    check_chain(store, "late")
 
 
 def test_the_writer_stops_by_itself_when_its_loop_is_gone(
@@ -357,7 +415,7 @@ def test_the_writer_stops_by_itself_when_its_loop_is_gone(
             written.append(record.seq)
 
     async def start() -> Writer:
-        writer = Writer(Keeping(), "w", failed=lambda r, e, s: e, report=print).start()
+        writer = Writer(Keeping(), "w", failed=lambda r, e, s, *more: e, report=print).start()
         writer.put(Record("w", 1, "delta", "step", "s", "running", 1, 0.0, "{}"))
         return writer
 

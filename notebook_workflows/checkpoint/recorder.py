@@ -390,30 +390,44 @@ class Recorder:
             raise error from exc
         self.seq = record.seq
 
-    def _lost_checkpoint(self, record: Record, exc: Exception, last_good: int) -> SnapshotError:
-        """The error a run fails with when ``record`` could not be saved (on the loop, or in
-        the writer's thread); ``last_good`` is the seq of the last record in the store."""
-        what = {
-            "step": f"after step {record.step!r}",
-            "replay": f"after replaying step {record.step!r}",
-            "journal": f"of a ctx.once result in step {record.step!r}",
-            "status": f"of its status ({record.status})",
-        }.get(record.reason, f"of its end ({record.status})")
-        if record.reason == "step" and not record.step:
-            what = "after a step"
+    def _lost_checkpoint(
+        self, record: Record, exc: Exception, last_good: int, through: Record | None = None
+    ) -> SnapshotError:
+        """The error a run fails with when ``record`` (and the records after it up to
+        ``through``, a batch) could not be saved, on the loop or by the writer;
+        ``last_good`` is the seq of the last record in the store."""
+        what = _what(record)
+        if through is not None and through.seq != record.seq:
+            what = (
+                f"checkpoints of snapshots {record.seq} to {through.seq} (from the one {what} "
+                f"to the one {_what(through)})"
+            )
+        else:
+            what = f"checkpoint {what} (snapshot {record.seq})"
         last = (
             f"its last good checkpoint is snapshot {last_good}"
             if last_good >= 0
             else "it has no checkpoint"
         )
         error = SnapshotError(
-            f"run {self.run_id!r} stopped: the checkpoint {what} (snapshot {record.seq}) "
-            f"could not be saved to {self.store!r}. {last}; once the store works again, "
-            f"continue with workflow.resume({self.run_id!r}) (steps whose checkpoint was "
-            f"lost run again). Cause: {exc}"
+            f"run {self.run_id!r} stopped: the {what} could not be saved to {self.store!r}. "
+            f"{last}; once the store works again, continue with "
+            f"workflow.resume({self.run_id!r}) (steps whose checkpoint was lost run again). "
+            f"Cause: {exc}"
         )
         error.__cause__ = exc
         return error
+
+
+def _what(record: Record) -> str:
+    """Which checkpoint ``record`` is, in words: "after step 'x'", "of its end (done)"."""
+    if record.reason == "step":
+        return f"after step {record.step!r}" if record.step else "after a step"
+    return {
+        "replay": f"after replaying step {record.step!r}",
+        "journal": f"of a ctx.once result in step {record.step!r}",
+        "status": f"of its status ({record.status})",
+    }.get(record.reason, f"of its end ({record.status})")
 
 
 def _check_event_classes(ctx: Context[Any]) -> None:

@@ -1,33 +1,38 @@
-"""The background writer of ``durability="async"``: one thread per run writes the recorder's
-records to the store, in order, in batches, while the event loop goes on with the next step.
+"""The background writer of ``durability="async"``: a run's records are written to the store in
+order, in batches of one commit each, by one thread of the run's own while the event loop goes
+on with the next steps, or by the run itself when it outpaces the thread.
 
 Design decisions:
 
-* The loop encodes, the thread only writes. A record's delta is taken on the event loop when
+* The loop encodes, the writer only writes. A record's delta is taken on the event loop when
   its step completes (taking it drains the run's change tracking, so it cannot wait), and what
   crosses to the thread is a finished ``Record`` of JSON text: the thread never reads the run's
-  state, so the queue is the only thing the two share.
-* One thread, one queue, in order. Deltas only replay in sequence, so records are written in
-  the order they were numbered, and after a failed write nothing more is written for the run:
-  the records already in the store stay a whole prefix of the history, and a lost tail only
-  means that ``resume`` runs those steps again (at-least-once).
-* Batches: the thread lets records gather for up to ``LINGER`` (2 ms) after the first one
-  arrives, unless the queue fills or someone waits for them, then takes every record waiting
-  at once. A store with a ``save_many(records)`` method writes them in one transaction (all
-  or nothing); any other store gets one ``save`` per record, still off the loop.
-* What it buys, measured (``bench/bench_durability.py``): when steps wait (on a model, a
-  network, a human) the writes happen meanwhile and cost the run nothing. When steps are
-  quick Python, the GIL lets the thread write only while the run waits for it, so with one
-  ``save`` per record the run pays what ``"sync"`` pays; one transaction per batch is what
-  makes it cheaper there (a prototype ``SQLiteStore.save_many`` took the 500-step chain's
-  extra cost per step from about 100 us to about 60 us).
+  state, so the queue is the only thing the two share. (Encoding in the thread instead would
+  not make a run faster: under the GIL the thread's Python work is the loop's lost time, and
+  a run that outpaces its store waits for the thread anyway.)
+* One queue, in order, one batch written at a time. Deltas only replay in sequence, so
+  records are written in the order they were numbered, a batch is taken only when the one
+  before it is written, and after a failed write nothing more is written for the run: the
+  records already in the store stay a whole prefix of the history, and a lost tail only means
+  that ``resume`` runs those steps again (at-least-once).
+* A batch is one ``store.save_many(records)``: one transaction (SQLite: one multi-row
+  ``INSERT``; Redis: one script; PostgreSQL: one transaction), all or nothing. A store without
+  ``save_many`` gets one ``save`` per record, in order.
+* Who writes. Records wait in the queue for up to ``LINGER`` (2 ms) from the first of them,
+  so that several steps share a commit; then the thread writes them. This is the case that
+  matters in a notebook: steps that wait (on a model, a network, a human) leave the loop idle
+  and the writes happen meanwhile, costing the run nothing. A run whose steps are quick Python
+  fills the queue (``MAX_WAITING`` records, or ``MAX_WAITING_CHARS`` of JSON) before that: it
+  then writes the full batch itself, on the loop, where it would otherwise wait for the thread
+  to write it. Measured (``bench/bench_durability.py``), handing each batch to the thread and
+  waiting for it cost about 20 us per step more on this shared 2-core machine than writing it
+  in place: every hand-over is two thread switches, each a wait for a core and the GIL. Records
+  that are promises (``ctx.once`` results, pauses, the end) are written at once the same way by
+  ``flush``.
+* The thread wakes when a record arrives in an empty queue and, while records keep coming, only
+  once per ``LINGER``: a busy run is not slowed by a wake-up per step.
 * Bounded: at most ``MAX_WAITING`` records (and ``MAX_WAITING_CHARS`` of JSON) are not yet
-  written, counting the batch being written. A run that outpaces its store waits in ``put``
-  until that batch is written, instead of growing memory, and what a crash can lose, without
-  bound. Waking the run only once its batch is written, not as soon as the thread took it,
-  matters under the GIL: a run busy with steps would otherwise take the GIL back at once, and
-  the thread would wait for its turn (the interpreter's switch interval, 5 ms) after every
-  statement it hands to the store.
+  written, so what a crash can lose is bounded too.
 * The recorder joins the thread when the run ends (``close``). The thread is a daemon only as
   a last resort, and it also stops by itself, after writing what waits, once the event loop it
   was started from is closed (a loop torn down while a run was still going).
@@ -46,19 +51,22 @@ from .base import Record, SnapshotStore
 
 __all__ = ["LINGER", "MAX_WAITING", "MAX_WAITING_CHARS", "Writer"]
 
-MAX_WAITING = 16  # records queued before the run waits for the store
-MAX_WAITING_CHARS = 4 * 1024 * 1024  # JSON text queued before the run waits (big bases)
-LINGER = 0.002  # seconds the thread lets records gather before it writes them
+MAX_WAITING = 16  # records not yet written before the run writes them itself
+MAX_WAITING_CHARS = 4 * 1024 * 1024  # JSON text not yet written before it does (big bases)
+LINGER = 0.002  # seconds records may wait for more to share their commit
 _IDLE_CHECK = 1.0  # seconds between checks that the run's loop still exists
 
 
 class Writer:
-    """Writes one run's records in a thread of its own.
+    """Writes one run's records, in a thread of its own or, when the run outpaces it, in the
+    run's.
 
-    ``failed(record, exc, last_good)`` turns a store's exception into the error the run fails
-    with (``last_good``: the seq of the last record written, -1 if none); ``report(error)`` is
-    called once with it, from the writer's thread. After a failure ``error`` is set, records
-    put later are dropped, and ``flush`` returns at once.
+    ``failed(first, exc, last_good, last)`` turns a store's exception into the error the run
+    fails with (the records ``first`` to ``last`` were not saved; ``last_good``: the seq of the
+    last record written, -1 if none); ``report(error)`` is
+    called once with it when the thread's write failed (a write by ``put`` or ``flush`` leaves
+    the error in ``error`` for their caller to raise). After a failure ``error`` is set,
+    records put later are dropped, and ``flush`` returns at once.
     """
 
     def __init__(
@@ -66,7 +74,7 @@ class Writer:
         store: SnapshotStore,
         run_id: str,
         *,
-        failed: Callable[[Record, Exception, int], BaseException],
+        failed: Callable[[Record, Exception, int, Record], BaseException],
         report: Callable[[BaseException], None],
         written: int = -1,
     ) -> None:
@@ -74,15 +82,17 @@ class Writer:
         self.run_id = run_id
         self.written = written  # seq of the last record the store has
         self.error: BaseException | None = None
-        self.batches = 0  # how many times the thread took the records waiting
+        self.batches = 0  # how many batches were written
+        self.by_thread = 0  # ... of them by the thread
         self._failed = failed
         self._report = report
         self._cond = threading.Condition()
         self._queue: list[Record] = []
-        self._chars = 0  # JSON text not yet written
+        self._since = 0.0  # when the oldest record in the queue arrived (time.monotonic)
+        self._chars = 0  # JSON text in the queue
         self._busy = 0  # records in the batch being written
+        self._lingering = False  # the thread waits for the queue's records to age
         self._closing = False
-        self._hurry = 0  # callers waiting for room or for a flush: no lingering
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -101,31 +111,32 @@ class Writer:
     # -- what the event loop calls --------------------------------------------------------------
 
     def put(self, record: Record) -> None:
-        """Queue ``record`` (numbered after every record queued before it); waits while the
-        queue is full. Dropped if a write failed already."""
-        size = len(record.data)
+        """Queue ``record`` (numbered after every record queued before it). When the queue is
+        full, write it here (after the batch the thread is writing, if any). Dropped if a
+        write failed already."""
         with self._cond:
-            while self.error is None and self._full(size):
-                self._hurry += 1
-                self._cond.notify_all()  # the thread may be lingering: write now
-                self._cond.wait()
-                self._hurry -= 1
             if self.error is not None:
                 return
-            self._queue.append(record)
-            self._chars += size
-            if len(self._queue) == 1:
-                self._cond.notify_all()  # the thread may be waiting for work
+            queue = self._queue
+            if not queue:
+                self._since = time.monotonic()
+                if not self._lingering:
+                    self._cond.notify_all()  # the thread waits for work
+            queue.append(record)
+            self._chars += len(record.data)
+            if len(queue) + self._busy < MAX_WAITING and self._chars <= MAX_WAITING_CHARS:
+                return
+        self.flush()
 
     def flush(self) -> None:
-        """Wait until every record queued so far is in the store (or a write failed: see
-        ``error``)."""
+        """Write every record queued so far, here, after the batch the thread is writing (if
+        any); on return they are in the store, or a write failed (see ``error``)."""
         with self._cond:
-            self._hurry += 1
-            self._cond.notify_all()
-            while self.error is None and (self._queue or self._busy):
+            while self._busy and self.error is None:
                 self._cond.wait()
-            self._hurry -= 1
+            batch = self._take()
+        if batch:
+            self._write(batch)
 
     def close(self) -> None:
         """Write what waits, then stop the thread and wait for it. Calling it twice is
@@ -137,11 +148,6 @@ class Writer:
         if thread is not None and thread is not threading.current_thread():
             thread.join()
 
-    def _full(self, size: int) -> bool:
-        return len(self._queue) + self._busy >= MAX_WAITING or bool(
-            self._chars and self._chars + size > MAX_WAITING_CHARS
-        )
-
     @property
     def waiting(self) -> int:
         """Records not yet in the store (queued, or in the batch being written)."""
@@ -152,53 +158,68 @@ class Writer:
     def _work(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closing:
-                    if not self._cond.wait(_IDLE_CHECK) and self._loop_gone():
-                        self._closing = True
+                self._wait_until_due()
                 if not self._queue:
                     return  # closing, and everything is written
-                self._linger()
-                batch, self._queue = self._queue, []
-                self._busy = len(batch)
-            error = self._write(batch)
-            with self._cond:
-                self._busy = 0
-                self._chars -= sum(len(record.data) for record in batch)
-                if error is not None:
-                    self.error = error
-                    self._queue, self._chars = [], 0
-                self._cond.notify_all()  # room again, or flushed
+                batch = self._take()
+            if not self._write(batch, by_thread=True):
+                return
+
+    def _wait_until_due(self) -> None:
+        """Wait (holding the lock) until the queued records are due, ``LINGER`` old or the
+        writer closing, and no batch is being written; with an empty queue only when closing.
+        While it lingers, records arriving do not wake it (see the module docstring)."""
+        cond = self._cond
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                if not cond.wait(_IDLE_CHECK) and self._loop_gone():
+                    self._closing = True
+                continue
+            left = self._since + LINGER - time.monotonic()
+            if not self._busy and (left <= 0 or self._closing):
+                return
+            self._lingering = True
+            cond.wait(None if self._busy or left <= 0 else left)
+            self._lingering = False
+
+    def _take(self) -> list[Record]:
+        """The queued records, now the batch being written (called holding the lock)."""
+        batch, self._queue = self._queue, []
+        self._busy = len(batch)
+        self._chars = 0
+        return batch
+
+    def _write(self, batch: Sequence[Record], by_thread: bool = False) -> bool:
+        """Write ``batch``; False (and ``error`` set) if the store failed."""
+        error = self._save(batch)
+        with self._cond:
+            self._busy = 0
+            self.batches += 1
+            self.by_thread += by_thread
             if error is not None:
-                self._report(error)
-                return
+                self.error = error
+                self._queue, self._chars = [], 0
+            self._cond.notify_all()  # written: the next batch may go
+        if error is not None and by_thread:
+            self._report(error)
+        return error is None
 
-    def _linger(self) -> None:
-        """Let more records come before writing (called holding the lock): until the queue
-        is full, someone waits for the records (``flush``, ``close``), or ``LINGER``
-        seconds passed. A run busy with steps fills a batch and waits for it, instead of
-        fighting the thread for the GIL at every statement."""
-        deadline = time.monotonic() + LINGER
-        while not (self._hurry or self._closing or self._full(0)):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            self._cond.wait(left)
-
-    def _write(self, batch: Sequence[Record]) -> BaseException | None:
+    def _save(self, batch: Sequence[Record]) -> BaseException | None:
         save_many: Any = getattr(self.store, "save_many", None)
-        self.batches += 1
         if save_many is not None and len(batch) > 1:
             try:
                 save_many(batch)
             except Exception as exc:
-                return self._failed(batch[0], exc, self.written)
+                return self._failed(batch[0], exc, self.written, batch[-1])  # all or none
             self.written = batch[-1].seq
             return None
         for record in batch:
             try:
                 self.store.save(record)
             except Exception as exc:
-                return self._failed(record, exc, self.written)
+                return self._failed(record, exc, self.written, record)
             self.written = record.seq
         return None
 
