@@ -9,10 +9,6 @@
    marginal cost per step leaves it out. The database file exists before the timed runs (a
    first small run made it), as a store used before would.
 
-   ``async+save_many`` is a prototype, not the library: the writer hands a batch to a store's
-   ``save_many(records)`` when it has one, and SQLiteStore has none yet, so this variant
-   gives it one here (one ``BEGIN IMMEDIATE ... COMMIT`` around the batch's inserts, reaching
-   into the store's private parts) to measure what that store API would bring.
 2. Resume time: from the ``resume`` call to the first resumed step starting (the step records
    ``time.perf_counter()``), for a failed run with 100 and with 10,000 snapshots. "warm" passes
    a store that has already opened the file; "cold" a new ``SQLiteStore`` object, so opening
@@ -47,7 +43,7 @@ from notebook_workflows import Context, Event, StartEvent, StopEvent, Workflow, 
 
 N = C.N_CKPT
 MODES = ["sync", "async", "exit"]
-CHAIN_VARIANTS = ["none", *MODES, "async+save_many", "floor"]
+CHAIN_VARIANTS = ["none", *MODES, "floor"]
 FIXED_VARIANTS = [f"fixed/{mode}" for mode in ["none", *MODES]]
 RESUME_SIZES = [100, 10_000]
 
@@ -62,15 +58,13 @@ def run_chain(variant, reps, tmp):
     from notebook_workflows.serialization import register
 
     fixed = variant.startswith("fixed/")
-    mode = variant.removeprefix("fixed/").removesuffix("+save_many")
+    mode = variant.removeprefix("fixed/")
     steps = 1 if fixed else N
     workflow = ckpt.our_chain()
     if fixed:
         workflow = engines.chain_workflow(engines.load("notebook_workflows"), steps)
         event = type(workflow)._step_specs()["loop"].accepts[0]
         register(event, name="bench_durability:Loop1")
-    if variant.endswith("+save_many"):
-        SQLiteStore.save_many = prototype_save_many
 
     async def main():
         samples = []
@@ -94,28 +88,6 @@ def run_chain(variant, reps, tmp):
         return samples
 
     return asyncio.run(main())
-
-
-def prototype_save_many(self, records):
-    """What ``SQLiteStore.save_many`` could be: the batch in one transaction. A prototype
-    for this benchmark only (it uses the store's private parts)."""
-    from notebook_workflows.checkpoint import sqlite
-
-    conn = self._connection()
-    with self._lock:
-        rid = self._rid(records[0].run_id)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for record in records:
-                key = rid * sqlite._SPAN + record.seq
-                if record.kind == "base":
-                    self._insert_base(conn, key, record[2:])
-                else:
-                    conn.execute(sqlite._INSERT, (key, *record[2:], rid))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
 
 # -- 2. resume time -----------------------------------------------------------------------------
@@ -306,15 +278,14 @@ def main():
     floor = per_step.get("floor")
     if floor:
         summary["floor_us_per_step"] = round(floor, 2)
-    for variant in [*MODES, "async+save_many"]:
+    for variant in MODES:
         if variant in per_step and "none" in per_step:
             extra = per_step[variant] - per_step["none"]
             summary[f"{variant} extra_us_per_step"] = round(extra, 2)
             if floor:
                 summary[f"{variant} extra_over_floor"] = round(extra / floor, 2)
-            mode = variant.removesuffix("+save_many")
-            if mode in fixed_ms and "none" in fixed_ms:
-                run_fixed = fixed_ms[mode] - fixed_ms["none"]
+            if variant in fixed_ms and "none" in fixed_ms:
+                run_fixed = fixed_ms[variant] - fixed_ms["none"]
                 summary[f"{variant} marginal_us_per_step"] = round(extra - run_fixed * 1e3 / N, 2)
     for mode in MODES:
         if mode in fixed_ms and "none" in fixed_ms:

@@ -19,12 +19,14 @@ When those records reach the store is the run's ``durability``:
   makes a checkpoint atomic with the routing of the step's output: no other step can start or
   finish in between, and a step whose hook returned is in the store.
 * ``"async"``: a step's delta is still taken and encoded on the loop, inside the hook (taking
-  it drains the change tracking), then handed to one background thread (``writer.py``) that
-  writes the records in order, in batches. A crash can lose the last few steps (at most
-  ``writer.MAX_WAITING``), which ``resume`` runs again; never the store, since records are
-  appended in order and nothing is written after a failed one. ``ctx.once`` records, pauses
-  for a human and the end are promises: their hook waits until everything queued and the
-  record itself are in the store. A write that fails in the thread fails the run (through the
+  it drains the change tracking), then queued for the writer (``writer.py``), which writes
+  the records in order, in batches of one commit each (``store.save_many``): its thread
+  writes the records that waited ``writer.LINGER`` while steps wait, and a busy run writes
+  each full batch itself. A crash can lose the last few steps (fewer than
+  ``writer.MAX_WAITING``), which ``resume`` runs again; never the store, since batches are
+  written whole, in order, and nothing is written after a failed one. ``ctx.once`` records,
+  pauses for a human and the end are promises: their hook writes everything queued and the
+  record itself before it returns. A write that fails in the thread fails the run (through the
   same ``watch`` callback as a lost lease, or at the next hook, whichever comes first) with
   the error a synchronous write gives. A failure found only by the last hook, ``run_ended``,
   fails a run that would otherwise be done (the driver turns the lost end record into the
