@@ -1,23 +1,36 @@
-"""The codec's share of a 1 MB snapshot (D_snapshot: 10,000 small dicts in one store key).
+"""A 1 MB state's snapshot written and read (D_snapshot: 10,000 small dicts in one store key),
+and where the time goes.
 
-Write = ``encode`` of the store value (what ``ctx.store.set`` does) + the snapshot as JSON text
-(``pydantic_core.to_json``, as ``checkpoint.base.dumps`` writes it). Read = the text parsed
-(``serialization.parse_json``: pydantic-core, strict) + ``decode`` of the store value (what
-``Context.from_dict`` checks and hands to the first ``get``). The standard library's
-``json.dumps``/``json.loads`` of the same data are shown for scale. Medians of ``--reps`` runs
-after one warm-up, in milliseconds.
+The figures the durability issue asks for are the library's own paths, through a SQLiteStore:
+
+* write: the snapshot of a context holding the state made into a record's JSON text
+  (``snapshot_of`` + ``checkpoint.base.dumps``: what a checkpoint base costs before the insert);
+* read: ``store.latest(run).context`` (fetch the records, parse the base) + ``Context.from_dict``
+  (check and decode every value) + the first ``ctx.store.get`` of the state: what a ``resume``
+  pays before the state is in the step's hands.
+
+The parts: ``encode`` of the value (what ``ctx.store.set`` does, once, at set time);
+``to_json`` (``pydantic_core.to_json``, as ``dumps`` writes); ``parse_json`` (pydantic-core's
+strict parser, ``serialization.parse_json``); ``decode`` (the check-and-copy walk of
+``Context.from_dict``); the same parse and walk with the garbage collector paused (what the
+collector's passes over the new objects cost); the standard library's ``json.dumps``/
+``json.loads`` for scale. Medians of ``--reps`` runs after one warm-up, in milliseconds.
 
 Run: python bench/bench_codec.py [--reps 15]
+Prints a table on stderr and JSON lines (``common.emit``) that ``bench/run.py`` gathers into
+``bench/STORES.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,25 +39,34 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C
 from pydantic_core import to_json
 
-from notebook_workflows import Context, StartEvent, StopEvent, Workflow, step
+from notebook_workflows import Context, StartEvent, StopEvent, Workflow, __version__, step
+from notebook_workflows.checkpoint import SQLiteStore
+from notebook_workflows.checkpoint.base import dumps
 from notebook_workflows.serialization import decode, encode, parse_json
+from notebook_workflows.snapshot import snapshot_of
 
 
 class Holder(Workflow):
     @step
     async def keep(self, ctx: Context, ev: StartEvent) -> StopEvent:
+        await ctx.store.set("items", C.make_items())
         return StopEvent(result=None)
 
 
-def median_ms(fn: Callable[[], Any], reps: int) -> float:
+def samples_of(fn: Callable[[], Any], reps: int, collect: bool = True) -> list[float]:
     fn()  # warm-up
     samples = []
     for _ in range(reps):
         gc.collect()
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1e3
+        if not collect:
+            gc.disable()
+        try:
+            start = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - start)
+        finally:
+            gc.enable()
+    return samples
 
 
 def main() -> None:
@@ -52,30 +74,50 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=15)
     reps = parser.parse_args().reps
     items = C.make_items()
-    ctx = Context(Holder())
-    ctx.store._set("items", items)
-    snapshot = ctx.to_dict()
-    text = to_json(snapshot)
-    encoded = snapshot["store"]["items"]
+    folder = tempfile.mkdtemp(prefix="nw-codec-")
+    store = SQLiteStore(os.path.join(folder, "runs.db"))
+
+    async def run() -> None:
+        await Holder().run(checkpoint=store, run_id="big")
+
+    asyncio.run(run())
+    data = store.latest("big").context
+    ctx = Context.from_dict(Holder(), data)
+    text = dumps(data)
     parsed = parse_json(text)["store"]["items"]
 
-    figures = {
-        "encode": median_ms(lambda: encode(items, "items"), reps),
-        "to_json": median_ms(lambda: to_json(ctx.to_dict()), reps),
-        "parse_json": median_ms(lambda: parse_json(text), reps),
-        "decode": median_ms(lambda: decode(parsed, "store.items"), reps),
-        "stdlib json.dumps": median_ms(lambda: json.dumps(snapshot), reps),
-        "stdlib json.loads": median_ms(lambda: json.loads(text), reps),
-        "from_dict (whole)": median_ms(lambda: Context.from_dict(Holder(), parse_json(text)), reps),
+    def read() -> Any:
+        restored = Context.from_dict(Holder(), store.latest("big").context)
+        return restored.store._get("items")  # what `await ctx.store.get("items")` runs
+
+    assert read() == items
+    parts = {
+        "write": lambda: dumps(snapshot_of(ctx)),
+        "read": read,
+        "encode": lambda: encode(items, "items"),
+        "to_json": lambda: to_json(data),
+        "latest_context": lambda: store.latest("big").context,
+        "from_dict": lambda: Context.from_dict(Holder(), data),
+        "parse_json": lambda: parse_json(text),
+        "decode": lambda: decode(parsed, "store.items"),
+        "stdlib json.dumps": lambda: json.dumps(data),
+        "stdlib json.loads": lambda: json.loads(text),
     }
-    assert decode(encoded) == items
-    write = figures["encode"] + figures["to_json"]
-    read = figures["parse_json"] + figures["decode"]
-    print(f"D_snapshot: {len(C.make_items())} dicts, {len(text) / 1e6:.2f} MB of JSON, {reps} reps")
-    for name, ms in figures.items():
-        print(f"  {name:<20} {ms:7.2f} ms")
-    print(f"  write (encode + to_json)     {write:7.2f} ms")
-    print(f"  read (parse_json + decode)   {read:7.2f} ms")
+    figures = {name: samples_of(fn, reps) for name, fn in parts.items()}
+    for name in ("read", "parse_json", "decode"):
+        figures[f"{name}, gc paused"] = samples_of(parts[name], reps, collect=False)
+    store.close()
+    for leftover in os.listdir(folder):
+        os.unlink(os.path.join(folder, leftover))
+    os.rmdir(folder)
+
+    ms = {name: statistics.median(s) * 1e3 for name, s in figures.items()}
+    print(f"D_snapshot: {len(items)} dicts, {len(text) / 1e6:.2f} MB of JSON, {reps} reps",
+          file=sys.stderr)  # fmt: skip
+    for name, value in ms.items():
+        print(f"  {name:<24} {value:7.2f} ms", file=sys.stderr)
+    for name, samples in figures.items():
+        C.emit("notebook_workflows", __version__, f"D_codec {name}", samples, mb=len(text) / 1e6)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 1. Latency: the extra cost of one checkpoint per step, as the recorder pays it: one
    ``store.save(Record(...))`` of a small delta (a one-key change), timed one by one after a
    run's first base was saved with ``new_run=``; the median over every save of every round.
-2. Throughput: records per second with 4 writers, each writing its own run, at once (threads,
+2. Batches: the same records saved 16 at a time with ``store.save_many`` (one commit per
+   batch, what ``durability="async"`` writes when steps come quickly), per record.
+3. Throughput: records per second with 4 writers, each writing its own run, at once (threads,
    each with its own store object; and processes); the median over rounds.
 
 PostgreSQL: ``--dsn postgresql://...``, or a throwaway cluster started here with initdb/pg_ctl
@@ -13,12 +15,14 @@ with ``synchronous_commit=off`` (a crash of the server may lose the last commits
 corrupt), closer to SQLite NORMAL.
 
 Run: python bench/bench_stores.py [--saves 2000] [--rounds 5] [--dsn DSN]
-Prints a table of medians; bench/RESULTS.md is not touched.
+Prints a table of medians on stderr and JSON lines (one per store) that ``bench/run.py`` gathers
+into ``bench/STORES.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import statistics
@@ -39,6 +43,7 @@ from notebook_workflows.checkpoint import BaseStore, Record, RunInfo, SQLiteStor
 from notebook_workflows.checkpoint.base import dumps  # noqa: E402
 
 WRITERS = 4
+BATCH = 16  # records per save_many: the async writer's MAX_WAITING
 
 
 def base_record(run_id: str) -> tuple[Record, RunInfo]:
@@ -66,6 +71,24 @@ def write_run(store: BaseStore, saves: int, timings: list[float] | None = None) 
             start = clock()
             store.save(rec)
             timings.append(clock() - start)
+
+
+def batch_latency(make: Callable[[], BaseStore], saves: int, rounds: int) -> float:
+    """Microseconds per record when records are saved ``BATCH`` at a time."""
+    timings: list[float] = []
+    clock = time.perf_counter
+    with make() as store:
+        write_run(store, 50)
+        for _ in range(rounds):
+            run_id = f"bench-{uuid.uuid4().hex[:10]}"
+            record, info = base_record(run_id)
+            store.save(record, new_run=info)
+            for first in range(1, saves + 1, BATCH):
+                batch = [delta(run_id, seq) for seq in range(first, first + BATCH)]
+                start = clock()
+                store.save_many(batch)
+                timings.append((clock() - start) / BATCH)
+    return statistics.median(timings) * 1e6
 
 
 def latency(make: Callable[[], BaseStore], saves: int, rounds: int) -> float:
@@ -155,21 +178,41 @@ def main() -> None:
         }
         rows = []
         for name, spec in specs.items():
-            per_save = latency(lambda spec=spec: open_store(*spec), args.saves, args.rounds)
+            made = lambda spec=spec: open_store(*spec)  # noqa: E731
+            per_save = latency(made, args.saves, args.rounds)
+            per_batched = batch_latency(made, args.saves, args.rounds)
             tput = {
                 mode: throughput(spec, args.saves // 2, args.rounds, mode)
                 for mode in ("threads", "processes")
             }
-            rows.append((name, per_save, tput["threads"], tput["processes"]))
+            rows.append((name, per_save, per_batched, tput["threads"], tput["processes"]))
             print(f"measured {name}", file=sys.stderr)
-        print(
+        heading = (
             f"one checkpoint save (one-key delta), median over {args.rounds} x {args.saves} "
-            f"saves; {WRITERS} writers of separate runs, median of {args.rounds} rounds"
+            f"saves; in batches of {BATCH} (save_many), per record; {WRITERS} writers of "
+            f"separate runs, median of {args.rounds} rounds"
         )
-        print(f"{'store':<30}{'µs per save':>14}{'rec/s 4 threads':>18}{'rec/s 4 procs':>16}")
-        for name, per_save, threads, procs in rows:
-            print(f"{name:<30}{per_save:>14.0f}{threads:>18,.0f}{procs:>16,.0f}")
-        print(f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus)")
+        print(heading, file=sys.stderr)
+        for name, per_save, per_batched, threads, procs in rows:
+            print(
+                f"  {name:<30}{per_save:8.0f} us{per_batched:8.1f} us{threads:10,.0f}"
+                f"{procs:10,.0f} rec/s",
+                file=sys.stderr,
+            )
+            record = {
+                "engine": "notebook_workflows",
+                "workload": f"C_store {name}",
+                "us_per_save": round(per_save, 1),
+                "us_per_record_in_batches": round(per_batched, 1),
+                "batch": BATCH,
+                "records_per_s_4_threads": round(threads),
+                "records_per_s_4_processes": round(procs),
+                "saves": args.saves,
+                "rounds": args.rounds,
+                "python": sys.version.split()[0],
+                "cpus": os.cpu_count(),
+            }
+            print(json.dumps(record), flush=True)
     finally:
         if cluster is not None:
             cluster.stop()
