@@ -299,6 +299,22 @@ async def test_async_a_failed_write_fails_the_run_and_keeps_what_was_saved(
     check_chain(store, "d")
 
 
+async def test_async_a_write_failing_in_the_thread_fails_the_run_while_its_step_waits() -> None:
+    store = Watched(fail_at=6)
+    workflow = Chain()
+    workflow.pause = 0.05  # steps wait: the thread writes each record, and fails at snapshot 6
+    handler = workflow.run(checkpoint=store, durability="async", n=50, log=os.devnull, run_id="t")
+    started = time.monotonic()
+    with pytest.raises(SnapshotError) as caught:
+        await handler
+    assert time.monotonic() - started < 2  # stopped at once, not at the end 2.5 s away
+    assert "run 't' stopped: the checkpoint after step 'hop' (snapshot 6)" in str(caught.value)
+    assert "last good checkpoint is snapshot 5" in str(caught.value)
+    assert handler.status == "failed" and store.run_info("t").seq == 5
+    assert store.threads[5] == "checkpoint-writer t"
+    assert writer_threads() == []
+
+
 @pytest.mark.parametrize("mode", ["async", "exit"])
 async def test_every_store_keeps_a_whole_history(mode: str, any_store: BaseStore) -> None:
     run = f"docs-{mode}"
