@@ -208,7 +208,7 @@ def main() -> None:
                 "records_per_s_4_threads": round(threads),
                 "records_per_s_4_processes": round(procs),
                 "saves": args.saves,
-                "rounds": args.rounds,
+                "rounds_measured": args.rounds,
                 "python": sys.version.split()[0],
                 "cpus": os.cpu_count(),
             }

@@ -15,8 +15,10 @@ Design decisions:
   ``BaseStore``; SQLite, Redis and memory differ only in a handful of primitive methods. A store
   of one's own implements the ``SnapshotStore`` protocol, most easily by subclassing
   ``BaseStore``.
-* Records hold JSON text, never pickles: loading a snapshot parses JSON, and classes named in it
-  are found by ``serialization.find_class``, which never imports or calls what the data names.
+* Records hold JSON text, never pickles: loading a snapshot parses JSON (pydantic-core's strict
+  parser, as ``serialization.parse_json``: faster than the standard library's on a megabyte
+  base, and refusing NaN and lone surrogates at once), and classes named in it are found by
+  ``serialization.find_class``, which never imports or calls what the data names.
 * Each record carries its status and step count besides the JSON, so ``runs()`` and ``history``
   can be listed without parsing a single snapshot; ``Snapshot.context`` is rebuilt on first use.
 * Every failure of a backend (a full disk, a Redis server that went away, a locked file) comes
@@ -36,7 +38,6 @@ Design decisions:
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -44,6 +45,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
+from pydantic_core import from_json as _from_json
 from pydantic_core import to_json as _to_json
 
 from ..errors import SnapshotError
@@ -227,7 +229,7 @@ class _Chain:
 
     def _parse(self, record: Record) -> dict[str, Any]:
         try:
-            data = json.loads(record.data)
+            data = _from_json(record.data, allow_inf_nan=False)  # strict, as codec.parse_json
         except ValueError as exc:
             raise SnapshotError(
                 f"{self.store!r}: snapshot {record.seq} of run {record.run_id!r} is not valid "

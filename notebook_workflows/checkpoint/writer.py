@@ -16,17 +16,18 @@ Design decisions:
   records already in the store stay a whole prefix of the history, and a lost tail only means
   that ``resume`` runs those steps again (at-least-once).
 * A batch is one ``store.save_many(records)``: one transaction (SQLite: one multi-row
-  ``INSERT``; Redis: one script; PostgreSQL: one transaction), all or nothing. A store without
+  ``INSERT``; Redis: one script; PostgreSQL: one statement), all or nothing. A store without
   ``save_many`` gets one ``save`` per record, in order.
-* Who writes. Records wait in the queue for up to ``LINGER`` (2 ms) from the first of them,
-  so that several steps share a commit; then the thread writes them. This is the case that
-  matters in a notebook: steps that wait (on a model, a network, a human) leave the loop idle
-  and the writes happen meanwhile, costing the run nothing. A run whose steps are quick Python
-  fills the queue (``MAX_WAITING`` records, or ``MAX_WAITING_CHARS`` of JSON) before that: it
-  then writes the full batch itself, on the loop, where it would otherwise wait for the thread
-  to write it. Measured (``bench/bench_durability.py``), handing each batch to the thread and
-  waiting for it cost about 20 us per step more on this shared 2-core machine than writing it
-  in place: every hand-over is two thread switches, each a wait for a core and the GIL. Records
+* Who writes. Once no record has come for ``LINGER`` (2 ms), the run is waiting for
+  something (a model, a network, a human: the case that matters in a notebook) and the thread
+  writes what is queued, costing the run nothing. A run whose steps are quick Python keeps
+  records coming and fills the queue (``MAX_WAITING`` records, or ``MAX_WAITING_CHARS`` of
+  JSON) first: it then writes the full batch itself, on the loop, where it would otherwise
+  wait for the thread to write it. Measured (``bench/bench_durability.py``), handing each
+  batch to the thread and waiting for it cost about 20 us per step more on this shared 2-core
+  machine than writing it in place: every hand-over is two thread switches, each a wait for a
+  core and the GIL. (Counting the linger from the oldest record instead of the newest made the
+  thread take small batches from a run slowed by a loaded machine, at that price each.) Records
   that are promises (``ctx.once`` results, pauses, the end) are written at once the same way by
   ``flush``.
 * The thread wakes when a record arrives in an empty queue and, while records keep coming, only
@@ -88,7 +89,7 @@ class Writer:
         self._report = report
         self._cond = threading.Condition()
         self._queue: list[Record] = []
-        self._since = 0.0  # when the oldest record in the queue arrived (time.monotonic)
+        self._last = 0.0  # when the newest record in the queue arrived (time.monotonic)
         self._chars = 0  # JSON text in the queue
         self._busy = 0  # records in the batch being written
         self._lingering = False  # the thread waits for the queue's records to age
@@ -118,10 +119,9 @@ class Writer:
             if self.error is not None:
                 return
             queue = self._queue
-            if not queue:
-                self._since = time.monotonic()
-                if not self._lingering:
-                    self._cond.notify_all()  # the thread waits for work
+            self._last = time.monotonic()
+            if not queue and not self._lingering:
+                self._cond.notify_all()  # the thread waits for work
             queue.append(record)
             self._chars += len(record.data)
             if len(queue) + self._busy < MAX_WAITING and self._chars <= MAX_WAITING_CHARS:
@@ -166,9 +166,10 @@ class Writer:
                 return
 
     def _wait_until_due(self) -> None:
-        """Wait (holding the lock) until the queued records are due, ``LINGER`` old or the
-        writer closing, and no batch is being written; with an empty queue only when closing.
-        While it lingers, records arriving do not wake it (see the module docstring)."""
+        """Wait (holding the lock) until the queued records are due (no record came for
+        ``LINGER``, or the writer is closing) and no batch is being written; with an empty
+        queue only when closing. While it lingers, records arriving do not wake it (see the
+        module docstring)."""
         cond = self._cond
         while True:
             if not self._queue:
@@ -177,7 +178,7 @@ class Writer:
                 if not cond.wait(_IDLE_CHECK) and self._loop_gone():
                     self._closing = True
                 continue
-            left = self._since + LINGER - time.monotonic()
+            left = self._last + LINGER - time.monotonic()
             if not self._busy and (left <= 0 or self._closing):
                 return
             self._lingering = True
