@@ -26,10 +26,10 @@ Design decisions:
   wait for the thread to write it. Measured (``bench/bench_durability.py``), handing each
   batch to the thread and waiting for it cost about 20 us per step more on this shared 2-core
   machine than writing it in place: every hand-over is two thread switches, each a wait for a
-  core and the GIL. (Counting the linger from the oldest record instead of the newest made the
-  thread take small batches from a run slowed by a loaded machine, at that price each.) Records
-  that are promises (``ctx.once`` results, pauses, the end) are written at once the same way by
-  ``flush``.
+  core and the GIL. The linger counts from the newest record, not the oldest, so that a run
+  that keeps records coming, however slowly a loaded machine runs it, is left to fill its
+  batches. Records that are promises (``ctx.once`` results, pauses, the end) are written at
+  once the same way, by ``flush``.
 * The thread wakes when a record arrives in an empty queue and, while records keep coming, only
   once per ``LINGER``: a busy run is not slowed by a wake-up per step.
 * Bounded: at most ``MAX_WAITING`` records (and ``MAX_WAITING_CHARS`` of JSON) are not yet
