@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from .codec import gc_paused
 from .errors import ContextSerdeError, ContextStateError, WorkflowRuntimeError
 from .events import Event
 from .runtime.state import RunState, Waiter
@@ -235,7 +236,8 @@ class Context(Generic[StateT]):
                 "pass allow_pickle=True as well, only if you trust where it came from"
             )
         ctx: Context[Any] = cls(workflow)
-        restore_into(ctx, data, allow_pickle=allow_pickle)
+        with gc_paused():  # tens of thousands of new containers for a big state: codec._text
+            restore_into(ctx, data, allow_pickle=allow_pickle)
         return ctx
 
     # -- internals ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from ckpt_flows import Approve, Counter, Docs
 
-from notebook_workflows import HumanResponseEvent
+from notebook_workflows import Context, HumanResponseEvent, StartEvent, StopEvent, Workflow, step
 from notebook_workflows.checkpoint import Recorder, SQLiteStore
 from notebook_workflows.snapshot import snapshot_of
 
@@ -140,3 +140,45 @@ async def test_a_big_state_with_small_changes_writes_small_deltas(tmp_path: Path
     assert base > 100_000
     assert max(deltas) < 1_000  # a delta holds the step's change, not the 2,000 keys
     assert sum(deltas) < base  # so no second base was needed
+
+
+class BigState(Workflow):
+    @step
+    async def keep(self, ctx: Context, ev: StartEvent) -> StopEvent:
+        await ctx.store.set("items", ev.items)
+        return StopEvent(result=None)
+
+
+async def test_loading_a_big_snapshot_runs_no_garbage_collection_and_leaves_the_collector_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """Decoding a big state makes tens of thousands of containers, none of them garbage: the
+    collector waits until the snapshot is loaded (codec._text)."""
+    import gc
+
+    from notebook_workflows import Context
+
+    store = SQLiteStore(tmp_path / "runs.db")
+    items = {f"k{i}": {"id": i, "tags": ["a", "b"]} for i in range(20_000)}
+    await BigState().run(checkpoint=store, run_id="big", items=items)
+    collections: list[str] = []
+
+    def seen(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            collections.append(phase)
+
+    data = SQLiteStore(tmp_path / "runs.db").latest("big").context
+    gc.collect()
+    gc.callbacks.append(seen)
+    try:
+        ctx = Context.from_dict(BigState(), data)  # 20,000 dicts decoded
+        during = len(collections)
+        assert gc.isenabled()
+        gc.disable()  # someone's own choice: loading leaves it off
+        Context.from_dict(BigState(), data)
+        assert not gc.isenabled()
+        gc.enable()
+    finally:
+        gc.callbacks.remove(seen)
+    assert during <= 1  # the one it deferred, when it starts again; dozens without the pause
+    assert (await ctx.store.get("items")) == items

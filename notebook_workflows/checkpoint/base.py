@@ -48,6 +48,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 from pydantic_core import from_json as _from_json
 from pydantic_core import to_json as _to_json
 
+from ..codec import gc_paused
 from ..errors import SnapshotError
 from .delta import apply_delta, calls_of
 from .edits import edits_of
@@ -206,22 +207,23 @@ class _Chain:
         while start > 0 and records[start].kind != "base" and records[start].seq not in self.cache:
             start -= 1
         first = records[start]
-        if first.seq in self.cache:
-            context = self.cache[first.seq]
-        elif first.kind == "base":
-            context = self._parse(first)
-            _state_of(context)  # without the calls a rerun replays: not part of the run's state
-        else:
+        if first.seq not in self.cache and first.kind != "base":
             raise SnapshotError(
                 f"{self.store!r}: the kept records of run {first.run_id!r} do not start with a "
                 f"base snapshot; the store is damaged"
             )
-        for record in records[start + 1 : end + 1]:
-            context = (
-                _state_of(self._parse(record))
-                if record.kind == "base"
-                else apply_delta(context, self._parse(record))
-            )
+        with gc_paused():  # a big base is many new containers at once: see codec._text
+            if first.seq in self.cache:
+                context = self.cache[first.seq]
+            else:
+                context = self._parse(first)
+                _state_of(context)  # without the calls a rerun replays: not part of the state
+            for record in records[start + 1 : end + 1]:
+                context = (
+                    _state_of(self._parse(record))
+                    if record.kind == "base"
+                    else apply_delta(context, self._parse(record))
+                )
         self.cache[seq] = context
         while len(self.cache) > self.CACHED:
             del self.cache[next(iter(self.cache))]

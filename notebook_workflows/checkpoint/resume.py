@@ -42,6 +42,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..codec import gc_paused
 from ..context import Context
 from ..errors import ContextSerdeError, SnapshotError, WorkflowRuntimeError
 from ..snapshot import breaking_changes, code_changes, graph_changes, graph_of
@@ -73,7 +74,8 @@ def resume_run(
     _need_loop(name, "resume")
     store = _store_for(workflow, store)
     snapshot = store.latest(run_id) if at is None else store.snapshot(run_id, at)
-    ctx, warn = _load(workflow, run_id, store, snapshot)
+    with gc_paused():  # parsing and decoding a big state: one pause for both (codec._text)
+        ctx, warn = _load(workflow, run_id, store, snapshot)
     if replay is None:  # a rerun expects changed steps
         warn()
     ctx._state.replay = replay

@@ -38,7 +38,7 @@ from ._decode import decode, decode_event
 from ._digest import fields_digest
 from ._encode import INT_DIGITS, MAX_DEPTH, encode, encode_event
 from ._paths import short_repr
-from ._text import parse_json
+from ._text import gc_paused, parse_json
 
 __all__ = [
     "INT_DIGITS",
@@ -49,6 +49,7 @@ __all__ = [
     "encode_event",
     "fields_digest",
     "find_class",
+    "gc_paused",
     "parse_json",
     "qualified_name",
     "register",

@@ -9,10 +9,21 @@ pydantic is already a dependency) reads a megabyte snapshot several times faster
 ``Infinity``: what it accepts is strict JSON, the only thing the codec ever writes (writing is
 ``pydantic_core.to_json``, as ``checkpoint.base.dumps`` does). Integers of more than 4,300
 digits are refused as well, which is what CPython allows; the codec writes such ints in hex.
+
+*The garbage collector waits while a snapshot is loaded* (``gc_paused``). Loading a big state
+makes tens of thousands of containers at once (the parsed text, then the decoded copy), and
+every few hundred of them the collector runs; enough of them start full collections, which walk
+the whole heap of the process, a notebook's data frames and all. None of those objects can be
+garbage yet. Measured on a 1 MB state beside 300,000 other objects: a read (parse, decode, first
+``get``) took 68 ms with the collector running and 39 ms with it paused, the collections it
+deferred included. It is paused only if it was running, and started again afterwards.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic_core import from_json
@@ -26,3 +37,17 @@ def parse_json(text: str | bytes, what: str = "the snapshot") -> Any:
         return from_json(text, allow_inf_nan=False)
     except ValueError as exc:
         raise ContextSerdeError(f"{what} is not valid JSON: {exc}") from None
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No automatic garbage collection inside the block (see the module docstring); a
+    collector that was off stays off."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
