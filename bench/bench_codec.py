@@ -14,7 +14,10 @@ The parts: ``encode`` of the value (what ``ctx.store.set`` does, once, at set ti
 strict parser, ``serialization.parse_json``); ``decode`` (the check-and-copy walk of
 ``Context.from_dict``); the same parse and walk with the garbage collector paused (what the
 collector's passes over the new objects cost); the standard library's ``json.dumps``/
-``json.loads`` for scale. Medians of ``--reps`` runs after one warm-up, in milliseconds.
+``json.loads`` for scale. Medians of ``--reps`` runs after one warm-up, in milliseconds of the
+thread's CPU time (``time.thread_time``): all of it is computing in one thread, and on a shared
+machine the wall clock also counts the time other processes held the core, which swung these
+figures by 2-5x between runs here.
 
 Run: python bench/bench_codec.py [--reps 15]
 Prints a table on stderr and JSON lines (``common.emit``) that ``bench/run.py`` gathers into
@@ -61,9 +64,9 @@ def samples_of(fn: Callable[[], Any], reps: int, collect: bool = True) -> list[f
         if not collect:
             gc.disable()
         try:
-            start = time.perf_counter()
+            start = time.thread_time()
             fn()
-            samples.append(time.perf_counter() - start)
+            samples.append(time.thread_time() - start)
         finally:
             gc.enable()
     return samples

@@ -489,7 +489,9 @@ def write_stores(records: list[dict[str, Any]], path: Path) -> str:
             "Written: the snapshot of a context holding it made into a record's JSON text "
             "(`snapshot_of` + `dumps`; the state was encoded once, at `set`). Read: "
             "`store.latest(run).context` from a SQLiteStore + `Context.from_dict` + the first "
-            "`get` of the state, what a resume pays before the step has it.",
+            "`get` of the state, what a resume pays before the step has it. Milliseconds of "
+            "CPU time of the measuring thread (the wall clock of this shared machine also "
+            "counts other processes' turns).",
             "",
             "| figure | median | target | |",
             "|---|---|---|---|",
