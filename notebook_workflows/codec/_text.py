@@ -14,9 +14,11 @@ digits are refused as well, which is what CPython allows; the codec writes such 
 makes tens of thousands of containers at once (the parsed text, then the decoded copy), and
 every few hundred of them the collector runs; enough of them start full collections, which walk
 the whole heap of the process, a notebook's data frames and all. None of those objects can be
-garbage yet. Measured on a 1 MB state beside 300,000 other objects: a read (parse, decode, first
-``get``) took 68 ms with the collector running and 39 ms with it paused, the collections it
-deferred included. It is paused only if it was running, and started again afterwards.
+garbage yet. Measured on a 1 MB state beside 300,000 other objects, ten reads (parse, decode,
+first ``get``) in a row: 68 ms a read with the collector running, 39 ms with it paused, the
+collections it deferred included; a single read right after a ``gc.collect()`` (what
+``bench/bench_codec.py`` times) gains nothing, as the collector had little to do there. It is
+paused only if it was running, and started again afterwards.
 """
 
 from __future__ import annotations
