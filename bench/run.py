@@ -397,6 +397,7 @@ def write_results(records: list[dict[str, Any]], path: Path) -> str:
         rec
         for key, rec in sorted(m.items())
         if key[1] not in {*ENGINE_WORKLOADS, "D_snapshot_save", "D_snapshot_restore", "E_import"}
+        and key[1].split(" ")[0] not in {"C_store", "D_codec"}  # in STORES.md
     ]
     if others:
         lines += [
