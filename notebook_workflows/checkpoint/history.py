@@ -1,0 +1,204 @@
+"""A run's history as read back: the records a store keeps, each snapshot they make, and the
+chain that rebuilds a snapshot from the nearest base and the deltas after it.
+
+Design decisions:
+
+* Records are rebuilt into contexts lazily and forward: a ``Snapshot`` only lists a record, its
+  ``context`` folds deltas onto the nearest base (or a context computed recently) when it is
+  first read, so listing a long history costs little and reading it in order applies each
+  delta once.
+* Parsing is strict (pydantic-core's parser, as ``serialization.parse_json``: faster than the
+  standard library's on a megabyte base, refusing NaN and lone surrogates at once), and a
+  record that does not parse is a damaged store (``SnapshotError``), never a crash.
+* The garbage collector waits while a base is parsed and deltas folded onto it: see
+  ``codec._text``.
+* Split from ``base.py`` (what a store is and does) so that each stays one concept.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from pydantic_core import from_json as _from_json
+
+from ..codec import gc_paused
+from ..errors import SnapshotError
+from .delta import apply_delta, calls_of
+from .edits import edits_of
+from .listing import _when, plural
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .base import BaseStore
+
+__all__ = ["Record", "Snapshot"]
+
+
+class Record(NamedTuple):
+    """One entry of a run's history, as a store keeps it (a tuple: one is made per step)."""
+
+    run_id: str
+    seq: int  # 0, 1, 2, ... within the run
+    kind: str  # "base": a whole snapshot; "delta": the change since record seq - 1
+    reason: str  # "start", "fork", "resume", "step", "replay", "journal", "status" or "end"
+    step: str | None  # the step whose completion this records ("step" records only)
+    status: str  # the run's status at that moment
+    steps: int  # completed step invocations so far
+    created_at: float  # seconds since the epoch
+    data: str  # the base or delta, as JSON text
+
+
+class Snapshot:
+    """One snapshot of a run: the run as it was when snapshot number ``seq`` was written.
+
+    ``context`` is what ``Context.from_dict`` takes. It is rebuilt from the store's records when
+    read (the nearest base plus the deltas after it), so listing a long history costs little;
+    reading a history in order rebuilds each snapshot from the one before. Treat it as
+    read-only: the snapshots of one history share the parts that did not change.
+    """
+
+    __slots__ = (
+        "_chain",
+        "created_at",
+        "kind",
+        "reason",
+        "run_id",
+        "seq",
+        "status",
+        "step",
+        "steps",
+    )
+
+    def __init__(self, record: Record, chain: _Chain) -> None:
+        self.run_id: str = record.run_id
+        self.seq: int = record.seq
+        self.step: str | None = record.step
+        self.created_at: float = record.created_at
+        self.status: str = record.status
+        self.steps: int = record.steps
+        self.reason: str = record.reason
+        self.kind: str = record.kind
+        self._chain = chain
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """The whole run at this snapshot, as ``ctx.to_dict()`` gives it."""
+        return self._chain.context(self.seq)
+
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        """The step calls that completed since the snapshot before this one, oldest first:
+        each with its ``step``, ``replayed: True`` for a call a rerun replayed instead of
+        calling (else its ``ran_because`` when a rerun could not replay it), and what it did
+        (``emitted``, ``stream``, ``set``, ``deleted``). Empty for runs recorded before calls
+        were."""
+        record = self._chain.records[self._chain.index[self.seq]]
+        if '"done"' not in record.data:
+            return []
+        try:
+            return calls_of(self._chain._parse(record))
+        except ValueError as exc:
+            raise SnapshotError(
+                f"{self._chain.store!r}: snapshot {self.seq} of run {self.run_id!r} cannot be "
+                f"read: {exc}; the store is damaged"
+            ) from None
+
+    @property
+    def workflow(self) -> str:
+        return str(self.context.get("workflow", ""))
+
+    @property
+    def edits(self) -> list[dict[str, Any]]:
+        """The store edits a fork started with, on the fork's first snapshot (``[]`` on any
+        other): ``{"key": ..., "value": ..., "was": ...}`` each, values as tagged JSON (see
+        ``snapshot``; ``was`` is missing for a key that was new)."""
+        return edits_of(self.context) if self.reason == "fork" else []
+
+    def describe(self) -> str:
+        """One line: what happened at this snapshot."""
+        what = {
+            "start": "run started",
+            "fork": "forked",
+            "resume": "resumed",
+            "end": f"run ended ({self.status})",
+            "status": f"now {self.status}",
+            "replay": f"replayed steps, the last {self.step!r} (not called)",
+        }.get(self.reason, f"after step {self.step!r}")
+        edits = self.edits
+        if edits:
+            what += f" with the store edited ({', '.join(e['key'] for e in edits)})"
+        steps = f"{self.steps} {plural(self.steps, 'step')} done"
+        return f"#{self.seq} {what}, {steps}, {_when(self.created_at)}"
+
+    def __repr__(self) -> str:
+        return f"<Snapshot of run {self.run_id!r} {self.describe()}>"
+
+
+class _Chain:
+    """Consecutive records of one run, starting with a base, and the contexts they rebuild.
+
+    Deltas are applied forward, iteratively, from the nearest base or from a context computed
+    recently (a small cache), so reading a whole history in order applies each delta once and
+    keeps only a few full states in memory, whatever the history's length."""
+
+    CACHED = 4
+
+    def __init__(self, store: BaseStore, records: Sequence[Record]) -> None:
+        self.store = store
+        self.records = list(records)
+        self.index = {record.seq: i for i, record in enumerate(self.records)}
+        self.cache: dict[int, dict[str, Any]] = {}
+
+    def context(self, seq: int) -> dict[str, Any]:
+        found = self.cache.get(seq)
+        if found is not None:
+            return found
+        records = self.records
+        end = self.index[seq]
+        start = end
+        while start > 0 and records[start].kind != "base" and records[start].seq not in self.cache:
+            start -= 1
+        first = records[start]
+        if first.seq not in self.cache and first.kind != "base":
+            raise SnapshotError(
+                f"{self.store!r}: the kept records of run {first.run_id!r} do not start with a "
+                f"base snapshot; the store is damaged"
+            )
+        with gc_paused():  # a big base is many new containers at once: see codec._text
+            if first.seq in self.cache:
+                context = self.cache[first.seq]
+            else:
+                context = self._parse(first)
+                _state_of(context)  # without the calls a rerun replays: not part of the state
+            for record in records[start + 1 : end + 1]:
+                context = (
+                    _state_of(self._parse(record))
+                    if record.kind == "base"
+                    else apply_delta(context, self._parse(record))
+                )
+        self.cache[seq] = context
+        while len(self.cache) > self.CACHED:
+            del self.cache[next(iter(self.cache))]
+        return context
+
+    def _parse(self, record: Record) -> dict[str, Any]:
+        try:
+            data = _from_json(record.data, allow_inf_nan=False)  # strict, as codec.parse_json
+        except ValueError as exc:
+            raise SnapshotError(
+                f"{self.store!r}: snapshot {record.seq} of run {record.run_id!r} is not valid "
+                f"JSON ({exc}); the store is damaged"
+            ) from None
+        if not isinstance(data, dict):
+            raise SnapshotError(
+                f"{self.store!r}: snapshot {record.seq} of run {record.run_id!r} is not a JSON "
+                f"object; the store is damaged"
+            )
+        return data
+
+
+def _state_of(base: dict[str, Any]) -> dict[str, Any]:
+    base.pop("done", None)
+    base.pop("answers", None)
+    return base
