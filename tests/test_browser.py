@@ -549,7 +549,7 @@ def test_an_interrupted_run_shows_its_resume_line_and_is_edited_and_forked(
         expect(error.last).to_contain_text("run 'slow-1' of Slow was cancelled (1 step done)")
         header = monitor.locator(".nwm-header")
         expect(header.locator(".nwm-pill")).to_have_text("cancelled", timeout=10_000)
-        expect(header).to_contain_text("workflow.resume('slow-1')")
+        expect(header).to_contain_text("await Slow().resume('slow-1', store=store)")
         page.locator(".jp-Cell").last.screenshot(path=str(ARTIFACTS / "interrupted.png"))
 
         fold = monitor.locator(".nwm-fold-fork")

@@ -444,7 +444,8 @@ async def test_a_checkpointed_run_shows_the_run_id_to_resume_with() -> None:
     monitor = handler.monitor()
     with pytest.raises(ValueError):
         await handler
-    assert "workflow.resume('durable-1')" in words(monitor.header.value)
+    # the line to type in a new cell, naming the store a new instance would not find by itself
+    assert "await Explode().resume('durable-1', store=store)" in words(monitor.header.value)
     plain = Explode().run(run_id="plain")
     other = plain.monitor()
     with pytest.raises(ValueError):

@@ -515,8 +515,9 @@ class RunMonitor(QuestionBox, SavedPicture, ForkSection):
             # formatted once, as the run ended: code that awaits the run and re-raises the
             # error later adds its own frames to the same traceback
             self._traceback = _error_text(view.error)
+        detail, note = self._status_detail, self._note
         return header_html(
-            view, traceback=self._traceback, cancelled=self._status_detail, note=self._note
+            view, traceback=self._traceback, cancelled=detail, note=note, handler=self.handler
         )
 
     def _render_buttons(self, view: RunView) -> None:

@@ -13,6 +13,7 @@ import html
 import reprlib
 from typing import TYPE_CHECKING, Any
 
+from ...checkpoint.resume import resume_call
 from ...serialization import decode
 from ..display import STATUS_COLOURS, duration, plural, short, short_text, store_rows
 
@@ -77,7 +78,9 @@ def progress_html(view: RunView) -> str:
     return f'<div class="nwm-progress">{" · ".join(parts)}</div>'
 
 
-def header_html(view: RunView, *, traceback: str | None, cancelled: str, note: str) -> str:
+def header_html(
+    view: RunView, *, traceback: str | None, cancelled: str, note: str, handler: Any = None
+) -> str:
     """Status line, progress and notices. ``traceback`` is the failed run's, formatted once
     by the monitor; ``cancelled`` why it was cancelled; ``note`` the last action's outcome."""
     e = html.escape
@@ -110,11 +113,19 @@ def header_html(view: RunView, *, traceback: str | None, cancelled: str, note: s
     if view.checkpointed and view.status != "done":
         lines.append(
             '<div class="nwm-dim">↻ checkpointed: continue it later, even after a restart, '
-            f"with <code>{e(f'workflow.resume({view.run_id!r})')}</code></div>"
+            f"with <code>{e(_resume_line(view, handler))}</code></div>"
         )
     if note:
         lines.append(f'<div class="nwm-dim">{e(note)}</div>')
     return "".join(lines)
+
+
+def _resume_line(view: RunView, handler: Any) -> str:
+    """The line that continues the run in a new cell: ``await Name().resume('id')``, with
+    ``store=store`` when a new instance would not find the run's store by itself."""
+    if handler is None:
+        return f"workflow.resume({view.run_id!r})"
+    return "await " + resume_call(handler.ctx.workflow, view.run_id, handler.checkpoint_store)
 
 
 class StoreTable:
