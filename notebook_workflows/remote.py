@@ -8,6 +8,13 @@ lives. Design decisions worth knowing before changing anything here:
   it is installed, as it is with Dask, so classes defined in a notebook travel too; else with
   ``pickle``, and the step's class must be importable there). What cannot travel is found
   and named (the event, a resource, an attribute of the workflow) before anything is sent.
+* Classes and functions that travel by value (defined in a notebook, not importable there)
+  are pickled once per run, into a ``Shipment``'s head, not with every call: a call's bytes
+  name them by their place in the head (pickle's persistent ids), and so do the outcome's on
+  the way back. A worker process loads each head once and keeps it (``_HEADS``, keyed by its
+  digest); rebuilding a pydantic class from its pickled state costs milliseconds, which
+  every call used to pay on both sides. A head holds the classes as they were when first
+  shipped in the run: class attributes changed while the run goes on are not seen remotely.
 * The workflow travels as a copy without what belongs to this process: its checkpoint store,
   its executor and its resource cache.
 * Each call carries a random nonce: Dask keys tasks by their content by default and would run
@@ -26,7 +33,10 @@ lives. Design decisions worth knowing before changing anything here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import inspect
+import io
 import os
 import pickle
 import socket
@@ -34,6 +44,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from datetime import datetime, timezone
+from types import FunctionType
 from typing import Any
 
 from .errors import WorkflowRuntimeError
@@ -41,7 +52,7 @@ from .events import Event
 from .serialization import decode, encode
 from .store import _MISSING, Store
 
-__all__ = ["RemoteContext", "RemoteStore", "run_remote"]
+__all__ = ["RemoteContext", "RemoteStore", "Shipment", "run_remote"]
 
 # Attributes of a workflow instance that belong to the process running it, never shipped.
 _LOCAL_ATTRS = frozenset({"checkpoint", "executor", "_nw_resources", "_nw_run_slots"})
@@ -54,6 +65,141 @@ def dumps(obj: Any) -> bytes:
     except ImportError:  # pragma: no cover - installed with dask
         return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _pickler_type() -> type[pickle.Pickler]:
+    try:
+        import cloudpickle
+    except ImportError:  # pragma: no cover - installed with dask
+        return pickle.Pickler
+    return cloudpickle.Pickler  # type: ignore[no-any-return]
+
+
+class _Pickler:
+    """Pickles with the objects of a head named by their place in it (a persistent id)."""
+
+    _type: type[pickle.Pickler] | None = None
+
+    @classmethod
+    def dumps(cls, obj: Any, index: dict[int, int], missing: list[Any] | None = None) -> bytes:
+        if cls._type is None:
+            base = _pickler_type()
+
+            def persistent_id(self: Any, found: Any) -> int | None:
+                place = self.nw_index.get(id(found))
+                if place is not None:
+                    return place
+                if self.nw_missing is not None and _travels_by_value(found):
+                    self.nw_missing.append(found)
+                return None
+
+            cls._type = type("_HeadPickler", (base,), {"persistent_id": persistent_id})
+        buffer = io.BytesIO()
+        pickler: Any = cls._type(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.nw_index = index
+        pickler.nw_missing = missing
+        pickler.dump(obj)
+        return buffer.getvalue()
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, known: tuple[Any, ...]) -> None:
+        super().__init__(io.BytesIO(data))
+        self._known = known
+
+    def persistent_load(self, pid: Any) -> Any:
+        return self._known[pid]
+
+
+def _loads(data: bytes, known: tuple[Any, ...]) -> Any:
+    return _Unpickler(data, known).load()
+
+
+def _travels_by_value(obj: Any) -> bool:
+    """Whether ``obj`` is a class or function another process cannot import by its name:
+    one defined in ``__main__`` (a notebook), in a function, or in a module not imported."""
+    if not isinstance(obj, (type, FunctionType)):
+        return False
+    name = getattr(obj, "__module__", None) or "__main__"
+    return name == "__main__" or name not in sys.modules or "<locals>" in obj.__qualname__
+
+
+def _code_names(code: Any) -> list[str]:
+    names = list(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names.extend(_code_names(const))
+    return names
+
+
+def _reachable(roots: list[Any]) -> list[Any]:
+    """``roots`` and the classes and functions travelling by value that they use (a
+    function's globals and closure, a class's attributes and bases): what a worker may send
+    back, so the outcome names them too."""
+    found: list[Any] = []
+    seen: set[int] = set()
+    todo = list(roots)
+    while todo:
+        obj = todo.pop()
+        if isinstance(obj, (staticmethod, classmethod)):
+            obj = obj.__func__
+        if id(obj) in seen or not _travels_by_value(obj):
+            continue
+        seen.add(id(obj))
+        found.append(obj)
+        if isinstance(obj, FunctionType):
+            scope = obj.__globals__
+            todo.extend(scope[name] for name in _code_names(obj.__code__) if name in scope)
+            for cell in obj.__closure__ or ():
+                with contextlib.suppress(ValueError):  # an empty cell
+                    todo.append(cell.cell_contents)
+            todo.append(getattr(obj, "__wrapped__", None))
+        else:
+            todo.extend(vars(obj).values())
+            todo.extend(obj.__bases__)
+    return found
+
+
+class Shipment:
+    """The classes and functions travelling by value that a run's remote calls share,
+    pickled once as a head (``key``: its digest). It grows when a call needs more."""
+
+    def __init__(self) -> None:
+        self.known: tuple[Any, ...] = ()
+        self._index: dict[int, int] = {}
+        self.head = dumps(())
+        self.key = hashlib.blake2b(self.head, digest_size=16).digest()
+
+    def pack(self, call: RemoteCall) -> tuple[bytes, bytes, bytes]:
+        """``(body, key, head)``: the call's own bytes name what the head holds (a call
+        that uses nothing travelling by value loads with plain ``pickle.loads(body)``)."""
+        missing: list[Any] = []
+        body = _Pickler.dumps(call, self._index, missing)
+        if missing:
+            new = [obj for obj in _reachable(missing) if id(obj) not in self._index]
+            known = self.known + tuple(new)
+            head = dumps(known)  # raises before anything changes if it cannot travel
+            self.known, self.head = known, head
+            self._index = {id(obj): place for place, obj in enumerate(known)}
+            self.key = hashlib.blake2b(head, digest_size=16).digest()
+            body = _Pickler.dumps(call, self._index)
+        return body, self.key, self.head
+
+
+# heads loaded in this (worker) process: digest -> (objects, their places by id)
+_HEADS: dict[bytes, tuple[tuple[Any, ...], dict[int, int]]] = {}
+_HEADS_KEPT = 32
+
+
+def _head(key: bytes, head: bytes) -> tuple[tuple[Any, ...], dict[int, int]]:
+    loaded = _HEADS.get(key)
+    if loaded is None:
+        known = tuple(pickle.loads(head))
+        loaded = (known, {id(obj): place for place, obj in enumerate(known)})
+        while len(_HEADS) >= _HEADS_KEPT:
+            _HEADS.pop(next(iter(_HEADS)), None)
+        _HEADS[key] = loaded
+    return loaded
 
 
 def _short(value: Any) -> str:
@@ -285,12 +431,19 @@ def workflow_copy(workflow: Any) -> Any:
     return clone
 
 
-def pack(call: RemoteCall, run_id: str, executor: Any, parts: list[tuple[str, Any]]) -> bytes:
-    """``call`` as bytes, or a ``WorkflowRuntimeError`` naming what cannot travel: one of
-    ``parts`` (what each argument is, and its value), or the step's function itself."""
+def pack(
+    call: RemoteCall,
+    run_id: str,
+    executor: Any,
+    parts: list[tuple[str, Any]],
+    shipment: Shipment,
+) -> tuple[bytes, bytes, bytes]:
+    """``call`` as ``shipment``'s ``(body, key, head)``, or a ``WorkflowRuntimeError`` naming
+    what cannot travel: one of ``parts`` (what each argument is, and its value), or the
+    step's function itself."""
     build_event_classes()
     try:
-        return dumps(call)
+        return shipment.pack(call)
     except Exception as whole:
         culprit, exc = "arguments", whole
         for what, value in [("function", call.fn), *parts]:
@@ -344,9 +497,11 @@ def where_am_i() -> str:
     return f"{socket.gethostname()} pid {os.getpid()}"
 
 
-def run_remote(payload: bytes) -> bytes:
-    """Run one packed call here (in the executor's process) and pack its outcome."""
-    call: RemoteCall = pickle.loads(payload)
+def run_remote(body: bytes, key: bytes, head: bytes) -> bytes:
+    """Run one packed call here (in the executor's process) and pack its outcome, naming
+    what the head holds by its place there."""
+    known, index = _head(key, head)
+    call: RemoteCall = _loads(body, known)
     ctx = call.ctx
     try:
         value = call.fn(*call.args, **call.kwargs)
@@ -358,7 +513,7 @@ def run_remote(payload: bytes) -> bytes:
     try:
         if error is not None:  # an error that pickles may still fail to load (its __init__)
             pickle.loads(dumps(error))
-        return dumps(outcome)
+        return _Pickler.dumps(outcome, index)
     except Exception as exc:
         if error is None:
             problem: BaseException = WorkflowRuntimeError(
@@ -371,7 +526,7 @@ def run_remote(payload: bytes) -> bytes:
                 f"cannot be pickled, so it is shown as text)\n"
                 + "".join(traceback.format_exception(error))
             )
-        return dumps(RemoteOutcome(None, problem, ctx, outcome.where))
+        return _Pickler.dumps(RemoteOutcome(None, problem, ctx, outcome.where), index)
 
 
 def _add_note(error: BaseException, note: str) -> None:
@@ -380,6 +535,7 @@ def _add_note(error: BaseException, note: str) -> None:
         error.add_note(text)
 
 
-def unpack(data: bytes) -> RemoteOutcome:
-    outcome: RemoteOutcome = pickle.loads(data)
+def unpack(data: bytes, known: tuple[Any, ...]) -> RemoteOutcome:
+    """The outcome ``run_remote`` packed, for a call packed with ``known`` as its head."""
+    outcome: RemoteOutcome = _loads(data, known)
     return outcome

@@ -382,3 +382,38 @@ async def test_a_run_kept_in_postgres_is_finished_on_the_cluster_by_a_second_pro
     assert sum(1 for s in history if s.step == "slow") == 4  # each item completed once
     assert store.run_info(handler.run_id).status == "done"
     store.close()
+
+
+# -- what travels once per run --------------------------------------------------------------------
+
+
+def test_classes_travelling_by_value_are_pickled_once_per_run_not_with_every_call() -> None:
+    from notebook_workflows import Event
+    from notebook_workflows.remote import _HEADS, RemoteCall, Shipment, pack, run_remote, unpack
+
+    class Local(Event):  # defined in a function: not importable, so it travels by value
+        n: int
+
+    def bump(ev: Local) -> Local:
+        return Local(n=ev.n + 1)
+
+    shipment = Shipment()
+
+    def packed(n: int) -> tuple[bytes, bytes, bytes]:
+        call = RemoteCall("bump", bump, [Local(n=n)], {}, None)
+        return pack(call, "run-1", None, [("event", Local(n=n))], shipment)
+
+    first, second = packed(1), packed(2)
+    # the head (the class and the function, by value) is made once; a call's own bytes name
+    # them by their place in it and stay small
+    assert second[1:] == first[1:] and len(second[0]) < len(first[2]) // 4
+    assert b"<locals>" not in second[0] and Local in shipment.known and bump in shipment.known
+    # equal calls still differ (their nonces): Dask must not merge them
+    assert packed(2)[0] != second[0]
+    # the executor's process loads a head once, and the outcome names the class the same way
+    outcome = unpack(run_remote(*first), shipment.known)
+    loaded = _HEADS[first[1]]
+    outcome_2 = unpack(run_remote(*second), shipment.known)
+    assert _HEADS[first[1]] is loaded
+    assert type(outcome.value) is Local and type(outcome_2.value) is Local
+    assert (outcome.value.n, outcome_2.value.n) == (2, 3)

@@ -127,6 +127,7 @@ class StepRunner:
         self.step_context: list[Callable[[], Any]] = []
         self.executor: ThreadPoolExecutor | None = None  # the default pool, owned here
         self.run_executor = executor  # the run's or workflow's; not ours to shut down
+        self.shipment: Any = None  # what remote calls share (remote.Shipment), made at need
         self.carrier = _Carrier()
         self.carrier_task: asyncio.Task[Any] | None = None
         self._fast_args = {name: self._fast_arguments(spec) for name, spec in self.specs.items()}
@@ -328,9 +329,12 @@ class StepRunner:
             )
             parts.append((what, kwargs[name] if name in spec.keyword_only else next(positional)))
         call = remote.RemoteCall(inv.step, spec.fn, shipped, kwargs, ctx)
-        payload = remote.pack(call, self.run_id, executor, parts)
-        future = executor.submit(remote.run_remote, payload)
-        outcome = remote.unpack(await asyncio.wrap_future(future))
+        if self.shipment is None:
+            self.shipment = remote.Shipment()
+        body, key, head = remote.pack(call, self.run_id, executor, parts, self.shipment)
+        known = self.shipment.known
+        future = executor.submit(remote.run_remote, body, key, head)
+        outcome = remote.unpack(await asyncio.wrap_future(future), known)
         driver = self.ctx._driver
         if outcome.error is not None:
             if driver is not None:  # what ctx.once recorded survives the failed attempt
