@@ -183,13 +183,7 @@ class Context(Generic[StateT]):
         result = fn(*args, **kwargs)
         if inspect.isawaitable(result):
             result = await result
-        try:
-            encoded = encode(result, path=f"once[{key!r}]")
-        except Exception as exc:
-            raise WorkflowRuntimeError(
-                f"step {inv.step!r}: ctx.once({key!r}, ...) returned a value that cannot be "
-                f"recorded ({exc}); return something the store could save, such as an id"
-            ) from exc
+        encoded = encode_once(inv.step, key, result)
         driver.journal(inv, key, encoded)
         return decode(encoded, path=f"once[{key!r}]")
 
@@ -256,3 +250,15 @@ class Context(Generic[StateT]):
             f"<Context of {type(self._workflow).__name__}, run {self.run_id!r}, "
             f"{self.status}, store keys: {', '.join(self.store.keys()) or 'none'}>"
         )
+
+
+def encode_once(step: str, key: str, result: Any) -> Any:
+    """``ctx.once(key, ...)``'s ``result`` as its journal records it (tagged JSON), or
+    ``WorkflowRuntimeError`` naming the step and the key when it cannot be recorded."""
+    try:
+        return encode(result, path=f"once[{key!r}]")
+    except Exception as exc:
+        raise WorkflowRuntimeError(
+            f"step {step!r}: ctx.once({key!r}, ...) returned a value that cannot be "
+            f"recorded ({exc}); return something the store could save, such as an id"
+        ) from exc

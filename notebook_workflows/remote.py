@@ -47,9 +47,10 @@ from datetime import datetime, timezone
 from types import FunctionType
 from typing import Any
 
+from .context import encode_once
 from .errors import WorkflowRuntimeError
 from .events import Event
-from .serialization import decode, encode
+from .serialization import decode
 from .store import _MISSING, Store
 
 __all__ = ["RemoteContext", "RemoteStore", "Shipment", "run_remote"]
@@ -327,13 +328,7 @@ class RemoteContext:
         result = fn(*args, **kwargs)
         if inspect.isawaitable(result):
             result = asyncio.run(_awaited(result))
-        try:
-            encoded = encode(result, path=f"once[{key!r}]")
-        except Exception as exc:
-            raise WorkflowRuntimeError(
-                f"step {self.step!r}: ctx.once({key!r}, ...) returned a value that cannot be "
-                f"recorded ({exc}); return something the store could save, such as an id"
-            ) from exc
+        encoded = encode_once(self.step, key, result)
         self._journal[key] = self._recorded[key] = encoded
         return decode(encoded, path=f"once[{key!r}]")
 
