@@ -20,9 +20,9 @@ from .errors import ContextSerdeError, ContextStateError, WorkflowRuntimeError
 from .events import Event
 from .runtime.state import RunState, Waiter
 from .runtime.view import current_invocation_var
-from .serialization import decode, encode
+from .serialization import decode
 from .serializers import BaseSerializer, JsonSerializer, PickleSerializer, serializer_name
-from .store import Store
+from .store import Store, encode_once
 
 if TYPE_CHECKING:
     from .retry_policy import RetryInfo
@@ -250,15 +250,3 @@ class Context(Generic[StateT]):
             f"<Context of {type(self._workflow).__name__}, run {self.run_id!r}, "
             f"{self.status}, store keys: {', '.join(self.store.keys()) or 'none'}>"
         )
-
-
-def encode_once(step: str, key: str, result: Any) -> Any:
-    """``ctx.once(key, ...)``'s ``result`` as its journal records it (tagged JSON), or
-    ``WorkflowRuntimeError`` naming the step and the key when it cannot be recorded."""
-    try:
-        return encode(result, path=f"once[{key!r}]")
-    except Exception as exc:
-        raise WorkflowRuntimeError(
-            f"step {step!r}: ctx.once({key!r}, ...) returned a value that cannot be "
-            f"recorded ({exc}); return something the store could save, such as an id"
-        ) from exc

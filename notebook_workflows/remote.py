@@ -47,11 +47,10 @@ from datetime import datetime, timezone
 from types import FunctionType
 from typing import Any
 
-from .context import encode_once
 from .errors import WorkflowRuntimeError
 from .events import Event
 from .serialization import decode
-from .store import _MISSING, Store
+from .store import _MISSING, Store, encode_once
 
 __all__ = ["RemoteContext", "RemoteStore", "Shipment", "run_remote"]
 

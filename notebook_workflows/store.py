@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from ._frames import users_frames
-from .errors import ContextSerdeError
+from .errors import ContextSerdeError, WorkflowRuntimeError
 from .runtime.view import current_invocation_var
 from .serialization import decode, encode
 
@@ -475,3 +475,16 @@ def _assign(container: Any, parts: Sequence[str], value: Any, head: str) -> None
         setattr(target, last, value)
     else:
         raise KeyError(f"cannot set {path}.{last}: {path!r} holds a {type(target).__name__}")
+
+
+def encode_once(step: str, key: str, result: Any) -> Any:
+    """``ctx.once(key, ...)``'s ``result`` as its journal records it (tagged JSON, checked as
+    the store checks a value), or ``WorkflowRuntimeError`` naming the step and the key when it
+    cannot be recorded."""
+    try:
+        return encode(result, path=f"once[{key!r}]")
+    except Exception as exc:
+        raise WorkflowRuntimeError(
+            f"step {step!r}: ctx.once({key!r}, ...) returned a value that cannot be "
+            f"recorded ({exc}); return something the store could save, such as an id"
+        ) from exc
