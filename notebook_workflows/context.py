@@ -22,9 +22,11 @@ from .runtime.state import RunState, Waiter
 from .runtime.view import current_invocation_var
 from .serialization import decode
 from .serializers import BaseSerializer, JsonSerializer, PickleSerializer, serializer_name
-from .store import Store, encode_once
+from .store import Store, ThreadStore, encode_once
 
 if TYPE_CHECKING:
+    import asyncio
+
     from .retry_policy import RetryInfo
     from .runtime.driver import Driver
     from .workflow import Workflow
@@ -75,6 +77,15 @@ class Context(Generic[StateT]):
         self._driver = driver
         self._state = driver.state
         self.store._reset_lock()
+
+    def _for_sync_step(self, loop: asyncio.AbstractEventLoop) -> Context[StateT]:
+        """What a sync step on the run's thread pool gets as ``ctx``: this context, sharing
+        everything, but with a ``store`` of plain calls (``ThreadStore``): a ``def`` cannot
+        await."""
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        view.store = ThreadStore(self.store, loop)  # type: ignore[assignment]
+        return view
 
     @property
     def workflow(self) -> Workflow:

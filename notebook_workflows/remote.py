@@ -209,7 +209,8 @@ def _short(value: Any) -> str:
 
 class RemoteStore:
     """``ctx.store`` of a step that runs in another process: a copy of the run's store as it
-    was when the step started, with plain (not awaited) ``get``, ``set`` and ``delete``.
+    was when the step started, with the plain calls a sync step makes on the run's own store
+    too (``get``, ``set``, ``delete``, ``get_state``, ``set_state``, ``clear``).
 
     Values are checked and encoded as the run's store does (a typed state validates each
     field); what the step sets or deletes is applied to the run's store when it returns.
@@ -235,6 +236,18 @@ class RemoteStore:
 
     def delete(self, key: str) -> None:
         self._store._delete(key)
+
+    def get_state(self) -> Any:
+        """A copy of the whole state: the model of a typed state, else a dict."""
+        return self._store.state
+
+    def set_state(self, state: Any) -> None:
+        """Replace the whole state (a model of the typed state's class, or a dict of keys)."""
+        self._store._replace_state(state)
+
+    def clear(self) -> None:
+        """Empty the store (a typed state goes back to its defaults)."""
+        self._store._replace_state(self._store._empty_state())
 
     def keys(self) -> list[str]:
         return self._store.keys()

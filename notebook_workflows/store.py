@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import contextvars
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -23,8 +23,9 @@ from .errors import ContextSerdeError, WorkflowRuntimeError
 from .runtime.view import current_invocation_var
 from .serialization import decode, encode
 
-__all__ = ["Store"]
+__all__ = ["Store", "ThreadStore"]
 
+R = TypeVar("R")
 StateT = TypeVar("StateT", bound=BaseModel)
 
 _MISSING: Any = object()
@@ -146,32 +147,35 @@ class Store(Generic[StateT]):
         a mapping of keys for an untyped store. Refused whole if any value could not be
         saved, naming the key."""
         async with self._guard():
-            if self._state_type is not None:
-                if not isinstance(state, self._state_type):
-                    raise TypeError(
-                        f"set_state takes a {self._state_type.__name__}, got {type(state).__name__}"
-                    )
-                self._commit_typed(state)
-                return
-            if not isinstance(state, dict):
-                raise TypeError(f"set_state takes a dict of keys, got {type(state).__name__}")
-            encoded = {str(k): encode(v, path=str(k)) for k, v in state.items()}
-            if self._per_step:
-                for key in self._data.keys() - encoded.keys():
-                    _note_write(key, None)
-                for key, value in encoded.items():
-                    _note_write(key, value)
-            with self._thread_lock:
-                self._changed.update(self._data.keys() | encoded.keys())
-                self._data = encoded
-                self._fresh.clear()
+            self._replace_state(state)
+
+    def _replace_state(self, state: Any) -> None:
+        if self._state_type is not None:
+            if not isinstance(state, self._state_type):
+                raise TypeError(
+                    f"set_state takes a {self._state_type.__name__}, got {type(state).__name__}"
+                )
+            self._commit_typed(state)
+            return
+        if not isinstance(state, dict):
+            raise TypeError(f"set_state takes a dict of keys, got {type(state).__name__}")
+        encoded = {str(k): encode(v, path=str(k)) for k, v in state.items()}
+        if self._per_step:
+            for key in self._data.keys() - encoded.keys():
+                _note_write(key, None)
+            for key, value in encoded.items():
+                _note_write(key, value)
+        with self._thread_lock:
+            self._changed.update(self._data.keys() | encoded.keys())
+            self._data = encoded
+            self._fresh.clear()
 
     async def clear(self) -> None:
         """Empty the store (a typed state goes back to its defaults)."""
-        if self._state_type is not None:
-            await self.set_state(self._state_type())
-        else:
-            await self.set_state({})
+        await self.set_state(self._empty_state())
+
+    def _empty_state(self) -> Any:
+        return self._state_type() if self._state_type is not None else {}
 
     @contextlib.asynccontextmanager
     async def edit_state(self) -> AsyncIterator[Any]:
@@ -355,6 +359,84 @@ class Store(Generic[StateT]):
     def __repr__(self) -> str:
         keys = ", ".join(self._data)
         return f"<Store {keys or '(empty)'}>"
+
+
+class ThreadStore:
+    """``ctx.store`` as a sync step on the run's thread pool sees it: the run's own store, with
+    plain calls. A ``def`` step cannot ``await``, so ``get``, ``set``, ``delete``,
+    ``get_state``, ``set_state`` and ``clear`` return their result here, as they do for a step
+    on a process pool or a Dask cluster (``remote.RemoteStore``): the same step runs on any
+    executor. Each call is carried out on the run's event loop, in turn with every other change
+    of the store (an ``edit_state`` block in an async step included), and waits for it.
+    """
+
+    __slots__ = ("_loop", "_store")
+
+    def __init__(self, store: Store[Any], loop: asyncio.AbstractEventLoop) -> None:
+        self._store = store
+        self._loop = loop
+
+    def _on_loop(self, call: Coroutine[Any, Any, R]) -> R:
+        if self._loop.is_closed():  # the run ended while this step still ran
+            call.close()
+            raise WorkflowRuntimeError(
+                "the run this step belonged to has ended, and its event loop with it: "
+                "ctx.store takes no more calls from the step"
+            )
+        try:
+            return asyncio.run_coroutine_threadsafe(call, self._loop).result()
+        except (KeyError, TypeError, ContextSerdeError) as error:
+            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
+
+    def get(self, key: str, default: Any = _MISSING) -> Any:
+        """A copy of the value at ``key``; ``default`` if missing, else ``KeyError``."""
+        return self._on_loop(self._store.get(key, default))
+
+    def set(self, key: str, value: Any) -> None:
+        """Save ``value`` at ``key``; refused at once if it cannot be serialized."""
+        self._on_loop(self._store.set(key, value))
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (a ``KeyError`` if it is missing)."""
+        self._on_loop(self._store.delete(key))
+
+    def get_state(self) -> Any:
+        """A copy of the whole state: the model for a typed state, else a dict."""
+        return self._on_loop(self._store.get_state())
+
+    def set_state(self, state: Any) -> None:
+        """Replace the whole state (a model of the typed state's class, or a dict of keys)."""
+        self._on_loop(self._store.set_state(state))
+
+    def clear(self) -> None:
+        """Empty the store (a typed state goes back to its defaults)."""
+        self._on_loop(self._store.clear())
+
+    def keys(self) -> list[str]:
+        return self._store.keys()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._store.to_dict()
+
+    @property
+    def state(self) -> Any:
+        """A copy of the whole state: the model for a typed state, else a dict."""
+        return self._store.state
+
+    def edit_state(self) -> Any:
+        raise WorkflowRuntimeError(
+            "ctx.store.edit_state() is an async block (async with): use it in an async step; "
+            "a sync step sets keys one call at a time"
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        # the library's own reads of the store (ctx.to_dict() in a sync step, say)
+        if name.startswith("_"):
+            return getattr(self._store, name)
+        raise AttributeError(f"ctx.store has no {name!r}")
+
+    def __repr__(self) -> str:
+        return f"<ThreadStore of {self._store!r}>"
 
 
 def _note_write(key: str, encoded: Any) -> None:

@@ -289,6 +289,11 @@ class StepRunner:
         executor = spec.executor or self.run_executor
         if executor is not None and not isinstance(executor, ThreadPoolExecutor):
             return await self._run_elsewhere(executor, spec, inv, args, kwargs)
+        if any(kind is CONTEXT for kind, _, _ in spec.params):  # a def cannot await: its
+            # ctx.store has plain calls
+            ctx = self.ctx._for_sync_step(self.loop)
+            args = [ctx if arg is self.ctx else arg for arg in args]
+            kwargs = {k: ctx if v is self.ctx else v for k, v in kwargs.items()}
         cv = contextvars.copy_context()
         call = functools.partial(cv.run, spec.fn, *args, **kwargs)
         return await self.loop.run_in_executor(executor or self._executor(), call)
