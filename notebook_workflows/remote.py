@@ -26,8 +26,11 @@ lives. Design decisions worth knowing before changing anything here:
   so the checkpoint after the step holds all of it. A step that raises changes nothing but
   its ``once`` journal. What needs the live run (``collect_events``, ``wait_for_event``)
   raises, naming the step and suggesting an async step.
-* ``ctx.once`` records come back with the step's outcome, not before: a driver that dies
-  while the step runs loses that attempt's records, and the resumed run calls them again.
+* A checkpointed run on Dask gets each ``ctx.once`` record while the step runs, and writes it
+  before ``once`` returns (``journal_line``): a driver that dies while the step runs loses
+  nothing, and the resumed run's attempt reuses the records. On other executors (a process
+  pool) and for runs without a checkpoint, the records come back with the step's outcome, so
+  an attempt still running when the driver died loses its records with it.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from typing import Any
 
 from .errors import WorkflowRuntimeError
 from .events import Event
+from .journal_line import JournalLine
 from .serialization import decode
 from .store import _MISSING, Store, encode_once
 
@@ -285,12 +289,16 @@ class RemoteContext:
         store: RemoteStore,
         retry: tuple[int, float, Exception | None, float],
         journal: dict[str, Any],
+        invocation: int = -1,
+        line: JournalLine | None = None,
     ) -> None:
         self.step = step
         self.run_id = run_id
         self.store = store
         self._retry = retry
         self._journal = dict(journal)
+        self._invocation = invocation
+        self._line = line
         self._recorded: dict[str, Any] = {}
         self._effects: list[tuple[str, Event, str | None]] = []
 
@@ -332,7 +340,9 @@ class RemoteContext:
     def once(self, key: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Call ``fn(*args, **kwargs)`` once for this invocation, as ``Context.once`` does
         (here a plain call): a result recorded by an earlier attempt is returned without
-        calling it. New records reach the run's checkpoint when this step returns or fails."""
+        calling it. A new record reaches the run's checkpoint before this returns when the run
+        opened a line for it (a checkpointed run on Dask: ``journal_line``), else when this
+        step returns or fails."""
         if not isinstance(key, str) or not key:
             raise TypeError(f"ctx.once needs a non-empty name for the call, got {key!r}")
         if key in self._journal:
@@ -341,7 +351,10 @@ class RemoteContext:
         if inspect.isawaitable(result):
             result = asyncio.run(_awaited(result))
         encoded = encode_once(self.step, key, result)
-        self._journal[key] = self._recorded[key] = encoded
+        self._journal[key] = encoded
+        line = self._line
+        if line is None or not line.send(self._invocation, key, encoded):
+            self._recorded[key] = encoded  # goes with the outcome
         return decode(encoded, path=f"once[{key!r}]")
 
     def collect_events(self, *args: Any, **kwargs: Any) -> Any:

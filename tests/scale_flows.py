@@ -291,3 +291,25 @@ class SlowItems(Workflow):
         if got is None:
             return None
         return StopEvent(result=sorted(e.value for e in got))
+
+
+def charge(ledger: str, order: str) -> str:
+    """A payment: one line in the ledger file per charge made."""
+    with open(ledger, "a") as out:
+        out.write(order + "\n")
+    return f"receipt-{order}"
+
+
+class Charging(Workflow):
+    """A payment-like sync step: it charges through ``ctx.once``, then waits (up to 30 s) for
+    the file ``<ledger>.go`` before it returns, so its run's process can be killed while it
+    runs."""
+
+    @step
+    def pay(self, ctx: Context, ev: StartEvent) -> StopEvent:
+        receipt = ctx.once("charge", charge, ev.ledger, ev.order)
+        for _ in range(300):
+            if os.path.exists(ev.ledger + ".go"):
+                break
+            time.sleep(0.1)
+        return StopEvent(result=receipt)

@@ -118,7 +118,10 @@ async def test_store_writes_events_and_stream_of_a_remote_step_reach_the_run(
     where = {rec.step: rec.where for rec in finished}
     assert where["work"] in client.scheduler_info()["workers"] and where["begin"] == ""
     # the checkpoint written after the remote step holds everything it did
-    [after] = [s for s in store.history(handler.run_id) if s.step == "work"]
+    # (its ctx.once record was written while it ran: a "journal" snapshot before this one)
+    history = store.history(handler.run_id)
+    assert [s.reason for s in history if s.step == "work"] == ["journal", "step"]
+    [after] = [s for s in history if s.step == "work" and s.reason == "step"]
     saved = {k: decode(v) for k, v in after.context["store"].items()}
     assert saved["receipt"] == "receipt-3" and "doomed" not in saved
     assert saved["from_remote"] == data["from_remote"]
@@ -281,6 +284,77 @@ async def test_a_run_whose_driver_died_while_steps_ran_on_the_cluster_resumes(
     workers = set(client.run(os.getpid).values())
     assert {done[f"done_{i}"] for i in range(4)} <= workers
     store.close()
+
+
+PAYER = """
+import asyncio, sys
+from distributed import Client
+from notebook_workflows.checkpoint import SQLiteStore
+from tests.scale_flows import Charging
+
+async def main(client):
+    workflow = Charging(checkpoint=SQLiteStore(sys.argv[2]), executor=client.get_executor())
+    await workflow.run(ledger=sys.argv[3], order="A-1", run_id="pay")
+
+asyncio.run(main(Client(sys.argv[1])))
+"""
+
+
+def _journal_of(store: Any, run_id: str) -> dict[str, Any]:
+    latest = store.latest(run_id)
+    if latest is None:
+        return {}
+    return {k: v for inv in latest.context["in_flight"] for k, v in inv.get("journal", {}).items()}
+
+
+async def test_a_once_call_on_the_cluster_is_kept_though_the_driver_dies_before_the_step_ends(
+    client: Any, tmp_path: Any
+) -> None:
+    import subprocess
+    import sys
+    import time
+
+    path, ledger = tmp_path / "runs.db", tmp_path / "ledger.txt"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    driver = subprocess.Popen(
+        [sys.executable, "-c", PAYER, client.scheduler.address, str(path), str(ledger)], env=env
+    )
+    store = SQLiteStore(path)
+    try:
+        deadline = time.monotonic() + 60
+        while not (ledger.exists() and ledger.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ledger.read_text() == "A-1\n"  # charged, and the step still runs
+        # the record is in the store while the step runs (not only when it returns)
+        deadline = time.monotonic() + 10
+        while "charge" not in _journal_of(store, "pay") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        driver.kill()
+        driver.wait()
+    assert "charge" in _journal_of(store, "pay")
+    (tmp_path / "ledger.txt.go").write_text("")  # the resumed attempt does not wait
+    workflow = F.Charging(executor=client.get_executor())
+    assert await workflow.resume("pay", store=store) == "receipt-A-1"
+    assert ledger.read_text() == "A-1\n"  # one charge: the resumed attempt reused the record
+    store.close()
+
+
+async def test_a_once_record_sent_while_the_step_ran_is_written_once(
+    client: Any, tmp_path: Any
+) -> None:
+    from notebook_workflows.checkpoint import MemoryStore
+
+    ledger = tmp_path / "ledger.txt"
+    (tmp_path / "ledger.txt.go").write_text("")
+    store = MemoryStore()
+    handler = F.Charging(checkpoint=store, executor=client.get_executor()).run(
+        ledger=str(ledger), order="B-2"
+    )
+    assert await handler == "receipt-B-2"
+    reasons = [snapshot.reason for snapshot in store.history(handler.ctx.run_id)]
+    assert reasons.count("journal") == 1
+    assert ledger.read_text() == "B-2\n"
 
 
 def test_the_monitors_log_line_says_where_a_step_ran() -> None:

@@ -128,6 +128,7 @@ class StepRunner:
         self.executor: ThreadPoolExecutor | None = None  # the default pool, owned here
         self.run_executor = executor  # the run's or workflow's; not ours to shut down
         self.shipment: Any = None  # what remote calls share (remote.Shipment), made at need
+        self.once_line: Any = None  # ctx.once records from Dask steps (journal_line), at need
         self.carrier = _Carrier()
         self.carrier_task: asyncio.Task[Any] | None = None
         self._fast_args = {name: self._fast_arguments(spec) for name, spec in self.specs.items()}
@@ -319,6 +320,8 @@ class StepRunner:
                 remote.RemoteStore(self.ctx.store._state_type, self.ctx.store._encoded()),
                 self._retry_of(inv),
                 dict(inv.journal or {}),
+                inv.id,
+                self._line_for(executor),
             )
         shipped = [
             ctx if arg is self.ctx else remote.workflow_copy(arg) if arg is self.workflow else arg
@@ -356,6 +359,30 @@ class StepRunner:
             outcome.journal,
             outcome.where,
         )
+
+    def _line_for(self, executor: Any) -> Any:
+        """The line that carries a Dask step's ``ctx.once`` records to this run while the step
+        runs (``journal_line``), for a checkpointed run; else None."""
+        if not self.ctx._state.checkpointed:
+            return None
+        from ..journal_line import LineListener, dask_client_of
+
+        client = dask_client_of(executor)
+        if client is None:
+            return None
+        if self.once_line is None or self.once_line.client is not client:
+            if self.once_line is not None:
+                self.once_line.stop()
+            self.once_line = LineListener(client, self.run_id, self.loop, self._record_once)
+        return self.once_line.line
+
+    async def _record_once(self, invocation: int, key: str, encoded: Any) -> None:
+        """A remote step's ``ctx.once`` record, written down before this returns (nothing is
+        recorded for an invocation that is no longer running)."""
+        inv = self.ctx._state.in_flight.get(invocation)
+        driver = self.ctx._driver
+        if inv is not None and driver is not None:
+            driver.journal(inv, key, encoded)
 
     @staticmethod
     def _retry_of(inv: Invocation) -> tuple[int, float, Exception | None, float]:
@@ -397,5 +424,7 @@ class StepRunner:
         return [entry for entry in self.tasks.values() if not entry[2].done()]
 
     def close(self) -> None:
+        if self.once_line is not None:
+            self.once_line.stop()
         if self.executor is not None:
             self.executor.shutdown(wait=False)
