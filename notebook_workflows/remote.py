@@ -28,9 +28,10 @@ lives. Design decisions worth knowing before changing anything here:
   raises, naming the step and suggesting an async step.
 * A checkpointed run on Dask gets each ``ctx.once`` record while the step runs, and writes it
   before ``once`` returns (``journal_line``): a driver that dies while the step runs loses
-  nothing, and the resumed run's attempt reuses the records. On other executors (a process
-  pool) and for runs without a checkpoint, the records come back with the step's outcome, so
-  an attempt still running when the driver died loses its records with it.
+  nothing, and the resumed run's attempt reuses the records. So does a process pool's (over
+  a loopback connection). On other executors and for runs without a checkpoint, the records
+  come back with the step's outcome, so an attempt still running when the driver died loses
+  its records with it.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from typing import Any
 
 from .errors import WorkflowRuntimeError
 from .events import Event
-from .journal_line import JournalLine
+from .journal_line import DaskLine, PipeLine
 from .serialization import decode
 from .store import _MISSING, Store, encode_once
 
@@ -290,7 +291,7 @@ class RemoteContext:
         retry: tuple[int, float, Exception | None, float],
         journal: dict[str, Any],
         invocation: int = -1,
-        line: JournalLine | None = None,
+        line: DaskLine | PipeLine | None = None,
     ) -> None:
         self.step = step
         self.run_id = run_id
@@ -341,8 +342,8 @@ class RemoteContext:
         """Call ``fn(*args, **kwargs)`` once for this invocation, as ``Context.once`` does
         (here a plain call): a result recorded by an earlier attempt is returned without
         calling it. A new record reaches the run's checkpoint before this returns when the run
-        opened a line for it (a checkpointed run on Dask: ``journal_line``), else when this
-        step returns or fails."""
+        opened a line for it (a checkpointed run on Dask or a process pool: ``journal_line``),
+        else when this step returns or fails."""
         if not isinstance(key, str) or not key:
             raise TypeError(f"ctx.once needs a non-empty name for the call, got {key!r}")
         if key in self._journal:

@@ -288,15 +288,20 @@ async def test_a_run_whose_driver_died_while_steps_ran_on_the_cluster_resumes(
 
 PAYER = """
 import asyncio, sys
-from distributed import Client
+from concurrent.futures import ProcessPoolExecutor
 from notebook_workflows.checkpoint import SQLiteStore
 from tests.scale_flows import Charging
 
-async def main(client):
-    workflow = Charging(checkpoint=SQLiteStore(sys.argv[2]), executor=client.get_executor())
+async def main(executor):
+    workflow = Charging(checkpoint=SQLiteStore(sys.argv[2]), executor=executor)
     await workflow.run(ledger=sys.argv[3], order="A-1", run_id="pay")
 
-asyncio.run(main(Client(sys.argv[1])))
+if sys.argv[1] == "pool":
+    with ProcessPoolExecutor(1) as pool:
+        asyncio.run(main(pool))
+else:
+    from distributed import Client
+    asyncio.run(main(Client(sys.argv[1]).get_executor()))
 """
 
 
@@ -307,8 +312,9 @@ def _journal_of(store: Any, run_id: str) -> dict[str, Any]:
     return {k: v for inv in latest.context["in_flight"] for k, v in inv.get("journal", {}).items()}
 
 
-async def test_a_once_call_on_the_cluster_is_kept_though_the_driver_dies_before_the_step_ends(
-    client: Any, tmp_path: Any
+@pytest.mark.parametrize("where", ["dask", "pool"])
+async def test_a_once_call_elsewhere_is_kept_though_the_driver_dies_before_the_step_ends(
+    client: Any, tmp_path: Any, where: str
 ) -> None:
     import subprocess
     import sys
@@ -316,8 +322,9 @@ async def test_a_once_call_on_the_cluster_is_kept_though_the_driver_dies_before_
 
     path, ledger = tmp_path / "runs.db", tmp_path / "ledger.txt"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    executor = client.scheduler.address if where == "dask" else "pool"
     driver = subprocess.Popen(
-        [sys.executable, "-c", PAYER, client.scheduler.address, str(path), str(ledger)], env=env
+        [sys.executable, "-c", PAYER, executor, str(path), str(ledger)], env=env
     )
     store = SQLiteStore(path)
     try:
@@ -334,23 +341,27 @@ async def test_a_once_call_on_the_cluster_is_kept_though_the_driver_dies_before_
         driver.wait()
     assert "charge" in _journal_of(store, "pay")
     (tmp_path / "ledger.txt.go").write_text("")  # the resumed attempt does not wait
-    workflow = F.Charging(executor=client.get_executor())
-    assert await workflow.resume("pay", store=store) == "receipt-A-1"
+    if where == "dask":
+        workflow = F.Charging(executor=client.get_executor())
+        assert await workflow.resume("pay", store=store) == "receipt-A-1"
+    else:
+        with ProcessPoolExecutor(1) as pool:
+            assert await F.Charging(executor=pool).resume("pay", store=store) == "receipt-A-1"
     assert ledger.read_text() == "A-1\n"  # one charge: the resumed attempt reused the record
     store.close()
 
 
+@pytest.mark.parametrize("where", ["dask", "pool"])
 async def test_a_once_record_sent_while_the_step_ran_is_written_once(
-    client: Any, tmp_path: Any
+    client: Any, pool: ProcessPoolExecutor, tmp_path: Any, where: str
 ) -> None:
     from notebook_workflows.checkpoint import MemoryStore
 
     ledger = tmp_path / "ledger.txt"
     (tmp_path / "ledger.txt.go").write_text("")
     store = MemoryStore()
-    handler = F.Charging(checkpoint=store, executor=client.get_executor()).run(
-        ledger=str(ledger), order="B-2"
-    )
+    executor = client.get_executor() if where == "dask" else pool
+    handler = F.Charging(checkpoint=store, executor=executor).run(ledger=str(ledger), order="B-2")
     assert await handler == "receipt-B-2"
     reasons = [snapshot.reason for snapshot in store.history(handler.ctx.run_id)]
     assert reasons.count("journal") == 1

@@ -128,7 +128,7 @@ class StepRunner:
         self.executor: ThreadPoolExecutor | None = None  # the default pool, owned here
         self.run_executor = executor  # the run's or workflow's; not ours to shut down
         self.shipment: Any = None  # what remote calls share (remote.Shipment), made at need
-        self.once_line: Any = None  # ctx.once records from Dask steps (journal_line), at need
+        self.once_lines: dict[int, Any] = {}  # remote ctx.once records' listeners, by executor
         self.carrier = _Carrier()
         self.carrier_task: asyncio.Task[Any] | None = None
         self._fast_args = {name: self._fast_arguments(spec) for name, spec in self.specs.items()}
@@ -361,20 +361,18 @@ class StepRunner:
         )
 
     def _line_for(self, executor: Any) -> Any:
-        """The line that carries a Dask step's ``ctx.once`` records to this run while the step
-        runs (``journal_line``), for a checkpointed run; else None."""
+        """The line that carries a remote step's ``ctx.once`` records to this run while the
+        step runs (``journal_line``: Dask and process pools), for a checkpointed run; else
+        None. One listener per executor, for the whole run."""
         if not self.ctx._state.checkpointed:
             return None
-        from ..journal_line import LineListener, dask_client_of
+        from ..journal_line import listener_for
 
-        client = dask_client_of(executor)
-        if client is None:
-            return None
-        if self.once_line is None or self.once_line.client is not client:
-            if self.once_line is not None:
-                self.once_line.stop()
-            self.once_line = LineListener(client, self.run_id, self.loop, self._record_once)
-        return self.once_line.line
+        key = id(executor)
+        if key not in self.once_lines:
+            self.once_lines[key] = listener_for(executor, self.run_id, self.loop, self._record_once)
+        listener = self.once_lines[key]
+        return listener.line if listener is not None else None
 
     async def _record_once(self, invocation: int, key: str, encoded: Any) -> None:
         """A remote step's ``ctx.once`` record, written down before this returns (nothing is
@@ -424,7 +422,8 @@ class StepRunner:
         return [entry for entry in self.tasks.values() if not entry[2].done()]
 
     def close(self) -> None:
-        if self.once_line is not None:
-            self.once_line.stop()
+        for listener in self.once_lines.values():
+            if listener is not None:
+                listener.stop()
         if self.executor is not None:
             self.executor.shutdown(wait=False)
