@@ -7,6 +7,7 @@ import os
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ckpt_flows import Counter, Docs
@@ -162,11 +163,13 @@ async def test_a_full_disk_fails_the_run_and_keeps_the_last_checkpoint(tmp_path:
     assert Counter.ran[0] == queued["event"]["data"]["i"]
 
 
-def write_runs(path: str, prefix: str, runs: int) -> None:
+def write_runs(path: str, prefix: str, runs: int, start: Any = None) -> None:
     import asyncio
 
     async def main() -> None:
         store = SQLiteStore(path)
+        if start is not None:
+            start.wait(30)  # both writers begin together, however loaded the machine is
         for i in range(runs):
             result = await Docs().run(
                 checkpoint=store, run_id=f"{prefix}-{i}", ids=list(range(10)), log=os.devnull
@@ -179,7 +182,8 @@ def write_runs(path: str, prefix: str, runs: int) -> None:
 def test_two_processes_write_one_file_at_once(tmp_path: Path) -> None:
     path = str(tmp_path / "shared.db")
     fork = multiprocessing.get_context("fork")
-    workers = [fork.Process(target=write_runs, args=(path, name, 6)) for name in ("a", "b")]
+    start = fork.Barrier(2)
+    workers = [fork.Process(target=write_runs, args=(path, name, 6, start)) for name in ("a", "b")]
     for worker in workers:
         worker.start()
     for worker in workers:
