@@ -31,7 +31,10 @@ Design decisions:
   batches. Records that are promises (``ctx.once`` results, pauses, the end) are written at
   once the same way, by ``flush``.
 * The thread wakes when a record arrives in an empty queue and, while records keep coming, only
-  once per ``LINGER``: a busy run is not slowed by a wake-up per step.
+  once per ``LINGER``: a busy run is not slowed by a wake-up per step. A batch written is
+  announced only to those waiting for it (``flush``, or the thread waiting to write the
+  next one); a thread lingering over records that the run took and wrote itself is left to
+  wake at its own time, so a busy run's full batches cost it no thread switch at all.
 * Bounded: at most ``MAX_WAITING`` records (and ``MAX_WAITING_CHARS`` of JSON) are not yet
   written, so what a crash can lose is bounded too.
 * The recorder joins the thread when the run ends (``close``). The thread is a daemon only as
@@ -92,6 +95,7 @@ class Writer:
         self._last = 0.0  # when the newest record in the queue arrived (time.monotonic)
         self._chars = 0  # JSON text in the queue
         self._busy = 0  # records in the batch being written
+        self._awaiting = 0  # callers waiting (in ``_await_write``) for that batch to be written
         self._lingering = False  # the thread waits for the queue's records to age
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -121,7 +125,7 @@ class Writer:
             queue = self._queue
             self._last = time.monotonic()
             if not queue and not self._lingering:
-                self._cond.notify_all()  # the thread waits for work
+                self._cond.notify()  # the thread waits for work (it alone waits for that)
             queue.append(record)
             self._chars += len(record.data)
             if len(queue) + self._busy < MAX_WAITING and self._chars <= MAX_WAITING_CHARS:
@@ -132,8 +136,7 @@ class Writer:
         """Write every record queued so far, here, after the batch the thread is writing (if
         any); on return they are in the store, or a write failed (see ``error``)."""
         with self._cond:
-            while self._busy and self.error is None:
-                self._cond.wait()
+            self._await_write()
             batch = self._take()
         if batch:
             self._write(batch)
@@ -179,11 +182,25 @@ class Writer:
                     self._closing = True
                 continue
             left = self._last + LINGER - time.monotonic()
-            if not self._busy and (left <= 0 or self._closing):
+            if self._busy and (left <= 0 or self._closing):
+                self._await_write()  # then go round again: records may have come meanwhile
+                continue
+            if left <= 0 or self._closing:
                 return
             self._lingering = True
-            cond.wait(None if self._busy or left <= 0 else left)
+            cond.wait(left)
             self._lingering = False
+
+    def _await_write(self) -> None:
+        """Wait (holding the lock) until the batch being written, if any, is written, or a
+        write failed. Only such waits are woken when a batch is written: a thread lingering
+        over a queue that the run took meanwhile is left to wake at its own time."""
+        while self._busy and self.error is None:
+            self._awaiting += 1
+            try:
+                self._cond.wait()
+            finally:
+                self._awaiting -= 1
 
     def _take(self) -> list[Record]:
         """The queued records, now the batch being written (called holding the lock)."""
@@ -202,7 +219,8 @@ class Writer:
             if error is not None:
                 self.error = error
                 self._queue, self._chars = [], 0
-            self._cond.notify_all()  # written: the next batch may go
+            if self._awaiting:
+                self._cond.notify_all()  # written: the next batch may go
         if error is not None and by_thread:
             self._report(error)
         return error is None
