@@ -130,15 +130,9 @@ def _small_changes(
         delta["status"] = since["status"] = state.status
     if last("steps_done") != state.steps_done:
         delta["steps_done"] = since["steps_done"] = state.steps_done
-    counters = last("counters")
-    seq, next_id = state.seq, state.next_id
-    if (
-        counters is None
-        or counters.get("seq") != seq
-        or counters.get("next_id") != next_id
-        or len(counters) != 2
-    ):
-        delta["counters"] = since["counters"] = {"seq": seq, "next_id": next_id}
+    counters = {"seq": state.seq, "next_id": state.next_id}  # they change at every step
+    if last("counters") != counters:
+        delta["counters"] = since["counters"] = counters
     recoveries = state.recoveries
     if (recoveries or last("recoveries")) and last("recoveries", {}) != recoveries:
         delta["recoveries"] = since["recoveries"] = dict(recoveries)
@@ -157,26 +151,41 @@ def _small_changes(
             delta["stop"] = since["stop"] = stop
     runs, seconds = state.step_runs, state.step_seconds
     last_runs, last_seconds = last("_step_runs"), last("_step_seconds")
-    if last_runs is not None and last_seconds is not None:
-        # only the steps whose figures changed (the step that just ran, as a rule)
-        new_runs = {k: n for k, n in runs.items() if last_runs.get(k) != n}
-        new_seconds = {k: v for k, v in seconds.items() if last_seconds.get(k) != v}
-        if not (new_runs or new_seconds) and (
-            len(runs) == len(last_runs) and len(seconds) == len(last_seconds)
-        ):
-            return
-    else:
+    if (
+        last_runs is None
+        or last_seconds is None
+        or len(runs) != len(last_runs)
+        or len(seconds) != len(last_seconds)
+    ):
         if runs == last_runs and seconds == last_seconds:
             return
         last_runs, last_seconds = last_runs or {}, last_seconds or {}
-        new_runs = {k: n for k, n in runs.items() if last_runs.get(k) != n}
-        new_seconds = {k: v for k, v in seconds.items() if last_seconds.get(k) != v}
-    delta["stats"] = {
-        "step_runs": new_runs,
-        "step_seconds": {k: round(v, 6) for k, v in new_seconds.items()},
-    }
-    since["_step_runs"] = dict(runs)
-    since["_step_seconds"] = dict(seconds)
+        delta["stats"] = {
+            "step_runs": {k: n for k, n in runs.items() if last_runs.get(k) != n},
+            "step_seconds": {
+                k: round(v, 6) for k, v in seconds.items() if last_seconds.get(k) != v
+            },
+        }
+        since["_step_runs"] = dict(runs)
+        since["_step_seconds"] = dict(seconds)
+        return
+    # the same steps as last time: only those whose figures changed (the step that just ran,
+    # as a rule), and ``since`` keeps up by changing just those
+    new_runs = {}
+    for k, n in runs.items():
+        if last_runs.get(k) != n:
+            new_runs[k] = last_runs[k] = n
+    new_seconds = {}
+    for k, v in seconds.items():
+        if last_seconds.get(k) != v:
+            last_seconds[k] = v
+            new_seconds[k] = round(v, 6)
+    if not (new_runs or new_seconds):
+        return
+    delta["stats"] = {"step_runs": new_runs, "step_seconds": new_seconds}
+    if len(last_runs) != len(runs) or len(last_seconds) != len(seconds):
+        since["_step_runs"] = dict(runs)  # a step that was not there before: start afresh
+        since["_step_seconds"] = dict(seconds)
 
 
 def delta_baseline(ctx: Context[Any]) -> dict[str, Any]:
@@ -317,22 +326,25 @@ def _done(
     specs = ctx._specs
     done = []
     for inv in completed:
-        spec = specs[inv.step]
-        entry: dict[str, Any] = {"id": inv.id, "step": inv.step, "code": codes.get(inv.step, "")}
+        step = inv.step
+        entry: dict[str, Any] = {"id": inv.id, "step": step, "code": codes.get(step, "")}
         try:
             entry["input"] = inv.input_key or input_key(
-                spec.cache_key, inv.event, _known(inv.event, encoded, True)
+                specs[step].cache_key, inv.event, _known(inv.event, encoded, True)
             )
         except Exception as exc:
             entry["input"] = None
             entry["unsafe"] = f"its input could not be keyed ({type(exc).__name__}: {exc})"
         targets = inv.targets
-        emitted = []
-        for event in inv.produced:
-            item = {"event": _known(event, encoded, False)}
-            if targets and id(event) in targets:
-                item["to"] = targets[id(event)]
-            emitted.append(item)
+        if targets:
+            emitted = []
+            for event in inv.produced:
+                item = {"event": _known(event, encoded, False)}
+                if id(event) in targets:
+                    item["to"] = targets[id(event)]
+                emitted.append(item)
+        else:
+            emitted = [{"event": _known(event, encoded, False)} for event in inv.produced]
         entry["emitted"] = emitted
         if inv.streamed:
             entry["stream"] = [encode_event(event) for event in inv.streamed]
@@ -340,17 +352,18 @@ def _done(
         if writes:
             values = {}
             same = []
+            deleted = []
             for key, value in writes.items():
-                if value is not None:
-                    if store.get(key) is value:
-                        same.append(key)
-                    else:
-                        values[key] = value
+                if value is None:
+                    deleted.append(key)
+                elif store.get(key) is value:
+                    same.append(key)
+                else:
+                    values[key] = value
             if values:
                 entry["set"] = values
             if same:
                 entry["same"] = same
-            deleted = [k for k, v in writes.items() if v is None]
             if deleted:
                 entry["deleted"] = sorted(deleted)
         if inv.collects:
