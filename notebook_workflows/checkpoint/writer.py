@@ -90,7 +90,9 @@ class Writer:
         self.by_thread = 0  # ... of them by the thread
         self._failed = failed
         self._report = report
-        self._cond = threading.Condition()
+        # held directly where nothing waits (``put``): a Condition's own ``with`` costs more
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         self._queue: list[Record] = []
         self._last = 0.0  # when the newest record in the queue arrived (time.monotonic)
         self._chars = 0  # JSON text in the queue
@@ -119,7 +121,7 @@ class Writer:
         """Queue ``record`` (numbered after every record queued before it). When the queue is
         full, write it here (after the batch the thread is writing, if any). Dropped if a
         write failed already."""
-        with self._cond:
+        with self._lock:
             if self.error is not None:
                 return
             queue = self._queue
