@@ -221,9 +221,10 @@ class Writer:
 
     def _wait_until_due(self) -> None:
         """Wait (holding the lock) until the queued records are due (no record came for
-        ``LINGER``, or the writer is closing) and no batch is being written; with an empty
-        queue only when closing. While it lingers, records arriving do not wake it (see the
-        module docstring)."""
+        ``LINGER``: for a writer started on a loop, the loop's timer found so; else the thread
+        times its own linger) or the writer is closing, and no batch is being written; with an
+        empty queue only when closing. Records arriving do not wake it (see the module
+        docstring)."""
         cond = self._cond
         while True:
             if not self._queue:
