@@ -64,7 +64,8 @@ def delta_of(
     state = ctx._state
     delta: dict[str, Any] = {}
     if store_changes:
-        if any(value is DELETED for value in store_changes.values()):
+        # (``in`` compares by identity first; encoded values, plain JSON data, never equal it)
+        if DELETED in store_changes.values():
             store_set = {k: v for k, v in store_changes.items() if v is not DELETED}
             delta["store_deleted"] = sorted(k for k, v in store_changes.items() if v is DELETED)
         else:
@@ -87,13 +88,19 @@ def delta_of(
     if not in_flight:
         delta["in_flight_empty"] = True
     elif changes.invocations:
-        ids = sorted(changes.invocations)
         ev_out = encode_event if encoded is None else lambda ev: _encode(ev, encoded)
-        put = [invocation_out(in_flight[i], ev_out) for i in ids if i in in_flight]
+        put = []
+        removed = []
+        for ident in sorted(changes.invocations):
+            inv = in_flight.get(ident)
+            if inv is None:
+                removed.append(ident)
+            else:
+                put.append(invocation_out(inv, ev_out))
         if put:
             delta["in_flight_put"] = put
-        if len(put) < len(ids):
-            delta["in_flight_remove"] = [i for i in ids if i not in in_flight]
+        if removed:
+            delta["in_flight_remove"] = removed
     if changes.collected:
         delta["collected_add"] = [
             {"step": step, "seq": seq, "event": encode_event(ev)}
@@ -106,37 +113,53 @@ def delta_of(
             delta.setdefault(key, {} if key == "store_set" else [])
         delta.update(small_parts(ctx))
         return delta
-    # Only the small parts that changed since the previous delta; each check is cheap because
-    # this runs after every step.
-    if since.get("run_id") != state.run_id:
+    _small_changes(state, ctx, since, delta)
+    return delta
+
+
+def _small_changes(
+    state: Any, ctx: Context[Any], since: dict[str, Any], delta: dict[str, Any]
+) -> None:
+    """Put into ``delta`` the small parts that changed since ``since`` (updated to match).
+    This runs after every step: the common case (status, counters and one step's figures
+    changed) is a few comparisons of plain values."""
+    last = since.get
+    if last("run_id") != state.run_id:
         delta["run_id"] = since["run_id"] = state.run_id
-    if since.get("status") != state.status:
+    if last("status") != state.status:
         delta["status"] = since["status"] = state.status
-    if since.get("steps_done") != state.steps_done:
+    if last("steps_done") != state.steps_done:
         delta["steps_done"] = since["steps_done"] = state.steps_done
-    counters = {"seq": state.seq, "next_id": state.next_id}
-    if since.get("counters") != counters:
+    counters = {"seq": state.seq, "next_id": state.next_id}  # they change at every step
+    if last("counters") != counters:
         delta["counters"] = since["counters"] = counters
-    if since.get("recoveries", {}) != state.recoveries:
-        delta["recoveries"] = since["recoveries"] = dict(state.recoveries)
-    if state.joins is not None or state.lineage or since.get("joins") is not None:
+    recoveries = state.recoveries
+    if (recoveries or last("recoveries")) and last("recoveries", {}) != recoveries:
+        delta["recoveries"] = since["recoveries"] = dict(recoveries)
+    if state.joins is not None or state.lineage or last("joins") is not None:
         joins = joins_out(state)
-        if since.get("joins") != joins:
+        if last("joins") != joins:
             delta["joins"] = since["joins"] = joins
-    if state.waiters or state.questions or since.get("waiters") or since.get("questions"):
+    if state.waiters or state.questions or last("waiters") or last("questions"):
         parts = small_parts(ctx)
         for key in ("waiters", "questions"):
-            if since.get(key) != parts[key]:
+            if last(key) != parts[key]:
                 delta[key] = since[key] = parts[key]
-    if state.stop is not None or since.get("stop") is not None:
+    if state.stop is not None or last("stop") is not None:
         stop = encode_event(state.stop) if state.stop is not None else None
-        if since.get("stop") != stop:
+        if last("stop") != stop:
             delta["stop"] = since["stop"] = stop
     runs, seconds = state.step_runs, state.step_seconds
-    last_runs, last_seconds = since.get("_step_runs"), since.get("_step_seconds")
-    if runs != last_runs or seconds != last_seconds:
-        last_runs = last_runs or {}
-        last_seconds = last_seconds or {}
+    last_runs, last_seconds = last("_step_runs"), last("_step_seconds")
+    if (
+        last_runs is None
+        or last_seconds is None
+        or len(runs) != len(last_runs)
+        or len(seconds) != len(last_seconds)
+    ):
+        if runs == last_runs and seconds == last_seconds:
+            return
+        last_runs, last_seconds = last_runs or {}, last_seconds or {}
         delta["stats"] = {
             "step_runs": {k: n for k, n in runs.items() if last_runs.get(k) != n},
             "step_seconds": {
@@ -145,7 +168,24 @@ def delta_of(
         }
         since["_step_runs"] = dict(runs)
         since["_step_seconds"] = dict(seconds)
-    return delta
+        return
+    # the same steps as last time: only those whose figures changed (the step that just ran,
+    # as a rule), and ``since`` keeps up by changing just those
+    new_runs = {}
+    for k, n in runs.items():
+        if last_runs.get(k) != n:
+            new_runs[k] = last_runs[k] = n
+    new_seconds = {}
+    for k, v in seconds.items():
+        if last_seconds.get(k) != v:
+            last_seconds[k] = v
+            new_seconds[k] = round(v, 6)
+    if not (new_runs or new_seconds):
+        return
+    delta["stats"] = {"step_runs": new_runs, "step_seconds": new_seconds}
+    if len(last_runs) != len(runs) or len(last_seconds) != len(seconds):
+        since["_step_runs"] = dict(runs)  # a step that was not there before: start afresh
+        since["_step_seconds"] = dict(seconds)
 
 
 def delta_baseline(ctx: Context[Any]) -> dict[str, Any]:
@@ -286,22 +326,25 @@ def _done(
     specs = ctx._specs
     done = []
     for inv in completed:
-        spec = specs[inv.step]
-        entry: dict[str, Any] = {"id": inv.id, "step": inv.step, "code": codes.get(inv.step, "")}
+        step = inv.step
+        entry: dict[str, Any] = {"id": inv.id, "step": step, "code": codes.get(step, "")}
         try:
             entry["input"] = inv.input_key or input_key(
-                spec.cache_key, inv.event, _known(inv.event, encoded, True)
+                specs[step].cache_key, inv.event, _known(inv.event, encoded, True)
             )
         except Exception as exc:
             entry["input"] = None
             entry["unsafe"] = f"its input could not be keyed ({type(exc).__name__}: {exc})"
         targets = inv.targets
-        emitted = []
-        for event in inv.produced:
-            item = {"event": _known(event, encoded, False)}
-            if targets and id(event) in targets:
-                item["to"] = targets[id(event)]
-            emitted.append(item)
+        if targets:
+            emitted = []
+            for event in inv.produced:
+                item = {"event": _known(event, encoded, False)}
+                if id(event) in targets:
+                    item["to"] = targets[id(event)]
+                emitted.append(item)
+        else:
+            emitted = [{"event": _known(event, encoded, False)} for event in inv.produced]
         entry["emitted"] = emitted
         if inv.streamed:
             entry["stream"] = [encode_event(event) for event in inv.streamed]
@@ -309,17 +352,18 @@ def _done(
         if writes:
             values = {}
             same = []
+            deleted = []
             for key, value in writes.items():
-                if value is not None:
-                    if store.get(key) is value:
-                        same.append(key)
-                    else:
-                        values[key] = value
+                if value is None:
+                    deleted.append(key)
+                elif store.get(key) is value:
+                    same.append(key)
+                else:
+                    values[key] = value
             if values:
                 entry["set"] = values
             if same:
                 entry["same"] = same
-            deleted = [k for k, v in writes.items() if v is None]
             if deleted:
                 entry["deleted"] = sorted(deleted)
         if inv.collects:

@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -92,6 +93,8 @@ __all__ = ["DURABILITY", "Recorder"]
 # A rerun's replayed calls are written this many at a time (or with the next record of any
 # other kind): a replay is cheap to do again, a record per replay would cost what it saves.
 REPLAY_BATCH = 256
+
+_record = functools.partial(tuple.__new__, Record)  # Record(*fields), from a tuple of them
 
 # The records that are in the store before their hook returns, in every mode.
 _PROMISES = frozenset({"start", "fork", "resume", "journal", "status", "end"})
@@ -316,23 +319,26 @@ class Recorder:
             return
         if changes.completed or changes.answers:
             calls = calls_done(ctx, changes, self.codes, encoded, delta.get("store_set"))
-            text = dumps(calls)[1:-1]  # "done": [...], "answers": [...]
-            data = f"{data[:-1]},{text}}}" if data != "{}" else f"{{{text}}}"
+            text = dumps(calls)  # {"done": [...], "answers": [...]}
+            data = f"{data[:-1]},{text[1:]}" if len(data) > 2 else text
         if len(encoded) > 4096:  # events queued and never a completed call's input
             encoded.clear()
 
         self.since_base = since_base
+        # (a Record made as the tuple it is: NamedTuple's own constructor costs twice as much)
         self._save(
-            Record(
-                self.run_id,
-                self.seq + 1,
-                "delta",
-                reason,
-                step,
-                state.status,
-                state.steps_done,
-                time.time(),
-                data,
+            _record(
+                (
+                    self.run_id,
+                    self.seq + 1,
+                    "delta",
+                    reason,
+                    step,
+                    state.status,
+                    state.steps_done,
+                    time.time(),
+                    data,
+                )
             ),
             None,
         )

@@ -30,8 +30,21 @@ Design decisions:
   that keeps records coming, however slowly a loaded machine runs it, is left to fill its
   batches. Records that are promises (``ctx.once`` results, pauses, the end) are written at
   once the same way, by ``flush``.
-* The thread wakes when a record arrives in an empty queue and, while records keep coming, only
-  once per ``LINGER``: a busy run is not slowed by a wake-up per step.
+* The thread sleeps until records are due, and the event loop, not the thread, tells when:
+  the first record put into an empty queue sets a loop timer for ``LINGER``; when it fires
+  and no record came meanwhile, the run is waiting and the thread is woken to write; when
+  records did come, the timer is set again for the rest of the linger. A busy run thus
+  never wakes the thread (one timer per ``LINGER`` on the loop instead): a thread that wakes
+  while the run's Python holds the GIL makes the run wait for it to be scheduled. Measured on
+  this loaded 2-core machine (the 500-step chain of ``bench/bench_durability.py``), a thread
+  timing its own linger woke about once per batch and cost about 3 us of CPU and up to 10 us
+  of wall time per step; now it wakes once per run, to stop. A batch written is
+  announced only to those waiting for it (``flush``, or the thread waiting to write the
+  next one). A writer started without a running loop falls back to the thread timing its
+  own linger (records put from another thread than the loop's set the timer through
+  ``call_soon_threadsafe``). Should the loop be stopped or blocked,
+  the records wait for it (fewer than ``MAX_WAITING``, as always); should it be closed, the
+  thread finds out within ``_IDLE_CHECK`` and writes them.
 * Bounded: at most ``MAX_WAITING`` records (and ``MAX_WAITING_CHARS`` of JSON) are not yet
   written, so what a crash can lose is bounded too.
 * The recorder joins the thread when the run ends (``close``). The thread is a daemon only as
@@ -87,14 +100,20 @@ class Writer:
         self.by_thread = 0  # ... of them by the thread
         self._failed = failed
         self._report = report
-        self._cond = threading.Condition()
+        # held directly where nothing waits (``put``): a Condition's own ``with`` costs more
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         self._queue: list[Record] = []
         self._last = 0.0  # when the newest record in the queue arrived (time.monotonic)
         self._chars = 0  # JSON text in the queue
         self._busy = 0  # records in the batch being written
+        self._awaiting = 0  # callers waiting (in ``_await_write``) for that batch to be written
         self._lingering = False  # the thread waits for the queue's records to age
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None  # the loop's thread, if started on a loop
+        self._timer: asyncio.TimerHandle | None = None  # the loop's check that records are due
+        self._due = False  # the loop found the queued records due: the thread writes them
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
@@ -103,6 +122,7 @@ class Writer:
     def start(self) -> Writer:
         with contextlib.suppress(RuntimeError):
             self._loop = asyncio.get_running_loop()
+            self._loop_thread = threading.get_ident()
         self._thread = threading.Thread(
             target=self._work, name=f"checkpoint-writer {self.run_id}", daemon=True
         )
@@ -115,13 +135,17 @@ class Writer:
         """Queue ``record`` (numbered after every record queued before it). When the queue is
         full, write it here (after the batch the thread is writing, if any). Dropped if a
         write failed already."""
-        with self._cond:
+        with self._lock:
             if self.error is not None:
                 return
             queue = self._queue
             self._last = time.monotonic()
-            if not queue and not self._lingering:
-                self._cond.notify_all()  # the thread waits for work
+            if not queue:
+                if self._loop_thread is None:
+                    if not self._lingering:
+                        self._cond.notify()  # the thread waits for work (it alone waits)
+                elif self._timer is None:
+                    self._arm(LINGER)
             queue.append(record)
             self._chars += len(record.data)
             if len(queue) + self._busy < MAX_WAITING and self._chars <= MAX_WAITING_CHARS:
@@ -132,8 +156,7 @@ class Writer:
         """Write every record queued so far, here, after the batch the thread is writing (if
         any); on return they are in the store, or a write failed (see ``error``)."""
         with self._cond:
-            while self._busy and self.error is None:
-                self._cond.wait()
+            self._await_write()
             batch = self._take()
         if batch:
             self._write(batch)
@@ -143,6 +166,9 @@ class Writer:
         harmless."""
         with self._cond:
             self._closing = True
+            timer, self._timer = self._timer, None
+            if timer is not None:
+                timer.cancel()
             self._cond.notify_all()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
@@ -152,6 +178,36 @@ class Writer:
     def waiting(self) -> int:
         """Records not yet in the store (queued, or in the batch being written)."""
         return len(self._queue) + self._busy
+
+    def _arm(self, delay: float) -> None:
+        """Have the loop check, ``delay`` seconds from now, whether the queued records are due
+        (called holding the lock). From another thread than the loop's, through the loop."""
+        loop = self._loop
+        assert loop is not None
+        if threading.get_ident() == self._loop_thread:
+            self._timer = loop.call_later(delay, self._check_due)
+            return
+        with contextlib.suppress(RuntimeError):  # a closed loop: the thread finds it gone
+            self._timer = loop.call_soon_threadsafe(self._arm_later, delay)
+
+    def _arm_later(self, delay: float) -> None:
+        with self._lock:
+            self._timer = self._loop.call_later(delay, self._check_due)  # type: ignore[union-attr]
+
+    def _check_due(self) -> None:
+        """On the loop: the queued records are due once none came for ``LINGER`` (the run
+        waits for something); then the thread is told to write them. While records keep
+        coming the check is put off, never the thread woken."""
+        with self._lock:
+            self._timer = None
+            if not self._queue or self.error is not None or self._closing:
+                return
+            left = self._last + LINGER - time.monotonic()
+            if left > 0:
+                self._arm(left)
+                return
+            self._due = True
+            self._cond.notify_all()
 
     # -- the thread -----------------------------------------------------------------------------
 
@@ -167,9 +223,10 @@ class Writer:
 
     def _wait_until_due(self) -> None:
         """Wait (holding the lock) until the queued records are due (no record came for
-        ``LINGER``, or the writer is closing) and no batch is being written; with an empty
-        queue only when closing. While it lingers, records arriving do not wake it (see the
-        module docstring)."""
+        ``LINGER``: for a writer started on a loop, the loop's timer found so; else the thread
+        times its own linger) or the writer is closing, and no batch is being written; with an
+        empty queue only when closing. Records arriving do not wake it (see the module
+        docstring)."""
         cond = self._cond
         while True:
             if not self._queue:
@@ -178,17 +235,40 @@ class Writer:
                 if not cond.wait(_IDLE_CHECK) and self._loop_gone():
                     self._closing = True
                 continue
-            left = self._last + LINGER - time.monotonic()
-            if not self._busy and (left <= 0 or self._closing):
+            if self._loop_thread is not None and not self._closing:
+                # started on a loop: the loop's timer says when the records are due
+                if not self._due:
+                    if not cond.wait(_IDLE_CHECK) and self._loop_gone():
+                        self._closing = True
+                    continue
+                left = 0.0
+            else:
+                left = self._last + LINGER - time.monotonic()
+            if self._busy and (left <= 0 or self._closing):
+                self._await_write()  # then go round again: records may have come meanwhile
+                continue
+            if left <= 0 or self._closing:
                 return
             self._lingering = True
-            cond.wait(None if self._busy or left <= 0 else left)
+            cond.wait(left)
             self._lingering = False
+
+    def _await_write(self) -> None:
+        """Wait (holding the lock) until the batch being written, if any, is written, or a
+        write failed. Only such waits are woken when a batch is written: a thread lingering
+        over a queue that the run took meanwhile is left to wake at its own time."""
+        while self._busy and self.error is None:
+            self._awaiting += 1
+            try:
+                self._cond.wait()
+            finally:
+                self._awaiting -= 1
 
     def _take(self) -> list[Record]:
         """The queued records, now the batch being written (called holding the lock)."""
         batch, self._queue = self._queue, []
         self._busy = len(batch)
+        self._due = False
         self._chars = 0
         return batch
 
@@ -202,7 +282,8 @@ class Writer:
             if error is not None:
                 self.error = error
                 self._queue, self._chars = [], 0
-            self._cond.notify_all()  # written: the next batch may go
+            if self._awaiting:
+                self._cond.notify_all()  # written: the next batch may go
         if error is not None and by_thread:
             self._report(error)
         return error is None
