@@ -55,7 +55,7 @@ from .errors import WorkflowRuntimeError
 from .events import Event
 from .journal_line import DaskLine, PipeLine
 from .serialization import decode
-from .store import _MISSING, Store, encode_once
+from .store import _MISSING, Store, StoreReads, encode_once
 
 __all__ = ["RemoteContext", "RemoteStore", "Shipment", "run_remote"]
 
@@ -212,7 +212,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-class RemoteStore:
+class RemoteStore(StoreReads):
     """``ctx.store`` of a step that runs in another process: a copy of the run's store as it
     was when the step started, with the plain calls a sync step makes on the run's own store
     too (``get``, ``set``, ``delete``, ``get_state``, ``set_state``, ``clear``).
@@ -253,17 +253,6 @@ class RemoteStore:
     def clear(self) -> None:
         """Empty the store (a typed state goes back to its defaults)."""
         self._store._replace_state(self._store._empty_state())
-
-    def keys(self) -> list[str]:
-        return self._store.keys()
-
-    def to_dict(self) -> dict[str, Any]:
-        return self._store.to_dict()
-
-    @property
-    def state(self) -> Any:
-        """A copy of the whole state: the model of a typed state, else a dict."""
-        return self._store.state
 
     def _changes(self) -> tuple[dict[str, Any], tuple[str, ...]]:
         gone = object()

@@ -361,7 +361,24 @@ class Store(Generic[StateT]):
         return f"<Store {keys or '(empty)'}>"
 
 
-class ThreadStore:
+class StoreReads:
+    """The plain reads of a store a sync step's ``ctx.store`` wraps (``_store``)."""
+
+    _store: Store[Any]
+
+    def keys(self) -> list[str]:
+        return self._store.keys()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._store.to_dict()
+
+    @property
+    def state(self) -> Any:
+        """A copy of the whole state: the model for a typed state, else a dict."""
+        return self._store.state
+
+
+class ThreadStore(StoreReads):
     """``ctx.store`` as a sync step on the run's thread pool sees it: the run's own store, with
     plain calls. A ``def`` step cannot ``await``, so ``get``, ``set``, ``delete``,
     ``get_state``, ``set_state`` and ``clear`` return their result here, as they do for a step
@@ -411,17 +428,6 @@ class ThreadStore:
     def clear(self) -> None:
         """Empty the store (a typed state goes back to its defaults)."""
         self._on_loop(self._store.clear())
-
-    def keys(self) -> list[str]:
-        return self._store.keys()
-
-    def to_dict(self) -> dict[str, Any]:
-        return self._store.to_dict()
-
-    @property
-    def state(self) -> Any:
-        """A copy of the whole state: the model for a typed state, else a dict."""
-        return self._store.state
 
     def edit_state(self) -> Any:
         raise WorkflowRuntimeError(

@@ -325,23 +325,7 @@ class Recorder:
             encoded.clear()
 
         self.since_base = since_base
-        # (a Record made as the tuple it is: NamedTuple's own constructor costs twice as much)
-        self._save(
-            _record(
-                (
-                    self.run_id,
-                    self.seq + 1,
-                    "delta",
-                    reason,
-                    step,
-                    state.status,
-                    state.steps_done,
-                    time.time(),
-                    data,
-                )
-            ),
-            None,
-        )
+        self._save(self._next("delta", reason, step, state, data), None)
 
     def _base(
         self,
@@ -360,22 +344,26 @@ class Recorder:
             snapshot.update(calls_done(ctx, changes, self.codes, None, snapshot["store"]))
         data = dumps(snapshot)
         self.since = delta_baseline(ctx)
-        self._save(
-            Record(
+        self._save(self._next("base", reason, step, state, data), new_run)
+        self.gap = max(len(data), self.min_base_gap)
+        self.since_base = 0
+
+    def _next(self, kind: str, reason: str, step: str | None, state: Any, data: str) -> Record:
+        """The record after the last one numbered, written now. (Made as the tuple it is:
+        NamedTuple's own constructor costs twice as much.)"""
+        return _record(
+            (
                 self.run_id,
                 self.seq + 1,
-                "base",
+                kind,
                 reason,
                 step,
                 state.status,
                 state.steps_done,
                 time.time(),
                 data,
-            ),
-            new_run,
+            )
         )
-        self.gap = max(len(data), self.min_base_gap)
-        self.since_base = 0
 
     def _save(self, record: Record, new_run: RunInfo | None) -> None:
         writer = self.writer
