@@ -17,6 +17,11 @@ lives. Design decisions worth knowing before changing anything here:
   shipped in the run: class attributes changed while the run goes on are not seen remotely.
 * The workflow travels as a copy without what belongs to this process: its checkpoint store,
   its executor and its resource cache.
+* A head loaded in the process that shipped it (a Dask cluster of threads,
+  ``LocalCluster(processes=False)``, or any executor running calls in this process) is the
+  shipment's own objects, never unpickled: cloudpickle would hand back the very classes
+  shipped and set their state again from the copy, leaving a workflow class whose step
+  specs are copies the next run cannot read.
 * Each call carries a random nonce: Dask keys tasks by their content by default and would run
   two equal calls once; steps have effects, so every call is a task of its own.
 * The step gets a ``RemoteContext``: the store as it was when the step started (a copy), the
@@ -46,6 +51,7 @@ import pickle
 import socket
 import sys
 import traceback
+import weakref
 from collections.abc import Callable
 from datetime import datetime, timezone
 from types import FunctionType
@@ -174,6 +180,13 @@ class Shipment:
         self._index: dict[int, int] = {}
         self.head = dumps(())
         self.key = hashlib.blake2b(self.head, digest_size=16).digest()
+        # every head this shipment made, as a process that loads it sees it (``_head``)
+        self.loaded: dict[bytes, tuple[tuple[Any, ...], dict[int, int]]] = {}
+        self._ship()
+
+    def _ship(self) -> None:
+        self.loaded[self.key] = (self.known, self._index)
+        _SHIPPED[self.key] = self
 
     def pack(self, call: RemoteCall) -> tuple[bytes, bytes, bytes]:
         """``(body, key, head)``: the call's own bytes name what the head holds (a call
@@ -187,6 +200,7 @@ class Shipment:
             self.known, self.head = known, head
             self._index = {id(obj): place for place, obj in enumerate(known)}
             self.key = hashlib.blake2b(head, digest_size=16).digest()
+            self._ship()
             body = _Pickler.dumps(call, self._index)
         return body, self.key, self.head
 
@@ -194,9 +208,14 @@ class Shipment:
 # heads loaded in this (worker) process: digest -> (objects, their places by id)
 _HEADS: dict[bytes, tuple[tuple[Any, ...], dict[int, int]]] = {}
 _HEADS_KEPT = 32
+# heads shipped from this process, while their run lasts: digest -> the shipment
+_SHIPPED: weakref.WeakValueDictionary[bytes, Shipment] = weakref.WeakValueDictionary()
 
 
 def _head(key: bytes, head: bytes) -> tuple[tuple[Any, ...], dict[int, int]]:
+    shipped = _SHIPPED.get(key)
+    if shipped is not None:  # a call run in the process that packed it: the objects as they are
+        return shipped.loaded[key]
     loaded = _HEADS.get(key)
     if loaded is None:
         known = tuple(pickle.loads(head))

@@ -10,12 +10,21 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from notebook_workflows import StepFailed, StepFinished, WorkflowRuntimeError, step
+from notebook_workflows import (
+    Event,
+    StartEvent,
+    StepFailed,
+    StepFinished,
+    StopEvent,
+    Workflow,
+    WorkflowRuntimeError,
+    step,
+)
 from notebook_workflows.checkpoint import SQLiteStore
 from notebook_workflows.serialization import decode
 from tests import scale_flows as F
@@ -472,8 +481,12 @@ async def test_a_run_kept_in_postgres_is_finished_on_the_cluster_by_a_second_pro
 # -- what travels once per run --------------------------------------------------------------------
 
 
-def test_classes_travelling_by_value_are_pickled_once_per_run_not_with_every_call() -> None:
-    from notebook_workflows import Event
+def test_classes_travelling_by_value_are_pickled_once_per_run_not_with_every_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import weakref
+
+    from notebook_workflows import remote
     from notebook_workflows.remote import _HEADS, RemoteCall, Shipment, pack, run_remote, unpack
 
     class Local(Event):  # defined in a function: not importable, so it travels by value
@@ -495,10 +508,63 @@ def test_classes_travelling_by_value_are_pickled_once_per_run_not_with_every_cal
     assert b"<locals>" not in second[0] and Local in shipment.known and bump in shipment.known
     # equal calls still differ (their nonces): Dask must not merge them
     assert packed(2)[0] != second[0]
-    # the executor's process loads a head once, and the outcome names the class the same way
+    # in this process, a head is the shipment's own objects, never loaded again
+    assert unpack(run_remote(*first), shipment.known).value.n == 2 and first[1] not in _HEADS
+    # the executor's process (here: one that did not pack it) loads a head once, and the
+    # outcome names the class the same way
+    monkeypatch.setattr(remote, "_SHIPPED", weakref.WeakValueDictionary())
     outcome = unpack(run_remote(*first), shipment.known)
     loaded = _HEADS[first[1]]
     outcome_2 = unpack(run_remote(*second), shipment.known)
     assert _HEADS[first[1]] is loaded
     assert type(outcome.value) is Local and type(outcome_2.value) is Local
     assert (outcome.value.n, outcome_2.value.n) == (2, 3)
+
+
+class _SameProcess(Executor):
+    """An executor that runs calls on a thread of this process, not being a thread pool."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1)
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, **kwargs: Any) -> None:
+        self._pool.shutdown(wait=wait)
+
+
+def _local_workflow() -> type[Workflow]:
+    class Half(Event):  # defined in a function: it travels by value, in the run's head
+        n: int
+
+    class Halves(Workflow):
+        @step
+        def first(self, ev: StartEvent) -> Half:
+            return Half(n=ev.n // 2)
+
+        @step
+        def second(self, ev: Half) -> StopEvent:
+            return StopEvent(result=ev.n // 2)
+
+    return Halves
+
+
+async def test_classes_shipped_to_an_executor_in_this_process_stay_as_they_are() -> None:
+    # Loading a head where it was packed used to hand back the very classes shipped with
+    # their state set again from the copy: the second run found step specs it could not read.
+    workflow = _local_workflow()
+    with _SameProcess() as executor:
+        assert [await workflow().run(n=20, executor=executor) for _ in range(3)] == [5, 5, 5]
+
+
+async def test_a_workflow_runs_again_and_again_on_a_dask_cluster_of_threads() -> None:
+    workflow = _local_workflow()
+    async with (
+        distributed.LocalCluster(
+            n_workers=1, processes=False, dashboard_address=None, asynchronous=True
+        ) as cluster,
+        distributed.Client(cluster, asynchronous=True) as threads,
+    ):
+        executor = threads.get_executor()
+        assert [await workflow().run(n=8, executor=executor) for _ in range(3)] == [2, 2, 2]
