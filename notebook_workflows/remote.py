@@ -22,8 +22,11 @@ lives. Design decisions worth knowing before changing anything here:
   shipment's own objects, never unpickled: cloudpickle would hand back the very classes
   shipped and set their state again from the copy, leaving a workflow class whose step
   specs are copies the next run cannot read.
-* Each call carries a random nonce: Dask keys tasks by their content by default and would run
-  two equal calls once; steps have effects, so every call is a task of its own.
+* Each call carries a nonce (a per-process random tag and a counter): Dask keys tasks by their
+  content by default and would run two equal calls once; steps have effects, so every call
+  is a task of its own. Dask's own executor is given ``pure=False`` besides (``submit``):
+  hashing each call's bytes to name its task is work thrown away when no two calls are
+  equal, a few hundred microseconds of the run's loop per call.
 * The step gets a ``RemoteContext``: the store as it was when the step started (a copy), the
   run id, ``retry_info()`` and its invocation's ``ctx.once`` journal. Its store writes, the
   events it sends or writes to the stream and its new ``once`` records are recorded there and
@@ -46,6 +49,7 @@ import contextlib
 import hashlib
 import inspect
 import io
+import itertools
 import os
 import pickle
 import socket
@@ -63,7 +67,7 @@ from .journal_line import DaskLine, PipeLine
 from .serialization import decode
 from .store import _MISSING, Store, StoreReads, encode_once
 
-__all__ = ["RemoteContext", "RemoteStore", "Shipment", "run_remote"]
+__all__ = ["RemoteContext", "RemoteStore", "Shipment", "run_remote", "submit"]
 
 # Attributes of a workflow instance that belong to the process running it, never shipped.
 _LOCAL_ATTRS = frozenset({"checkpoint", "executor", "_nw_resources", "_nw_run_slots"})
@@ -196,6 +200,7 @@ class Shipment:
         if missing:
             new = [obj for obj in _reachable(missing) if id(obj) not in self._index]
             known = self.known + tuple(new)
+            build_event_classes()  # the classes go whole, by value, only in a head
             head = dumps(known)  # raises before anything changes if it cannot travel
             self.known, self.head = known, head
             self._index = {id(obj): place for place, obj in enumerate(known)}
@@ -426,7 +431,11 @@ class RemoteCall:
         self.args = args
         self.kwargs = kwargs
         self.ctx = ctx
-        self.nonce = os.urandom(8)
+        self.nonce = (_PROCESS_TAG, next(_CALLS))
+
+
+_PROCESS_TAG = os.urandom(8)  # with the counter, a nonce no other call of any process has
+_CALLS = itertools.count()
 
 
 class RemoteOutcome:
@@ -470,7 +479,6 @@ def pack(
     """``call`` as ``shipment``'s ``(body, key, head)``, or a ``WorkflowRuntimeError`` naming
     what cannot travel: one of ``parts`` (what each argument is, and its value), or the
     step's function itself."""
-    build_event_classes()
     try:
         return shipment.pack(call)
     except Exception as whole:
@@ -490,6 +498,22 @@ def pack(
             f"step on a thread pool (@step(executor=ThreadPoolExecutor())) or make them "
             f"picklable"
         ) from None
+
+
+def submit(executor: Any, body: bytes, key: bytes, head: bytes) -> Any:
+    """Submit a packed call to ``executor``: a ``concurrent.futures.Future`` of its outcome.
+    Dask's executor (``client.get_executor()``) is told the call is not pure: it would hash
+    the call's bytes to name the task otherwise (see the module's notes)."""
+    if _is_dask_executor(executor):
+        return executor.submit(run_remote, body, key, head, pure=False)
+    return executor.submit(run_remote, body, key, head)
+
+
+def _is_dask_executor(executor: Any) -> bool:
+    return any(
+        cls.__name__ == "ClientExecutor" and cls.__module__.startswith("distributed.")
+        for cls in type(executor).__mro__
+    )
 
 
 def build_event_classes() -> None:

@@ -521,6 +521,23 @@ def test_classes_travelling_by_value_are_pickled_once_per_run_not_with_every_cal
     assert (outcome.value.n, outcome_2.value.n) == (2, 3)
 
 
+async def test_dask_is_told_that_no_two_calls_are_equal(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dask's executor is pure by default: it would hash every call's bytes to name its task,
+    # work thrown away when each call carries a nonce.
+    seen: list[Any] = []
+    submit = client.submit
+
+    def spy(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("pure"))
+        return submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(client, "submit", spy)
+    result = await F.FanOut().run(n=3, executor=client.get_executor())
+    assert [i for i, *_ in result] == [0, 1, 2] and seen == [False] * 3
+
+
 class _SameProcess(Executor):
     """An executor that runs calls on a thread of this process, not being a thread pool."""
 

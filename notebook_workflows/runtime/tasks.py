@@ -341,7 +341,7 @@ class StepRunner:
             self.shipment = remote.Shipment()
         body, key, head = remote.pack(call, self.run_id, executor, parts, self.shipment)
         known = self.shipment.known
-        future = executor.submit(remote.run_remote, body, key, head)
+        future = remote.submit(executor, body, key, head)
         outcome = remote.unpack(await asyncio.wrap_future(future), known)
         driver = self.ctx._driver
         if outcome.error is not None:
