@@ -575,6 +575,7 @@ async def test_classes_shipped_to_an_executor_in_this_process_stay_as_they_are()
         assert [await workflow().run(n=20, executor=executor) for _ in range(3)] == [5, 5, 5]
 
 
+@pytest.mark.filterwarnings("ignore:Port 8787 is already in use")  # another cluster has it
 async def test_a_workflow_runs_again_and_again_on_a_dask_cluster_of_threads() -> None:
     workflow = _local_workflow()
     async with (
