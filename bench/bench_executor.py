@@ -1,9 +1,10 @@
 """Sync steps on other executors: CPU-bound steps on the thread pool, a 2-process Dask
 LocalCluster and a 2-process ``ProcessPoolExecutor``; and what one remote step adds.
 
-* X_executor_*: 64 events fanned out to a sync step of pure-Python work (about 50 ms each,
-  calibrated here), gathered by an async step. The three executors take turns in each round;
-  a figure is the median of the rounds. The thread pool holds the GIL: one core at most.
+* X_executor_*: 64 events fanned out to a sync step of pure-Python work (about 50 ms of CPU
+  each, calibrated here; ``step_ms`` is one step's CPU time), gathered by an async step. The
+  three executors take turns in each round; a figure is the median of the rounds. The thread
+  pool holds the GIL: one core at most.
 * X_executor_raw_dask: the same 64 calls of the work submitted to the cluster directly
   (``client.submit``, no workflow): what the machine allows today, beside which the
   workflow's figure reads. A busy shared machine leaves little to gain from a second core.
@@ -99,16 +100,17 @@ class Trivial(Workflow):
 
 
 def calibrate() -> int:
-    """Rounds of ``crunch`` that take about STEP_MS here (median of a few tries)."""
-    rounds = 20_000
-    took = statistics.median(_timed(lambda: crunch(1, rounds)) for _ in range(5))
+    """Rounds of ``crunch`` that take about STEP_MS of CPU here (median of a few tries): CPU
+    time, so that a busy machine does not make the steps shorter for the whole run."""
+    rounds = 200_000
+    took = statistics.median(_timed(lambda: crunch(1, rounds), time.thread_time) for _ in range(5))
     return max(1000, int(rounds * (STEP_MS / 1000) / took))
 
 
-def _timed(fn: Any) -> float:
-    start = time.perf_counter()
+def _timed(fn: Any, clock: Any = time.perf_counter) -> float:
+    start = clock()
     fn()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 async def run_once(workflow: Workflow, executor: Any) -> float:
@@ -120,7 +122,9 @@ async def run_once(workflow: Workflow, executor: Any) -> float:
 async def measure(client: Any, pool: ProcessPoolExecutor, rounds: int) -> None:
     workflow = Crunch()
     workflow.rounds = calibrate()
-    one_step = statistics.median(_timed(lambda: crunch(1, workflow.rounds)) for _ in range(3))
+    one_step = statistics.median(
+        _timed(lambda: crunch(1, workflow.rounds), time.thread_time) for _ in range(3)
+    )
     dask = client.get_executor()
     executors = {"threads": None, "dask_2_workers": dask, "process_pool_2": pool}
     for executor in (dask, pool):  # warm-up: start the workers, import the package there
