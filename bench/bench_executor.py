@@ -100,10 +100,11 @@ class Trivial(Workflow):
 
 
 def calibrate() -> int:
-    """Rounds of ``crunch`` that take about STEP_MS of CPU here (median of a few tries): CPU
-    time, so that a busy machine does not make the steps shorter for the whole run."""
+    """Rounds of ``crunch`` that take about STEP_MS of CPU here: the fastest of a few tries, in
+    CPU time, so that a busy moment (other processes, or a sibling hyperthread slowing this
+    one) does not change the size of every step of the run."""
     rounds = 200_000
-    took = statistics.median(_timed(lambda: crunch(1, rounds), time.thread_time) for _ in range(5))
+    took = min(_timed(lambda: crunch(1, rounds), time.thread_time) for _ in range(9))
     return max(1000, int(rounds * (STEP_MS / 1000) / took))
 
 
