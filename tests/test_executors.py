@@ -8,6 +8,7 @@ so the workers can import them.
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -333,7 +334,9 @@ async def test_a_once_call_elsewhere_is_kept_though_the_driver_dies_before_the_s
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     executor = client.scheduler.address if where == "dask" else "pool"
     driver = subprocess.Popen(
-        [sys.executable, "-c", PAYER, executor, str(path), str(ledger)], env=env
+        [sys.executable, "-c", PAYER, executor, str(path), str(ledger)],
+        env=env,
+        start_new_session=True,  # its process pool's workers die with it (see below)
     )
     store = SQLiteStore(path)
     try:
@@ -346,7 +349,7 @@ async def test_a_once_call_elsewhere_is_kept_though_the_driver_dies_before_the_s
         while "charge" not in _journal_of(store, "pay") and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
-        driver.kill()
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and a pool's workers, at once
         driver.wait()
     assert "charge" in _journal_of(store, "pay")
     (tmp_path / "ledger.txt.go").write_text("")  # the resumed attempt does not wait
