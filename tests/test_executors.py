@@ -380,6 +380,24 @@ async def test_a_once_record_sent_while_the_step_ran_is_written_once(
     assert ledger.read_text() == "B-2\n"
 
 
+async def test_the_once_lines_thread_ends_with_its_run(
+    client: Any, pool: ProcessPoolExecutor, tmp_path: Any
+) -> None:
+    import time
+
+    from notebook_workflows.checkpoint import MemoryStore
+
+    ledger = tmp_path / "ledger.txt"
+    (tmp_path / "ledger.txt.go").write_text("")
+    for executor in (pool, client.get_executor()):
+        workflow = F.Charging(checkpoint=MemoryStore(), executor=executor)
+        await workflow.run(ledger=str(ledger), order="C-3")
+    deadline = time.monotonic() + 5
+    while any(t.name.startswith("once-line") for t in threading.enumerate()):
+        assert time.monotonic() < deadline, [t.name for t in threading.enumerate()]
+        time.sleep(0.05)
+
+
 def test_the_monitors_log_line_says_where_a_step_ran() -> None:
     from notebook_workflows.notebook.monitor.log import Row
 
