@@ -102,10 +102,13 @@ class Trivial(Workflow):
 def calibrate() -> int:
     """Rounds of ``crunch`` that take about STEP_MS of CPU here: the fastest of a few tries, in
     CPU time, so that a busy moment (other processes, or a sibling hyperthread slowing this
-    one) does not change the size of every step of the run."""
+    one) does not change the size of every step of the run; measured again at the step's own
+    size, since a first guess from short tries once gave 26 ms steps for 50."""
     rounds = 200_000
-    took = min(_timed(lambda: crunch(1, rounds), time.thread_time) for _ in range(9))
-    return max(1000, int(rounds * (STEP_MS / 1000) / took))
+    for _ in range(2):  # then once more at the step's own size: short tries misjudged it
+        took = min(_timed(lambda r=rounds: crunch(1, r), time.thread_time) for _ in range(5))
+        rounds = max(1000, int(rounds * (STEP_MS / 1000) / took))
+    return rounds
 
 
 def _timed(fn: Any, clock: Any = time.perf_counter) -> float:
