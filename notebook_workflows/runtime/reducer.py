@@ -142,19 +142,37 @@ def _returned(state: RunState, t: InvocationReturned, now: float, out: list[Comm
             return
     else:
         for one in values:
-            inv.produced.append(one)
-            try:
-                waiter = routing.route(state, one, None, inv.step)
-            except WorkflowRuntimeError as exc:
-                failures.failed(state, inv, exc, now, out, retry=False)
+            if not _deliver(state, inv, one, None, now, out):
                 return
-            if waiter is not None:
-                _resolve(state, waiter, one, out)
-            questions = state.questions
-            if questions and questions[-1] is one:  # it was an InputRequiredEvent
-                out.append(Publish(one, stream=True))
     _complete(state, inv, now, out)
     outcome.advance(state, now, out)
+
+
+def _deliver(
+    state: RunState,
+    inv: Invocation,
+    event: Event,
+    target: str | None,
+    now: float,
+    out: list[Command],
+    scope: tuple[int, ...] = (),
+    line: dict[str, int] | None = None,
+) -> bool:
+    """``event``, produced by ``inv``, goes where it is accepted (``target``: one step only):
+    to a waiter it answers, else to the queue; a question is also published to the stream.
+    False when routing failed the invocation (no step accepts the event)."""
+    inv.produced.append(event)
+    try:
+        waiter = routing.route(state, event, target, inv.step, scope, line)
+    except WorkflowRuntimeError as exc:
+        failures.failed(state, inv, exc, now, out, retry=False)
+        return False
+    if waiter is not None:
+        _resolve(state, waiter, event, out)
+    questions = state.questions
+    if questions and questions[-1] is event:  # it was an InputRequiredEvent
+        out.append(Publish(event, stream=True))
+    return True
 
 
 def _route_tagged(
@@ -172,16 +190,8 @@ def _route_tagged(
         else:
             scope = joins.scope_of(state, inv.seq)
     for one in values:
-        inv.produced.append(one)
-        try:
-            waiter = routing.route(state, one, None, inv.step, scope, line)
-        except WorkflowRuntimeError as exc:
-            failures.failed(state, inv, exc, now, out, retry=False)
+        if not _deliver(state, inv, one, None, now, out, scope, line):
             return False
-        if waiter is not None:
-            _resolve(state, waiter, one, out)
-        if state.questions and state.questions[-1] is one:  # it was an InputRequiredEvent
-            out.append(Publish(one, stream=True))
     if state.joins is not None:
         joins.finished(state, inv.seq, opened)
     return True
@@ -279,21 +289,12 @@ def _step_replayed(state: RunState, t: StepReplayed, now: float, out: list[Comma
                 state.questions.append(event)
             out.append(Publish(event, stream=True, inv=inv))
     for event, target in effects.events:
-        inv.produced.append(event)
         if target is not None:
             if inv.targets is None:
                 inv.targets = {}
             inv.targets[id(event)] = target
-        try:
-            waiter = routing.route(state, event, target, inv.step)
-        except WorkflowRuntimeError as exc:
-            failures.failed(state, inv, exc, now, out, retry=False)
+        if not _deliver(state, inv, event, target, now, out):
             return
-        if waiter is not None:
-            _resolve(state, waiter, event, out)
-        questions = state.questions
-        if questions and questions[-1] is event:
-            out.append(Publish(event, stream=True))
     state.step_replays[inv.step] += 1
     _complete(state, inv, now, out)
     outcome.advance(state, now, out)
