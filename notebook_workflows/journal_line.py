@@ -28,6 +28,7 @@ steps run on Dask or on a process pool opens a line for them. Design decisions:
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -124,7 +125,7 @@ class PipeLine:
 # -- the run's ends -------------------------------------------------------------------------------
 
 
-class Listener:
+class Listener(abc.ABC):
     """A thread of the run that takes records off its line, has the run keep each (on its
     loop) and confirms it to the waiting step. ``line`` is what the steps' contexts carry."""
 
@@ -147,19 +148,26 @@ class Listener:
     def _keep(self, invocation: int, key: str, encoded: Any) -> bool:
         if self._loop.is_closed():
             return False
+        call = self._record(invocation, key, encoded)
         try:
-            call = self._record(invocation, key, encoded)
-            asyncio.run_coroutine_threadsafe(call, self._loop).result(ACK_TIMEOUT)
+            future = asyncio.run_coroutine_threadsafe(call, self._loop)
+        except RuntimeError:  # the loop closed meanwhile
+            call.close()
+            return False
+        try:
+            future.result(ACK_TIMEOUT)
         except Exception as exc:  # not kept: no confirmation, the outcome carries it
             logger.warning("ctx.once(%r) could not be recorded at once: %s", key, exc)
             return False
         return True
 
+    @abc.abstractmethod
     def _work(self) -> None:
-        raise NotImplementedError
+        """Take records off the line until stopped (the thread's body)."""
 
+    @abc.abstractmethod
     def _wake(self) -> None:
-        raise NotImplementedError
+        """Wake ``_work`` so that it sees it is stopped."""
 
 
 class DaskListener(Listener):
