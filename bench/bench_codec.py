@@ -5,9 +5,13 @@ The figures the durability issue asks for are the library's own paths, through a
 
 * write: the snapshot of a context holding the state made into a record's JSON text
   (``snapshot_of`` + ``checkpoint.base.dumps``: what a checkpoint base costs before the insert);
-* read: ``store.latest(run).context`` (fetch the records, parse the base) + ``Context.from_dict``
-  (check and decode every value) + the first ``ctx.store.get`` of the state: what a ``resume``
-  pays before the state is in the step's hands.
+* read: what a ``resume`` pays before the state is in the step's hands: ``store.latest(run)``
+  (fetch the records), its context as ``resume`` loads it (``Snapshot._raw_context``: the
+  record parsed but for its big store value, kept as text, see ``checkpoint.texts``),
+  ``Context.from_dict`` of it, and the first ``ctx.store.get`` of the state, which parses
+  that text;
+* read, public context: the same through ``Snapshot.context`` (every value parsed into data)
+  and ``Context.from_dict`` of it (which checks and copies every value), then the first get.
 
 The parts: ``encode`` of the value (what ``ctx.store.set`` does, once, at set time);
 ``to_json`` (``pydantic_core.to_json``, as ``dumps`` writes); ``parse_json`` (pydantic-core's
@@ -93,13 +97,18 @@ def main() -> None:
     parsed = parse_json(text)["store"]["items"]
 
     def read() -> Any:
-        restored = Context.from_dict(Holder(), store.latest("big").context)
+        restored = Context.from_dict(Holder(), store.latest("big")._raw_context())
         return restored.store._get("items")  # what `await ctx.store.get("items")` runs
 
-    assert read() == items
+    def read_public() -> Any:
+        restored = Context.from_dict(Holder(), store.latest("big").context)
+        return restored.store._get("items")
+
+    assert read() == items and read_public() == items
     parts = {
         "write": lambda: dumps(snapshot_of(ctx)),
         "read": read,
+        "read, public context": read_public,
         "encode": lambda: encode(items, "items"),
         "to_json": lambda: to_json(data),
         "latest_context": lambda: store.latest("big").context,

@@ -488,9 +488,11 @@ def write_stores(records: list[dict[str, Any]], path: Path) -> str:
             f"## A 1 MB state's snapshot (10,000 small dicts, {mb:.2f} MB of JSON)",
             "",
             "Written: the snapshot of a context holding it made into a record's JSON text "
-            "(`snapshot_of` + `dumps`; the state was encoded once, at `set`). Read: "
-            "`store.latest(run).context` from a SQLiteStore + `Context.from_dict` + the first "
-            "`get` of the state, what a resume pays before the step has it. Milliseconds of "
+            "(`snapshot_of` + `dumps`; the state was encoded once, at `set`). Read: what a "
+            "resume pays before the step has the state: `store.latest(run)` from a "
+            "SQLiteStore, its context as resume loads it (the big value kept as its JSON "
+            "text), `Context.from_dict`, and the first `get` of the state, which parses that "
+            "text. Milliseconds of "
             "CPU time of the measuring thread (the wall clock of this shared machine also "
             "counts other processes' turns).",
             "",
@@ -505,7 +507,10 @@ def write_stores(records: list[dict[str, Any]], path: Path) -> str:
             "|---|---|---|",
         ]
         what = {
-            "latest_context": "fetch the records, parse the base (JSON text to Python data)",
+            "read, public context": "the same read through `Snapshot.context` (every value "
+            "parsed into data) and `Context.from_dict` of it (every value checked and copied)",
+            "latest_context": "fetch the records and parse all of them into data "
+            "(`Snapshot.context`)",
             "from_dict": "check and decode every value of the parsed snapshot (a fresh copy)",
             "parse_json": "pydantic-core's strict parser on the text alone",
             "parse_json, gc paused": "the same with the garbage collector paused",

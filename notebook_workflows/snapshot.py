@@ -70,6 +70,7 @@ import types
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .codec import RawJSON, parsed_values
 from .errors import ContextSerdeError
 from .events import Event
 from .runtime import CollectBuffer, Invocation, Waiter
@@ -191,18 +192,21 @@ def breaking_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str
 # -- writing --------------------------------------------------------------------------------------
 
 
-def snapshot_of(ctx: Context[Any], serializer: str = "json") -> dict[str, Any]:
-    """The whole run held by ``ctx`` as JSON-ready data (see the module docstring)."""
+def snapshot_of(ctx: Context[Any], serializer: str = "json", raw: bool = False) -> dict[str, Any]:
+    """The whole run held by ``ctx`` as JSON-ready data (see the module docstring). With
+    ``raw``, a store value still held as the text it was loaded from stays a ``RawJSON``
+    (what a checkpoint's record writer takes, see ``checkpoint.texts``)."""
     if serializer not in SERIALIZERS:
         raise ValueError(f"serializer must be one of {', '.join(SERIALIZERS)}, not {serializer!r}")
     state = ctx._state
     graph = graph_of(ctx._specs)
     if serializer == "pickle":
         ev_out: Callable[[Event], Any] = _pickle_out
-        store = {k: _pickle_out(decode(v, path=k)) for k, v in ctx.store._encoded().items()}
+        parsed = parsed_values(ctx.store._encoded())
+        store = {k: _pickle_out(decode(v, path=k)) for k, v in parsed.items()}
     else:
         ev_out = encode_event
-        store = ctx.store._encoded()
+        store = ctx.store._encoded(raw=True) if raw else parsed_values(ctx.store._encoded())
     waiter_questions = {id(w.question) for w in state.waiters if w.question is not None}
     data: dict[str, Any] = {
         "format": FORMAT,
@@ -362,7 +366,8 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
 
     specs = ctx._specs
     state = ctx._state
-    # The store: check every value now, so a bad or tampered one is reported at load time.
+    # The store: check every value now, so a bad or tampered one is reported at load time
+    # (but for values held as text: below).
     store = data["store"]
     if not isinstance(store, Mapping):
         raise ContextSerdeError("the snapshot's 'store' is not a mapping")
@@ -376,12 +381,16 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
     for key in store:
         _text(key, "a store key")
     if serializer == "pickle":
+        store = parsed_values(dict(store), "store.")
         encoded = {k: encode(_pickle_in(v, f"store.{k}"), path=k) for k, v in store.items()}
     decoded: dict[str, Any] = {}
     if serializer != "pickle":
         encoded = {}
         for key, value in store.items():
-            decoded[key] = decode(value, path=f"store.{key}")
+            # A big value a checkpoint store kept as text (``RawJSON``) stays text: it is
+            # parsed and checked by the first get that reads it (see ``codec._raw``).
+            if type(value) is not RawJSON:
+                decoded[key] = decode(value, path=f"store.{key}")
             encoded[key] = value
     ctx.store._load(encoded, decoded)
 

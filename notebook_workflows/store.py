@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from ._frames import users_frames
+from .codec import RawJSON, decode_raw, parse_raw
 from .errors import ContextSerdeError, WorkflowRuntimeError
 from .runtime.view import current_invocation_var
 from .serialization import decode, encode
@@ -79,6 +80,8 @@ class Store(Generic[StateT]):
             return default
         if self._fresh and head in self._fresh:
             value = self._fresh.pop(head)
+        elif type(encoded) is RawJSON:
+            value = decode_raw(encoded, head)
         else:
             value = decode(encoded, path=head)
         if not rest:
@@ -104,7 +107,12 @@ class Store(Generic[StateT]):
 
     def to_dict(self) -> dict[str, Any]:
         """A copy of every value, decoded (for display and tests; snapshots use the encoded)."""
-        return {k: decode(v, path=k) for k, v in self._encoded().items()}
+        with self._thread_lock:
+            data = dict(self._data)
+        return {
+            k: decode_raw(v, k) if type(v) is RawJSON else decode(v, path=k)
+            for k, v in data.items()
+        }
 
     @property
     def state(self) -> StateT | dict[str, Any]:
@@ -318,9 +326,23 @@ class Store(Generic[StateT]):
 
     # -- snapshots ------------------------------------------------------------------------------
 
-    def _encoded(self) -> dict[str, Any]:
+    def _encoded(self, raw: bool = False) -> dict[str, Any]:
+        """Every key's encoded value; one held as the text it was loaded from (``RawJSON``) is
+        parsed now and kept so, unless ``raw`` (for a record) or its text does not parse."""
         with self._thread_lock:
-            return dict(self._data)
+            data = dict(self._data)
+        if raw:
+            return data
+        for key, value in data.items():
+            if type(value) is RawJSON:
+                try:
+                    data[key] = parse_raw(value, key, check=True)
+                except ContextSerdeError:
+                    continue
+                with self._thread_lock:
+                    if self._data.get(key) is value:
+                        self._data[key] = data[key]
+        return data
 
     def _load(self, encoded: dict[str, Any], decoded: dict[str, Any] | None = None) -> None:
         with self._thread_lock:

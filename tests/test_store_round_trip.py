@@ -25,7 +25,7 @@ from test_checkpoint_redis import store_at
 from test_serialization_values import assert_same
 
 from notebook_workflows import Context, ContextSerdeError, StartEvent, StopEvent, Workflow, step
-from notebook_workflows.checkpoint import MemoryStore, SQLiteStore
+from notebook_workflows.checkpoint import MemoryStore, SQLiteStore, texts
 from notebook_workflows.serialization import INT_DIGITS, MAX_DEPTH
 
 
@@ -155,7 +155,7 @@ def must_be_refused(value: Any) -> bool:
     return has_lone_surrogate(value) or json_depth(value) > MAX_DEPTH
 
 
-async def check_value(value: Any, store: Any) -> None:
+async def check_value(value: Any, store: Any, raw: bool = False) -> None:
     if must_be_refused(value):
         with pytest.raises(ContextSerdeError) as caught:
             await Context(SetValue()).store.set("cfg", value)
@@ -166,8 +166,13 @@ async def check_value(value: Any, store: Any) -> None:
     handler = SetValue(value).run(checkpoint=store)
     assert await handler == "kept"
     snapshot = store.latest(handler.run_id)
-    restored = Context.from_dict(SetValue(), snapshot.context)
-    assert_same(await restored.store.get("v"), value)
+    restored = Context.from_dict(SetValue(), snapshot._raw_context() if raw else snapshot.context)
+    got = await restored.store.get("v")
+    assert_same(got, value)
+    if raw:  # the value came as text, and each get parses it afresh
+        assert_same(await restored.store.get("v"), value)
+        restored.store._encoded()  # parsed into data for a view, checked on the way
+        assert_same(await restored.store.get("v"), value)
 
 
 @settings(
@@ -179,6 +184,21 @@ async def check_value(value: Any, store: Any) -> None:
 def test_every_value_set_accepts_is_written_and_read_back_equal(store: Any, value: Any) -> None:
     event("refused at set" if must_be_refused(value) else "checkpointed and read back")
     asyncio.run(check_value(value, store))
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(value=values)
+def test_every_value_is_read_back_equal_when_resume_keeps_it_as_text(
+    store: Any, value: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same property through what ``resume`` loads, with every value that holds a
+    container written as raw text (``checkpoint.texts``, its size threshold lowered to 1)."""
+    monkeypatch.setattr(texts, "RAW_MIN", 1)
+    asyncio.run(check_value(value, store, raw=True))
 
 
 @pytest.mark.parametrize(
@@ -195,8 +215,12 @@ def test_every_value_set_accepts_is_written_and_read_back_equal(store: Any, valu
     ],
     ids=["10**5000", "-2**100000", "nan", "-inf", "1e308", "nul", "nul-key", "max-depth"],
 )
-async def test_edge_values_survive_a_checkpoint(store: Any, value: Any) -> None:
-    await check_value(value, store)
+@pytest.mark.parametrize("raw", [False, True], ids=["parsed", "as-text"])
+async def test_edge_values_survive_a_checkpoint(
+    store: Any, value: Any, raw: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(texts, "RAW_MIN", 1)
+    await check_value(value, store, raw)
 
 
 async def test_a_big_int_start_field_survives_every_snapshot_of_the_run(store: Any) -> None:

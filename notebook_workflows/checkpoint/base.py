@@ -43,14 +43,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol, runtime_checkable
-
-from pydantic_core import to_json as _to_json
+from typing import Protocol, runtime_checkable
 
 from ..errors import SnapshotError
 from .history import Record, Snapshot, _Chain
 from .lease import Lease, LeaseStore, Leasing, Owner, RunOwnedError
 from .listing import RunInfo, RunList
+from .texts import dumps
 
 __all__ = [
     "MIN_BASE_GAP",
@@ -423,7 +422,7 @@ class BaseStore(Leasing, ABC):
                     latest.status,
                     latest.steps,
                     latest.created_at,
-                    dumps(latest.context),
+                    dumps(latest._raw_context()),  # big store values: their text as it is
                 )
                 with self._failing(f"compact run {info.run_id!r}"):
                     dropped += self._rebase(record)
@@ -472,18 +471,3 @@ class BaseStore(Leasing, ABC):
             f"run {info.run_id!r} in {self!r} has no snapshot {seq}: its snapshots are "
             f"numbered 0 to {info.seq}" + (" (older ones were pruned)" if seq <= info.seq else "")
         )
-
-
-# -- helpers shared by the stores and the command line ------------------------------------------
-
-
-def dumps(value: Any) -> str:
-    """``value`` (JSON data: what the codec and the snapshot functions produce) as compact JSON
-    text, non-ASCII characters kept as they are.
-
-    pydantic-core's encoder (Rust; pydantic is already a dependency) writes a checkpoint's
-    delta about five times faster than the standard library on this kind of machine, and a
-    megabyte base about four times faster; its output is standard JSON that ``json.loads``
-    reads back exactly (floats in their shortest round-tripping form, integers of any size).
-    """
-    return _to_json(value).decode()

@@ -10,6 +10,9 @@ Design decisions:
 * Parsing is strict (pydantic-core's parser, as ``serialization.parse_json``: faster than the
   standard library's on a megabyte base, refusing NaN and lone surrogates at once), and a
   record that does not parse is a damaged store (``SnapshotError``), never a crash.
+* Big store values stay text (``checkpoint.texts``): the chain keeps them as ``RawJSON``,
+  ``resume`` restores them as they are (``Snapshot._raw_context``), and ``Snapshot.context``,
+  what users read, parses them into data once per snapshot object.
 * The garbage collector waits while a base is parsed and deltas folded onto it: see
   ``codec._text``.
 * Split from ``base.py`` (what a store is and does) so that each stays one concept.
@@ -19,13 +22,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pydantic_core import from_json as _from_json
-
-from ..codec import gc_paused
-from ..errors import SnapshotError
+from ..codec import RawJSON, gc_paused, parsed_values
+from ..errors import ContextSerdeError, SnapshotError
 from .delta import apply_delta, calls_of
 from .edits import edits_of
 from .listing import _when, plural
+from .texts import parse_record
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -60,6 +62,7 @@ class Snapshot:
 
     __slots__ = (
         "_chain",
+        "_context",
         "created_at",
         "kind",
         "reason",
@@ -80,11 +83,33 @@ class Snapshot:
         self.reason: str = record.reason
         self.kind: str = record.kind
         self._chain = chain
+        self._context: dict[str, Any] | None = None
 
     @property
     def context(self) -> dict[str, Any]:
         """The whole run at this snapshot, as ``ctx.to_dict()`` gives it."""
+        if self._context is None:
+            context = self._chain.context(self.seq)
+            store = context.get("store")
+            if type(store) is dict and any(type(v) is RawJSON for v in store.values()):
+                context = {**context, "store": self._parsed(store)}
+            self._context = context
+        return self._context
+
+    def _raw_context(self) -> dict[str, Any]:
+        """``context`` with its big store values still as the text the store keeps
+        (``RawJSON``): what ``resume`` restores, parsing each value only when a step reads it
+        (see ``checkpoint.texts``)."""
         return self._chain.context(self.seq)
+
+    def _parsed(self, values: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return parsed_values(values, check=False)
+        except ContextSerdeError as exc:
+            raise SnapshotError(
+                f"{self._chain.store!r}: snapshot {self.seq} of run {self.run_id!r} cannot be "
+                f"read: {exc}; the store is damaged"
+            ) from None
 
     @property
     def calls(self) -> list[dict[str, Any]]:
@@ -97,16 +122,21 @@ class Snapshot:
         if '"done"' not in record.data:
             return []
         try:
-            return calls_of(self._chain._parse(record))
+            calls = calls_of(self._chain._parse(record))
         except ValueError as exc:
             raise SnapshotError(
                 f"{self._chain.store!r}: snapshot {self.seq} of run {self.run_id!r} cannot be "
                 f"read: {exc}; the store is damaged"
             ) from None
+        for call in calls:
+            values = call.get("set")
+            if type(values) is dict and any(type(v) is RawJSON for v in values.values()):
+                call["set"] = self._parsed(values)
+        return calls
 
     @property
     def workflow(self) -> str:
-        return str(self.context.get("workflow", ""))
+        return str(self._raw_context().get("workflow", ""))
 
     @property
     def edits(self) -> list[dict[str, Any]]:
@@ -184,7 +214,7 @@ class _Chain:
 
     def _parse(self, record: Record) -> dict[str, Any]:
         try:
-            data = _from_json(record.data, allow_inf_nan=False)  # strict, as codec.parse_json
+            data = parse_record(record.data, f"snapshot {record.seq} of run {record.run_id!r}")
         except ValueError as exc:
             raise SnapshotError(
                 f"{self.store!r}: snapshot {record.seq} of run {record.run_id!r} is not valid "

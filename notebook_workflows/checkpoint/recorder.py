@@ -336,7 +336,7 @@ class Recorder:
         changes: Changes | None = None,
     ) -> None:
         state = ctx._state
-        snapshot = snapshot_of(ctx)
+        snapshot = snapshot_of(ctx, raw=True)
         if reason == "fork" and self.edits:
             snapshot["edits"] = self.edits
         if changes is not None and (changes.completed or changes.answers):

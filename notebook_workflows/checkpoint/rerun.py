@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..codec import RawJSON
 from ..errors import ContextSerdeError, SnapshotError
 from ..events import Event
 from ..runtime.replay import Effects, ReplayTable
@@ -175,7 +176,8 @@ def _add(table: ReplayTable, entry: Mapping[str, Any], run_id: str) -> None:
         )
         writes: dict[str, Any] = {}
         for key_, value in (entry.get("set") or {}).items():
-            decode(value, path=f"set.{key_}")  # checked now: a replay writes it as it is
+            if type(value) is not RawJSON:  # (text: checked by the get that reads it)
+                decode(value, path=f"set.{key_}")  # checked now: a replay writes it as it is
             writes[str(key_)] = value
         for key_ in entry.get("deleted") or ():
             writes[str(key_)] = None

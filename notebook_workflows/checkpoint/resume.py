@@ -159,7 +159,9 @@ def _load(
     the ``StepCodeChangedWarning`` to give once the run goes ahead (``what``: resume, fork)."""
     name = type(workflow).__name__
     warn: Callable[[], None] = _nothing
-    data = snapshot.context
+    # the context with big store values still as text, where the store gives it that way
+    raw_context = getattr(snapshot, "_raw_context", None)
+    data = raw_context() if raw_context is not None else snapshot.context
     where = f"run {run_id!r} (snapshot {snapshot.seq} in {store!r})"
     saved = str(data.get("workflow", ""))
     if saved.rpartition(":")[2] != type(workflow).__qualname__:

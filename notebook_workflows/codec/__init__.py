@@ -8,7 +8,7 @@ assembled from those encoded forms. ``notebook_workflows.serialization`` re-expo
 The rooms: ``_encode`` (values to data: tags, limits, refusals), ``_decode`` (data to values,
 checking everything), ``_classes`` (class names, found again without importing or calling),
 ``_zones`` (time zones, resolved without importing), ``_paths`` (where it went wrong, said for
-people), ``_text`` (strict JSON text).
+people), ``_text`` (strict JSON text), ``_raw`` (values kept as their JSON text until used).
 
 Design decisions
 ----------------
@@ -38,19 +38,24 @@ from ._decode import decode, decode_event
 from ._digest import fields_digest
 from ._encode import INT_DIGITS, MAX_DEPTH, encode, encode_event
 from ._paths import short_repr
+from ._raw import RawJSON, decode_raw, parse_raw, parsed_values
 from ._text import gc_paused, parse_json
 
 __all__ = [
     "INT_DIGITS",
     "MAX_DEPTH",
+    "RawJSON",
     "decode",
     "decode_event",
+    "decode_raw",
     "encode",
     "encode_event",
     "fields_digest",
     "find_class",
     "gc_paused",
     "parse_json",
+    "parse_raw",
+    "parsed_values",
     "qualified_name",
     "register",
     "short_repr",

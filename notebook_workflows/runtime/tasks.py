@@ -317,7 +317,7 @@ class StepRunner:
             ctx = remote.RemoteContext(
                 inv.step,
                 self.run_id,
-                remote.RemoteStore(self.ctx.store._state_type, self.ctx.store._encoded()),
+                remote.RemoteStore(self.ctx.store._state_type, self.ctx.store._encoded(raw=True)),
                 self._retry_of(inv),
                 dict(inv.journal or {}),
                 inv.id,
