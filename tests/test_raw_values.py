@@ -15,6 +15,7 @@ import json
 import pickle
 import random
 import sqlite3
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,35 @@ def test_a_raw_value_travels_to_another_process_as_text() -> None:
     raw = RawJSON(to_json(ITEMS).decode(), "snapshot 3 of run 'r'")
     back = pickle.loads(pickle.dumps(raw))
     assert type(back) is RawJSON and back.text == raw.text and back.where == raw.where
+
+
+class KeepSync(Workflow):
+    """``Keep`` with a sync ``use``, to run in another process."""
+
+    fail = False
+
+    @step
+    async def begin(self, ctx: Context, ev: StartEvent) -> Go:
+        await ctx.store.set("items", ev.items)
+        return Go()
+
+    @step
+    def use(self, ctx: Context, ev: Go) -> StopEvent:
+        if self.fail:
+            raise RuntimeError("use failed")
+        return StopEvent(result=ctx.store.get("items") == ITEMS)
+
+
+async def test_a_resumed_step_in_another_process_reads_the_value_kept_as_text() -> None:
+    store = MemoryStore()
+    workflow = KeepSync()
+    workflow.fail = True
+    handler = workflow.run(checkpoint=store, items=ITEMS)
+    with pytest.raises(RuntimeError):
+        await handler
+    raw_of(store.latest(handler.run_id))
+    with ProcessPoolExecutor(1) as pool:
+        assert await KeepSync(executor=pool).resume(handler.run_id, store=store) is True
 
 
 # -- the codec's rules, for text --------------------------------------------------------------

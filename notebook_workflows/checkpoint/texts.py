@@ -101,24 +101,24 @@ def parse_record(text: str | bytes, where: str) -> Any:
         return from_json(text, allow_inf_nan=False)
     end = text.find("],", len(_HEAD))
     offsets = from_json(text[len(_HEAD) - 1 : end + 1]) if end > 0 else None
-    body = text[end + 2 :]
+    body = end + 2  # where the offsets count from
     if (
         type(offsets) is not list
         or not offsets
         or len(offsets) % 2
         or any(type(n) is not int for n in offsets)
-        or any(b < a for a, b in zip([0, *offsets], [*offsets, len(body)], strict=True))
+        or any(b < a for a, b in zip([0, *offsets], [*offsets, len(text) - body], strict=True))
     ):
         raise ValueError("its list of raw store values does not match its text")
     pieces = ["{"]
     raws = []
-    last = 0
+    last = body
     for i in range(0, len(offsets), 2):
-        start, stop = offsets[i], offsets[i + 1]
-        pieces += (body[last:start], '{"$raw":', str(i // 2), "}")
-        raws.append(body[start:stop])
+        start, stop = body + offsets[i], body + offsets[i + 1]
+        pieces += (text[last:start], '{"$raw":', str(i // 2), "}")
+        raws.append(text[start:stop])
         last = stop
-    pieces.append(body[last:])
+    pieces.append(text[last:])
     data = from_json("".join(pieces), allow_inf_nan=False)
     found = 0
     if type(data) is dict:

@@ -41,6 +41,7 @@ from pydantic_core import from_json
 from ..errors import ContextSerdeError
 from ._decode import decode
 from ._encode import MAX_DEPTH
+from ._text import gc_paused
 
 __all__ = ["RawJSON", "decode_raw", "parse_raw", "parsed_values"]
 
@@ -71,7 +72,8 @@ def parse_raw(raw: RawJSON, path: str, check: bool = False) -> Any:
     naming ``path`` and where the text came from if it is not JSON or nests too deep, or, with
     ``check``, if ``decode`` would refuse it (see above)."""
     try:
-        data = from_json(_OPEN + raw.text + _CLOSE, allow_inf_nan=False)
+        with gc_paused():  # many new containers at once: see ``_text``
+            data = from_json(_OPEN + raw.text + _CLOSE, allow_inf_nan=False)
     except ValueError as exc:
         if "recursion limit" in str(exc):
             reason = f"it is nested deeper than the limit of {MAX_DEPTH} levels"
