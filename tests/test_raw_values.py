@@ -289,3 +289,13 @@ def _mutated(text: str, rng: random.Random) -> str:
         at = rng.randrange(len(body))
         body = body[:at] + rng.choice('{}[]",:$0a\\') + body[at + 1 :]
     return head + body
+
+
+async def test_snapshots_that_share_a_value_share_its_parse(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "runs.db")
+    run_id = await failed_run(store)
+    history = store.history(run_id)
+    kept = [s for s in history if "items" in s._raw_context()["store"]]
+    assert len(kept) >= 2
+    first = kept[0].context["store"]["items"]
+    assert all(s.context["store"]["items"] is first for s in kept)  # one parse, as before

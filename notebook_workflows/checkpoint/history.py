@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..codec import RawJSON, gc_paused, parsed_values
+from ..codec import RawJSON, gc_paused, parse_raw
 from ..errors import ContextSerdeError, SnapshotError
 from .delta import apply_delta, calls_of
 from .edits import edits_of
@@ -104,7 +104,7 @@ class Snapshot:
 
     def _parsed(self, values: dict[str, Any]) -> dict[str, Any]:
         try:
-            return parsed_values(values, check=False)
+            return {k: self._chain.parsed(v, k) for k, v in values.items()}
         except ContextSerdeError as exc:
             raise SnapshotError(
                 f"{self._chain.store!r}: snapshot {self.seq} of run {self.run_id!r} cannot be "
@@ -179,6 +179,8 @@ class _Chain:
         self.records = list(records)
         self.index = {record.seq: i for i, record in enumerate(self.records)}
         self.cache: dict[int, dict[str, Any]] = {}
+        # store values kept as text, parsed: the snapshots that share a value share its data
+        self.values: dict[int, tuple[RawJSON, Any]] = {}
 
     def context(self, seq: int) -> dict[str, Any]:
         found = self.cache.get(seq)
@@ -211,6 +213,15 @@ class _Chain:
         while len(self.cache) > self.CACHED:
             del self.cache[next(iter(self.cache))]
         return context
+
+    def parsed(self, value: Any, key: str) -> Any:
+        """``value`` as data: parsed once per chain if it is text (``RawJSON``)."""
+        if type(value) is not RawJSON:
+            return value
+        found = self.values.get(id(value))
+        if found is None:
+            found = self.values[id(value)] = (value, parse_raw(value, key))
+        return found[1]
 
     def _parse(self, record: Record) -> dict[str, Any]:
         try:
