@@ -7,7 +7,9 @@
    figure is each mode's extra cost per step over the run without a checkpoint. A 1-step run
    in each mode gives the fixed cost of a run (lease, first and last record), and the
    marginal cost per step leaves it out. The database file exists before the timed runs (a
-   first small run made it), as a store used before would.
+   first small run made it), as a store used before would. The chain's steps are quick Python,
+   so in "async" they share records, one per ``writer.MAX_WAITING`` steps (the floor still
+   commits one row per step): what "async" costs a run whose steps never wait.
 
 2. Resume time: from the ``resume`` call to the first resumed step starting (the step records
    ``time.perf_counter()``), for a failed run with 100 and with 10,000 snapshots. "warm" passes
@@ -81,7 +83,7 @@ def run_chain(variant, reps, tmp):
             if store is not None:
                 info = next(info for info in store.runs() if info.run_id != "makes-the-file")
                 assert info.status == "done"
-                assert info.seq + 1 == (2 if mode == "exit" else steps + 3)
+                assert info.seq + 1 <= steps + 3 and (mode != "exit" or info.seq == 1)
                 store.close()
             if i:
                 samples.append(elapsed)

@@ -36,6 +36,7 @@ class Chain(Workflow):
     seen: Any = None
     first_hop_at: float | None = None  # perf_counter() when the first hop started
     pause: float = 0.0  # seconds each hop waits, as a step waiting on a network would
+    pause_every: int = 1  # ... or only every so many hops (hop 0 among them)
 
     @step
     async def begin(self, ctx: Context, ev: StartEvent) -> Hop:
@@ -50,7 +51,7 @@ class Chain(Workflow):
         if self.first_hop_at is None:
             self.first_hop_at = time.perf_counter()
         log_line(await ctx.store.get("log"), str(ev.i))
-        if self.pause:
+        if self.pause and ev.i % self.pause_every == 0:
             await asyncio.sleep(self.pause)
         if ev.i == self.charge_at:
             await ctx.once("charge", charge, await ctx.store.get("ledger"), str(ev.i))

@@ -124,9 +124,9 @@ async def test_a_big_state_with_small_changes_writes_small_deltas(tmp_path: Path
     class Wide(Recorder):
         sizes: list[int] = []
 
-        def _save(self, record: Any, new_run: Any) -> None:
+        def _save(self, record: Any, new_run: Any, soon: bool = False) -> None:
             type(self).sizes.append(len(record.data))
-            super()._save(record, new_run)
+            super()._save(record, new_run, soon)
 
     handler = Counter().run(checkpoint=Wide(store), n=1)
     await handler

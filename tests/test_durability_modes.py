@@ -23,10 +23,15 @@ from ckpt_flows import Approve, Docs
 from durability_flows import Chain, total
 
 from notebook_workflows import (
+    Context,
+    Event,
     HumanResponseEvent,
     InputRequiredEvent,
     SnapshotError,
+    StartEvent,
     StopEvent,
+    Workflow,
+    step,
 )
 from notebook_workflows.checkpoint import BaseStore, MemoryStore, Record, Recorder, SQLiteStore
 from notebook_workflows.checkpoint.writer import MAX_WAITING, Writer
@@ -215,13 +220,15 @@ async def test_async_writes_step_records_in_its_thread_while_steps_wait() -> Non
     assert result == total(30)
     [info] = store.runs()
     check_chain(store, info.run_id)
+    history = store.history(info.run_id)
     loop_thread = threading.current_thread().name
-    assert store.threads[0] == loop_thread  # the start is written before run() returns
-    # every step's record but the last one's, which the end record (a promise: written at
-    # once) found still waiting and took along
-    steps = [store.threads[seq] for seq in range(1, info.seq - 1)]
-    assert set(steps) == {f"checkpoint-writer {info.run_id}"}
-    assert store.threads[info.seq - 1] == store.threads[info.seq] == loop_thread
+    # each step that the run waited after has a record of its own, written by the thread;
+    # the last step's changes went with the end record (a promise: written at once)
+    steps = [s for s in history if s.reason == "step"]
+    assert [s.steps for s in steps] == list(range(1, 31))
+    assert {store.threads[s.seq] for s in steps} == {f"checkpoint-writer {info.run_id}"}
+    assert [history[-1].reason, history[-1].steps] == ["end", 31]
+    assert store.threads[0] == store.threads[info.seq] == loop_thread
     assert writer_threads() == []  # joined when the run ended
 
 
@@ -232,14 +239,66 @@ async def test_sync_writes_every_record_on_the_loop() -> None:
     assert store.batches == []
 
 
-async def test_async_groups_the_records_of_a_busy_run_into_full_batches_one_commit_each(
+async def test_async_quick_steps_share_a_record_and_a_step_that_waits_has_its_own() -> None:
+    store = Watched()
+    workflow = Chain()
+    workflow.pause, workflow.pause_every = 0.02, 5  # hops 0, 5, 10, ... wait; the rest do not
+    assert await workflow.run(checkpoint=store, durability="async", n=40, log=os.devnull) == (
+        total(40)
+    )
+    [info] = store.runs()
+    check_chain(store, info.run_id)
+    covered = [s.steps for s in store.history(info.run_id)[1:]]
+    gaps = [b - a for a, b in zip([0, *covered], covered, strict=False)]
+    assert all(1 <= gap <= 5 for gap in gaps), gaps  # never past a step the run waited in
+    assert max(gaps) > 1  # the quick ones shared
+    assert covered[-1] == 41
+
+
+class Tick(Event):
+    i: int
+
+
+class Lagging(Workflow):
+    """Ticks that note, as each starts, how many completed steps the store lacks; every
+    third one waits a little, so the steps before it go to the writer's thread."""
+
+    store: BaseStore
+    lags: list[int]
+
+    @step
+    async def go(self, ctx: Context, ev: StartEvent) -> Tick:
+        return Tick(i=0)
+
+    @step
+    async def tick(self, ctx: Context, ev: Tick) -> Tick | StopEvent:
+        self.lags.append(1 + ev.i - self.store.run_info(ctx.run_id).steps)
+        if ev.i % 3 == 0:
+            await asyncio.sleep(0.004)
+        return Tick(i=ev.i + 1) if ev.i < 120 else StopEvent(result=ev.i)
+
+
+async def test_async_never_leaves_max_waiting_steps_unwritten_though_the_store_is_slow() -> None:
+    class Slow(Watched):
+        def _append(self, record: Record, new_run: Any) -> None:
+            time.sleep(0.03)  # the thread's commits lag far behind the steps
+            super()._append(record, new_run)
+
+    workflow = Lagging()
+    workflow.store, workflow.lags = Slow(), []
+    assert await workflow.run(checkpoint=workflow.store, durability="async") == 120
+    assert max(workflow.lags) < MAX_WAITING  # what a crash could lose, at any moment
+    assert max(workflow.lags) > 3  # the store did lag: the bound was what held it
+
+
+async def test_async_a_busy_run_writes_a_record_every_max_waiting_steps_one_commit_each(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Quick steps fill the queue before records are due for the thread: the run writes each
-    full batch itself, one commit each, instead of handing it over and waiting."""
-    import notebook_workflows.checkpoint.writer as writer_module
+    """Quick steps never leave the run waiting: every MAX_WAITING of them share one record,
+    which the run writes itself, one commit, instead of handing it to the thread."""
+    import notebook_workflows.checkpoint.recorder as recorder_module
 
-    monkeypatch.setattr(writer_module, "LINGER", 60.0)  # the thread never gets them first
+    monkeypatch.setattr(recorder_module, "LINGER", 60.0)  # no step is ever followed by a wait
     commits: list[tuple[int, str]] = []
 
     class Counting(SQLiteStore):
@@ -256,41 +315,27 @@ async def test_async_groups_the_records_of_a_busy_run_into_full_batches_one_comm
     assert result == total(200)
     [info] = store.runs()
     check_chain(store, info.run_id)
-    assert sum(size for size, _ in commits) == info.seq + 1  # each record written once
-    # the start alone, then full batches, then what was left with the end record
-    sizes = [size for size, _ in commits]
-    assert sizes[0] == 1 and set(sizes[1:-1]) == {MAX_WAITING}, sizes
-    assert len(commits) == 2 + (info.seq - 1) // MAX_WAITING
-    assert {thread for _, thread in commits} == {threading.current_thread().name}
-
-
-async def test_async_batches_records_while_a_slow_store_commits() -> None:
-    store = Watched(slow=0.002)  # a slow commit: records pile up meanwhile
-    assert await Chain().run(checkpoint=store, durability="async", n=200, log=os.devnull) == (
-        total(200)
+    history = store.history(info.run_id)
+    assert [s.steps for s in history if s.reason == "step"] == list(
+        range(MAX_WAITING, 201, MAX_WAITING)
     )
-    [info] = store.runs()
-    check_chain(store, info.run_id)
-    sizes = [size for size, _ in store.batches]
-    assert max(sizes) > 1 and max(sizes) <= MAX_WAITING
-    assert len(sizes) < info.seq / 2  # far fewer writes than records
+    assert [history[-1].reason, history[-1].steps] == ["end", 201]
+    assert commits == [(1, threading.current_thread().name)] * len(history)
 
 
 async def test_async_a_failed_write_fails_the_run_and_keeps_what_was_saved(
     tmp_path: Path,
 ) -> None:
-    store, log = Watched(fail_at=30), tmp_path / "log"
+    store, log = Watched(fail_at=8), tmp_path / "log"
     # long enough that the failure stops the run before it ends (see the recorder's docstring)
     handler = Chain().run(checkpoint=store, durability="async", n=300, log=str(log), run_id="d")
     with pytest.raises(SnapshotError) as caught:
         await handler
     message = str(caught.value)
-    kept = store.latest("d").seq  # the batch with snapshot 30 was written all or nothing
-    # the lost batch, named from its first record: the first checkpoint the store lacks
-    assert f"run 'd' stopped: the checkpoints of snapshots {kept + 1} to " in message
-    assert "(from the one after step 'hop' to the one after step 'hop')" in message
+    kept = store.latest("d").seq
+    assert "run 'd' stopped: the checkpoint after step 'hop' (snapshot 8)" in message
     assert repr(store) in message and "resume('d')" in message
-    assert kept < 30 and f"last good checkpoint is snapshot {kept}" in message
+    assert kept == 7 and "last good checkpoint is snapshot 7" in message
     assert "No space left" in message
     assert handler.status == "failed"
     assert store.run_info("d").seq == kept  # nothing after the lost batch, though it could be
@@ -400,19 +445,14 @@ def test_the_writer_makes_a_run_wait_when_its_queue_is_full() -> None:
 
 
 async def test_async_a_lost_end_record_fails_the_run_and_the_history_stays_whole() -> None:
-    store = Watched(fail_at=7)  # 0 start, 1 begin, 2..6 hops 0..4, 7 the end
+    store = Watched(fail_at=1)  # 0 start, 1 the end with the six quick steps before it
     handler = Chain().run(checkpoint=store, durability="async", n=5, log=os.devnull, run_id="late")
     with pytest.raises(SnapshotError) as caught:
         await handler  # its store would not say it is done: it failed
-    kept = store.latest("late").seq  # everything before the lost batch
-    # the records still waiting when the end came went in its batch, and were lost with it
-    assert f"the checkpoints of snapshots {kept + 1} to 7 (from the one after step" in str(
-        caught.value
-    )
-    assert "to the one of its end (done)) could not be saved" in str(caught.value)
+    assert "the checkpoint of its end (done) (snapshot 1) could not be saved" in str(caught.value)
     assert "resume('late')" in str(caught.value)
     assert handler.status == "failed"
-    assert kept < 7 and store.run_info("late").seq == kept
+    assert store.run_info("late").seq == 0
     assert writer_threads() == []
     assert await Chain().resume("late", store=store) == total(5)
     check_chain(store, "late")

@@ -22,9 +22,7 @@ async def failed_run(path: Path, snapshots: int) -> None:
     workflow = Chain()
     workflow.fail_at = snapshots - 3
     with SQLiteStore(path) as store:
-        handler = workflow.run(
-            checkpoint=store, durability="async", run_id="long", n=snapshots, log="/dev/null"
-        )
+        handler = workflow.run(checkpoint=store, run_id="long", n=snapshots, log="/dev/null")
         with contextlib.suppress(RuntimeError):  # the last step fails, as it should
             await handler
         info = store.run_info("long")

@@ -18,20 +18,28 @@ When those records reach the store is the run's ``durability``:
 * ``"sync"`` (the default): every record is written on the event loop, inside its hook. That
   makes a checkpoint atomic with the routing of the step's output: no other step can start or
   finish in between, and a step whose hook returned is in the store.
-* ``"async"``: a step's delta is still taken and encoded on the loop, inside the hook (taking
-  it drains the change tracking), then queued for the writer (``writer.py``), which writes
-  the records in order, in batches of one commit each (``store.save_many``): its thread
-  writes the records that waited ``writer.LINGER`` while steps wait, and a busy run writes
-  each full batch itself. A crash can lose the last few steps (fewer than
-  ``writer.MAX_WAITING``), which ``resume`` runs again; never the store, since batches are
-  written whole, in order, and nothing is written after a failed one. ``ctx.once`` records,
-  pauses for a human and the end are promises: their hook writes everything queued and the
-  record itself before it returns. A write that fails in the thread fails the run (through the
-  same ``watch`` callback as a lost lease, or at the next hook, whichever comes first) with
-  the error a synchronous write gives. A failure found only by the last hook, ``run_ended``,
-  fails a run that would otherwise be done (the driver turns the lost end record into the
-  run's error); the store still holds a whole prefix of the history, and ``resume`` runs the
-  lost steps again.
+* ``"async"``: steps that complete in quick succession share one record. A completed step's
+  changes stay in the change tracking; once the run has gone ``writer.LINGER`` (2 ms) without
+  another step completing (it waits for a model, a network: the case that matters in a
+  notebook), one delta covering every step since the last record is taken on the loop and
+  written by the writer's thread (``writer.py``), off the loop. A run whose steps keep coming
+  quicker than that never waits: every ``writer.MAX_WAITING`` (16) steps it takes their
+  record and writes it itself, one commit. So a step that waits has its own record, as in
+  "sync", and a burst of quick steps costs one record per 16 instead of one per step
+  (``bench/bench_durability.py``: the per-step work of building and encoding a record, not
+  the commit, was what made "async" cost 2.6 times the bare SQLite commit). A crash can lose
+  the steps not yet written, fewer than ``MAX_WAITING`` at any moment (steps whose record the
+  thread has not written yet count too), which ``resume`` runs again; never the store, since
+  records are written whole, in order, and nothing is written after a failed one. The history
+  has one snapshot per record, so ``resume(at=n)`` forks from the end of such a group;
+  ``rerun`` replays every call, each being listed in its record. ``ctx.once`` records,
+  pauses for a human and the end are promises: their hook writes everything not yet written
+  and the record itself before it returns. A write that fails in the thread fails the run
+  (through the same ``watch`` callback as a lost lease, or at the next hook, whichever comes
+  first) with the error a synchronous write gives. A failure found only by the last hook,
+  ``run_ended``, fails a run that would otherwise be done (the driver turns the lost end
+  record into the run's error); the store still holds a whole prefix of the history, and
+  ``resume`` runs the lost steps again.
 * ``"exit"``: nothing is written per step. The start base, ``ctx.once`` records, pauses and
   the end are written, synchronously, each as one delta that covers every change since the
   record before it (the change tracking keeps accumulating until it is drained), so the
@@ -64,6 +72,7 @@ Design decisions:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import os
@@ -79,7 +88,7 @@ from ..workflow import DURABILITY  # when a run's records reach the store: see a
 from .base import MIN_BASE_GAP, LeaseStore, Record, RunInfo, SnapshotStore, dumps
 from .delta import DELETED, calls_done, delta_baseline, delta_of
 from .lease import LeaseKeeper, Owner, RunOwnedError
-from .writer import Writer
+from .writer import LINGER, MAX_WAITING, Writer
 
 # The run ids this process drives now, with a lease: a second resume of one of them in the same
 # process is refused like one from another process.
@@ -95,9 +104,6 @@ __all__ = ["DURABILITY", "Recorder"]
 REPLAY_BATCH = 256
 
 _record = functools.partial(tuple.__new__, Record)  # Record(*fields), from a tuple of them
-
-# The records that are in the store before their hook returns, in every mode.
-_PROMISES = frozenset({"start", "fork", "resume", "journal", "status", "end"})
 
 
 class Recorder:
@@ -150,6 +156,15 @@ class Recorder:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.codes: dict[str, str] = {}  # step -> code hash, for the calls a rerun replays
         self.replays = 0  # replayed calls not written yet (see ``step_replayed``)
+        # "async": steps completed since the last record, when the last did, which it was
+        self.pending = 0
+        self.last_at = 0.0
+        self.last_step: str | None = None
+        self.timer: asyncio.TimerHandle | None = None  # the check that the run went idle
+        self.recorded_steps = 0  # ``steps_done`` as of the last record built
+        # records handed to the writer's thread and not known written: (seq, steps they cover)
+        self.unwritten: collections.deque[tuple[int, int]] = collections.deque()
+        self.unwritten_steps = 0
         self.encoded: dict[int, Any] = {}  # queued events' encodings (``delta_of``)
 
     def __repr__(self) -> str:
@@ -247,8 +262,47 @@ class Recorder:
 
     def step_completed(self, ctx: Context[Any], step: str | None) -> None:
         # "exit" leaves the changes tracked: the next record written covers them
-        if self.durability != "exit" and self._writing():
+        if self.durability == "exit" or not self._writing():
+            return
+        if self.writer is None:
             self._delta(ctx, "step", step)
+            return
+        # "async": the changes wait for more steps to share their record (see above)
+        self.pending += 1
+        self.last_step = step
+        if self.pending + self._unwritten() >= MAX_WAITING:
+            self._delta(ctx, "step", step)  # a busy run: written here, one commit
+            return
+        self.last_at = time.monotonic()
+        if self.timer is None and self._loop is not None:
+            self.timer = self._loop.call_later(LINGER, self._idle, ctx)
+
+    def _idle(self, ctx: Context[Any]) -> None:
+        """On the loop, ``LINGER`` after a step completed: if no other step completed since
+        (the run waits for something), the steps not recorded yet get their record, which the
+        writer's thread writes; else check again ``LINGER`` after the latest."""
+        self.timer = None
+        writer = self.writer
+        if not self.pending or writer is None or writer.error is not None or self.failed:
+            return
+        left = self.last_at + LINGER - time.monotonic()
+        if left > 0:
+            self.timer = self._loop.call_later(left, self._idle, ctx)  # type: ignore[union-attr]
+            return
+        try:
+            self._delta(ctx, "step", self.last_step, soon=True)
+        except BaseException as exc:  # (a timer has no caller to raise to) the run fails
+            self.failed = self.failed or exc
+            self._lost(exc)
+
+    def _unwritten(self) -> int:
+        """Steps whose record the writer's thread has not written yet."""
+        queue = self.unwritten
+        if queue:
+            written = self.writer.written  # type: ignore[union-attr]
+            while queue and queue[0][0] <= written:
+                self.unwritten_steps -= queue.popleft()[1]
+        return self.unwritten_steps
 
     def step_replayed(self, ctx: Context[Any], step: str | None) -> None:
         """A rerun replayed a step (``Workflow.rerun``). Replayed calls are written
@@ -275,6 +329,9 @@ class Recorder:
             self._delta(ctx, "status", None)
 
     def run_ended(self, ctx: Context[Any]) -> None:
+        timer, self.timer = self.timer, None
+        if timer is not None:
+            timer.cancel()
         try:
             if self._writing():  # else the last good one stays latest
                 self._delta(ctx, "end", None)
@@ -304,8 +361,9 @@ class Recorder:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def _delta(self, ctx: Context[Any], reason: str, step: str | None) -> None:
-        self.replays = 0  # whatever record is written covers them
+    def _delta(self, ctx: Context[Any], reason: str, step: str | None, soon: bool = False) -> None:
+        """Write the changes since the last record (with ``soon``, by the writer's thread)."""
+        self.replays = self.pending = 0  # whatever record is written covers them
         state = ctx._state
         changes = state.drain_changes()
         encoded = self.encoded
@@ -315,7 +373,7 @@ class Recorder:
         # count towards the next base
         since_base = self.since_base + len(data)
         if since_base > self.gap:
-            self._base(ctx, reason, step, changes=changes)
+            self._base(ctx, reason, step, changes=changes, soon=soon)
             return
         if changes.completed or changes.answers:
             calls = calls_done(ctx, changes, self.codes, encoded, delta.get("store_set"))
@@ -325,7 +383,7 @@ class Recorder:
             encoded.clear()
 
         self.since_base = since_base
-        self._save(self._next("delta", reason, step, state, data), None)
+        self._save(self._next("delta", reason, step, state, data), None, soon)
 
     def _base(
         self,
@@ -334,6 +392,7 @@ class Recorder:
         step: str | None,
         new_run: RunInfo | None = None,
         changes: Changes | None = None,
+        soon: bool = False,
     ) -> None:
         state = ctx._state
         snapshot = snapshot_of(ctx, raw=True)
@@ -344,7 +403,7 @@ class Recorder:
             snapshot.update(calls_done(ctx, changes, self.codes, None, snapshot["store"]))
         data = dumps(snapshot)
         self.since = delta_baseline(ctx)
-        self._save(self._next("base", reason, step, state, data), new_run)
+        self._save(self._next("base", reason, step, state, data), new_run, soon)
         self.gap = max(len(data), self.min_base_gap)
         self.since_base = 0
 
@@ -365,12 +424,18 @@ class Recorder:
             )
         )
 
-    def _save(self, record: Record, new_run: RunInfo | None) -> None:
+    def _save(self, record: Record, new_run: RunInfo | None, soon: bool = False) -> None:
+        """Write ``record``: here, or with ``soon`` by the writer's thread ("async")."""
         writer = self.writer
+        covered, self.recorded_steps = record.steps - self.recorded_steps, record.steps
         if writer is not None:
             writer.put(record)  # numbered now: the next record follows it whatever happens
             self.seq = record.seq
-            if record.reason in _PROMISES:
+            if soon:
+                self.unwritten.append((record.seq, covered))
+                self.unwritten_steps += covered
+                writer.write_soon()
+            else:
                 writer.flush()
             if writer.error is not None:
                 self.failed = writer.error

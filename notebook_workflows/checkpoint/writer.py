@@ -4,9 +4,13 @@ on with the next steps, or by the run itself when it outpaces the thread.
 
 Design decisions:
 
-* The loop encodes, the writer only writes. A record's delta is taken on the event loop when
-  its step completes (taking it drains the run's change tracking, so it cannot wait), and what
-  crosses to the thread is a finished ``Record`` of JSON text: the thread never reads the run's
+* How the recorder uses it: a record that several quick steps share is handed over once the
+  run has gone idle, with ``write_soon`` (the thread writes it at once, off the loop); one a
+  busy run made, or a promise, is written on the loop by ``flush`` (see ``recorder``). The
+  writer's own linger, below, still decides for records ``put`` without either.
+* The loop encodes, the writer only writes. A record's delta is taken on the event loop
+  (taking it drains the run's change tracking), and what crosses to the thread is a finished
+  ``Record`` of JSON text: the thread never reads the run's
   state, so the queue is the only thing the two share. (Encoding in the thread instead would
   not make a run faster: under the GIL the thread's Python work is the loop's lost time, and
   a run that outpaces its store waits for the thread anyway.)
@@ -160,6 +164,14 @@ class Writer:
             batch = self._take()
         if batch:
             self._write(batch)
+
+    def write_soon(self) -> None:
+        """Have the thread write what is queued now, not once it has lingered (the run is
+        known to wait: see ``recorder``)."""
+        with self._lock:
+            if self._queue and self._loop_thread is not None:
+                self._due = True
+                self._cond.notify_all()
 
     def close(self) -> None:
         """Write what waits, then stop the thread and wait for it. Calling it twice is
