@@ -293,9 +293,9 @@ class Workflow:
         it: an unfinished run (restored, failed or cancelled) goes on from where it stopped; a
         finished one starts anew with its store kept. ``stepwise=True`` runs nothing until
         ``await handler.step()``. ``durability`` says when a checkpointed run writes:
-        ``"sync"`` after every step (the default), ``"async"`` batched off the event loop (a
-        crash may lose the last few steps, never the store), ``"exit"`` only when the run
-        pauses, fails or ends. ``executor`` runs this run's sync steps (those without an
+        ``"sync"`` after every step (the default), ``"async"`` off the event loop, steps in
+        quick succession sharing a record (a crash may lose the last few steps, never the
+        store), ``"exit"`` only when the run pauses, fails or ends. ``executor`` runs this run's sync steps (those without an
         executor of their own), in place of the workflow's. ``cache=store``: see
         ``checkpoint.rerun``.
         """

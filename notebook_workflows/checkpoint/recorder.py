@@ -291,7 +291,7 @@ class Recorder:
             return
         try:
             self._delta(ctx, "step", self.last_step, soon=True)
-        except BaseException as exc:  # (a timer has no caller to raise to) the run fails
+        except Exception as exc:  # (a timer has no caller to raise to) the run fails
             self.failed = self.failed or exc
             self._lost(exc)
 
