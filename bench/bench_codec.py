@@ -10,6 +10,11 @@ The figures the durability issue asks for are the library's own paths, through a
   record parsed but for its big store value, kept as text, see ``checkpoint.texts``),
   ``Context.from_dict`` of it, and the first ``ctx.store.get`` of the state, which parses
   that text;
+* load, state still text: the same without the first get: the context ``resume`` continues,
+  its state not parsed yet;
+* the floor of the read: pydantic-core's parser on the state's own text, ``orjson`` on it
+  (where installed), and ``marshal.loads`` of the same objects (CPython's fastest way to make
+  them, from its own binary format: what building 100,000 Python objects costs at least);
 * read, public context: the same through ``Snapshot.context`` (every value parsed into data)
   and ``Context.from_dict`` of it (which checks and copies every value), then the first get.
 
@@ -34,6 +39,7 @@ import argparse
 import asyncio
 import gc
 import json
+import marshal
 import os
 import statistics
 import sys
@@ -104,10 +110,18 @@ def main() -> None:
         restored = Context.from_dict(Holder(), store.latest("big").context)
         return restored.store._get("items")
 
+    def load() -> Any:
+        return Context.from_dict(Holder(), store.latest("big")._raw_context())
+
+    value_text = to_json(items).decode()
+    value_marshal = marshal.dumps(items)
     assert read() == items and read_public() == items
     parts = {
         "write": lambda: dumps(snapshot_of(ctx)),
         "read": read,
+        "load, state still text": load,
+        "parse of the state's text": lambda: parse_json(value_text),
+        "marshal.loads of the state": lambda: marshal.loads(value_marshal),
         "read, public context": read_public,
         "encode": lambda: encode(items, "items"),
         "to_json": lambda: to_json(data),
@@ -118,6 +132,12 @@ def main() -> None:
         "stdlib json.dumps": lambda: json.dumps(data),
         "stdlib json.loads": lambda: json.loads(text),
     }
+    try:  # not a dependency: for scale where it is installed (the bench's peers bring it)
+        import orjson
+
+        parts["orjson.loads of the state's text"] = lambda: orjson.loads(value_text)
+    except ImportError:
+        pass
     figures = {name: samples_of(fn, reps) for name, fn in parts.items()}
     # the same read in a process holding a notebook's worth of other objects, which the
     # collector's full passes walk too

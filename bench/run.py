@@ -510,12 +510,26 @@ def write_stores(records: list[dict[str, Any]], path: Path) -> str:
             f"| written | {fmt(write.get('median_ms'))} | {target} | {verdict(write)} |",
             f"| read | {fmt(read.get('median_ms'))} | {target} | {verdict(read)} |",
             "",
+            "The read is the load of the context (the state kept as text) and one parse of "
+            "the state's text by the first `get`; no walk checks and copies the values "
+            "afterwards (`read, public context`, below, still does). Below that lies making "
+            "the ~100,000 Python objects of the state at all: `marshal.loads` of them, "
+            "CPython's fastest loader, is the floor of any reader.",
+            "",
             "Where the time goes (median ms each):",
             "",
             "| part | ms | what it is |",
             "|---|---|---|",
         ]
         what = {
+            "load, state still text": "the read without the first get: the context resume "
+            "continues, the state kept as text until a step reads it",
+            "parse of the state's text": "pydantic-core's strict parser on the state's own "
+            "text: what the first get costs at least",
+            "orjson.loads of the state's text": "orjson on the same text, for scale (not a "
+            "dependency)",
+            "marshal.loads of the state": "CPython making the same objects from its own binary "
+            "format: the floor of building them",
             "read, public context": "the same read through `Snapshot.context` (every value "
             "parsed into data) and `Context.from_dict` of it (every value checked and copied)",
             "latest_context": "fetch the records and parse all of them into data "
