@@ -295,9 +295,9 @@ class Workflow:
         ``await handler.step()``. ``durability`` says when a checkpointed run writes:
         ``"sync"`` after every step (the default), ``"async"`` off the event loop, steps in
         quick succession sharing a record (a crash may lose the last few steps, never the
-        store), ``"exit"`` only when the run pauses, fails or ends. ``executor`` runs this run's sync steps (those without an
-        executor of their own), in place of the workflow's. ``cache=store``: see
-        ``checkpoint.rerun``.
+        store), ``"exit"`` only when the run pauses, fails or ends. ``executor`` runs this
+        run's sync steps (those without an executor of their own), in place of the
+        workflow's. ``cache=store``: see ``checkpoint.rerun``.
         """
         try:
             check_executor(executor, "run(executor=...)")
