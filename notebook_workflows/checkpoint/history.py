@@ -12,7 +12,8 @@ Design decisions:
   record that does not parse is a damaged store (``SnapshotError``), never a crash.
 * Big store values stay text (``checkpoint.texts``): the chain keeps them as ``RawJSON``,
   ``resume`` restores them as they are (``Snapshot._raw_context``), and ``Snapshot.context``,
-  what users read, parses them into data once per snapshot object.
+  what users read, holds them parsed into data: each value once per history, shared by the
+  snapshots that share it (``_Chain.parsed``).
 * The garbage collector waits while a base is parsed and deltas folded onto it: see
   ``codec._text``.
 * Split from ``base.py`` (what a store is and does) so that each stays one concept.
