@@ -299,3 +299,9 @@ async def test_snapshots_that_share_a_value_share_its_parse(tmp_path: Path) -> N
     assert len(kept) >= 2
     first = kept[0].context["store"]["items"]
     assert all(s.context["store"]["items"] is first for s in kept)  # one parse, as before
+
+
+def test_a_parse_error_points_into_the_saved_text() -> None:
+    with pytest.raises(ContextSerdeError) as caught:
+        decode_raw(RawJSON('{"a": 1x}', "snapshot 2 of run 'r'"), "store.a")
+    assert "column 8" in str(caught.value) and "the store is damaged" in str(caught.value)

@@ -78,7 +78,11 @@ def parse_raw(raw: RawJSON, path: str, check: bool = False) -> Any:
         if "recursion limit" in str(exc):
             reason = f"it is nested deeper than the limit of {MAX_DEPTH} levels"
         else:
-            reason = f"its text is not one JSON value ({exc})"
+            try:  # the parser's own words, placed in the saved text (not in our wrapping)
+                from_json(raw.text, allow_inf_nan=False)
+            except ValueError as own:
+                exc = own
+            reason = f"its saved text is not valid JSON ({exc}); the store is damaged"
         raise ContextSerdeError(f"cannot load {path} ({raw.where}): {reason}") from None
     for _ in range(_WRAP):
         if type(data) is not list or len(data) != 1:
