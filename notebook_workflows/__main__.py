@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint.base import BaseStore, SnapshotStore
-from .checkpoint.listing import _when, format_table, printable
+from .checkpoint.listing import _when, format_table, plural, printable
 from .errors import SnapshotError
 
 
@@ -127,7 +127,7 @@ def _show(store: SnapshotStore, run_id: str, limit: int) -> str:
     lines = [
         f"run       {info.run_id}",
         f"workflow  {info.workflow}",
-        f"status    {info.status}, {info.steps} steps done",
+        f"status    {info.status}, {info.steps} {plural(info.steps, 'step')} done",
         f"created   {_when(info.created_at)}",
         f"updated   {_when(info.updated_at)}",
     ]
