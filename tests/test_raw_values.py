@@ -305,3 +305,16 @@ def test_a_parse_error_points_into_the_saved_text() -> None:
     with pytest.raises(ContextSerdeError) as caught:
         decode_raw(RawJSON('{"a": 1x}', "snapshot 2 of run 'r'"), "store.a")
     assert "column 8" in str(caught.value) and "the store is damaged" in str(caught.value)
+
+
+async def test_a_view_of_a_store_with_damaged_text_says_why_and_keeps_the_rest() -> None:
+    from notebook_workflows.notebook.display import decoded_store
+
+    ctx = Context.from_dict(
+        Keep(), _context_with({"items": RawJSON("[1, 2", "snapshot 3 of run 'r'"), "n": 1})
+    )
+    handler = Keep().run(ctx=ctx, stepwise=True)
+    shown = decoded_store(handler.view())
+    await handler.cancel_run()
+    assert shown["n"] == 1
+    assert "snapshot 3 of run 'r'" in repr(shown["items"]) and "damaged" in repr(shown["items"])

@@ -4,9 +4,10 @@ A base keeps the store under ``"store"``, a delta the keys a step set under ``"s
 When one of those values is big (its text at least ``RAW_MIN`` characters), the record starts
 with a list of where each such value's text lies::
 
-    {"$raw":[10,1048586],"store_set":{"items":{"k00000":{...},...}},"queue_empty":true,...}
+    {"$raw":[21,1048597],"store_set":{"items":{"k00000":{...},...}},"queue_empty":true,...}
 
-The numbers are pairs of character offsets, counted from just after the list (``,`` included);
+The numbers are pairs of character offsets (start, end), counted from the character after the
+list's ``],``;
 the rest is the record as usual, so the text is still one JSON document that any JSON tool
 reads. ``parse_record`` reads everything else as usual and each listed value as a ``RawJSON``
 (``codec._raw``): the text itself, parsed when the value is first used. A record without big

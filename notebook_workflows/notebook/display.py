@@ -13,6 +13,7 @@ import html
 import reprlib
 from typing import TYPE_CHECKING, Any
 
+from ..codec import RawJSON, decode_raw
 from ..serialization import decode
 
 if TYPE_CHECKING:
@@ -88,7 +89,11 @@ def decoded_store(view: RunView) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in view.store.items():
         try:
-            values[key] = decode(value, path=key)
+            # (a value still held as text is one whose text did not parse: its error says why)
+            if type(value) is RawJSON:
+                values[key] = decode_raw(value, key)
+            else:
+                values[key] = decode(value, path=key)
         except Exception as exc:
             values[key] = _Unreadable(exc)
     return values
