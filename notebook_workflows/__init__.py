@@ -5,6 +5,7 @@ widgets) and the checkpoint stores load on first use, so importing this package 
 """
 
 from ._loop import enable_nested_asyncio
+from ._switch import install_as_workflows
 from .context import Context
 from .decorators import catch_error
 from .errors import (
@@ -82,5 +83,6 @@ __all__ = [
     "WorkflowValidationError",
     "catch_error",
     "enable_nested_asyncio",
+    "install_as_workflows",
     "step",
 ]

@@ -120,6 +120,7 @@ __all__ = [
     "ContextSerdeError",
     "ContextStateError",
     "SnapshotError",
+    "WaitingForEvent",
     "WorkflowCancelledByUser",
     "WorkflowCancelledError",
     "WorkflowConfigurationError",
@@ -147,3 +148,10 @@ class RecordedError(Exception):
 
     def __repr__(self) -> str:
         return f"RecordedError({self.type_name!r}, {str(self)!r})"
+
+
+class WaitingForEvent(Exception):
+    """Named for code written for llama-index-workflows, which raises it inside a step to park
+    the step until an event arrives. This engine never raises it: ``ctx.wait_for_event``
+    suspends the step where it awaits. Code that re-raises it (LlamaIndex's agents do, around
+    tool calls) works unchanged."""

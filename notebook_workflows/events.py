@@ -366,3 +366,28 @@ class RunStatusChanged:
 
 
 LifecycleEvent = StepStarted | StepFinished | StepFailed | RunStatusChanged
+
+
+__all__ = [
+    "Event",
+    "EventType",
+    "HumanResponseEvent",
+    "IdleReleasedEvent",
+    "InputRequiredEvent",
+    "InternalDispatchEvent",
+    "LifecycleEvent",
+    "RunStatusChanged",
+    "StartEvent",
+    "StepFailed",
+    "StepFailedEvent",
+    "StepFinished",
+    "StepStarted",
+    "StepState",
+    "StepStateChanged",
+    "StopEvent",
+    "UnhandledEvent",
+    "WorkflowCancelledEvent",
+    "WorkflowFailedEvent",
+    "WorkflowIdleEvent",
+    "WorkflowTimedOutEvent",
+]

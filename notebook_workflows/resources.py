@@ -38,6 +38,8 @@ from os import PathLike
 from pathlib import Path
 from typing import Annotated, Any, get_args, get_origin
 
+from pydantic import BaseModel, ConfigDict
+
 from .errors import WorkflowConfigurationError
 
 # (parameter name, the resource it asks for, the type it is annotated with)
@@ -405,4 +407,15 @@ def _check_acyclic(resource: Resource, path: tuple[Resource, ...]) -> None:
 ResourceCache = ResourceManager  # the name the runtime has used
 
 
-__all__ = ["Resource", "ResourceCache", "ResourceConfig", "ResourceManager"]
+__all__ = ["Resource", "ResourceCache", "ResourceConfig", "ResourceDefinition", "ResourceManager"]
+
+
+class ResourceDefinition(BaseModel):
+    """A step parameter's resource, as llama-index-workflows describes it: the parameter's
+    ``name``, its ``resource`` and the type its annotation gives (``type_annotation``)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    name: str
+    resource: Any
+    type_annotation: Any = None

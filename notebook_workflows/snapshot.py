@@ -70,6 +70,7 @@ import types
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._agent_tools import TOOL_STEPS, tool_functions
 from .codec import RawJSON, parsed_values
 from .errors import ContextSerdeError
 from .events import Event
@@ -99,17 +100,33 @@ _STATUSES = ("new", "running", "waiting", "done", "failed", "cancelled")
 # -- the graph ------------------------------------------------------------------------------------
 
 
-def graph_of(specs: Mapping[str, StepSpec]) -> dict[str, dict[str, Any]]:
+def graph_of(specs: Mapping[str, StepSpec], workflow: Any = None) -> dict[str, dict[str, Any]]:
     """Each step with the event types it accepts and produces, by qualified name, and a hash
     of its code (``code``), so a resumed run can name the steps whose body changed."""
+    codes = step_codes(specs, workflow)
     return {
         name: {
             "accepts": sorted(qualified_name(t) for t in spec.accepts),
             "produces": sorted(qualified_name(t) for t in spec.produces),
-            "code": code_hash(spec.fn),
+            "code": codes[name],
         }
         for name, spec in specs.items()
     }
+
+
+def step_codes(specs: Mapping[str, StepSpec], workflow: Any = None) -> dict[str, str]:
+    """Each step's code hash; a step that calls an agent's tools (``_agent_tools``) counts the
+    tools' code too, so editing a tool is a change of that step for ``rerun`` and ``resume``."""
+    codes = {name: code_hash(spec.fn) for name, spec in specs.items()}
+    if workflow is None:
+        return codes
+    tools = [code_hash(fn) for fn in tool_functions(workflow)]
+    if tools:
+        for name in TOOL_STEPS:
+            if name in codes:
+                joined = "/".join((codes[name], *tools)).encode()
+                codes[name] = hashlib.sha256(joined).hexdigest()[:12]
+    return codes
 
 
 def fingerprint(graph: Mapping[str, Any]) -> str:
@@ -199,7 +216,7 @@ def snapshot_of(ctx: Context[Any], serializer: str = "json", raw: bool = False) 
     if serializer not in SERIALIZERS:
         raise ValueError(f"serializer must be one of {', '.join(SERIALIZERS)}, not {serializer!r}")
     state = ctx._state
-    graph = graph_of(ctx._specs)
+    graph = graph_of(ctx._specs, ctx.workflow)
     if serializer == "pickle":
         ev_out: Callable[[Event], Any] = _pickle_out
         parsed = parsed_values(ctx.store._encoded())
@@ -337,7 +354,7 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
             f"this snapshot is of workflow {_shown(saved_workflow)}, not of {workflow_name!r}; "
             f"load it with an instance of the workflow that wrote it"
         )
-    graph = graph_of(ctx._specs)
+    graph = graph_of(ctx._specs, ctx.workflow)
     saved_graph = data["graph"]
     _check_graph(saved_graph)
     broken = breaking_changes(saved_graph, graph)

@@ -428,3 +428,33 @@ def _type_name(ann: Any) -> str:
     if get_args(ann):  # list[A], Annotated[...]: say it whole, not just "list"
         return repr(ann).replace("typing.", "")
     return getattr(ann, "__name__", None) or repr(ann)
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    """A step's configuration under the name llama-index-workflows gives it
+    (``workflows.decorators.StepConfig``): built from the ``StepSpec`` by ``of``."""
+
+    accepted_events: list[Any]
+    event_name: str
+    return_types: list[Any]
+    context_parameter: str | None
+    num_workers: int
+    retry_policy: Any
+    resources: list[Any]
+    context_state_type: type[BaseModel] | None = None
+
+    @classmethod
+    def of(cls, spec: StepSpec) -> StepConfig:
+        context = next((name for kind, name, _ in spec.params if kind == CONTEXT), None)
+        event = next((name for kind, name, _ in spec.params if kind in (EVENT, GATHER)), "ev")
+        return cls(
+            accepted_events=list(spec.accepts),
+            event_name=event,
+            return_types=list(spec.produces),
+            context_parameter=context,
+            num_workers=spec.num_workers,
+            retry_policy=spec.retry_policy,
+            resources=[resource for _, resource in spec.resources],
+            context_state_type=spec.state_type,
+        )

@@ -1,10 +1,18 @@
 """Store: a run's key/value state, as ``ctx.store`` holds it.
 
-The store holds values, not references. ``set`` encodes the value on the spot (so a value that
-could not be saved is refused there, naming the key path and the type), ``get`` hands back a
-fresh copy. Mutating what ``get`` returned changes nothing until it is ``set`` again, exactly as
-it would after a restore; the live store and its snapshot can never disagree. A typed state
-(``Context[MyState]``) keeps its model's fields as keys and validates each value set.
+The store holds the objects it was given, as llama-index-workflows' store does: ``get`` hands
+back the stored object itself, so changing it in place (``memory.put(msg)``,
+``items.append(x)``) changes the store. ``set`` also encodes the value on the spot, so a value
+that could not be saved is refused there, naming the key path and the type.
+
+Snapshots hold the encoded values. A value handed out by ``get`` or ``set`` may have changed in
+place since, so it is *touched*: when the step that touched it ends (and before any snapshot),
+touched values are encoded again and those that differ are recorded as changed. A value no
+step touched is never encoded again, so a checkpoint costs what the steps touched, not the
+size of the store. Immutable values (numbers, strings, ``None``) are never touched.
+
+A typed state (``Context[MyState]``) keeps its model's fields as keys and validates each value
+set.
 """
 
 from __future__ import annotations
@@ -16,20 +24,22 @@ import threading
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from pydantic_core import to_json
 
 from ._frames import users_frames
-from .codec import RawJSON, decode_raw, parse_raw
+from .codec import RawJSON, decode_raw, parse_raw, value_digest
 from .errors import ContextSerdeError, WorkflowRuntimeError
 from .runtime.view import current_invocation_var
 from .serialization import decode, encode
 
-__all__ = ["Store", "ThreadStore"]
+__all__ = ["DictState", "InMemoryStateStore", "StateStore", "Store", "ThreadStore"]
 
 R = TypeVar("R")
 StateT = TypeVar("StateT", bound=BaseModel)
 
 _MISSING: Any = object()
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 _held: contextvars.ContextVar[tuple[Store[Any], ...]] = contextvars.ContextVar(
     "notebook_workflows_held_stores", default=()
 )
@@ -49,9 +59,11 @@ class Store(Generic[StateT]):
         self._changed: set[str] = set()  # keys set or deleted since the last checkpoint drain
         self._lock: asyncio.Lock | None = None
         self._thread_lock = threading.Lock()
-        # Values decoded while a snapshot was checked on load, handed to the first get() of
-        # their key instead of being decoded a second time (nobody else holds them).
-        self._fresh: dict[str, Any] = {}
+        # key -> the object get() hands out (decoded once, or the one set); a snapshot's
+        # values decoded while it was checked on load start here.
+        self._live: dict[str, Any] = {}
+        # live keys handed out since the last settle: they may have changed in place
+        self._touched: set[str] = set()
         # A typed state's model as the encoded values stand, kept so that setting one field
         # validates that field, not the whole model again (None: rebuilt on first use).
         self._model: StateT | None = None
@@ -64,7 +76,9 @@ class Store(Generic[StateT]):
     # -- reading --------------------------------------------------------------------------------
 
     async def get(self, key: str, default: Any = _MISSING) -> Any:
-        """A copy of the value at ``key``; ``default`` if missing, else ``KeyError``."""
+        """The value at ``key`` (the stored object itself: changing it in place changes the
+        store); ``default`` if missing, else ``KeyError``. Dotted keys reach into nested values:
+        ``get("cfg.retries")``."""
         try:
             return self._get(key, default)
         except (KeyError, ContextSerdeError) as error:
@@ -72,18 +86,26 @@ class Store(Generic[StateT]):
 
     def _get(self, key: str, default: Any = _MISSING) -> Any:
         head, _, rest = key.partition(".")
+        if self._per_step:
+            _note_read(head, self._data.get(head))
         try:
             encoded = self._data[head]
         except KeyError:
             if default is _MISSING:
                 raise KeyError(self._missing_message(key, head)) from None
             return default
-        if self._fresh and head in self._fresh:
-            value = self._fresh.pop(head)
-        elif type(encoded) is RawJSON:
-            value = decode_raw(encoded, head)
+        live = self._live
+        if head in live:
+            value = live[head]
+            self._touched.add(head)
         else:
-            value = decode(encoded, path=head)
+            if type(encoded) is RawJSON:
+                value = decode_raw(encoded, head)
+            else:
+                value = decode(encoded, path=head)
+            if type(value) not in _IMMUTABLE:
+                live[head] = value
+                self._touched.add(head)
         if not rest:
             return value
         try:
@@ -101,12 +123,28 @@ class Store(Generic[StateT]):
             + f"; keys: {known}"
         )
 
+    def _read_digest(self, key: str) -> str:
+        """The digest of the value at ``key`` as a record keeps it (``""``: absent)."""
+        self._settle()
+        return value_digest(self._data.get(key))
+
+    def _copy_of(self, key: str) -> Any:
+        """A fresh copy of the value at top-level ``key`` (``edit_state`` edits a copy, so a
+        block that raises changes nothing)."""
+        if key in self._live:
+            self._settle()
+        if key not in self._data:
+            raise KeyError(self._missing_message(key, key))
+        encoded = self._data[key]
+        return decode_raw(encoded, key) if type(encoded) is RawJSON else decode(encoded, path=key)
+
     def keys(self) -> list[str]:
         """The top-level keys (field names for a typed state)."""
         return list(self._data)
 
     def to_dict(self) -> dict[str, Any]:
         """A copy of every value, decoded (for display and tests; snapshots use the encoded)."""
+        self._settle()
         with self._thread_lock:
             data = dict(self._data)
         return {
@@ -176,7 +214,7 @@ class Store(Generic[StateT]):
         with self._thread_lock:
             self._changed.update(self._data.keys() | encoded.keys())
             self._data = encoded
-            self._fresh.clear()
+            self._forget_live()
 
     async def clear(self) -> None:
         """Empty the store (a typed state goes back to its defaults)."""
@@ -219,7 +257,7 @@ class Store(Generic[StateT]):
         with self._thread_lock:
             self._data[key] = encoded
             self._changed.add(key)
-            self._fresh.pop(key, None)
+            self._keep_live(key, value)
         if self._per_step:
             _note_write(key, encoded)
 
@@ -245,7 +283,8 @@ class Store(Generic[StateT]):
         with self._thread_lock:
             del self._data[key]
             self._changed.add(key)
-            self._fresh.pop(key, None)
+            self._live.pop(key, None)
+            self._touched.discard(key)
         if self._per_step:
             _note_write(key, None)
 
@@ -256,6 +295,7 @@ class Store(Generic[StateT]):
             name: encode(getattr(model, name), path=name) for name in type(model).model_fields
         }
         self._changed.update(self._data)
+        self._forget_live()
         self._model = None
 
     def _set_typed_field(self, name: str, value: Any) -> None:
@@ -272,11 +312,12 @@ class Store(Generic[StateT]):
         # Validate the one field on a shallow copy: a refused value leaves the model as it was.
         changed = model.model_copy()  # type: ignore[union-attr]
         state_type.__pydantic_validator__.validate_assignment(changed, name, value)
-        encoded = encode(getattr(changed, name), path=name)
+        value = getattr(changed, name)
+        encoded = encode(value, path=name)
         with self._thread_lock:
             self._data[name] = encoded
             self._changed.add(name)
-            self._fresh.pop(name, None)
+            self._keep_live(name, value)
             self._model = changed
         if self._per_step:
             _note_write(name, encoded)
@@ -297,7 +338,7 @@ class Store(Generic[StateT]):
                     if self._per_step:
                         _note_write(name, value)
             self._data = encoded
-            self._fresh.clear()
+            self._forget_live()
             self._model = None
 
     # -- locking --------------------------------------------------------------------------------
@@ -329,6 +370,7 @@ class Store(Generic[StateT]):
     def _encoded(self, raw: bool = False) -> dict[str, Any]:
         """Every key's encoded value; one held as the text it was loaded from (``RawJSON``) is
         parsed now and kept so, unless ``raw`` (for a record) or its text does not parse."""
+        self._settle()
         with self._thread_lock:
             data = dict(self._data)
         if raw:
@@ -348,7 +390,8 @@ class Store(Generic[StateT]):
         with self._thread_lock:
             self._data = dict(encoded)
             self._changed = set(encoded)
-            self._fresh = dict(decoded or {})
+            self._live = dict(decoded or {})
+            self._touched = set()
             self._model = None
 
     def _apply_encoded(self, writes: dict[str, Any]) -> None:
@@ -363,19 +406,66 @@ class Store(Generic[StateT]):
         with self._thread_lock:
             for key in deleted:
                 self._data.pop(key, None)
-                self._fresh.pop(key, None)
             self._data.update(stored)
-            for key in stored:
-                self._fresh.pop(key, None)
+            for key in (*deleted, *stored):
+                self._live.pop(key, None)
+                self._touched.discard(key)
             self._changed.update(stored)
             self._changed.update(deleted)
             self._model = None
 
     def _drain_changes(self, deleted: Any) -> dict[str, Any]:
         """Keys changed since the last call, with their encoded value (``deleted`` if gone)."""
+        self._settle()
         with self._thread_lock:
             changed = {k: self._data.get(k, deleted) for k in self._changed}
             self._changed = set()
+        return changed
+
+    # -- values changed in place ----------------------------------------------------------------
+
+    def _keep_live(self, key: str, value: Any) -> None:
+        """``value`` was just set at ``key``: it is the live object (the caller may still
+        change it in place), unless it is immutable."""
+        if type(value) in _IMMUTABLE:
+            self._live.pop(key, None)
+            self._touched.discard(key)
+        else:
+            self._live[key] = value
+            self._touched.add(key)
+
+    def _forget_live(self) -> None:
+        self._live = {}
+        self._touched = set()
+
+    def _settle(self, inv: Any = None) -> list[str]:
+        """Encode again every touched value; record those that changed in place (noted on
+        ``inv``, the step that ends, for a rerun) and return their keys. A value changed into
+        something that cannot be saved raises ``ContextSerdeError`` naming the key; it stays
+        touched, so the refusal repeats until the value is fixed."""
+        if not self._touched:
+            return []
+        with self._thread_lock:
+            touched, self._touched = self._touched, set()
+            live = {key: self._live[key] for key in touched if key in self._live}
+        changed = []
+        for key, value in live.items():
+            try:
+                encoded = encode(value, path=key)
+            except ContextSerdeError:
+                self._touched.update(live)
+                raise
+            with self._thread_lock:
+                if self._live.get(key) is not value or _same(self._data.get(key), encoded):
+                    continue
+                self._data[key] = encoded
+                self._changed.add(key)
+                self._model = None
+            changed.append(key)
+            if self._per_step and inv is not None:
+                if inv.writes is None:
+                    inv.writes = {}
+                inv.writes[key] = encoded
         return changed
 
     def __repr__(self) -> str:
@@ -428,7 +518,9 @@ class ThreadStore(StoreReads):
             raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
 
     def get(self, key: str, default: Any = _MISSING) -> Any:
-        """A copy of the value at ``key``; ``default`` if missing, else ``KeyError``."""
+        """The value at ``key`` (the stored object itself: changing it in place changes the
+        store); ``default`` if missing, else ``KeyError``. Dotted keys reach into nested values:
+        ``get("cfg.retries")``."""
         return self._on_loop(self._store.get(key, default))
 
     def set(self, key: str, value: Any) -> None:
@@ -467,6 +559,24 @@ class ThreadStore(StoreReads):
         return f"<ThreadStore of {self._store!r}>"
 
 
+def _same(stored: Any, encoded: Any) -> bool:
+    """Whether ``encoded`` is what the store holds; a value still kept as the text it was
+    loaded from is compared as text (the text is that value's ``to_json``)."""
+    if type(stored) is RawJSON:
+        return to_json(encoded) == stored.text.encode()
+    return stored == encoded
+
+
+def _note_read(key: str, encoded: Any) -> None:
+    """Note on the calling step's invocation the value ``key`` had when it first read it (None:
+    absent): a rerun replays the call only if the store still holds the same."""
+    inv = current_invocation_var.get()
+    if inv is not None:
+        if inv.reads is None:
+            inv.reads = {}
+        inv.reads.setdefault(key, encoded)
+
+
 def _note_write(key: str, encoded: Any) -> None:
     """Note on the calling step's invocation that it set ``key`` (None: deleted it)."""
     inv = current_invocation_var.get()
@@ -493,7 +603,7 @@ class _StateView:
         if key not in touched:
             if key in self._deleted:
                 raise KeyError(key)
-            touched[key] = self._store._get(key)
+            touched[key] = self._store._copy_of(key)
         return touched[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
@@ -539,7 +649,8 @@ class _StateView:
             store._data.update(encoded)
             store._changed.update(encoded)
             for key in (*self._deleted, *encoded):
-                store._fresh.pop(key, None)
+                store._live.pop(key, None)
+                store._touched.discard(key)
         if store._per_step:
             for key in self._deleted:
                 _note_write(key, None)
@@ -598,3 +709,42 @@ def encode_once(step: str, key: str, result: Any) -> Any:
             f"step {step!r}: ctx.once({key!r}, ...) returned a value that cannot be "
             f"recorded ({exc}); return something the store could save, such as an id"
         ) from exc
+
+
+class DictState(BaseModel):
+    """An untyped state as llama-index-workflows models it: any keys, read as items or
+    attributes (``state["k"]``, ``state.k``, ``state.get("k")``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        setattr(self, key, value)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in (self.model_extra or {})
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+
+class InMemoryStateStore(Store[StateT]):
+    """A store that lives outside any run (LlamaIndex's ``SimpleAgentContext`` keeps one):
+    the same ``Store``, started from ``initial_state``, a ``DictState`` (untyped) or a model of
+    your own (typed)."""
+
+    def __init__(self, initial_state: BaseModel | None = None) -> None:
+        typed = initial_state is not None and not isinstance(initial_state, DictState)
+        super().__init__(type(initial_state) if typed else None)
+        if typed:
+            self._replace_state(initial_state)
+        elif initial_state is not None:
+            self._replace_state(dict(initial_state.model_extra or {}))
+
+
+StateStore = Store  # the peer's name for the store's interface

@@ -49,7 +49,14 @@ if TYPE_CHECKING:
     from .graph import WorkflowGraph
 
 
-class Workflow:
+class WorkflowMeta(type):
+    """The metaclass of ``Workflow``: a class of its own so that a class may combine it with
+    another metaclass (LlamaIndex's agents are workflows and pydantic models at once, under
+    ``class Meta(WorkflowMeta, ModelMetaclass)``). Reading the steps happens in
+    ``Workflow.__init_subclass__``, which every metaclass runs."""
+
+
+class Workflow(metaclass=WorkflowMeta):
     """Subclass it and mark methods with ``@step``.
 
     ``timeout`` is the wall-clock budget of one run in seconds (``None``, the default, for
@@ -86,6 +93,8 @@ class Workflow:
         num_concurrent_runs: int | None = None,
         resource_manager: Any = None,
         executor: Any = None,
+        service_manager: Any = None,
+        serializer: Any = None,
     ) -> None:
         check_executor(executor, "Workflow(executor=...)")
         if timeout is not None and not timeout > 0:
@@ -101,27 +110,32 @@ class Workflow:
                 f"num_concurrent_runs must be a positive integer or None, got "
                 f"{num_concurrent_runs!r}"
             )
-        self.timeout = timeout
-        self.verbose = verbose
-        self.checkpoint = checkpoint
-        self.executor = executor
-        self.disable_validation = disable_validation
-        unknown = set(skip_graph_checks) - set(CHECK_OF)
+        unknown = set(skip_graph_checks or ()) - set(CHECK_OF)
         if unknown:
             raise ValueError(
                 f"skip_graph_checks takes {', '.join(map(repr, CHECK_OF))}, got {unknown}"
             )
-        self.skip_graph_checks = frozenset(skip_graph_checks)
-        self.workflow_name = workflow_name or type(self).__name__
-        self.num_concurrent_runs = num_concurrent_runs
+        # Written to the instance's __dict__ directly: a workflow that is also a pydantic
+        # model (LlamaIndex's agents) refuses attributes that are not its fields.
+        settings = self.__dict__
+        settings["timeout"] = timeout
+        settings["verbose"] = verbose
+        settings["checkpoint"] = checkpoint
+        settings["executor"] = executor
+        settings["disable_validation"] = disable_validation
+        settings["skip_graph_checks"] = frozenset(skip_graph_checks or ())
+        settings["num_concurrent_runs"] = num_concurrent_runs
+        settings["serializer"] = serializer
+        if workflow_name:
+            settings["workflow_name"] = workflow_name
         if resource_manager is not None:
-            self.__dict__["_nw_resources"] = resource_manager
+            settings["_nw_resources"] = resource_manager
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # Annotations may name classes local to the function that defines the workflow (a test,
         # a notebook helper): keep that namespace to resolve them.
-        frame = sys._getframe(1)
+        frame = _defining_frame(sys._getframe(1))
         cls._nw_localns = dict(frame.f_locals) if frame.f_code.co_name != "<module>" else None
         cls._nw_specs = None
         cls._nw_problems = None
@@ -135,7 +149,11 @@ class Workflow:
 
     @property
     def workflow_name(self) -> str:
-        return self.__dict__.get("workflow_name") or type(self).__name__
+        """``Workflow(workflow_name=...)``, else ``module.QualifiedName`` of the class."""
+        return (
+            self.__dict__.get("workflow_name")
+            or f"{type(self).__module__}.{type(self).__qualname__}"
+        )
 
     @workflow_name.setter
     def workflow_name(self, name: str) -> None:
@@ -300,6 +318,13 @@ class Workflow:
         workflow's. ``cache=store``: see ``checkpoint.rerun``.
         """
         try:
+            carried = _run_options_in(start_event)
+            if carried:
+                checkpoint = carried.get("checkpoint", checkpoint)
+                durability = carried.get("durability", durability)
+                cache = carried.get("cache", cache)
+                executor = carried.get("executor", executor)
+                stepwise = carried.get("stepwise", stepwise)
             check_executor(executor, "run(executor=...)")
             table = None
             if cache is not None:  # reuse what earlier runs in that store did; record there
@@ -358,6 +383,8 @@ class Workflow:
             if fields or start_event is not None:
                 check_same_start(state, self._start_event(start_event, fields))
             state.replay = replay
+            if replay is not None:
+                replay.read_digest = ctx.store._read_digest
             return self._launch(
                 ctx, state, True, run_id, stepwise, checkpoint, durability, executor
             )
@@ -368,6 +395,8 @@ class Workflow:
         state = RunState(ctx._specs, (fresh and state.run_id) or None, name)
         state.start_event = event  # type: ignore[assignment]
         state.replay = replay
+        if replay is not None:
+            replay.read_digest = ctx.store._read_digest
         routing.route(state, event)
         return self._launch(
             ctx, state, False, run_id or state.run_id, stepwise, checkpoint, durability, executor
@@ -586,6 +615,34 @@ def _answer_on_terminal(handler: WorkflowHandler, item: Any, notebook: bool, wf:
             handler.ctx.send_event(HumanResponseEvent(response=answer))
 
     asyncio.get_running_loop().create_task(ask())
+
+
+def _defining_frame(frame: Any) -> Any:
+    """The frame whose code defines the class: past the metaclasses' own frames (pydantic's
+    ``ModelMetaclass.__new__`` for a workflow that is also a model, ``abc``'s)."""
+    while (
+        frame.f_back is not None
+        and frame.f_code.co_name in ("__new__", "__init__")
+        and ("__class__" in frame.f_locals or "mcs" in frame.f_locals or "cls" in frame.f_locals)
+    ):
+        frame = frame.f_back
+    return frame
+
+
+_RUN_OPTIONS = ("checkpoint", "durability", "cache", "executor", "stepwise")
+
+
+def _run_options_in(start_event: StartEvent | None) -> dict[str, Any]:
+    """Run options a start event carries among its extra fields, taken out of it.
+
+    LlamaIndex's agents build their start event from every keyword ``agent.run()`` does not
+    know, so ``agent.run(user_msg=..., checkpoint=store)`` arrives here as an event with a
+    ``checkpoint`` field: such a field is this run's option, not data for the steps. A field
+    the event's class declares is left alone."""
+    extra = start_event.__pydantic_extra__ if start_event is not None else None
+    if not extra:
+        return {}
+    return {name: extra.pop(name) for name in _RUN_OPTIONS if name in extra}
 
 
 _UNSET: Any = object()

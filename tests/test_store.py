@@ -50,26 +50,29 @@ async def test_missing_key_without_default_raises_key_error_naming_it() -> None:
     assert await Probe(body).run()
 
 
-async def test_get_returns_a_copy_so_only_set_changes_the_store() -> None:
+async def test_get_returns_the_stored_object_so_a_change_in_place_is_stored() -> None:
     async def body(ctx: Context) -> object:
         await ctx.store.set("ids", [1])
         ids = await ctx.store.get("ids")
         ids.append(2)
-        assert await ctx.store.get("ids") == [1]
-        await ctx.store.set("ids", ids)
+        assert await ctx.store.get("ids") is ids
         return await ctx.store.get("ids")
 
-    assert await Probe(body).run() == [1, 2]
+    handler = Probe(body).run()
+    assert await handler == [1, 2]
+    assert handler.ctx.to_dict()["store"]["ids"] == [1, 2]
 
 
-async def test_set_keeps_its_own_copy_of_the_value() -> None:
+async def test_set_stores_the_object_itself_as_the_peer_does() -> None:
     async def body(ctx: Context) -> object:
         value = {"a": [1]}
         await ctx.store.set("v", value)
         value["a"].append(2)
         return await ctx.store.get("v")
 
-    assert await Probe(body).run() == {"a": [1]}
+    handler = Probe(body).run()
+    assert await handler == {"a": [1, 2]}
+    assert handler.ctx.to_dict()["store"]["v"] == {"a": [1, 2]}
 
 
 async def test_dotted_keys_reach_into_nested_mappings() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..codec import value_digest
 from ..events import Event
 from ..runtime.joins import joins_out
 from ..runtime.replay import input_key
@@ -366,6 +367,8 @@ def _done(
                 entry["same"] = same
             if deleted:
                 entry["deleted"] = sorted(deleted)
+        if inv.reads:
+            entry["reads"] = {key: value_digest(value) for key, value in inv.reads.items()}
         if inv.collects:
             entry["unsafe"] = "it calls ctx.collect_events, whose buffer a replay cannot rebuild"
         if inv.journal:

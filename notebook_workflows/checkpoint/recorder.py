@@ -83,7 +83,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ContextSerdeError, SnapshotError
 from ..runtime.state import Changes
 from ..serialization import find_class, qualified_name
-from ..snapshot import code_hash, snapshot_of
+from ..snapshot import snapshot_of, step_codes
 from ..workflow import DURABILITY  # when a run's records reach the store: see above
 from .base import MIN_BASE_GAP, LeaseStore, Record, RunInfo, SnapshotStore, dumps
 from .delta import DELETED, calls_done, delta_baseline, delta_of
@@ -176,7 +176,7 @@ class Recorder:
         _check_event_classes(ctx)
         state = ctx._state
         self.run_id = state.run_id or ""
-        self.codes = {name: code_hash(spec.fn) for name, spec in ctx._specs.items()}
+        self.codes = step_codes(ctx._specs, ctx.workflow)
         ctx.store._per_step = True  # each step's store writes are recorded with its call
         self._own()  # raises RunOwnedError, naming the owner, if another process runs it
         try:

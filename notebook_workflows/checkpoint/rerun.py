@@ -35,7 +35,7 @@ from ..errors import ContextSerdeError, SnapshotError
 from ..events import Event
 from ..runtime.replay import Effects, ReplayTable
 from ..serialization import decode, decode_event, qualified_name
-from ..snapshot import code_hash
+from ..snapshot import step_codes
 from .base import SnapshotStore
 from .delta import calls_of
 
@@ -139,7 +139,7 @@ def _recorded(store: SnapshotStore, run_id: str, part: str) -> list[dict[str, An
 
 
 def _codes(workflow: Workflow) -> dict[str, str]:
-    return {name: code_hash(spec.fn) for name, spec in type(workflow)._step_specs().items()}
+    return step_codes(type(workflow)._step_specs(), workflow)
 
 
 def _add(table: ReplayTable, entry: Mapping[str, Any], run_id: str) -> None:
@@ -181,6 +181,13 @@ def _add(table: ReplayTable, entry: Mapping[str, Any], run_id: str) -> None:
             writes[str(key_)] = value
         for key_ in entry.get("deleted") or ():
             writes[str(key_)] = None
+        reads = entry.get("reads") or None
+        if reads is not None and not (
+            isinstance(reads, Mapping)
+            and all(type(k) is str and type(v) is str for k, v in reads.items())
+        ):
+            raise ContextSerdeError("its 'reads' is not a mapping of keys to digests")
     except (ContextSerdeError, AttributeError, TypeError) as exc:
         raise SnapshotError(f"{where} cannot be read: {exc}") from exc
-    table.add(step, code, key, Effects(tuple(events), stream, writes or None, run_id), journal)
+    effects = Effects(tuple(events), stream, writes or None, run_id, dict(reads) if reads else None)
+    table.add(step, code, key, effects, journal)

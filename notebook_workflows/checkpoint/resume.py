@@ -79,6 +79,8 @@ def resume_run(
     if replay is None:  # a rerun expects changed steps
         warn()
     ctx._state.replay = replay
+    if replay is not None:
+        replay.read_digest = ctx.store._read_digest
     if ctx.status == "done":
         # nothing runs and nothing is written: the handler ends at once with the saved result
         return workflow._launch(ctx, ctx._state, True, None, False, False)
@@ -171,7 +173,7 @@ def _load(
         )
     saved_graph = data.get("graph")
     if isinstance(saved_graph, dict):
-        graph = graph_of(type(workflow)._step_specs())
+        graph = graph_of(type(workflow)._step_specs(), workflow)
         if breaking_changes(saved_graph, graph):
             raise SnapshotError(
                 f"cannot {what} {where}: {name} has changed since, in ways the run depends "

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from ._classes import find_class, qualified_name, register
 from ._decode import decode, decode_event
-from ._digest import fields_digest
+from ._digest import fields_digest, value_digest
 from ._encode import INT_DIGITS, MAX_DEPTH, encode, encode_event
 from ._paths import short_repr
 from ._raw import RawJSON, decode_raw, parse_raw, parsed_values
@@ -59,4 +59,5 @@ __all__ = [
     "qualified_name",
     "register",
     "short_repr",
+    "value_digest",
 ]

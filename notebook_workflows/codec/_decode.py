@@ -37,7 +37,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from ..errors import ContextSerdeError, RecordedError
 from ..events import Event
@@ -406,7 +406,20 @@ def validate(cls: Any, fields: dict) -> Any:
     if getattr(cls, "__pydantic_root_model__", False):
         # A RootModel validates its bare root value, not a mapping of fields.
         return cls.model_validate(fields.get("root"))
-    return cls.model_validate(fields, **_BY_NAME)
+    try:
+        return cls.model_validate(fields, **_BY_NAME)
+    except ValidationError as error:
+        # A model may hold objects its own schema refuses: pydantic checks assignments only
+        # with validate_assignment, and LlamaIndex's AgentOutput keeps tool results (events) in
+        # a list declared for tool selections. Where every refusal is of such an object, which
+        # was decoded as the class it was written from, the model is rebuilt as it was.
+        if all(_is_object(problem.get("input")) for problem in error.errors()):
+            return cls.model_construct(**fields)
+        raise
+
+
+def _is_object(value: Any) -> bool:
+    return isinstance(value, BaseModel) or dataclasses.is_dataclass(value)
 
 
 def _decode_dataclass(v: dict, d: int) -> Any:

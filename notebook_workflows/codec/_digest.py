@@ -11,11 +11,23 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from pydantic_core import to_json
+
 from ..events import Event
 from ._classes import qualified_name
 from ._encode import encode
+from ._raw import RawJSON
 
-__all__ = ["fields_digest"]
+__all__ = ["fields_digest", "value_digest"]
+
+
+def value_digest(encoded: Any) -> str:
+    """A short digest of a store value's encoded form (``""`` for None: no value). A value
+    still kept as its loaded text digests as that text, which is its ``to_json``."""
+    if encoded is None:
+        return ""
+    text = encoded.text.encode() if type(encoded) is RawJSON else to_json(encoded)
+    return hashlib.blake2b(text, digest_size=12).hexdigest()
 
 
 def fields_digest(event: Event) -> dict[str, Any]:

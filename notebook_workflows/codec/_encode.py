@@ -510,12 +510,29 @@ def model_fields(model: BaseModel, d: int) -> dict:
     if d - 1 >= MAX_DEPTH:
         raise Refused(model, "", too_deep=True)
     # __dict__ holds the declared fields; extras (extra="allow", every Event) live apart.
-    # Private attributes are left out, as pydantic's own dumps do: they come back as defaults.
-    fields = _encode_fields(model.__dict__, d, model)
+    # Private attributes and fields declared with ``exclude=True`` are left out, as pydantic's
+    # own dumps leave them out: they come back as their defaults (a memory's tokenizer).
+    values = model.__dict__
+    excluded = _excluded_fields(type(model))
+    if excluded:
+        values = {k: x for k, x in values.items() if k not in excluded}
+    fields = _encode_fields(values, d, model)
     extra = model.__pydantic_extra__
     if extra:
         fields.update(_encode_fields(extra, d, model))
     return fields
+
+
+_EXCLUDED: dict[type, frozenset[str]] = {}
+
+
+def _excluded_fields(cls: type[BaseModel]) -> frozenset[str]:
+    """The fields of ``cls`` declared with ``Field(exclude=True)``."""
+    known = _EXCLUDED.get(cls)
+    if known is None:
+        fields = getattr(cls, "__pydantic_fields__", None) or {}
+        known = _EXCLUDED[cls] = frozenset(n for n, f in fields.items() if f.exclude is True)
+    return known
 
 
 def _encoding_name(cls: type, v: Any) -> str:

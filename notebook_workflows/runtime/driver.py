@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import (
+    ContextSerdeError,
     WorkflowCancelledByUser,
     WorkflowCancelledError,
     WorkflowRuntimeError,
@@ -237,6 +238,11 @@ class Driver(DriverCalls):
     def _report(
         self, inv: Invocation, attempt: int, value: Any, error: BaseException | None
     ) -> None:
+        if self.ctx.store._touched:  # values the step may have changed in place: record them
+            try:
+                self.ctx.store._settle(inv)
+            except ContextSerdeError as refused:
+                error = error or refused
         if error is None:
             if value.__class__ is _REMOTE:  # it ran in another process: what it did, too
                 transition: Any = value

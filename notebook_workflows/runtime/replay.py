@@ -62,6 +62,7 @@ class Effects(NamedTuple):
     stream: tuple[Event, ...] = ()
     writes: dict[str, Any] | None = None
     run_id: str = ""  # the run that recorded it
+    reads: dict[str, str] | None = None  # store key -> digest of the value it read ("": absent)
 
 
 def input_key(key_fn: Callable[[Any], Any] | None, event: Event, encoded: Any = None) -> str:
@@ -91,6 +92,9 @@ class ReplayTable:
         self.answers: dict[str, deque[Event]] = {}  # question digest -> recorded answers
         # (step, input digest) -> the ``ctx.once`` results of recorded calls, whatever their code
         self.journals: dict[tuple[str, str], deque[dict[str, Any]]] = {}
+        # key -> the digest of the store's value now (``Store._read_digest``), given by the run
+        # that uses the table: a call is replayed only if what it read is still there
+        self.read_digest: Callable[[str], str] | None = None
 
     def __len__(self) -> int:
         return sum(len(calls) for calls in self.calls.values())
@@ -149,6 +153,14 @@ class ReplayTable:
         )
         if calls is not None and not calls:
             del self.calls[(inv.step, key)]
+        if found.__class__ is not str and found.reads and self.read_digest is not None:  # type: ignore[union-attr]
+            changed = sorted(
+                key
+                for key, digest in found.reads.items()
+                if self.read_digest(key) != digest  # type: ignore[union-attr]
+            )
+            if changed:
+                found = f"the store values it read changed ({', '.join(changed)})"
         if journal and found.__class__ is str:
             # a step that runs again with the same input gets its recorded ctx.once results:
             # what it did once outside the run (a payment, a message) is not done again

@@ -54,6 +54,9 @@ class Invocation:
     failed_at = 0.0  # when an attempt last failed (the reducer's clock)
     # -- what a rerun needs to replay it (kept only while a checkpoint store records the run)
     writes: dict[str, Any] | None = None  # store key -> encoded value it set (None: deleted)
+    reads: dict[str, Any] | None = (
+        None  # store key -> encoded value at its first read (None: absent)
+    )
     streamed: list[Event] | None = None  # events it wrote to the stream
     targets: dict[int, str] | None = None  # id of a produced event -> the step it was sent to
     collects = False  # it called ctx.collect_events: its buffer cannot be replayed

@@ -1,0 +1,5 @@
+"""``workflows.context.serializers``."""
+
+from ...serializers import BaseSerializer, JsonSerializer, PickleSerializer
+
+__all__ = ["BaseSerializer", "JsonSerializer", "PickleSerializer"]

@@ -1,0 +1,4 @@
+"""``workflows.errors``."""
+
+from ..errors import *  # noqa: F403
+from ..errors import __all__  # noqa: F401

@@ -1,0 +1,5 @@
+"""``workflows.handler``."""
+
+from ..handler import WorkflowHandler
+
+__all__ = ["WorkflowHandler"]

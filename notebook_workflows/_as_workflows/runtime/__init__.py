@@ -1,0 +1,1 @@
+"""``workflows.runtime``: only the names code outside the peer's runtime imports."""

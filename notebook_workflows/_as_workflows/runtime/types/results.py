@@ -1,0 +1,5 @@
+"""``workflows.runtime.types.results``."""
+
+from ....errors import WaitingForEvent
+
+__all__ = ["WaitingForEvent"]

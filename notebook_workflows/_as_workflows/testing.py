@@ -1,0 +1,5 @@
+"""``workflows.testing``."""
+
+from ..testing import WorkflowTestResult, WorkflowTestRunner
+
+__all__ = ["WorkflowTestResult", "WorkflowTestRunner"]

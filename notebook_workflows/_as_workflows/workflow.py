@@ -1,0 +1,5 @@
+"""``workflows.workflow``."""
+
+from ..workflow import Workflow, WorkflowMeta
+
+__all__ = ["Workflow", "WorkflowMeta"]
