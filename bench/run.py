@@ -45,7 +45,9 @@ SCRIPTS = [
     "bench_codec.py",  # a 1 MB state's snapshot written and read
     "bench_rerun.py",  # rerun of a 1,000-step run whose last step changed, beside the run
     "bench_executor.py",  # CPU-bound sync steps: thread pool, Dask LocalCluster, process pool
+    "bench_agent.py",  # a FunctionAgent turn (mock LLM, one tool) on both engines, checkpointed
 ]
+AGENT_TURN = "agent_turn FunctionAgent, mock LLM, 1 tool"  # bench_agent.py's workload
 
 # Peer figures the issues quote (llama-index-workflows 2.26.1, shared/bench-peers summary).
 QUOTED_LLAMA = {
@@ -213,6 +215,12 @@ def write_results(records: list[dict[str, Any]], path: Path) -> str:
         15,
     )
     row("E import (fresh process)", get(OURS, "E_import"), get(LLAMA, "E_import"), 150)
+    row(
+        "agent turn: LlamaIndex FunctionAgent, mock LLM, 1 tool call",
+        get(OURS, AGENT_TURN),
+        get(LLAMA, AGENT_TURN),
+        None,
+    )
     lines += [
         "",
         "| figure | notebook_workflows | peers (same run) | target | |",
@@ -315,6 +323,19 @@ def write_results(records: list[dict[str, Any]], path: Path) -> str:
             "-",
             "≤ 200 ms",
             "met" if ms <= 200 else "**not met**",
+        )
+    agent = m.get(("summary", "agent_turn"), {})
+    for key, store in (("ours+memory", "MemoryStore()"), ("ours+sqlite", "SQLiteStore")):
+        extra = agent.get(f"{key} extra_ms")
+        if extra is None:
+            continue
+        other(
+            f"agent turn (FunctionAgent, mock LLM, 1 tool call), checkpoint={store}",
+            f"{fmt(agent.get(f'{key} median_ms'))}: +{extra:.1f} ms, "
+            f"{agent.get(f'{key} over_ours'):.2f}x the turn without (same run)",
+            "-",
+            "measured",
+            "",
         )
     dask = m.get((OURS, "X_executor_dask_2_workers_64x50ms"), {})
     if dask:

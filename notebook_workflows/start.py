@@ -47,7 +47,16 @@ def check_same_start(state: RunState, event: Event) -> None:
     if now == recorded:
         return
     old, new = recorded.get("fields", {}), now["fields"]
-    differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    if now.get("type") == recorded.get("type"):
+        # A field left None or at its default was not given: LlamaIndex's agents pass every
+        # field of their start event (``agent.run(ctx=restored)`` sends ``user_msg=None``).
+        values = event.fields()
+        new = {k: d for k, d in new.items() if not _left_unset(type(event), k, values.get(k))}
+        differ = sorted(k for k in new if old.get(k) != new[k])
+        if not differ:
+            return
+    else:
+        differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     live = state.start_event.fields() if state.start_event is not None else {}
     shown = (
         ", ".join(
@@ -61,3 +70,17 @@ def check_same_start(state: RunState, event: Event) -> None:
         f"{where}, but it started with other input: {shown}; call run(ctx=ctx) alone, "
         f"or with the same start fields, or start a new run without ctx"
     )
+
+
+def _left_unset(event_type: type[Event], name: str, value: Any) -> bool:
+    """``value`` of field ``name`` is None or the field's declared default."""
+    if value is None:
+        return True
+    field = event_type.model_fields.get(name)
+    if field is None or field.is_required():
+        return False
+    try:
+        return bool(value == field.get_default(call_default_factory=True))
+    except Exception:  # a default that cannot be made or compared: counts as given
+        return False
+

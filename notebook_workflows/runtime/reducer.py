@@ -168,7 +168,7 @@ def _deliver(
         failures.failed(state, inv, exc, now, out, retry=False)
         return False
     if waiter is not None:
-        _resolve(state, waiter, event, out)
+        _resolve_all(state, waiter, event, out)
     questions = state.questions
     if questions and questions[-1] is event:  # it was an InputRequiredEvent
         out.append(Publish(event, stream=True))
@@ -358,7 +358,7 @@ def _event_sent(state: RunState, t: EventSent, now: float, out: list[Command]) -
         out.append(Reply(error=exc))
         return
     if waiter is not None:
-        _resolve(state, waiter, t.event, out)
+        _resolve_all(state, waiter, t.event, out)
     questions = state.questions
     if questions and questions[-1] is t.event:  # it was an InputRequiredEvent
         out.append(Publish(t.event, stream=True))
@@ -395,6 +395,10 @@ def _wait_started(state: RunState, t: WaitStarted, now: float, out: list[Command
     routing.add_waiter(state, inv, waiter)
     if waiter.question is not None:
         out.append(Publish(waiter.question, stream=True))
+    if state.unclaimed:
+        answer = routing.claim(state, waiter)
+        if answer is not None:
+            _resolve(state, waiter, answer, out)
     outcome.settle_stepping(state, inv, out)
     outcome.advance(state, now, out)
 
@@ -418,6 +422,15 @@ def _journal(state: RunState, t: JournalWritten, now: float, out: list[Command])
     state.touch(inv)
     if state.checkpointed and state.in_flight.get(inv.id) is inv:
         out.append(WriteCheckpoint("journal", inv.step))
+
+
+def _resolve_all(state: RunState, waiter: Waiter, event: Event, out: list[Command]) -> None:
+    """``event`` answered ``waiter`` and any further waiters routing woke with it."""
+    _resolve(state, waiter, event, out)
+    if state.also_woken:
+        woken, state.also_woken = state.also_woken, []
+        for other in woken:
+            _resolve(state, other, event, out)
 
 
 def _resolve(state: RunState, waiter: Waiter, event: Event, out: list[Command]) -> None:

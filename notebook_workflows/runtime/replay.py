@@ -228,10 +228,12 @@ def answer_questions(state: RunState, out: list[Command]) -> None:
             state.changes.answers.append((question, answer))
         waiter = routing.route(state, answer)
         if waiter is not None:
-            inv = state.in_flight.get(waiter.invocation)
-            if inv is not None and inv.waiting:
-                inv.waiting = False
-                state.waiting -= 1
-            out.append(ResolveWaiter(waiter, answer))
+            woken, state.also_woken = [waiter, *state.also_woken], []
+            for each in woken:
+                inv = state.in_flight.get(each.invocation)
+                if inv is not None and inv.waiting:
+                    inv.waiting = False
+                    state.waiting -= 1
+                out.append(ResolveWaiter(each, answer))
         elif state.questions and state.questions[0] is question:
             return  # nothing took it (routing dropped it): do not loop on it

@@ -61,12 +61,21 @@ def route(
             state.stop = event  # type: ignore[assignment]
         return None
     if state.waiters and target is None:
+        woken = None
         for waiter in state.waiters:
             if waiter.resolved is None and waiter.matches(event):
                 waiter.resolved = event
                 if waiter.question is not None:
                     _forget_question(state, waiter.question)
-                return waiter
+                if kind is not ANSWER:
+                    return waiter
+                # an answer wakes every waiter it matches, as the peer's parallel waiters
+                if woken is None:
+                    woken = waiter
+                else:
+                    state.also_woken.append(waiter)
+        if woken is not None:
+            return woken
     if kind is QUESTION:
         state.questions.append(event)
     elif kind is ANSWER and state.questions:
@@ -80,9 +89,12 @@ def route(
                 name for name, accepts in state.subclass_steps if issubclass(typ, accepts)
             )
         if not steps:
+            if kind is ANSWER and origin is None and not state.finished:
+                # an answer no waiter wants yet: kept for the next waiter it matches (sent
+                # right after a restore, before the step that asked has asked again)
+                state.unclaimed.append(event)
+                del state.unclaimed[:-_UNCLAIMED_KEPT]
             if kind is QUESTION or kind is ANSWER:
-                # a question for the human only; an answer no waiter wanted (one waiting for
-                # another user's answer, say) is dropped, as llama-index-workflows does
                 return None
             raise WorkflowRuntimeError(
                 f"no step accepts {typ.__name__}"
@@ -272,6 +284,21 @@ def requeue_in_flight(state: RunState) -> None:
             inv.waits[waiter.index] = event
     state.answered.clear()
     state.waiters = []
+
+
+_UNCLAIMED_KEPT = 16  # the most unclaimed answers kept; older ones are dropped
+
+
+def claim(state: RunState, waiter: Waiter) -> Event | None:
+    """The oldest unclaimed answer ``waiter`` matches, taken out of the run, or None."""
+    for i, event in enumerate(state.unclaimed):
+        if waiter.matches(event):
+            del state.unclaimed[i]
+            waiter.resolved = event
+            if waiter.question is not None:
+                _forget_question(state, waiter.question)
+            return event
+    return None
 
 
 def add_waiter(state: RunState, inv: Invocation, waiter: Waiter) -> None:

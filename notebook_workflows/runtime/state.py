@@ -252,6 +252,10 @@ class RunState:
         self.busy: dict[str, int] = dict.fromkeys(specs, 0)
         self.collected: dict[str, CollectBuffer] = {}
         self.waiters: list[Waiter] = []
+        # answers sent from outside that no waiter wanted yet (a run just restored, whose
+        # step has not asked again): the next waiter they match takes them
+        self.unclaimed: list[Event] = []
+        self.also_woken: list[Waiter] = []  # further waiters the last routed answer woke
         self.questions: list[Event] = []
         self.seq = 0
         self.next_id = 0
