@@ -83,4 +83,3 @@ def _left_unset(event_type: type[Event], name: str, value: Any) -> bool:
         return bool(value == field.get_default(call_default_factory=True))
     except Exception:  # a default that cannot be made or compared: counts as given
         return False
-
