@@ -228,13 +228,18 @@ class Context(Generic[StateT]):
     ) -> Context[Any]:
         """Rebuild a context from ``to_dict()`` data; ``workflow.run(ctx=...)`` continues it.
 
-        Raises ``ContextSerdeError`` saying what is wrong: not a snapshot, an unknown format
+        ``serializer=PickleSerializer()`` loads a context written with it; passing that object
+        is the explicit permission to unpickle (``serializer="pickle"`` needs
+        ``allow_pickle=True`` as well). Raises ``ContextSerdeError`` saying what is wrong: not a snapshot, an unknown format
         version, a snapshot of another workflow, a changed graph, an event class that no longer
         exists. Loading never runs code named by the data.
         """
         from .snapshot import restore_into
 
         name = serializer_name(serializer)
+        # Passing the serializer object is itself the explicit opt-in, as in the peer; the
+        # bare name "pickle" still needs allow_pickle=True.
+        allow_pickle = allow_pickle or isinstance(serializer, PickleSerializer)
         if name == "pickle" and not allow_pickle:
             raise ContextSerdeError(
                 "loading with PickleSerializer can run any code the snapshot's author chose; "

@@ -273,6 +273,18 @@ async def test_pickle_is_an_explicit_opt_in_on_both_sides() -> None:
     assert await ctx.store.get("done") == {1}
 
 
+async def test_passing_the_pickle_serializer_object_is_the_opt_in_as_in_the_peer() -> None:
+    from notebook_workflows.serializers import PickleSerializer
+
+    handler = Pipeline().run(ids=[1])
+    await handler
+    data = handler.ctx.to_dict(serializer=PickleSerializer())
+    with pytest.raises(ContextSerdeError, match="allow_pickle=True"):
+        Context.from_dict(Pipeline(), data, serializer="pickle")
+    ctx = Context.from_dict(Pipeline(), data, serializer=PickleSerializer())
+    assert await ctx.store.get("done") == {1}
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=5),
     lambda inner: (
