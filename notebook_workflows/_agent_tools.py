@@ -29,7 +29,9 @@ def tool_functions(workflow: Any) -> list[Callable[..., Any]]:
         for tool in _tools_of(agent):
             for name in ("fn", "async_fn"):
                 fn = _quiet_attribute(tool, name)
-                if callable(fn) and fn not in found:
+                # the library's sync/async wrapper around the user's function is not theirs
+                wrapper = str(getattr(fn, "__module__", "")).startswith("llama_index.")
+                if callable(fn) and not wrapper and fn not in found:
                     found.append(fn)
             if not found and callable(tool) and not hasattr(tool, "metadata"):
                 found.append(tool)

@@ -230,9 +230,9 @@ class Context(Generic[StateT]):
 
         ``serializer=PickleSerializer()`` loads a context written with it; passing that object
         is the explicit permission to unpickle (``serializer="pickle"`` needs
-        ``allow_pickle=True`` as well). Raises ``ContextSerdeError`` saying what is wrong: not a snapshot, an unknown format
-        version, a snapshot of another workflow, a changed graph, an event class that no longer
-        exists. Loading never runs code named by the data.
+        ``allow_pickle=True`` as well). Raises ``ContextSerdeError`` saying what is wrong: not a
+        snapshot, an unknown format version, a snapshot of another workflow, a changed graph,
+        an event class that no longer exists. Loading never runs code named by the data.
         """
         from .snapshot import restore_into
 

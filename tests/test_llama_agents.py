@@ -21,7 +21,7 @@ import pytest
 
 import notebook_workflows
 from notebook_workflows import WorkflowConfigurationError
-from notebook_workflows.checkpoint import MemoryStore, SQLiteStore
+from notebook_workflows.checkpoint import MemoryStore, SQLiteStore, StepCodeChangedWarning
 
 notebook_workflows.install_as_workflows()
 
@@ -193,7 +193,9 @@ async def test_an_agent_resumed_after_a_crash_does_not_call_the_llm_again(tmp_pa
     assert done.returncode == 3, done.stderr
     store = SQLiteStore(path)
     assert store.latest("calc-crash").status == "running"
-    result = await FunctionAgent(tools=[add], llm=CountingLLM()).resume("calc-crash", store=store)
+    agent = FunctionAgent(tools=[add], llm=CountingLLM())
+    with pytest.warns(StepCodeChangedWarning, match=r"'call_tool' \(it calls the tools add "):
+        result = await agent.resume("calc-crash", store=store)  # the crashing tool was edited
     assert [c.tool_output.content for c in result.tool_calls] == ["5"]
     assert len(LLM_CALLS) == 1  # only the call after the tool: the first one was recorded
 

@@ -42,6 +42,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._agent_tools import TOOL_STEPS, tool_functions
 from ..codec import gc_paused
 from ..context import Context
 from ..errors import ContextSerdeError, SnapshotError, WorkflowRuntimeError
@@ -184,7 +185,14 @@ def _load(
         changed = code_changes(saved_graph, graph)
         if changed:
             specs = type(workflow)._step_specs()
-            named = ", ".join(f"{name!r} ({_defined_in(specs[name].fn)})" for name in changed)
+            tools = tool_functions(workflow)
+
+            def origin(name: str) -> str:
+                if tools and name in TOOL_STEPS:
+                    return _tools_in(tools)
+                return _defined_in(specs[name].fn)
+
+            named = ", ".join(f"{name!r} ({origin(name)})" for name in changed)
             # Said in words, not as the temporary file a notebook cell runs from: the warning
             # line names the call, the message the steps and where their code now comes from.
             warning = StepCodeChangedWarning(
@@ -238,6 +246,12 @@ def default_store() -> SnapshotStore:
     if store is None or getattr(store, "closed", False):
         store = _default_stores[key] = SQLiteStore()
     return store
+
+
+def _tools_in(tools: list[Any]) -> str:
+    """The tools a tool-calling step calls, each with where its code comes from."""
+    shown = ", ".join(f"{getattr(fn, '__name__', 'tool')} {_defined_in(fn)}" for fn in tools)
+    return f"it calls the tools {shown}"
 
 
 def _defined_in(fn: Any) -> str:
