@@ -19,7 +19,7 @@ from .codec import gc_paused
 from .errors import ContextSerdeError, ContextStateError, WorkflowRuntimeError
 from .events import Event
 from .runtime.state import RunState, Waiter
-from .runtime.view import current_invocation_var
+from .runtime.view import current_context_var, current_invocation_var
 from .serialization import decode
 from .serializers import BaseSerializer, JsonSerializer, PickleSerializer, serializer_name
 from .store import Store, ThreadStore, encode_once
@@ -147,6 +147,18 @@ class Context(Generic[StateT]):
         driver = self._require_driver("wait_for_event")
         return await driver.wait(inv, waiter, timeout)
 
+    @staticmethod
+    def get_step_context() -> Context[Any]:
+        """The context of the step that is running, for code around a step (a decorator, a
+        helper it calls) that was not handed ``ctx``. Raises ``WorkflowRuntimeError`` outside
+        a step."""
+        ctx = current_context_var.get()
+        if ctx is None or current_invocation_var.get() is None:
+            raise WorkflowRuntimeError(
+                "Context.get_step_context() can only be called while a step runs"
+            )
+        return ctx
+
     def retry_info(self) -> RetryInfo:
         """Where the calling step stands in its retries: ``retry_number`` (0 on the first
         attempt), ``elapsed_seconds`` since the first attempt, and what the previous attempt
@@ -200,17 +212,20 @@ class Context(Generic[StateT]):
 
     # -- snapshots ------------------------------------------------------------------------------
 
-    def to_dict(self, serializer: Any = "json") -> dict[str, Any]:
+    def to_dict(self, serializer: Any = None) -> dict[str, Any]:
         """The whole run as plain JSON data: store, queues, in-flight steps, buffers, waiters.
 
         Works inside a step (that step counts as in flight, so a restore runs it again), from
         the handler while the run goes on, and after it ended. ``json.dumps`` it as it is.
         ``serializer="pickle"`` (store values and events as pickles) exists only as an explicit
         opt-in, for values the JSON codec cannot hold; loading it then needs ``allow_pickle``.
+        Without ``serializer``, the workflow's own (``Workflow(serializer=...)``), else JSON.
         The result shares the store's encoded values: write it out, do not edit it in place.
         """
         from .snapshot import snapshot_of
 
+        if serializer is None:
+            serializer = getattr(self._workflow, "serializer", None)
         name = serializer_name(serializer)
         driver = self._driver
         if driver is not None:

@@ -288,12 +288,13 @@ class WorkflowHandler:
                 if isinstance(item, Event):
                     if not isinstance(item, StopEvent):  # the stop comes last, above
                         yield item
-                elif lifecycle:
-                    yield item
-                elif expose_internal:
-                    internal = _step_state_changed(item)
-                    if internal is not None:
-                        yield internal
+                else:
+                    if expose_internal:
+                        internal = _step_state_changed(item)
+                        if internal is not None:
+                            yield internal
+                    if lifecycle:
+                        yield item
         finally:
             if unsubscribe is not None:
                 unsubscribe()

@@ -56,7 +56,7 @@ class Resource:
     sync or async. ``cache=False`` makes a new value for every use.
     """
 
-    __slots__ = ("_deps", "cache", "factory")
+    __slots__ = ("_deps", "cache", "factory", "localns")
 
     def __init__(self, factory: Callable[..., Any], cache: bool = True) -> None:
         if not callable(factory):
@@ -64,6 +64,10 @@ class Resource:
         self.factory = factory
         self.cache = cache
         self._deps: tuple[Dependency, ...] | None = None
+        # Names the factory's annotations may use besides its module's: the namespace of the
+        # code that named this resource (a function defining the workflow, its classes and
+        # factories), given by the step that asks for it. Postponed annotations need it.
+        self.localns: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -79,7 +83,10 @@ class Resource:
     def get_dependencies(self) -> tuple[Dependency, ...]:
         """The resources the factory asks for: ``(parameter, resource, annotated type)``."""
         if self._deps is None:
-            self._deps = _dependencies(self.factory, self.name)
+            self._deps = _dependencies(self.factory, self.name, self.localns)
+            for _, dep, _ in self._deps:
+                if dep.localns is None:
+                    dep.localns = self.localns
         return self._deps
 
     def set_type_annotation(self, type_annotation: Any) -> None:
@@ -221,7 +228,9 @@ def _load_file(path: Path) -> Any:
         return yaml.safe_load(f)
 
 
-def _dependencies(factory: Callable[..., Any], name: str) -> tuple[Dependency, ...]:
+def _dependencies(
+    factory: Callable[..., Any], name: str, localns: dict[str, Any] | None = None
+) -> tuple[Dependency, ...]:
     """Read the factory's signature: which parameters are resources. A required parameter that
     is not one is refused here, naming it, rather than as a TypeError at call time."""
     try:
@@ -236,7 +245,7 @@ def _dependencies(factory: Callable[..., Any], name: str) -> tuple[Dependency, .
     elif not (inspect.isfunction(factory) or inspect.ismethod(factory)):
         target = type(factory).__call__  # a callable object: its __call__ has the hints
     try:
-        hints = typing.get_type_hints(target, include_extras=True)
+        hints = typing.get_type_hints(target, localns=localns, include_extras=True)
     except Exception:  # an annotation that names something undefined: read them one by one
         hints = {}
     deps: list[Dependency] = []
@@ -348,7 +357,7 @@ class ResourceManager:
     async def _get(self, resource: Resource, scope: dict[Any, Any]) -> Any:
         key = resource._key
         if key not in self._checked:
-            _check_acyclic(resource, ())
+            check_acyclic(resource, ())
             self._checked.add(key)
         if not resource.cache:
             if key in scope:
@@ -390,7 +399,7 @@ class ResourceManager:
         return await resource._make(arguments)
 
 
-def _check_acyclic(resource: Resource, path: tuple[Resource, ...]) -> None:
+def check_acyclic(resource: Resource, path: tuple[Resource, ...]) -> None:
     """Refuse a resource that depends on itself, directly or through others, naming the cycle."""
     keys = [r._key for r in path]
     if resource._key in keys:
@@ -401,7 +410,7 @@ def _check_acyclic(resource: Resource, path: tuple[Resource, ...]) -> None:
             + "; a factory cannot need its own value, directly or through other resources"
         )
     for _, dep, _ in resource.get_dependencies():
-        _check_acyclic(dep, (*path, resource))
+        check_acyclic(dep, (*path, resource))
 
 
 ResourceCache = ResourceManager  # the name the runtime has used

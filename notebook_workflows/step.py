@@ -263,6 +263,8 @@ def read_signature(
             keyword_only.add(p.name)
         resource = _resource_of(ann)
         if resource is not None:
+            if resource.localns is None and localns:
+                resource.localns = localns  # for the factory's own postponed annotations
             kinds.append(("resource", p.name, resource))
             continue
         if ann is Context or get_origin(ann) is Context:

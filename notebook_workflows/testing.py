@@ -26,9 +26,10 @@ class WorkflowTestResult:
 
     ``collected``: everything the run streamed, in order: events written with
     ``ctx.write_event_to_stream``, questions, the final ``StopEvent``, and (with
-    ``expose_internal``) the lifecycle records ``StepStarted``, ``StepFinished``,
-    ``StepFailed`` and ``RunStatusChanged``. ``event_types``: how many of each type.
-    ``result``: what ``await handler`` gave. ``ctx``: the run's context.
+    ``expose_internal``) ``StepStateChanged`` events and the lifecycle records
+    ``StepStarted``, ``StepFinished``, ``StepFailed`` and ``RunStatusChanged``.
+    ``event_types``: how many of each type. ``result``: what ``await handler`` gave. ``ctx``:
+    the run's context.
     """
 
     collected: list[Any]
@@ -57,8 +58,8 @@ class WorkflowTestRunner:
         """Run the workflow to its end and return what it streamed.
 
         ``start_event`` defaults to the workflow's start event with no fields; ``ctx`` continues
-        an earlier run's context. ``expose_internal`` includes this engine's lifecycle records
-        (llama-index-workflows streams ``StepStateChanged`` events there instead).
+        an earlier run's context. ``expose_internal`` includes the ``StepStateChanged`` events
+        llama-index-workflows streams there, and this engine's lifecycle records.
         ``exclude_events`` leaves out items of exactly those types. A run that fails raises
         its error here, as ``await handler`` does.
         """
@@ -68,7 +69,8 @@ class WorkflowTestRunner:
             handler = self._workflow.run(ctx, start_event=start_event)
         excluded = tuple(exclude_events or ())
         collected: list[Any] = []
-        async for item in handler.stream_events(lifecycle=expose_internal):
+        stream = handler.stream_events(expose_internal=expose_internal, lifecycle=expose_internal)
+        async for item in stream:
             if type(item) not in excluded:
                 collected.append(item)
         result = await handler

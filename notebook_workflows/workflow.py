@@ -29,7 +29,7 @@ from .events import (
     StartEvent,
 )
 from .handler import WorkflowHandler
-from .resources import ResourceCache
+from .resources import ResourceCache, ResourceConfig, check_acyclic
 from .runtime import routing
 from .runtime.state import RunState
 from .start import build_start_event, check_same_start
@@ -65,17 +65,24 @@ class Workflow(metaclass=WorkflowMeta):
     (a ``concurrent.futures.Executor``) runs its sync steps, unless a run or a step names its
     own: a thread pool by default; a ``ProcessPoolExecutor`` or Dask's
     ``client.get_executor()`` runs them in other processes (see ``notebook_workflows.remote``).
+    ``serializer`` (``JsonSerializer()``, the default, or ``PickleSerializer()``) is what
+    ``ctx.to_dict()`` uses when not told. ``service_manager`` is accepted for code written for
+    llama-index-workflows (LlamaIndex's agents pass it on); this engine has no services.
     Subclasses may define ``__init__`` and keep data on ``self``; calling
     ``super().__init__()`` is optional.
     """
 
-    timeout: float | None = None
-    verbose: bool = False
-    checkpoint: Any = None
-    executor: Any = None
+    # Defaults of the settings ``__init__`` writes to the instance. Not annotated: a workflow
+    # that is also a pydantic model (LlamaIndex's agents) would take annotated names for
+    # fields of its own, and dump them with ``model_dump()``.
+    timeout = None  # float | None
+    verbose = False
+    checkpoint = None  # a snapshot store
+    executor = None  # a concurrent.futures.Executor
+    serializer = None  # a serializer object
 
-    disable_validation: bool = False
-    num_concurrent_runs: int | None = None
+    disable_validation = False
+    num_concurrent_runs = None  # int | None
 
     _nw_specs: ClassVar[dict[str, StepSpec] | None] = None
     _nw_localns: ClassVar[dict[str, Any] | None] = None
@@ -130,6 +137,11 @@ class Workflow(metaclass=WorkflowMeta):
             settings["workflow_name"] = workflow_name
         if resource_manager is not None:
             settings["_nw_resources"] = resource_manager
+        if not disable_validation:
+            try:
+                self._refuse_endless()
+            except WorkflowValidationError as error:  # the user's line, not ours
+                raise error.with_traceback(users_frames(error.__traceback__)) from None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -274,20 +286,61 @@ class Workflow(metaclass=WorkflowMeta):
         cls._nw_problems = problems
         return problems
 
-    skip_graph_checks: frozenset[str] = frozenset()
+    skip_graph_checks = frozenset()  # frozenset[str]; not annotated, as above
 
-    def validate(self) -> None:
-        """Raise ``WorkflowValidationError`` listing every problem of the graph, if any.
+    def validate(
+        self, *, validate_resource_configs: bool = True, validate_resources: bool = False
+    ) -> bool:
+        """Raise ``WorkflowValidationError`` listing every problem of the workflow, if any;
+        return whether it asks a human (a step returns an ``InputRequiredEvent`` or takes a
+        ``HumanResponseEvent``), as the peer's ``validate`` does.
+
         ``Workflow(skip_graph_checks={"reachability", "dead_end", "terminal_event"})`` leaves
-        those checks out: steps nothing feeds, events nobody takes, no ``StopEvent``."""
+        those graph checks out: steps nothing feeds, events nobody takes, no ``StopEvent``.
+        ``validate_resource_configs`` (the default) also loads each ``ResourceConfig`` file
+        into its model, so a missing file or a bad value is a problem now, named with its
+        step; ``validate_resources=True`` also checks that no resource factory depends on
+        itself. Factories are never called here. ``run`` checks the graph only."""
+        problems = self._graph_problems_kept()
+        if validate_resource_configs or validate_resources:
+            problems += self._resource_problems(configs=validate_resource_configs)
+        if problems:
+            raise WorkflowValidationError(problems, type(self).__qualname__)
+        return type(self)._asks_humans()
+
+    def _check_graph(self) -> None:
+        """What ``run`` checks before it starts: the graph's problems, if any."""
+        problems = self._graph_problems_kept()
+        if problems:
+            raise WorkflowValidationError(problems, type(self).__qualname__)
+
+    def _graph_problems_kept(self) -> list[str]:
         problems = type(self)._graph_problems()
         if self.skip_graph_checks:
-            problems = [
-                p
-                for p in problems
-                if not any(CHECK_OF[c] in p for c in self.skip_graph_checks if c in CHECK_OF)
-            ]
-        if problems:
+            skipped = [CHECK_OF[c] for c in self.skip_graph_checks if c in CHECK_OF]
+            problems = [p for p in problems if not any(c in p for c in skipped)]
+        return list(problems)
+
+    def _resource_problems(self, *, configs: bool) -> list[str]:
+        problems = []
+        for name, spec in type(self)._step_specs().items():
+            for param, resource in spec.resources:
+                try:
+                    check_acyclic(resource, ())
+                    if configs and isinstance(resource, ResourceConfig):
+                        resource._read()
+                except Exception as error:
+                    problems.append(f"step {name!r}, resource {param!r}: {error}")
+        return problems
+
+    def _refuse_endless(self) -> None:
+        """At construction, as the peer does: a graph with no step that takes the StartEvent
+        or none that returns a StopEvent can never run, so the workflow is refused now, with
+        every problem of its graph. A graph whose only problems are steps nothing feeds or
+        events nobody takes is refused by ``validate`` and ``run``."""
+        checks = ("nowhere to begin", CHECK_OF["terminal_event"])
+        problems = self._graph_problems_kept()
+        if any(c in p for p in problems for c in checks):  # then every problem, said together
             raise WorkflowValidationError(problems, type(self).__qualname__)
 
     # -- running --------------------------------------------------------------------------------
@@ -358,7 +411,7 @@ class Workflow(metaclass=WorkflowMeta):
                 f"`workflow.run_sync(...)` from plain synchronous code"
             ) from None
         if not self.disable_validation:
-            self.validate()
+            self._check_graph()
         else:
             type(self)._step_specs()  # the steps must still be readable
         if durability not in DURABILITY:
@@ -383,8 +436,6 @@ class Workflow(metaclass=WorkflowMeta):
             if fields or start_event is not None:
                 check_same_start(state, self._start_event(start_event, fields))
             state.replay = replay
-            if replay is not None:
-                replay.read_digest = ctx.store._read_digest
             return self._launch(
                 ctx, state, True, run_id, stepwise, checkpoint, durability, executor
             )
@@ -395,8 +446,6 @@ class Workflow(metaclass=WorkflowMeta):
         state = RunState(ctx._specs, (fresh and state.run_id) or None, name)
         state.start_event = event  # type: ignore[assignment]
         state.replay = replay
-        if replay is not None:
-            replay.read_digest = ctx.store._read_digest
         routing.route(state, event)
         return self._launch(
             ctx, state, False, run_id or state.run_id, stepwise, checkpoint, durability, executor
@@ -425,6 +474,8 @@ class Workflow(metaclass=WorkflowMeta):
         if checkpoint is False:
             checkpoint = None
         state.checkpointed = checkpoint is not None
+        if state.replay is not None:  # a replayed call must find what it read unchanged
+            state.replay.read_digest = ctx.store._read_digest
         if checkpoint is not None:
             from .checkpoint.recorder import wrap
 
@@ -454,7 +505,7 @@ class Workflow(metaclass=WorkflowMeta):
         notebook = in_notebook_kernel()
         if notebook and type(self)._asks_humans():
             raise WorkflowRuntimeError(self._blocked_question_message())
-        self.validate()  # fail here, with nothing started, rather than on the helper thread
+        self._check_graph()  # fail here, with nothing started, rather than on the helper thread
 
         async def run_and_wait() -> Any:
             handler = self.run(ctx, **kwargs)
@@ -618,13 +669,14 @@ def _answer_on_terminal(handler: WorkflowHandler, item: Any, notebook: bool, wf:
 
 
 def _defining_frame(frame: Any) -> Any:
-    """The frame whose code defines the class: past the metaclasses' own frames (pydantic's
-    ``ModelMetaclass.__new__`` for a workflow that is also a model, ``abc``'s)."""
-    while (
-        frame.f_back is not None
-        and frame.f_code.co_name in ("__new__", "__init__")
-        and ("__class__" in frame.f_locals or "mcs" in frame.f_locals or "cls" in frame.f_locals)
-    ):
+    """The frame whose code defines the class: past the ``__new__`` frames of metaclasses
+    (pydantic's ``ModelMetaclass`` for a workflow that is also a model, ``ABCMeta``), each
+    recognised by its first argument being a metaclass."""
+    while frame.f_back is not None and frame.f_code.co_name == "__new__":
+        code = frame.f_code
+        first = frame.f_locals.get(code.co_varnames[0]) if code.co_argcount else None
+        if not (isinstance(first, type) and issubclass(first, type)):
+            break
         frame = frame.f_back
     return frame
 

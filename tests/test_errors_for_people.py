@@ -70,13 +70,16 @@ def _our_frames(error: BaseException) -> list[str]:
 async def test_a_refusal_shows_the_users_line_and_the_public_call_only() -> None:
     from notebook_workflows import Context, WorkflowValidationError
 
-    class Broken(Workflow):  # nothing returns a StopEvent: refused when run
+    class Broken(Workflow):  # nothing returns a StopEvent: refused when made, as in the peer
         @step
         async def go(self, ev: StartEvent) -> None:
             return None
 
     with pytest.raises(WorkflowValidationError) as caught:
-        Broken().run()
+        Broken()
+    assert len(_our_frames(caught.value)) <= 1, _our_frames(caught.value)
+    with pytest.raises(WorkflowValidationError) as caught:
+        Broken(disable_validation=True).validate()
     assert len(_our_frames(caught.value)) <= 1, _our_frames(caught.value)
 
     ctx = Context(NeedsPath())

@@ -33,7 +33,7 @@ async def test_run_collects_the_stream_counts_it_and_returns_the_result() -> Non
     assert isinstance(outcome, WorkflowTestResult)
     assert outcome.result == "hello Ada"
     assert outcome.event_types[Progress] == 3 and outcome.event_types[StopEvent] == 1
-    events = [e for e in outcome.collected if isinstance(e, Event)]
+    events = [e for e in outcome.collected if isinstance(e, (Progress, StopEvent))]
     assert [e.done for e in events[:3]] == [0, 1, 2] and isinstance(events[-1], StopEvent)
     assert outcome.ctx.run_id
 

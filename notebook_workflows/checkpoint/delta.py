@@ -317,6 +317,27 @@ def calls_done(
     return out
 
 
+def _add_writes(entry: dict[str, Any], writes: dict[str, Any], store: Mapping[str, Any]) -> None:
+    """A call's store writes in its record: ``set`` values, ``same`` for a value the record's
+    store holds already (the very same object), ``deleted`` keys."""
+    values = {}
+    same = []
+    deleted = []
+    for key, value in writes.items():
+        if value is None:
+            deleted.append(key)
+        elif store.get(key) is value:
+            same.append(key)
+        else:
+            values[key] = value
+    if values:
+        entry["set"] = values
+    if same:
+        entry["same"] = same
+    if deleted:
+        entry["deleted"] = sorted(deleted)
+
+
 def _done(
     ctx: Context[Any],
     completed: list[Invocation],
@@ -349,24 +370,8 @@ def _done(
         entry["emitted"] = emitted
         if inv.streamed:
             entry["stream"] = [encode_event(event) for event in inv.streamed]
-        writes = inv.writes
-        if writes:
-            values = {}
-            same = []
-            deleted = []
-            for key, value in writes.items():
-                if value is None:
-                    deleted.append(key)
-                elif store.get(key) is value:
-                    same.append(key)
-                else:
-                    values[key] = value
-            if values:
-                entry["set"] = values
-            if same:
-                entry["same"] = same
-            if deleted:
-                entry["deleted"] = sorted(deleted)
+        if inv.writes:
+            _add_writes(entry, inv.writes, store)
         if inv.reads:
             entry["reads"] = {key: value_digest(value) for key, value in inv.reads.items()}
         if inv.collects:

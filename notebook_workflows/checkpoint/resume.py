@@ -80,8 +80,6 @@ def resume_run(
     if replay is None:  # a rerun expects changed steps
         warn()
     ctx._state.replay = replay
-    if replay is not None:
-        replay.read_digest = ctx.store._read_digest
     if ctx.status == "done":
         # nothing runs and nothing is written: the handler ends at once with the saved result
         return workflow._launch(ctx, ctx._state, True, None, False, False)
@@ -210,7 +208,7 @@ def _load(
         ctx = Context.from_dict(workflow, data)
     except ContextSerdeError as exc:
         raise SnapshotError(f"cannot {what} {where}: {exc}") from exc
-    workflow.validate()
+    workflow._check_graph()
     return ctx, warn
 
 

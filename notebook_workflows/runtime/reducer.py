@@ -163,12 +163,12 @@ def _deliver(
     False when routing failed the invocation (no step accepts the event)."""
     inv.produced.append(event)
     try:
-        waiter = routing.route(state, event, target, inv.step, scope, line)
+        woken = routing.route(state, event, target, inv.step, scope, line)
     except WorkflowRuntimeError as exc:
         failures.failed(state, inv, exc, now, out, retry=False)
         return False
-    if waiter is not None:
-        _resolve_all(state, waiter, event, out)
+    for waiter in woken:
+        _resolve(state, waiter, event, out)
     questions = state.questions
     if questions and questions[-1] is event:  # it was an InputRequiredEvent
         out.append(Publish(event, stream=True))
@@ -353,12 +353,12 @@ def _event_sent(state: RunState, t: EventSent, now: float, out: list[Command]) -
     if origin is None and state.changes is not None:  # an answer is recorded for a rerun
         replay.note_answer(state, t.event, t.target)
     try:
-        waiter = routing.route(state, t.event, t.target, origin, (), line)
+        woken = routing.route(state, t.event, t.target, origin, (), line)
     except WorkflowRuntimeError as exc:
         out.append(Reply(error=exc))
         return
-    if waiter is not None:
-        _resolve_all(state, waiter, t.event, out)
+    for waiter in woken:
+        _resolve(state, waiter, t.event, out)
     questions = state.questions
     if questions and questions[-1] is t.event:  # it was an InputRequiredEvent
         out.append(Publish(t.event, stream=True))
@@ -422,15 +422,6 @@ def _journal(state: RunState, t: JournalWritten, now: float, out: list[Command])
     state.touch(inv)
     if state.checkpointed and state.in_flight.get(inv.id) is inv:
         out.append(WriteCheckpoint("journal", inv.step))
-
-
-def _resolve_all(state: RunState, waiter: Waiter, event: Event, out: list[Command]) -> None:
-    """``event`` answered ``waiter`` and any further waiters routing woke with it."""
-    _resolve(state, waiter, event, out)
-    if state.also_woken:
-        woken, state.also_woken = state.also_woken, []
-        for other in woken:
-            _resolve(state, other, event, out)
 
 
 def _resolve(state: RunState, waiter: Waiter, event: Event, out: list[Command]) -> None:

@@ -226,14 +226,14 @@ def answer_questions(state: RunState, out: list[Command]) -> None:
             del table.answers[key]
         if state.changes is not None:  # recorded again, for a rerun of this rerun
             state.changes.answers.append((question, answer))
-        waiter = routing.route(state, answer)
-        if waiter is not None:
-            woken, state.also_woken = [waiter, *state.also_woken], []
-            for each in woken:
-                inv = state.in_flight.get(each.invocation)
-                if inv is not None and inv.waiting:
-                    inv.waiting = False
-                    state.waiting -= 1
-                out.append(ResolveWaiter(each, answer))
-        elif state.questions and state.questions[0] is question:
+        woken = routing.route(state, answer)
+        for waiter in woken:
+            inv = state.in_flight.get(waiter.invocation)
+            if inv is not None and inv.waiting:
+                inv.waiting = False
+                state.waiting -= 1
+            out.append(ResolveWaiter(waiter, answer))
+        if woken:
+            continue
+        if state.questions and state.questions[0] is question:
             return  # nothing took it (routing dropped it): do not loop on it

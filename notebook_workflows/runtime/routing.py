@@ -42,9 +42,11 @@ def route(
     origin: str | None = None,
     scope: tuple[int, ...] = (),
     lineage: dict[str, int] | None = None,
-) -> Waiter | None:
+) -> Sequence[Waiter]:
     """Deliver ``event``: to a waiter that wants it, or to the queue of every step that
-    accepts its exact type (only ``target`` when given). Returns the waiter it resolved.
+    accepts its exact type (only ``target`` when given). Returns the waiters it resolved: one,
+    or for an answer (``HumanResponseEvent``) every waiter it matches, as the peer's parallel
+    waiters are all woken by one answer.
     ``scope`` (its fan-out streams) and ``lineage`` (recoveries along its line) go with it
     (see ``joins``); a join step takes it into its buffer instead of its queue.
 
@@ -59,22 +61,10 @@ def route(
     if kind is STOP:
         if state.stop is None:
             state.stop = event  # type: ignore[assignment]
-        return None
+        return NO_WAITERS
     if state.waiters and target is None:
-        woken = None
-        for waiter in state.waiters:
-            if waiter.resolved is None and waiter.matches(event):
-                waiter.resolved = event
-                if waiter.question is not None:
-                    _forget_question(state, waiter.question)
-                if kind is not ANSWER:
-                    return waiter
-                # an answer wakes every waiter it matches, as the peer's parallel waiters
-                if woken is None:
-                    woken = waiter
-                else:
-                    state.also_woken.append(waiter)
-        if woken is not None:
+        woken = _wake(state, event, kind)
+        if woken:
             return woken
     if kind is QUESTION:
         state.questions.append(event)
@@ -90,12 +80,9 @@ def route(
             )
         if not steps:
             if kind is ANSWER and origin is None and not state.finished:
-                # an answer no waiter wants yet: kept for the next waiter it matches (sent
-                # right after a restore, before the step that asked has asked again)
-                state.unclaimed.append(event)
-                del state.unclaimed[:-_UNCLAIMED_KEPT]
+                _keep_unclaimed(state, event)
             if kind is QUESTION or kind is ANSWER:
-                return None
+                return NO_WAITERS
             raise WorkflowRuntimeError(
                 f"no step accepts {typ.__name__}"
                 + (f" (sent by step {origin!r})" if origin else "")
@@ -103,7 +90,7 @@ def route(
             )
     if state.joins is not None or lineage:
         joins.deliver(state, event, steps, scope, lineage, target is not None)
-        return None
+        return NO_WAITERS
     queues = state.queues
     changes = state.changes
     state.fed.update(steps)
@@ -113,7 +100,7 @@ def route(
         if changes is not None:
             changes.queued[state.seq] = (name, event)
     state.queued += len(steps)
-    return None
+    return NO_WAITERS
 
 
 def _forget_question(state: RunState, question: Event) -> None:
@@ -286,7 +273,30 @@ def requeue_in_flight(state: RunState) -> None:
     state.waiters = []
 
 
+NO_WAITERS: tuple[Waiter, ...] = ()
 _UNCLAIMED_KEPT = 16  # the most unclaimed answers kept; older ones are dropped
+
+
+def _wake(state: RunState, event: Event, kind: str) -> list[Waiter]:
+    """The waiters ``event`` resolves: the first that matches it, or every one for an
+    answer."""
+    woken = []
+    for waiter in state.waiters:
+        if waiter.resolved is None and waiter.matches(event):
+            waiter.resolved = event
+            if waiter.question is not None:
+                _forget_question(state, waiter.question)
+            woken.append(waiter)
+            if kind is not ANSWER:
+                break
+    return woken
+
+
+def _keep_unclaimed(state: RunState, event: Event) -> None:
+    """An answer sent from outside that no waiter wants yet (right after a restore, before the
+    step that asked has asked again): the next waiter it matches takes it (``claim``)."""
+    state.unclaimed.append(event)
+    del state.unclaimed[:-_UNCLAIMED_KEPT]
 
 
 def claim(state: RunState, waiter: Waiter) -> Event | None:

@@ -255,7 +255,6 @@ class RunState:
         # answers sent from outside that no waiter wanted yet (a run just restored, whose
         # step has not asked again): the next waiter they match takes them
         self.unclaimed: list[Event] = []
-        self.also_woken: list[Waiter] = []  # further waiters the last routed answer woke
         self.questions: list[Event] = []
         self.seq = 0
         self.next_id = 0

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ..step import CONTEXT, EVENT, GATHER, StepSpec
 from . import transitions as T
 from .state import Invocation
-from .view import current_invocation_var
+from .view import current_context_var, current_invocation_var
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -120,6 +120,7 @@ class StepRunner:
         self.report = report
         self.run_id = run_id
         self.base = contextvars.copy_context()  # the context the run was started in
+        self.base.run(current_context_var.set, ctx)  # what Context.get_step_context() finds
         # invocation id -> (invocation, attempt, task), for invocations that suspended
         self.tasks: dict[int, tuple[Invocation, int, asyncio.Task[Any]]] = {}
         # Called in each invocation's context before it runs: how a monitor routes the output

@@ -102,6 +102,11 @@ class RunView:
 current_invocation_var: contextvars.ContextVar[Any] = contextvars.ContextVar(
     "notebook_workflows_invocation", default=None
 )
+# The context of the run whose step is running (``Context.get_step_context()``); set once in
+# the context every step of a run is started from, so it costs a step nothing.
+current_context_var: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    "notebook_workflows_context", default=None
+)
 
 
 def current_step() -> str | None:
