@@ -64,6 +64,8 @@ class Store(Generic[StateT]):
         self._live: dict[str, Any] = {}
         # live keys handed out since the last settle: they may have changed in place
         self._touched: set[str] = set()
+        # key -> (encoded value, its digest): the last digest taken of each key (``_digest``)
+        self._digests: dict[str, tuple[Any, str]] = {}
         # A typed state's model as the encoded values stand, kept so that setting one field
         # validates that field, not the whole model again (None: rebuilt on first use).
         self._model: StateT | None = None
@@ -95,7 +97,7 @@ class Store(Generic[StateT]):
                 raise KeyError(self._missing_message(key, head)) from None
             return default
         live = self._live
-        if head in live:
+        if live and head in live:
             value = live[head]
             self._touched.add(head)
         else:
@@ -126,7 +128,17 @@ class Store(Generic[StateT]):
     def _read_digest(self, key: str) -> str:
         """The digest of the value at ``key`` as a record keeps it (``""``: absent)."""
         self._settle()
-        return value_digest(self._data.get(key))
+        return self._digest(key, self._data.get(key))
+
+    def _digest(self, key: str, encoded: Any) -> str:
+        """``value_digest(encoded)``, remembered for the encoded value ``key`` holds: a value
+        that steps read again and again without changing it is digested once."""
+        cached = self._digests.get(key)
+        if cached is not None and cached[0] is encoded:
+            return cached[1]
+        digest = value_digest(encoded)
+        self._digests[key] = (encoded, digest)
+        return digest
 
     def _copy_of(self, key: str) -> Any:
         """A fresh copy of the value at top-level ``key`` (``edit_state`` edits a copy, so a
@@ -257,7 +269,8 @@ class Store(Generic[StateT]):
         with self._thread_lock:
             self._data[key] = encoded
             self._changed.add(key)
-            self._keep_live(key, value)
+            if type(value) not in _IMMUTABLE or self._live:  # (the common case costs nothing)
+                self._keep_live(key, value)
         if self._per_step:
             _note_write(key, encoded)
 

@@ -25,8 +25,8 @@ class WorkflowTestResult:
     """What ``WorkflowTestRunner.run`` saw.
 
     ``collected``: everything the run streamed, in order: events written with
-    ``ctx.write_event_to_stream``, questions, the final ``StopEvent``, and (with
-    ``expose_internal``) ``StepStateChanged`` events and the lifecycle records
+    ``ctx.write_event_to_stream``, questions, the final ``StopEvent``, with
+    ``expose_internal`` the ``StepStateChanged`` events, and with ``lifecycle`` the records
     ``StepStarted``, ``StepFinished``, ``StepFailed`` and ``RunStatusChanged``.
     ``event_types``: how many of each type. ``result``: what ``await handler`` gave. ``ctx``:
     the run's context.
@@ -54,12 +54,15 @@ class WorkflowTestRunner:
         ctx: Context[Any] | None = None,
         expose_internal: bool = True,
         exclude_events: list[type] | None = None,
+        *,
+        lifecycle: bool = False,
     ) -> WorkflowTestResult:
         """Run the workflow to its end and return what it streamed.
 
         ``start_event`` defaults to the workflow's start event with no fields; ``ctx`` continues
         an earlier run's context. ``expose_internal`` includes the ``StepStateChanged`` events
-        llama-index-workflows streams there, and this engine's lifecycle records.
+        llama-index-workflows streams there; ``lifecycle=True`` this engine's own records
+        (``StepStarted``, ``StepFinished``, ``StepFailed``, ``RunStatusChanged``).
         ``exclude_events`` leaves out items of exactly those types. A run that fails raises
         its error here, as ``await handler`` does.
         """
@@ -69,7 +72,7 @@ class WorkflowTestRunner:
             handler = self._workflow.run(ctx, start_event=start_event)
         excluded = tuple(exclude_events or ())
         collected: list[Any] = []
-        stream = handler.stream_events(expose_internal=expose_internal, lifecycle=expose_internal)
+        stream = handler.stream_events(expose_internal=expose_internal, lifecycle=lifecycle)
         async for item in stream:
             if type(item) not in excluded:
                 collected.append(item)

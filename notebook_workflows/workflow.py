@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from ._frames import users_frames
 from .context import Context
 from .decorators import catch_error_options
-from .errors import WorkflowRuntimeError, WorkflowValidationError
+from .errors import ContextStateError, WorkflowRuntimeError, WorkflowValidationError
 from .events import (
     Event,
     HumanResponseEvent,
@@ -428,8 +428,9 @@ class Workflow(metaclass=WorkflowMeta):
                 f"not to {type(self).__qualname__}"
             )
         elif ctx.is_running:
-            raise WorkflowRuntimeError(
-                f"run {ctx.run_id!r} is still going; await its handler (or cancel it) first"
+            raise ContextStateError(
+                f"run {ctx.run_id!r} of this context is already running; await its handler "
+                f"(or cancel it) first"
             )
         state = ctx._state
         if state.status in ("running", "waiting", "failed", "cancelled"):

@@ -272,3 +272,31 @@ async def test_an_answer_sent_right_after_a_restore_waits_for_the_step_that_asks
     resumed = Ask().run(ctx=restored)
     resumed.ctx.send_event(HumanResponseEvent(response="Ada"))  # the step has not asked yet
     assert await resumed == "hello Ada"
+
+
+class Ping(Event):
+    value: str
+
+
+class AwaitsPing(Workflow):
+    @step
+    async def wait_step(self, ctx: Context, ev: StartEvent) -> StopEvent:
+        result = await ctx.wait_for_event(Ping)
+        return StopEvent(result=result.value)
+
+
+async def test_an_event_only_a_waiter_takes_may_be_sent_before_the_step_waits() -> None:
+    handler = AwaitsPing().run()
+    handler.ctx.send_event(Ping(value="hello"))  # the step has not reached wait_for_event
+    assert await handler == "hello"
+
+
+async def test_an_event_nobody_could_take_is_still_refused_once_nothing_runs() -> None:
+    handler = Ask().run()
+    async for event in handler.stream_events():
+        if isinstance(event, InputRequiredEvent):
+            break  # the run waits for a human: no step runs
+    with pytest.raises(WorkflowRuntimeError, match="no step accepts Ping"):
+        handler.ctx.send_event(Ping(value="lost"))
+    handler.ctx.send_event(HumanResponseEvent(response="Bo"))
+    assert await handler == "hello Bo"

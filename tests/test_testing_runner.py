@@ -6,7 +6,12 @@ import pytest
 from flows import Pipeline
 
 from notebook_workflows import Context, Event, StartEvent, StopEvent, Workflow, step
-from notebook_workflows.events import RunStatusChanged, StepFinished, StepStarted
+from notebook_workflows.events import (
+    RunStatusChanged,
+    StepFinished,
+    StepStarted,
+    StepStateChanged,
+)
 from notebook_workflows.testing import WorkflowTestResult, WorkflowTestRunner
 
 
@@ -40,19 +45,21 @@ async def test_run_collects_the_stream_counts_it_and_returns_the_result() -> Non
 
 async def test_internal_records_come_with_expose_internal_and_can_be_excluded() -> None:
     runner = WorkflowTestRunner(Greet())
-    inside = await runner.run()
+    peers = await runner.run()  # expose_internal=True: what llama-index-workflows streams
+    assert set(peers.event_types) == {Progress, StepStateChanged, StopEvent}
+    inside = await runner.run(lifecycle=True)
     assert inside.result == "hello world"
     assert inside.event_types[StepStarted] == 1 and inside.event_types[StepFinished] == 1
     plain = await runner.run(expose_internal=False)
     assert set(plain.event_types) == {Progress, StopEvent}
-    some = await runner.run(exclude_events=[Progress, RunStatusChanged])
+    some = await runner.run(exclude_events=[Progress, RunStatusChanged], lifecycle=True)
     assert Progress not in some.event_types and RunStatusChanged not in some.event_types
     assert some.event_types[StepStarted] == 1
 
 
 async def test_a_fan_out_workflow_runs_every_step() -> None:
     Pipeline.converted = []
-    outcome = await WorkflowTestRunner(Pipeline()).run(StartEvent(ids=[1, 2, 3]))
+    outcome = await WorkflowTestRunner(Pipeline()).run(StartEvent(ids=[1, 2, 3]), lifecycle=True)
     assert outcome.result == [1, 2, 3]
     assert outcome.event_types[StepStarted] == 1 + 3 + 3  # split, convert x3, join x3
     assert await outcome.ctx.store.get("ids") == (1, 2, 3)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..codec import value_digest
 from ..events import Event
 from ..runtime.joins import joins_out
 from ..runtime.replay import input_key
@@ -373,7 +372,8 @@ def _done(
         if inv.writes:
             _add_writes(entry, inv.writes, store)
         if inv.reads:
-            entry["reads"] = {key: value_digest(value) for key, value in inv.reads.items()}
+            digest = ctx.store._digest
+            entry["reads"] = {key: digest(key, value) for key, value in inv.reads.items()}
         if inv.collects:
             entry["unsafe"] = "it calls ctx.collect_events, whose buffer a replay cannot rebuild"
         if inv.journal:

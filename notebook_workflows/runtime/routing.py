@@ -51,7 +51,9 @@ def route(
     (see ``joins``); a join step takes it into its buffer instead of its queue.
 
     A ``StopEvent`` is kept as the run's stop (the first one wins); a question nobody's step
-    accepts is only for the human. Raises ``WorkflowRuntimeError`` when no step can take it.
+    accepts is only for the human; an event from outside that no step accepts may be kept for a
+    waiter to come (``_keep_unclaimed``). Raises ``WorkflowRuntimeError`` when nothing can
+    take it.
     """
     typ = type(event)
     if origin is not None:
@@ -79,8 +81,15 @@ def route(
                 name for name, accepts in state.subclass_steps if issubclass(typ, accepts)
             )
         if not steps:
-            if kind is ANSWER and origin is None and not state.finished:
-                _keep_unclaimed(state, event)
+            running = state.queued or len(state.in_flight) > state.waiting
+            if (
+                origin is None
+                and kind is not QUESTION
+                and not state.finished
+                and (kind is ANSWER or running)
+            ):
+                _keep_unclaimed(state, event)  # a step may still wait for it
+                return NO_WAITERS
             if kind is QUESTION or kind is ANSWER:
                 return NO_WAITERS
             raise WorkflowRuntimeError(
@@ -293,8 +302,12 @@ def _wake(state: RunState, event: Event, kind: str) -> list[Waiter]:
 
 
 def _keep_unclaimed(state: RunState, event: Event) -> None:
-    """An answer sent from outside that no waiter wants yet (right after a restore, before the
-    step that asked has asked again): the next waiter it matches takes it (``claim``)."""
+    """An event sent from outside that no step accepts and no waiter wants yet: an answer
+    (sent right after a restore, before the step that asked has asked again), or an event a
+    running step is about to ``wait_for_event`` (sent right after ``run()``). The next waiter
+    it matches takes it (``claim``). With no step running or queued (those waiting for
+    something else do not count), an event no step accepts is refused: nothing is about to
+    wait for it."""
     state.unclaimed.append(event)
     del state.unclaimed[:-_UNCLAIMED_KEPT]
 
