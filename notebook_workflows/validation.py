@@ -58,9 +58,47 @@ def graph_problems(specs: dict[str, StepSpec]) -> list[str]:
             if "reachability" in spec.skip_graph_checks:
                 continue
             problems.append(f"step {spec.name!r} accepts {typ.__name__}, but no step produces it")
+    if not problems:
+        problems.extend(island_problems(specs))
     problems.extend(catcher_problems(specs))
     problems.extend(join_problems(specs))
     return problems
+
+
+def island_problems(specs: dict[str, StepSpec]) -> list[str]:
+    """Steps that can never run although some step produces what they accept: every producer
+    is itself cut off from the start (a loop of steps feeding each other, an island). Read by
+    following events from the ``StartEvent``, the human's answers and failures."""
+    reached = {
+        t
+        for s in specs.values()
+        for t in s.accepts
+        if issubclass(t, (StartEvent, HumanResponseEvent))
+        or (s.catches and issubclass(t, StepFailedEvent))
+    }
+    ran: set[str] = set()
+    grew = True
+    while grew:
+        grew = False
+        for spec in specs.values():
+            if spec.name in ran or not _takes_any(spec, reached):
+                continue
+            ran.add(spec.name)
+            reached.update(spec.produces)
+            grew = True
+    return [
+        f"step {spec.name!r} accepts {' | '.join(t.__name__ for t in spec.accepts)}, but no step "
+        f"produces it on a path from the StartEvent (only steps that never run do): it is "
+        f"unreachable"
+        for spec in specs.values()
+        if spec.name not in ran and "reachability" not in spec.skip_graph_checks
+    ]
+
+
+def _takes_any(spec: StepSpec, reached: set[type]) -> bool:
+    if spec.accept_event_subclasses:
+        return any(issubclass(t, spec.accepts) for t in reached)
+    return any(t in reached for t in spec.accepts)
 
 
 def join_problems(specs: dict[str, StepSpec]) -> list[str]:

@@ -299,11 +299,14 @@ class Workflow(metaclass=WorkflowMeta):
         those graph checks out: steps nothing feeds, events nobody takes, no ``StopEvent``.
         ``validate_resource_configs`` (the default) also loads each ``ResourceConfig`` file
         into its model, so a missing file or a bad value is a problem now, named with its
-        step; ``validate_resources=True`` also checks that no resource factory depends on
-        itself. Factories are never called here. ``run`` checks the graph only."""
+        step; ``validate_resources=True`` also calls each resource factory once (its value
+        is dropped), so a factory that fails is a problem now. ``run`` checks the graph
+        only."""
         problems = self._graph_problems_kept()
         if validate_resource_configs or validate_resources:
-            problems += self._resource_problems(configs=validate_resource_configs)
+            problems += self._resource_problems(
+                configs=validate_resource_configs, factories=validate_resources
+            )
         if problems:
             raise WorkflowValidationError(problems, type(self).__qualname__)
         return type(self)._asks_humans()
@@ -321,7 +324,12 @@ class Workflow(metaclass=WorkflowMeta):
             problems = [p for p in problems if not any(c in p for c in skipped)]
         return list(problems)
 
-    def _resource_problems(self, *, configs: bool) -> list[str]:
+    def _resource_problems(self, *, configs: bool, factories: bool) -> list[str]:
+        """Each resource that could not be had: a config file that does not load, a cycle of
+        factories, a factory that fails (``factories``: each is called once, on a manager of
+        its own, and what it made is dropped)."""
+        from ._loop import run_blocking
+
         problems = []
         for name, spec in type(self)._step_specs().items():
             for param, resource in spec.resources:
@@ -329,6 +337,8 @@ class Workflow(metaclass=WorkflowMeta):
                     check_acyclic(resource, ())
                     if configs and isinstance(resource, ResourceConfig):
                         resource._read()
+                    elif factories and not isinstance(resource, ResourceConfig):
+                        run_blocking(lambda r=resource: ResourceCache().get(r))
                 except Exception as error:
                     problems.append(f"step {name!r}, resource {param!r}: {error}")
         return problems

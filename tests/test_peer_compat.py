@@ -98,6 +98,22 @@ def test_validate_takes_the_peers_keywords_and_says_whether_it_asks_humans(tmp_p
     missing.write_text(json.dumps({"retries": 3}))
     assert flow.validate(validate_resources=True) is False
 
+    made: list[str] = []
+
+    def client() -> str:
+        made.append("client")
+        raise ConnectionError("no server at db:5432")
+
+    class Connects(Workflow):
+        @step
+        async def go(self, ev: StartEvent, db: Annotated[str, Resource(client)]) -> StopEvent:
+            return StopEvent(result=db)
+
+    assert Connects().validate() is False and made == []  # factories are not called unasked
+    with pytest.raises(WorkflowValidationError, match=r"resource 'db': no server at db:5432"):
+        Connects().validate(validate_resources=True)
+    assert made == ["client"]
+
     class Asks(Workflow):
         @step
         async def go(self, ev: StartEvent) -> InputRequiredEvent:
@@ -300,3 +316,30 @@ async def test_an_event_nobody_could_take_is_still_refused_once_nothing_runs() -
         handler.ctx.send_event(Ping(value="lost"))
     handler.ctx.send_event(HumanResponseEvent(response="Bo"))
     assert await handler == "hello Bo"
+
+
+class Processed(Event):
+    pass
+
+
+class Island(Event):
+    pass
+
+
+def test_a_step_only_an_unreachable_loop_feeds_is_found_unreachable() -> None:
+    class WithIsland(Workflow):
+        @step
+        async def entry(self, ev: StartEvent) -> Processed:
+            return Processed()
+
+        @step
+        async def finish(self, ev: Processed) -> StopEvent:
+            return StopEvent(result="done")
+
+        @step
+        async def island(self, ev: Island) -> Island:  # feeds only itself
+            return Island()
+
+    with pytest.raises(WorkflowValidationError, match=r"step 'island' .* it is unreachable"):
+        WithIsland().validate()
+    WithIsland(skip_graph_checks={"reachability"}).validate()
