@@ -46,19 +46,16 @@ class _AliasLoader(importlib.abc.Loader):
 class _WorkflowsFinder(importlib.abc.MetaPathFinder):
     """Finds ``workflows`` and ``workflows.X`` among this engine's modules, before the
     installed llama-index-workflows is looked at. A module the peer has and this engine does
-    not (``workflows.server``) is not found at all: no half of the peer is mixed in."""
+    not (``workflows.server``) is not found at all (``ModuleNotFoundError``, and ``None`` for
+    ``importlib.util.find_spec``): no half of the peer is mixed in."""
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         if fullname != _PEER and not fullname.startswith(_PEER + "."):
             return None
         real = _HERE + fullname[len(_PEER) :]
         spec = importlib.util.find_spec(real)
-        if spec is None:
-            raise ModuleNotFoundError(
-                f"No module named {fullname!r}: notebook_workflows.install_as_workflows() is "
-                f"on, and this engine has no {fullname} (docs/porting.md lists what it has)",
-                name=fullname,
-            )
+        if spec is None:  # nor will the path finder, which looks only in our package's path
+            return None
         is_package = spec.submodule_search_locations is not None
         alias = importlib.util.spec_from_loader(fullname, _AliasLoader(real), is_package=is_package)
         if alias is not None and is_package:

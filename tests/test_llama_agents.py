@@ -251,3 +251,11 @@ def test_run_sync_drives_an_agent_from_plain_code() -> None:
     agent = FunctionAgent(tools=[add], llm=CountingLLM())
     result = agent.run_sync(user_msg="2 + 3?", checkpoint=MemoryStore())
     assert [c.tool_output.content for c in result.tool_calls] == ["5"]
+
+
+def test_a_module_this_engine_lacks_is_not_found_rather_than_taken_from_the_peer() -> None:
+    import importlib.util
+
+    assert importlib.util.find_spec("workflows.server") is None
+    with pytest.raises(ModuleNotFoundError, match="workflows.server"):
+        import workflows.server  # noqa: F401

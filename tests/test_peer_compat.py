@@ -187,6 +187,11 @@ class Greet(Workflow):
         return StopEvent(result="hi")
 
 
+def test_a_workflows_default_name_is_its_module_and_qualified_name() -> None:
+    assert Greet().workflow_name == "test_peer_compat.Greet"
+    assert Greet(workflow_name="greeter").workflow_name == "greeter"
+
+
 async def test_the_test_runner_reports_step_state_changes_as_the_peers_does() -> None:
     outcome = await WorkflowTestRunner(Greet()).run()
     assert outcome.event_types[StepStateChanged] == 2  # the step began and ended
