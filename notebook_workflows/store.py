@@ -40,6 +40,7 @@ StateT = TypeVar("StateT", bound=BaseModel)
 
 _MISSING: Any = object()
 _IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+_SCALARS = frozenset({int, float, bool})  # kept as they are in a call's record of its reads
 _held: contextvars.ContextVar[tuple[Store[Any], ...]] = contextvars.ContextVar(
     "notebook_workflows_held_stores", default=()
 )
@@ -88,8 +89,14 @@ class Store(Generic[StateT]):
 
     def _get(self, key: str, default: Any = _MISSING) -> Any:
         head, _, rest = key.partition(".")
-        if self._per_step:
-            _note_read(head, self._data.get(head))
+        if self._per_step:  # what the step read, for a rerun to check (see _note_read)
+            inv = current_invocation_var.get()
+            if inv is not None:
+                reads = inv.reads
+                if reads is None:
+                    reads = inv.reads = {}
+                if head not in reads:
+                    reads[head] = self._data.get(head)
         try:
             encoded = self._data[head]
         except KeyError:
@@ -125,14 +132,18 @@ class Store(Generic[StateT]):
             + f"; keys: {known}"
         )
 
-    def _read_digest(self, key: str) -> str:
+    def _read_digest(self, key: str) -> Any:
         """The digest of the value at ``key`` as a record keeps it (``""``: absent)."""
         self._settle()
         return self._digest(key, self._data.get(key))
 
-    def _digest(self, key: str, encoded: Any) -> str:
-        """``value_digest(encoded)``, remembered for the encoded value ``key`` holds: a value
-        that steps read again and again without changing it is digested once."""
+    def _digest(self, key: str, encoded: Any) -> Any:
+        """What a record keeps of a value a step read: a number, a bool or None as it is (no
+        hashing), anything else as ``value_digest(encoded)``, remembered for the encoded value
+        ``key`` holds, so a value read again and again without changing is digested once.
+        ``""`` stands for a key that was absent."""
+        if type(encoded) in _SCALARS:
+            return encoded
         cached = self._digests.get(key)
         if cached is not None and cached[0] is encoded:
             return cached[1]
@@ -269,8 +280,12 @@ class Store(Generic[StateT]):
         with self._thread_lock:
             self._data[key] = encoded
             self._changed.add(key)
-            if type(value) not in _IMMUTABLE or self._live:  # (the common case costs nothing)
-                self._keep_live(key, value)
+            if type(value) not in _IMMUTABLE:
+                self._live[key] = value
+                self._touched.add(key)
+            elif key in self._live:  # an immutable value needs no live object
+                del self._live[key]
+                self._touched.discard(key)
         if self._per_step:
             _note_write(key, encoded)
 
@@ -578,16 +593,6 @@ def _same(stored: Any, encoded: Any) -> bool:
     if type(stored) is RawJSON:
         return to_json(encoded) == stored.text.encode()
     return stored == encoded
-
-
-def _note_read(key: str, encoded: Any) -> None:
-    """Note on the calling step's invocation the value ``key`` had when it first read it (None:
-    absent): a rerun replays the call only if the store still holds the same."""
-    inv = current_invocation_var.get()
-    if inv is not None:
-        if inv.reads is None:
-            inv.reads = {}
-        inv.reads.setdefault(key, encoded)
 
 
 def _note_write(key: str, encoded: Any) -> None:

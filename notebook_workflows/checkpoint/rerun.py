@@ -138,6 +138,9 @@ def _recorded(store: SnapshotStore, run_id: str, part: str) -> list[dict[str, An
     return found
 
 
+_READ_TYPES = (str, int, float, bool)  # a digest, or a number or bool kept as it is
+
+
 def _codes(workflow: Workflow) -> dict[str, str]:
     return step_codes(type(workflow)._step_specs(), workflow)
 
@@ -184,9 +187,9 @@ def _add(table: ReplayTable, entry: Mapping[str, Any], run_id: str) -> None:
         reads = entry.get("reads") or None
         if reads is not None and not (
             isinstance(reads, Mapping)
-            and all(type(k) is str and type(v) is str for k, v in reads.items())
+            and all(type(k) is str and type(v) in _READ_TYPES for k, v in reads.items())
         ):
-            raise ContextSerdeError("its 'reads' is not a mapping of keys to digests")
+            raise ContextSerdeError("its 'reads' is not a mapping of keys to digests or numbers")
     except (ContextSerdeError, AttributeError, TypeError) as exc:
         raise SnapshotError(f"{where} cannot be read: {exc}") from exc
     effects = Effects(tuple(events), stream, writes or None, run_id, dict(reads) if reads else None)

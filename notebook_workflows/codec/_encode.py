@@ -451,9 +451,10 @@ def _encoder_for(v: Any) -> Callable[[Any, int], Any]:
         handler: Callable[[Any, int], Any] = encode_enum
     elif isinstance(v, BaseModel):
         name = _encoding_name(cls, v)
+        excluded = _excluded_fields(cls)
 
         def encode_model(model: BaseModel, d: int) -> dict:
-            return {"$model": name, "fields": model_fields(model, d + 2)}
+            return {"$model": name, "fields": model_fields(model, d + 2, excluded)}
 
         handler = encode_model
     elif isinstance(v, BaseException):
@@ -505,15 +506,17 @@ _MISSING = object()
 _PLAIN_BASES = (dict, list, tuple, set, frozenset, str, int, float, bytes, datetime, date)
 
 
-def model_fields(model: BaseModel, d: int) -> dict:
-    """A model's fields, encoded as the content of a tag at depth ``d - 2``."""
+def model_fields(model: BaseModel, d: int, excluded: frozenset[str] | None = None) -> dict:
+    """A model's fields, encoded as the content of a tag at depth ``d - 2``; ``excluded``,
+    the fields declared ``exclude=True`` (found from the class when not given)."""
     if d - 1 >= MAX_DEPTH:
         raise Refused(model, "", too_deep=True)
     # __dict__ holds the declared fields; extras (extra="allow", every Event) live apart.
     # Private attributes and fields declared with ``exclude=True`` are left out, as pydantic's
     # own dumps leave them out: they come back as their defaults (a memory's tokenizer).
     values = model.__dict__
-    excluded = _excluded_fields(type(model))
+    if excluded is None:
+        excluded = _excluded_fields(type(model))
     if excluded:
         values = {k: x for k, x in values.items() if k not in excluded}
     fields = _encode_fields(values, d, model)

@@ -62,7 +62,8 @@ class Effects(NamedTuple):
     stream: tuple[Event, ...] = ()
     writes: dict[str, Any] | None = None
     run_id: str = ""  # the run that recorded it
-    reads: dict[str, str] | None = None  # store key -> digest of the value it read ("": absent)
+    # store key -> what it read: a digest ("": absent), or a number or bool as it was
+    reads: dict[str, Any] | None = None
 
 
 def input_key(key_fn: Callable[[Any], Any] | None, event: Event, encoded: Any = None) -> str:
@@ -94,7 +95,7 @@ class ReplayTable:
         self.journals: dict[tuple[str, str], deque[dict[str, Any]]] = {}
         # key -> the digest of the store's value now (``Store._read_digest``), given by the run
         # that uses the table: a call is replayed only if what it read is still there
-        self.read_digest: Callable[[str], str] | None = None
+        self.read_digest: Callable[[str], Any] | None = None
 
     def __len__(self) -> int:
         return sum(len(calls) for calls in self.calls.values())
@@ -125,6 +126,13 @@ class ReplayTable:
             return
         self.calls.setdefault((step, key), deque()).append(recorded)
 
+    def _changed_reads(self, effects: Effects) -> list[str]:
+        """The store keys whose value now differs from what the recorded call read."""
+        now = self.read_digest
+        if not effects.reads or now is None:
+            return []
+        return sorted(key for key, was in effects.reads.items() if not _same_read(now(key), was))
+
     def add_answer(self, question: str, answer: Event) -> None:
         """Keep an answer the recorded run was sent for the question of digest ``question``."""
         self.answers.setdefault(question, deque()).append(answer)
@@ -153,12 +161,8 @@ class ReplayTable:
         )
         if calls is not None and not calls:
             del self.calls[(inv.step, key)]
-        if found.__class__ is not str and found.reads and self.read_digest is not None:  # type: ignore[union-attr]
-            changed = sorted(
-                key
-                for key, digest in found.reads.items()
-                if self.read_digest(key) != digest  # type: ignore[union-attr]
-            )
+        if found.__class__ is not str:
+            changed = self._changed_reads(found)  # type: ignore[arg-type]
             if changed:
                 found = f"the store values it read changed ({', '.join(changed)})"
         if journal and found.__class__ is str:
@@ -166,6 +170,11 @@ class ReplayTable:
             # what it did once outside the run (a payment, a message) is not done again
             inv.journal = dict(journal)
         return found
+
+
+def _same_read(now: Any, was: Any) -> bool:
+    """Digests, or numbers and bools kept as they are: ``1``, ``1.0`` and ``True`` differ."""
+    return type(now) is type(was) and now == was
 
 
 def divert(state: RunState, started: list[Invocation], out: list[Command]) -> list[Invocation]:
