@@ -81,22 +81,8 @@ def route(
                 name for name, accepts in state.subclass_steps if issubclass(typ, accepts)
             )
         if not steps:
-            running = state.queued or len(state.in_flight) > state.waiting
-            if (
-                origin is None
-                and kind is not QUESTION
-                and not state.finished
-                and (kind is ANSWER or running)
-            ):
-                _keep_unclaimed(state, event)  # a step may still wait for it
-                return NO_WAITERS
-            if kind is QUESTION or kind is ANSWER:
-                return NO_WAITERS
-            raise WorkflowRuntimeError(
-                f"no step accepts {typ.__name__}"
-                + (f" (sent by step {origin!r})" if origin else "")
-                + f"; steps accept {names_of(state.routes)}"
-            )
+            _untaken(state, event, kind, origin)
+            return NO_WAITERS
     if state.joins is not None or lineage:
         joins.deliver(state, event, steps, scope, lineage, target is not None)
         return NO_WAITERS
@@ -299,6 +285,24 @@ def _wake(state: RunState, event: Event, kind: str) -> list[Waiter]:
             if kind is not ANSWER:
                 break
     return woken
+
+
+def _untaken(state: RunState, event: Event, kind: str, origin: str | None) -> None:
+    """``event`` goes to no step: a question is for the human only; an event from outside may
+    be kept for a waiter to come (``_keep_unclaimed``); an answer nothing wants is dropped, as
+    the peer drops it; anything else raises ``WorkflowRuntimeError`` naming the event."""
+    from_outside = origin is None and kind is not QUESTION and not state.finished
+    running = state.queued or len(state.in_flight) > state.waiting
+    if from_outside and (kind is ANSWER or running):
+        _keep_unclaimed(state, event)  # a step may still wait for it
+        return
+    if kind is QUESTION or kind is ANSWER:
+        return
+    raise WorkflowRuntimeError(
+        f"no step accepts {type(event).__name__}"
+        + (f" (sent by step {origin!r})" if origin else "")
+        + f"; steps accept {names_of(state.routes)}"
+    )
 
 
 def _keep_unclaimed(state: RunState, event: Event) -> None:
