@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..codec import RawJSON, gc_paused, parse_raw
 from ..errors import ContextSerdeError, SnapshotError
+from .chain import PREV
 from .delta import apply_delta, calls_of
 from .edits import edits_of
 from .listing import _when, plural
@@ -243,4 +244,5 @@ class _Chain:
 def _state_of(base: dict[str, Any]) -> dict[str, Any]:
     base.pop("done", None)
     base.pop("answers", None)
+    base.pop(PREV, None)  # the link to the record before (``chain``): not the run's state
     return base

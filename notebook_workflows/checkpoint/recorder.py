@@ -85,7 +85,8 @@ from ..runtime.state import Changes
 from ..serialization import find_class, qualified_name
 from ..snapshot import snapshot_of, step_codes
 from ..workflow import DURABILITY  # when a run's records reach the store: see above
-from .base import MIN_BASE_GAP, LeaseStore, Record, RunInfo, SnapshotStore, dumps
+from .base import MIN_BASE_GAP, BaseStore, LeaseStore, Record, RunInfo, SnapshotStore, dumps
+from .chain import digest, link
 from .delta import DELETED, calls_done, delta_baseline, delta_of
 from .lease import LeaseKeeper, Owner, RunOwnedError
 from .writer import LINGER, MAX_WAITING, Writer
@@ -144,6 +145,7 @@ class Recorder:
         self.min_base_gap = min_base_gap
         self.run_id = ""
         self.seq = -1  # number of the last record written (in "async": handed to the writer)
+        self.last_digest: str | None = None  # of that record, for the next one's link (chain)
         self.gap = min_base_gap  # delta text allowed before the next base
         self.since_base = 0  # delta text written since the last base
         self.failed: BaseException | None = None  # the write error that stopped the run
@@ -244,6 +246,7 @@ class Recorder:
         known = self.store.run_info(self.run_id) if self.continuing else None
         if known is not None:
             self.seq = known.seq
+            self.last_digest = self._digest_of_latest(known.seq)
             self._base(ctx, "resume", None)
             return
         now = time.time()
@@ -259,6 +262,14 @@ class Recorder:
             created_at=now,
         )
         self._base(ctx, "fork" if parent else "start", None, new_run)
+
+    def _digest_of_latest(self, seq: int) -> str | None:
+        """The digest of record ``seq`` of this run in the store, which the record that goes on
+        from it names (``chain``); None for a store that does not give its records out."""
+        if not isinstance(self.store, BaseStore):
+            return None
+        found = self.store._records(self.run_id, seq, seq)
+        return digest(found[-1].kind, found[-1].data) if found else None
 
     def step_completed(self, ctx: Context[Any], step: str | None) -> None:
         # "exit" leaves the changes tracked: the next record written covers them
@@ -409,7 +420,11 @@ class Recorder:
 
     def _next(self, kind: str, reason: str, step: str | None, state: Any, data: str) -> Record:
         """The record after the last one numbered, written now. (Made as the tuple it is:
-        NamedTuple's own constructor costs twice as much.)"""
+        NamedTuple's own constructor costs twice as much.) It names the record before it,
+        by number and digest (``chain``)."""
+        if self.last_digest is not None:
+            data = link(data, self.seq, self.last_digest)
+        self.last_digest = digest(kind, data)
         return _record(
             (
                 self.run_id,
