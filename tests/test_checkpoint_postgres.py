@@ -61,9 +61,10 @@ def test_the_password_is_never_shown_and_a_missing_server_is_named(tmp_path: obj
     message = str(caught.value)
     assert time.monotonic() - started < 10
     assert "s3cret" not in message.replace(repr(store), "")
-    assert "could not list its runs: the PostgreSQL server did not answer" in message
-    assert f"127.0.0.1:{port}" in message or str(port) in message
-    assert "workflow.resume(run_id)" in message
+    # refused, not "did not answer": nothing listens there
+    server = f"the PostgreSQL server at 127.0.0.1:{port}/db"
+    assert f"could not list its runs: {server} could not be reached: Connection refused" in message
+    assert "did not answer" not in message
     with pytest.raises(ValueError, match="prefix names tables"):
         PostgresStore("postgresql://x/y", prefix="bad-name; DROP")
 

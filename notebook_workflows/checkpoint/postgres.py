@@ -28,18 +28,37 @@ Design decisions:
 * A lease change runs in one transaction: ``SELECT ... FOR UPDATE`` locks the run's lease
   row; when there is none, ``INSERT ... ON CONFLICT DO NOTHING`` tells whether another
   process inserted one first (then the change is tried again on its row).
+* Every call is bounded by ``timeout`` (5 s by default), as Redis's are by its own: the
+  session's ``statement_timeout`` and ``lock_timeout`` make the server give up on a statement
+  (a lock held elsewhere, an overloaded server) after ``timeout``, its
+  ``idle_in_transaction_session_timeout`` (three times ``timeout``) ends a transaction whose
+  process froze, and ``connect_timeout`` bounds making a connection (libpq waits 2 s at
+  least). A server that does not answer at all (stopped with ``SIGSTOP``, a host gone from
+  the network) is not helped by any of those, and psycopg has no socket timeout: a watchdog
+  thread (one per store, started by the first call, ending after a minute with nothing to
+  watch) shuts the connection's socket down when a call has waited 1.2 times ``timeout``,
+  which wakes the call with an error; the next call connects again. Setting a deadline is
+  two uncontended lock operations per call; the watchdog wakes about once per ``timeout``
+  while calls go on.
 * A connection that broke (server restart) is replaced on the next call; the failed call
-  comes out as a ``SnapshotError`` naming the server. The DSN's password is never shown.
+  comes out as a ``SnapshotError`` naming the server's address and what went wrong: no
+  answer within the timeout, a lost connection, or a refusal (a wrong password, database,
+  role or ``sslmode``) in the server's own words. The DSN's password is never shown, in a
+  URL or a ``password=...`` pair, quoted or not.
 * A connection never crosses ``fork()``: a forked child opens its own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import re
+import socket
 import threading
+import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..errors import SnapshotError
@@ -49,6 +68,12 @@ from .lease import KEEP, LEASE_COLUMNS, Lease
 __all__ = ["PostgresStore"]
 
 SCHEMA_VERSION = 1
+
+DEFAULT_TIMEOUT = 5.0  # seconds: the bound of every call (see PostgresStore)
+
+# a call is cut off (its socket shut down) after this many times the timeout: later than the
+# server's own statement and lock timeouts, so a server that answers says why it gave up
+_CUT_AFTER = 1.2
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS {p}_runs (
@@ -97,6 +122,8 @@ _stores: weakref.WeakSet[PostgresStore] = weakref.WeakSet()
 
 def _forget_connections_after_fork() -> None:
     for store in list(_stores):
+        _inherited.append(store._watchdog)  # its copy of the parent's socket, unused
+        store._watchdog = _Watchdog()  # and its thread is not in the child
         if store._conn is not None:
             _inherited.append(store._conn)
             store._conn = None
@@ -109,8 +136,13 @@ class PostgresStore(BaseStore):
     """A ``SnapshotStore`` in a PostgreSQL database (see the module docstring).
 
     ``dsn`` is a libpq connection string or URL (``postgresql://user@host:5432/dbname``);
-    tables are named ``{prefix}_...``. ``connect_timeout`` bounds making a connection, in
-    seconds. Other keyword arguments go to ``psycopg.connect``.
+    tables are named ``{prefix}_...``. ``timeout`` (seconds, 5 by default) bounds every call:
+    the server gives up on a statement or a lock wait longer than that, and a server that
+    does not answer at all (stopped, overloaded, unreachable) has its connection closed after
+    1.2 times that, failing the call with a ``SnapshotError`` naming the server's address and
+    the timeout (a run fails with it, saying how to resume). ``connect_timeout`` bounds making
+    a connection (``timeout`` unless given; 2 s at least). Other keyword arguments go to
+    ``psycopg.connect``.
     """
 
     def __init__(
@@ -118,7 +150,8 @@ class PostgresStore(BaseStore):
         dsn: str,
         *,
         prefix: str = "nw",
-        connect_timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float | None = None,
         **options: Any,
     ) -> None:
         try:
@@ -131,14 +164,32 @@ class PostgresStore(BaseStore):
             raise ValueError(
                 f"prefix names tables: lower-case letters, digits and _, not {prefix!r}"
             )
+        for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} is a number of seconds above 0, got {value!r}")
+        try:
+            params = psycopg.conninfo.conninfo_to_dict(dsn)
+        except psycopg.ProgrammingError as exc:
+            words = " ".join(str(exc).split())
+            raise ValueError(
+                f"{_without_password(dsn)!r} is not a PostgreSQL connection string: {words}"
+            ) from None
         self._psycopg = psycopg
         self.dsn = dsn
         self.prefix = prefix
-        self.connect_timeout = connect_timeout
+        self.timeout = float(timeout)
+        self.connect_timeout = float(connect_timeout or timeout)
+        self.address = _address({**params, **options})
         self._options = options
         self._lock = threading.RLock()
         self._conn: Any = None
+        self._watchdog = _Watchdog()
         self._sql = {name: text.format(p=prefix) for name, text in _SQL.items()}
+        ms = math.ceil(self.timeout * 1000)
+        self._session = (
+            f"SET statement_timeout = {ms}; SET lock_timeout = {ms}; "
+            f"SET idle_in_transaction_session_timeout = {3 * ms}"
+        )
         _stores.add(self)
 
     def __repr__(self) -> str:
@@ -146,25 +197,72 @@ class PostgresStore(BaseStore):
 
     # -- the connection -------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _bounded(self) -> Iterator[Any]:
+        """The connection, for one call of the store: the call has the store to itself and
+        is cut off if the server has not answered within the timeout (``_watched``)."""
+        with self._lock:
+            conn = self._connection()
+            with self._watched(conn):
+                yield conn
+
+    @contextlib.contextmanager
+    def _watched(self, conn: Any) -> Iterator[None]:
+        """Shut the connection's socket down if what runs inside waits on the server for
+        longer than ``_CUT_AFTER`` times the timeout; the call then fails with
+        ``_NoAnswer``."""
+        watchdog = self._watchdog
+        watchdog.arm(self.timeout * _CUT_AFTER)
+        try:
+            yield
+        except self._psycopg.Error as exc:
+            if watchdog.disarm():
+                self._drop(conn)
+                raise _NoAnswer(f"no answer within {self.timeout:g} s") from exc
+            raise
+        except BaseException:
+            if watchdog.disarm():
+                self._drop(conn)
+            raise
+        if watchdog.disarm():  # cut just as the answer came: connect again next time
+            self._drop(conn)
+
+    def _connect_within(self) -> int:
+        """``connect_timeout`` as libpq takes it: whole seconds, 2 at least."""
+        return max(2, math.ceil(self.connect_timeout))
+
+    def _drop(self, conn: Any) -> None:
+        conn.close()
+        self._watchdog.detach()
+
     def _connection(self) -> Any:
+        """The store's connection, made (and the tables set up) if there is none; called
+        with the lock held."""
         conn = self._conn
         if conn is not None and not conn.closed:
             return conn
-        with self._lock:
-            if self._conn is None or self._conn.closed:
-                conn = self._psycopg.connect(
-                    self.dsn,
-                    autocommit=True,
-                    connect_timeout=max(1, round(self.connect_timeout)),
-                    **self._options,
-                )
-                try:
-                    self._set_up(conn)
-                except BaseException:
-                    conn.close()
-                    raise
-                self._conn = conn
-            return self._conn
+        if conn is not None:  # it broke (the server restarted, the watchdog cut it)
+            self._conn = None
+            self._drop(conn)
+        try:
+            conn = self._psycopg.connect(
+                self.dsn,
+                autocommit=True,
+                connect_timeout=self._connect_within(),
+                **self._options,
+            )
+        except self._psycopg.OperationalError as exc:
+            raise _NotConnected(exc) from exc
+        try:
+            self._watchdog.attach(conn.fileno())
+            with self._watched(conn):
+                conn.execute(self._session)
+                self._set_up(conn)
+        except BaseException:
+            self._drop(conn)
+            raise
+        self._conn = conn
+        return conn
 
     def _set_up(self, conn: Any) -> None:
         p = self.prefix
@@ -192,30 +290,60 @@ class PostgresStore(BaseStore):
     def _close(self) -> None:
         with self._lock:
             if self._conn is not None:
-                self._conn.close()
+                self._drop(self._conn)
             self._conn = None
+        self._watchdog.stop()
 
     def _explain(self, exc: BaseException) -> str | None:
-        if isinstance(exc, self._psycopg.OperationalError):
-            text = " ".join(str(exc).split())
+        at = f"the PostgreSQL server at {self.address}"
+        if isinstance(exc, _NoAnswer):
             return (
-                f"the PostgreSQL server did not answer or refused the connection ({text}). "
-                f"Is it running and reachable? What was saved before stays there; once it "
-                f"answers, continue a stopped run with workflow.resume(run_id)"
+                f"{at} did not answer within {self.timeout:g} s (the store's timeout), so the "
+                f"connection was closed. Is it running, and not stopped or overloaded?"
             )
+        if isinstance(exc, _NotConnected):
+            return self._not_connected(exc)
+        errors = self._psycopg.errors
+        words = _words(exc)
+        if isinstance(exc, (errors.QueryCanceled, errors.LockNotAvailable)):
+            return (
+                f"{at} gave up on a statement after the store's timeout, {self.timeout:g} s "
+                f"({words}). Is the server overloaded, or does another session hold a lock on "
+                f"the store's tables?"
+            )
+        if isinstance(exc, self._psycopg.OperationalError):
+            return f"the connection to {at} was lost ({words}). Is it still running?"
         return None
 
+    def _not_connected(self, exc: _NotConnected) -> str:
+        """Why a connection could not be made, in the server's (or libpq's) own words."""
+        cause = exc.__cause__
+        at = f"the PostgreSQL server at {self.address}"
+        if isinstance(cause, self._psycopg.errors.ConnectionTimeout):
+            return (
+                f"{at} did not answer within {self._connect_within()} s while connecting (the "
+                f"store's connect timeout). Is it running, and not stopped or overloaded?"
+            )
+        words = _words(cause)
+        if _CONFIGURATION.search(words):
+            return (
+                f"{at} refused the connection: {words}. Check the user, password, database and "
+                f"sslmode of the connection string; nothing was saved"
+            )
+        if "FATAL:" in words:  # the server answered: starting up, too many clients, ...
+            return f"{at} refused the connection: {words}"
+        return f"{at} could not be reached: {words}"
+
     def _query(self, name: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._connection().execute(self._sql[name], params).fetchall()
+        with self._bounded() as conn:
+            return conn.execute(self._sql[name], params).fetchall()
 
     # -- the primitives -------------------------------------------------------------------------
 
     def _append(self, record: Record, new_run: RunInfo | None) -> None:
         errors = self._psycopg.errors
         values = (*record[1:],)  # seq, kind, reason, step, status, steps, created_at, data
-        with self._lock:
-            conn = self._connection()
+        with self._bounded() as conn:
             try:
                 if new_run is None:
                     if conn.execute(self._sql["insert"], (*values, record.run_id)).rowcount == 0:
@@ -244,9 +372,9 @@ class PostgresStore(BaseStore):
     def _append_many(self, records: Sequence[Record]) -> None:
         columns = [list(column) for column in zip(*(r[1:] for r in records), strict=True)]
         run_id = records[0].run_id
-        with self._lock:
+        with self._bounded() as conn:
             try:
-                done = self._connection().execute(self._sql["insert_many"], (*columns, run_id))
+                done = conn.execute(self._sql["insert_many"], (*columns, run_id))
             except self._psycopg.errors.UniqueViolation:
                 raise SeqTakenError(None) from None
             if done.rowcount == 0:
@@ -271,15 +399,13 @@ class PostgresStore(BaseStore):
         return bool(self._query("delete", (run_id,)))
 
     def _rebase(self, record: Record) -> int:
-        with self._lock:
-            conn = self._connection()
-            with conn.transaction():
-                rows = conn.execute(
-                    self._sql["rebase"], (record.data, record.run_id, record.seq)
-                ).fetchall()
-                if not rows:
-                    return 0
-                return conn.execute(self._sql["drop_before"], (rows[0][0], record.seq)).rowcount
+        with self._bounded() as conn, conn.transaction():
+            rows = conn.execute(
+                self._sql["rebase"], (record.data, record.run_id, record.seq)
+            ).fetchall()
+            if not rows:
+                return 0
+            return conn.execute(self._sql["drop_before"], (rows[0][0], record.seq)).rowcount
 
     def _lease(self, run_id: str) -> Lease | None:
         rows = self._query("lease", (run_id,))
@@ -288,8 +414,7 @@ class PostgresStore(BaseStore):
     def _swap_lease(
         self, run_id: str, change: Callable[[Lease | None], Lease | object | None]
     ) -> Lease | None:
-        with self._lock:
-            conn = self._connection()
+        with self._bounded() as conn:
             for _ in range(100):
                 with conn.transaction():
                     row = conn.execute(self._sql["lease_for_update"], (run_id,)).fetchone()
@@ -347,7 +472,132 @@ _SQL = {
 }
 
 
+class _NoAnswer(Exception):
+    """The server did not answer a call in time: the watchdog closed its connection."""
+
+
+class _NotConnected(Exception):
+    """No connection could be made (its cause, psycopg's error, says why)."""
+
+
+class _Watchdog:
+    """Shuts a connection's socket down when a call on it outlives its deadline.
+
+    psycopg's blocking calls wait on the socket with no timeout of their own; shutting the
+    socket down makes that wait end with an error at once, in whatever thread it is. The
+    watchdog keeps a duplicate of the connection's socket (``attach``), so what it shuts
+    down is always that connection, even if psycopg closed its own descriptor meanwhile and
+    the number went to another file. One deadline at a time: the store's lock lets one call
+    at a time use its connection.
+    """
+
+    IDLE = 60.0  # seconds the thread waits with nothing to watch before it ends
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._sock: socket.socket | None = None
+        self._due: float | None = None  # time.monotonic() at which to cut
+        self._fired = False
+        self._idle = False  # the thread waits with no deadline: tell it of a new one
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def attach(self, fd: int) -> None:
+        """Watch the connection whose socket is ``fd`` from now on."""
+        sock = socket.socket(fileno=os.dup(fd))
+        with self._cond:
+            old, self._sock = self._sock, sock
+        if old is not None:
+            old.close()
+
+    def detach(self) -> None:
+        """Let go of the socket (its connection was closed)."""
+        with self._cond:
+            old, self._sock, self._due = self._sock, None, None
+        if old is not None:
+            old.close()
+
+    def arm(self, seconds: float) -> None:
+        with self._cond:
+            self._due, self._fired = time.monotonic() + seconds, False
+            if self._thread is None:
+                self._stopped = False
+                self._thread = threading.Thread(
+                    target=self._watch, name="PostgresStore watchdog", daemon=True
+                )
+                self._thread.start()
+            elif self._idle:
+                self._cond.notify()
+            # else the thread waits for an earlier deadline, and from there sees this one
+
+    def disarm(self) -> bool:
+        """Stop watching; True if the deadline passed and the socket was shut down."""
+        with self._cond:
+            self._due = None
+            return self._fired
+
+    def stop(self) -> None:
+        self.detach()
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def _watch(self) -> None:
+        with self._cond:
+            while not self._stopped:
+                if self._due is None:
+                    self._idle = True
+                    woken = self._cond.wait(self.IDLE)
+                    self._idle = False
+                    if not woken and self._due is None:
+                        break
+                    continue
+                left = self._due - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                if self._sock is not None:
+                    with contextlib.suppress(OSError):  # the server closed it already
+                        self._sock.shutdown(socket.SHUT_RDWR)
+                self._fired, self._due = True, None
+            self._thread = None
+
+
+# libpq's and the server's words for a connection string that cannot work as it is
+_CONFIGURATION = re.compile(
+    r"authentication|password|does not exist|pg_hba|SSL|sslmode|certificate|"
+    r"not permitted|permission denied|invalid \w+ value",
+    re.IGNORECASE,
+)
+
+
+def _words(exc: BaseException | None) -> str:
+    """psycopg's message on one line, without libpq's "connection to server at ... failed:"
+    preamble (the store names the server itself)."""
+    text = " ".join(str(exc).split())
+    return re.sub(
+        r"^connection (?:failed|is bad): (?:connection to server .*? failed: )?", "", text
+    )
+
+
+def _address(params: dict[str, Any]) -> str:
+    """``host:port/database`` of the connection parameters, with libpq's defaults."""
+    env = os.environ.get
+    host = params.get("host") or params.get("hostaddr") or env("PGHOST") or "localhost"
+    port = params.get("port") or env("PGPORT") or "5432"
+    database = params.get("dbname") or env("PGDATABASE") or params.get("user") or env("PGUSER")
+    return f"{host}:{port}" + (f"/{database}" if database else "")
+
+
+_URL_PASSWORD = re.compile(r"^([\w+.-]+://[^:/@?#]*):[^@/]*@")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*")
+# a key=value pair: a quoted value (backslash escapes, maybe never closed) or a bare word
+_PAIR_PASSWORD = re.compile(r"(\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*(?:'|$)|(?:[^\s\\]|\\.)+)")
+
+
 def _without_password(dsn: str) -> str:
-    """The DSN as it may be shown: a URL's password and a ``password=`` pair masked."""
-    shown = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", dsn)
-    return re.sub(r"(password\s*=\s*)(\S+)", r"\1***", shown)
+    """The DSN as it may be shown: a URL's password (before the ``@`` or as a query
+    parameter) and a ``password=`` pair, quoted or not, masked whole."""
+    if "://" in dsn:
+        return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1:***@", dsn))
+    return _PAIR_PASSWORD.sub(r"\1***", dsn)
