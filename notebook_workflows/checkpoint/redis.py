@@ -21,8 +21,11 @@ Design decisions:
   timeout, and a call that times out or loses its connection is retried once, so a server that
   is stopped (``SIGSTOP``), overloaded or gone holds a checkpoint (which the recorder writes on
   the event loop) for about twice ``timeout`` at most, then fails the run with a
-  ``SnapshotError`` saying the server did not answer (its address and the timeout) and that
-  ``workflow.resume(run_id)`` continues once it answers.
+  ``SnapshotError`` saying the server did not answer (its address and the timeout); the run's
+  error says that ``workflow.resume(run_id)`` continues once it answers.
+* A server that answers but refuses (a wrong password or user, a database number it does
+  not have, an ACL that forbids a command) is named with its own words and the part of the
+  URL to check, never as a server that did not answer.
 * A batch of records (``save_many``, what ``durability="async"`` writes) is one script too:
   all of the batch or none of it, in one round trip.
 * A retried checkpoint can find its own first attempt already applied (the server was slow,
@@ -164,6 +167,7 @@ class RedisStore(BaseStore):
         self.address = (
             kwargs["path"] if "path" in kwargs else f"{kwargs.get('host')}:{kwargs.get('port')}"
         )
+        self.database = kwargs.get("db", 0)
         self._errors = (redis.exceptions.TimeoutError, redis.exceptions.ConnectionError)
         self._client = client
         self._save_script = client.register_script(_SAVE)
@@ -176,10 +180,29 @@ class RedisStore(BaseStore):
         return f"RedisStore({_without_password(self.url)!r}, prefix={self.prefix!r})"
 
     def _explain(self, exc: BaseException) -> str | None:
-        if not isinstance(exc, self._errors):
-            return None
         import redis
 
+        at = f"the Redis server at {self.address}"
+        if isinstance(exc, redis.exceptions.AuthenticationError):
+            return (
+                f"{at} refused the connection: {str(exc).rstrip('.')} (the server's words). "
+                f"Check the user name and password in the URL; nothing was saved"
+            )
+        if isinstance(exc, redis.exceptions.ResponseError):
+            words = str(exc)
+            if "DB index" in words:
+                return (
+                    f"{at} has no database {self.database}: {words} (the server's words). "
+                    f"Check the database number at the end of the URL; nothing was saved"
+                )
+            if words.startswith("NOPERM"):
+                return (
+                    f"{at} refused a command to the URL's user: {words} (the server's words). "
+                    f"The store's user needs its keys ({self.prefix}:*) and scripts (EVALSHA)"
+                )
+            return None
+        if not isinstance(exc, self._errors):
+            return None
         if isinstance(exc, redis.exceptions.TimeoutError):
             what = (
                 f"did not answer within {self.timeout:g} s (the store's timeout)"
@@ -188,11 +211,7 @@ class RedisStore(BaseStore):
             )
         else:
             what = f"could not be reached ({exc})"
-        return (
-            f"the Redis server at {self.address} {what}, nor when asked again. Is it running "
-            f"and not stopped or overloaded? What was saved before stays there; once the "
-            f"server answers, continue a stopped run with workflow.resume(run_id)"
-        )
+        return f"{at} {what}, nor when asked again. Is it running, and not stopped or overloaded?"
 
     def _close(self) -> None:
         if self._own_client:
