@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel
 
 from ._frames import users_frames
+from ._run_ids import check_run_id
 from .context import Context
 from .decorators import catch_error_options
 from .errors import ContextStateError, WorkflowRuntimeError, WorkflowValidationError
@@ -389,6 +390,7 @@ class Workflow(metaclass=WorkflowMeta):
                 executor = carried.get("executor", executor)
                 stepwise = carried.get("stepwise", stepwise)
             check_executor(executor, "run(executor=...)")
+            check_run_id(run_id)
             table = None
             if cache is not None:  # reuse what earlier runs in that store did; record there
                 from .checkpoint.rerun import cache_table
