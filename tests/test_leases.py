@@ -87,3 +87,25 @@ async def test_the_keeper_rides_out_a_short_outage_and_reports_a_long_one_on_the
     assert not isinstance(error, RunOwnedError)
     keeper.stop()
     keeper.stop()  # twice is fine
+
+
+async def test_a_keeper_whose_run_was_taken_over_with_force_says_so_naming_the_new_owner() -> None:
+    store = MemoryStore()
+    me = Owner.current()
+    store.acquire_lease("r", me, ttl=0.6)
+    lost: list[SnapshotError] = []
+    keeper = LeaseKeeper(store, "r", me, ttl=0.6, on_lost=lost.append).start()
+    thief = Owner.current()
+    store.acquire_lease("r", thief, force=True)
+    deadline = time.monotonic() + 5
+    while not lost and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    [error] = lost
+    message = str(error)
+    assert isinstance(error, RunOwnedError) and error.lease is not None
+    assert error.lease.owner == thief
+    assert f"it was taken over by process {os.getpid()} on host {HOST!r} at " in message
+    assert "(force=True) while this process still ran it" in message
+    assert "expired" not in message and "could not" not in message
+    keeper.stop()
+    assert store.lease_of("r").owner == thief  # type: ignore[union-attr]  # not released

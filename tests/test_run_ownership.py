@@ -105,3 +105,29 @@ async def test_two_resumers_racing_never_both_run_steps(tmp_path: Path) -> None:
         # at-least-once allows a conversion that was running at the kill to run again: once
         assert max(conversions.values()) <= 2
         assert sum(conversions.values()) <= len(IDS) + 2  # at most the 2 workers in flight
+
+
+async def test_an_owner_whose_run_is_taken_over_with_force_is_told_so_not_of_a_store_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ckpt_flows import Approve
+
+    from notebook_workflows.checkpoint import lease
+
+    monkeypatch.setattr(lease, "DEFAULT_TTL", 0.6)  # the keeper renews every 0.2 s
+    db = tmp_path / "runs.db"
+    first = Approve().run(checkpoint=SQLiteStore(db), draft="d", run_id="taken")
+    deadline = time.monotonic() + 10
+    while (info := SQLiteStore(db).run_info("taken")) is None or info.status != "waiting":
+        assert time.monotonic() < deadline, "the run did not get to its question"
+        await asyncio.sleep(0.01)
+    second = Approve().resume("taken", store=SQLiteStore(db), force=True)
+    try:
+        with pytest.raises(RunOwnedError) as caught:
+            await asyncio.wait_for(first, 10)
+        message = str(caught.value)
+        assert "run 'taken' lost its lease" in message
+        assert f"taken over by process {os.getpid()}" in message and "(force=True)" in message
+        assert "could not" not in message and "works again" not in message
+    finally:
+        await second.cancel()

@@ -27,6 +27,9 @@ Design decisions:
   one process table would see each other's owners as dead. Give containers their own names.
 * Renewal happens off the event loop (``LeaseKeeper``'s thread): a store that hangs delays a
   renewal, never a step.
+* An owner whose lease was taken while it was still valid was taken over with
+  ``force=True`` (a live owner is never free otherwise): the keeper tells it so, naming the
+  new owner, rather than reporting a lost lease as if the store had failed.
 """
 
 from __future__ import annotations
@@ -324,13 +327,14 @@ class LeaseKeeper:
         store: BaseStore,
         run_id: str,
         owner: Owner,
-        ttl: float = DEFAULT_TTL,
+        ttl: float | None = None,
         on_lost: Callable[[SnapshotError], None] | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
         self.owner = owner
-        self.ttl = ttl
+        self.ttl = DEFAULT_TTL if ttl is None else ttl
+        self.expires_at = 0.0  # of the lease as this keeper last renewed it
         self.on_lost = on_lost
         self.lost: SnapshotError | None = None
         self.renewals = 0
@@ -350,35 +354,54 @@ class LeaseKeeper:
         return self
 
     def _keep(self) -> None:
-        expires_at = time.time() + self.ttl
+        self.expires_at = time.time() + self.ttl
         while not self._stop.wait(self.ttl / 3):
             try:
                 kept = self.store.renew_lease(self.run_id, self.owner, self.ttl)
             except SnapshotError as exc:
-                if time.time() < expires_at:
+                if time.time() < self.expires_at:
                     continue  # the store may answer again before the lease runs out
                 self._report(
                     SnapshotError(
                         f"run {self.run_id!r} lost its lease in {self.store!r}: it could not "
-                        f"be renewed before it expired ({exc})"
+                        f"be renewed before it expired ({exc}). Once the store answers, "
+                        f"continue the run with workflow.resume({self.run_id!r})"
                     )
                 )
                 return
             if not kept:
-                holder = None
-                with contextlib.suppress(SnapshotError):
-                    holder = self.store.lease_of(self.run_id)
-                who = f" to {holder.owner.describe()}" if holder is not None else ""
-                self._report(
-                    RunOwnedError(
-                        f"run {self.run_id!r} lost its lease in {self.store!r}{who}: another "
-                        f"process took the run over (or the lease expired); stop this one",
-                        holder,
-                    )
-                )
+                self._report(self.taken_over() or self._lapsed())
                 return
             self.renewals += 1
-            expires_at = time.time() + self.ttl
+            self.expires_at = time.time() + self.ttl
+
+    def taken_over(self) -> RunOwnedError | None:
+        """The error this keeper's run stops with if another owner holds its lease now (it
+        was taken over), else None. For a write of the run that the store refused as already
+        written: the other owner wrote it."""
+        holder = None
+        with contextlib.suppress(SnapshotError):
+            holder = self.store.lease_of(self.run_id)
+        if holder is None or holder.owner.token == self.owner.token:
+            return None
+        who = f"{holder.owner.describe()} at {_when(holder.since)}"
+        if holder.since < self.expires_at:  # taken while valid: only force=True does that
+            how = f"it was taken over by {who} (force=True) while this process still ran it"
+        else:
+            how = f"it expired before it was renewed, and {who} took the run over"
+        return RunOwnedError(
+            f"run {self.run_id!r} lost its lease in {self.store!r}: {how}. The run goes on "
+            f"there; this process stops driving it",
+            holder,
+        )
+
+    def _lapsed(self) -> RunOwnedError:
+        return RunOwnedError(
+            f"run {self.run_id!r} lost its lease in {self.store!r}: it expired before it was "
+            f"renewed, or another process took the run over and has let it go since; nobody "
+            f"holds it now. This process stops driving it: continue it with "
+            f"workflow.resume({self.run_id!r}) unless another process finished it"
+        )
 
     def _report(self, error: SnapshotError) -> None:
         self.lost = error
