@@ -132,6 +132,7 @@ async def test_a_frozen_server_fails_the_run_in_bounded_time_saying_it_did_not_a
     message = str(caught.value)
     assert "run 'frozen' stopped" in message and "resume('frozen')" in message
     assert f"Redis server at 127.0.0.1:{redis_server.port} did not answer within 2 s" in message
+    assert message.count("resume(") == 1  # the run's error says it, the store's does not again
     assert handler.status == "failed"
     latest = store.latest("frozen")  # thawed: every checkpoint written is there
     assert latest.status == "running" and latest.steps >= 5
