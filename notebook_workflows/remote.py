@@ -34,12 +34,20 @@ lives. Design decisions worth knowing before changing anything here:
   so the checkpoint after the step holds all of it. A step that raises changes nothing but
   its ``once`` journal. What needs the live run (``collect_events``, ``wait_for_event``)
   raises, naming the step and suggesting an async step.
-* A checkpointed run on Dask gets each ``ctx.once`` record while the step runs, and writes it
-  before ``once`` returns (``journal_line``): a driver that dies while the step runs loses
-  nothing, and the resumed run's attempt reuses the records. So does a process pool's (over
-  a loopback connection). On other executors and for runs without a checkpoint, the records
-  come back with the step's outcome, so an attempt still running when the driver died loses
-  its records with it.
+* A run on Dask gets each ``ctx.once`` record while the step runs, and keeps it (a
+  checkpointed run writes it) before ``once`` returns (``journal_line``): a driver that dies
+  while the step runs loses nothing, and the resumed run's attempt reuses the records. So
+  does a checkpointed run's process pool (over a loopback connection). On other executors,
+  and on a process pool for runs without a checkpoint, the records come back with the
+  step's outcome, so an attempt still running when the driver died loses its records with
+  it.
+* Dask starts a call again, from the same bytes, when the worker running it dies. A call is
+  known to the run by its invocation and its call number (its nonce's counter), which its
+  context carries. Before a ``once`` call that its journal does not answer, the context
+  asks the run for the records the run holds for its invocation, so a call started again
+  gets what its first start recorded and does not call again. The run refuses a call it no
+  longer waits for (or a start of it that a newer one replaced), and ``once`` then raises
+  instead of calling; so it does when the run cannot be asked (see ``journal_line``).
 """
 
 from __future__ import annotations
@@ -63,7 +71,7 @@ from typing import Any
 
 from .errors import WorkflowRuntimeError
 from .events import Event
-from .journal_line import DaskLine, PipeLine
+from .journal_line import Line, LineError
 from .serialization import decode
 from .store import _MISSING, Store, StoreReads, encode_once
 
@@ -304,7 +312,7 @@ class RemoteContext:
         retry: tuple[int, float, Exception | None, float],
         journal: dict[str, Any],
         invocation: int = -1,
-        line: DaskLine | PipeLine | None = None,
+        line: Line | None = None,
     ) -> None:
         self.step = step
         self.run_id = run_id
@@ -313,14 +321,19 @@ class RemoteContext:
         self._journal = dict(journal)
         self._invocation = invocation
         self._line = line
+        self._call = -1  # the number of the call it travels with (``RemoteCall`` sets it)
+        self._start = 0  # the number the run gave this start of the call (0: not asked yet)
         self._recorded: dict[str, Any] = {}
         self._effects: list[tuple[str, Event, str | None]] = []
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("_recorded", "_effects")}
+        return {
+            k: v for k, v in self.__dict__.items() if k not in ("_recorded", "_effects", "_start")
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._start = 0
         self._recorded = {}
         self._effects = []
 
@@ -353,12 +366,18 @@ class RemoteContext:
 
     def once(self, key: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Call ``fn(*args, **kwargs)`` once for this invocation, as ``Context.once`` does
-        (here a plain call): a result recorded by an earlier attempt is returned without
-        calling it. A new record reaches the run's checkpoint before this returns when the run
-        opened a line for it (a checkpointed run on Dask or a process pool: ``journal_line``),
-        else when this step returns or fails."""
+        (here a plain call): a result recorded by an earlier attempt, or by an earlier start
+        of this very call on a Dask worker that died, is returned without calling it. A new
+        record reaches the run (its checkpoint, if it has one) before this returns when the
+        run opened a line for it (any run on Dask, a checkpointed run on a process pool:
+        ``journal_line``), else when this step returns or fails.
+
+        Raises ``WorkflowRuntimeError``, without calling ``fn``, when the run cannot tell
+        whether an earlier start of this call already made it, or no longer waits for it."""
         if not isinstance(key, str) or not key:
             raise TypeError(f"ctx.once needs a non-empty name for the call, got {key!r}")
+        if key not in self._journal and self._line is not None:
+            self._journal.update(self._records_held(key))
         if key in self._journal:
             return decode(self._journal[key], path=f"once[{key!r}]")
         result = fn(*args, **kwargs)
@@ -367,9 +386,30 @@ class RemoteContext:
         encoded = encode_once(self.step, key, result)
         self._journal[key] = encoded
         line = self._line
-        if line is None or not line.send(self._invocation, key, encoded):
+        try:
+            confirmed = line is not None and line.send(self._invocation, key, encoded)
+        except LineError as exc:  # the run could not keep it: the step fails, naming why
+            self._recorded[key] = encoded  # goes with the failure
+            raise WorkflowRuntimeError(
+                f"step {self.step!r} (run {self.run_id!r}): ctx.once({key!r}) made its call, "
+                f"but the run could not record it: {exc}"
+            ) from None
+        if not confirmed:
             self._recorded[key] = encoded  # goes with the outcome
         return decode(encoded, path=f"once[{key!r}]")
+
+    def _records_held(self, key: str) -> dict[str, Any]:
+        """The records the run holds for this invocation (a call Dask started again after
+        its worker died gets what its first start recorded); raises if there are none to be
+        had, so that ``once`` does not call."""
+        assert self._line is not None
+        try:
+            held, self._start = self._line.records_held(self._invocation, self._call, self._start)
+        except LineError as exc:
+            raise WorkflowRuntimeError(
+                f"step {self.step!r} (run {self.run_id!r}) did not call ctx.once({key!r}): {exc}"
+            ) from None
+        return held
 
     def collect_events(self, *args: Any, **kwargs: Any) -> Any:
         raise self._needs_the_run("collect_events")
@@ -432,6 +472,13 @@ class RemoteCall:
         self.kwargs = kwargs
         self.ctx = ctx
         self.nonce = (_PROCESS_TAG, next(_CALLS))
+        if ctx is not None:  # how the call names itself to the run (``RemoteContext.once``)
+            ctx._call = self.nonce[1]
+
+    @property
+    def number(self) -> int:
+        """The call's number, unique in this process: how its run knows it."""
+        return self.nonce[1]
 
 
 _PROCESS_TAG = os.urandom(8)  # with the counter, a nonce no other call of any process has

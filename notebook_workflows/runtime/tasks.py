@@ -24,6 +24,7 @@ import asyncio
 import collections.abc
 import contextvars
 import functools
+import logging
 import sys
 from asyncio.tasks import _enter_task, _leave_task
 from collections.abc import Callable, Coroutine
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from ..resources import ResourceCache
 
 _EAGER_TASKS = sys.version_info >= (3, 12)
+logger = logging.getLogger("notebook_workflows")
 
 # A carrier asked to cancel (``current_task().cancel()`` in a step) is not reused.
 _cancelling: Callable[[asyncio.Task[Any]], int] = (
@@ -130,6 +132,9 @@ class StepRunner:
         self.run_executor = executor  # the run's or workflow's; not ours to shut down
         self.shipment: Any = None  # what remote calls share (remote.Shipment), made at need
         self.once_lines: dict[int, Any] = {}  # remote ctx.once records' listeners, by executor
+        # remote calls the run waits for, by call number: [invocation, its attempt, how many
+        # starts of the call asked for the records the run holds] (``_records_held``)
+        self.remote_calls: dict[int, list[Any]] = {}
         self.carrier = _Carrier()
         self.carrier_task: asyncio.Task[Any] | None = None
         self._fast_args = {name: self._fast_arguments(spec) for name, spec in self.specs.items()}
@@ -342,8 +347,12 @@ class StepRunner:
             self.shipment = remote.Shipment()
         body, key, head = remote.pack(call, self.run_id, executor, parts, self.shipment)
         known = self.shipment.known
-        future = remote.submit(executor, body, key, head)
-        outcome = remote.unpack(await asyncio.wrap_future(future), known)
+        self.remote_calls[call.number] = [inv, attempt, 0]
+        try:
+            future = remote.submit(executor, body, key, head)
+            outcome = remote.unpack(await asyncio.wrap_future(future), known)
+        finally:
+            del self.remote_calls[call.number]
         driver = self.ctx._driver
         if outcome.error is not None:
             if driver is not None:  # what ctx.once recorded survives the failed attempt
@@ -363,15 +372,20 @@ class StepRunner:
 
     def _line_for(self, executor: Any) -> Any:
         """The line that carries a remote step's ``ctx.once`` records to this run while the
-        step runs (``journal_line``: Dask and process pools), for a checkpointed run; else
+        step runs (``journal_line``: Dask, and process pools for a checkpointed run); else
         None. One listener per executor, for the whole run."""
-        if not self.ctx._state.checkpointed:
-            return None
-        from ..journal_line import listener_for
-
         key = id(executor)
         if key not in self.once_lines:
-            self.once_lines[key] = listener_for(executor, self.run_id, self.loop, self._record_once)
+            from ..journal_line import listener_for
+
+            self.once_lines[key] = listener_for(
+                executor,
+                self.run_id,
+                self.loop,
+                self._record_once,
+                self._records_held,
+                self.ctx._state.checkpointed,
+            )
         listener = self.once_lines[key]
         return listener.line if listener is not None else None
 
@@ -382,6 +396,42 @@ class StepRunner:
         driver = self.ctx._driver
         if inv is not None and driver is not None:
             driver.journal(inv, key, encoded)
+
+    async def _records_held(
+        self, invocation: int, number: int, start: int
+    ) -> tuple[dict[str, Any], int] | str:
+        """The ``ctx.once`` records this run holds for the remote call numbered ``number``
+        and the number of the call's start asking (``start``, or a new one if 0), or why it
+        gets none: the run no longer waits for that call, or a newer start of it runs."""
+        waiting = self.remote_calls.get(number)
+        inv = self.ctx._state.in_flight.get(invocation)
+        if (
+            waiting is None
+            or inv is None
+            or waiting[0] is not inv
+            or waiting[1] != inv.attempt  # a sync step that timed out runs on, ignored
+            or inv.timed_out
+        ):
+            return (
+                f"run {self.run_id!r} no longer waits for this call (the run ended, or gave up "
+                f"on this attempt of the step)"
+            )
+        held = dict(inv.journal or {})
+        if start == 0:
+            waiting[2] += 1
+            start = waiting[2]
+            if start > 1:
+                logger.warning(
+                    "step %r (run %r) started again on another worker (Dask took the one it "
+                    "ran on for dead); it gets the ctx.once records the run holds (%s), and "
+                    "does not make those calls again",
+                    inv.step,
+                    self.run_id,
+                    ", ".join(map(repr, held)) or "none",
+                )
+        elif start != waiting[2]:
+            return "a newer start of this call runs elsewhere (Dask took this worker for dead)"
+        return held, start
 
     @staticmethod
     def _retry_of(inv: Invocation) -> tuple[int, float, Exception | None, float]:

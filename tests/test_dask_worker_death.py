@@ -1,0 +1,181 @@
+"""A Dask worker that dies after a step's ``ctx.once`` call: the call is not made again.
+
+Dask runs a task again on another worker when the worker running it dies, from the very
+bytes first submitted. Here a real ``LocalCluster`` of two worker processes runs a step that
+charges through ``ctx.once`` (a line appended to a ledger file), says which process it runs
+in, and waits; the test SIGKILLs that process, Dask starts the call again on the other
+worker, and the ledger must still hold one charge. With a synchronous client and with
+``Client(asynchronous=True)``, with a checkpoint store and without.
+
+A call the run gave up on (its step timed out and the next attempt runs) goes on where it
+runs, on Dask and on a process pool alike: its ``ctx.once`` calls are refused, not made.
+
+The workflows live in this module so that the workers import them by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from notebook_workflows import Context, StartEvent, StopEvent, Workflow, step
+from notebook_workflows.checkpoint import SQLiteStore
+from notebook_workflows.retry_policy import ConstantDelayRetryPolicy
+
+distributed = pytest.importorskip("distributed")
+
+
+def charge(ledger: str) -> str:
+    """A payment: one line in the ledger per charge made."""
+    with open(ledger, "a") as out:
+        out.write("charged\n")
+    return "receipt-1"
+
+
+class PayThenWait(Workflow):
+    """Charges once, leaves a file named after its process (``charged-by-<pid>``), then waits
+    up to 30 s for the file ``go`` before it returns."""
+
+    @step
+    def pay(self, ctx: Context, ev: StartEvent) -> StopEvent:
+        folder = Path(ev.folder)
+        receipt = ctx.once("charge", charge, str(folder / "ledger.txt"))
+        (folder / f"charged-by-{os.getpid()}").write_text("")
+        deadline = time.monotonic() + 30
+        while not (folder / "go").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return StopEvent(result=receipt)
+
+
+class GivesUpOnTheFirstAttempt(Workflow):
+    """The run gives up on the first attempt (1 s timeout) and starts a second, which
+    charges and waits for the first to end; the first tries to charge only after the second
+    did, and leaves what became of it in the file ``first-attempt``."""
+
+    @step(timeout=1.0, retry_policy=ConstantDelayRetryPolicy(delay=0, maximum_attempts=2))
+    def pay(self, ctx: Context, ev: StartEvent) -> StopEvent:
+        folder = Path(ev.folder)
+        if ctx.retry_info().retry_number == 0:
+            _wait_for(folder / "second-attempt-charged")
+            try:
+                ctx.once("charge", charge, str(folder / "ledger.txt"))
+            except Exception as exc:
+                (folder / "first-attempt").write_text(f"{type(exc).__name__}: {exc}")
+                raise
+            (folder / "first-attempt").write_text("charged")
+            return StopEvent(result="first")
+        receipt = ctx.once("charge", charge, str(folder / "ledger.txt"))
+        (folder / "second-attempt-charged").write_text("")
+        _wait_for(folder / "first-attempt")
+        return StopEvent(result=receipt)
+
+
+def _wait_for(path: Path) -> None:
+    deadline = time.monotonic() + 30
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def cluster() -> Iterator[Any]:
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def _kill_the_worker_that_charged(folder: Path) -> int:
+    """SIGKILL the worker process that charged (once it says so), then let the step go on
+    wherever Dask starts it again. Returns the killed process's id."""
+    deadline = time.monotonic() + 20
+    while not (charged := list(folder.glob("charged-by-*"))):
+        assert time.monotonic() < deadline, "the step never charged"
+        time.sleep(0.02)
+    pid = int(charged[0].name.removeprefix("charged-by-"))
+    os.kill(pid, signal.SIGKILL)
+    (folder / "go").write_text("")
+    return pid
+
+
+async def _pay_while_a_worker_dies(
+    executor: Any, tmp_path: Path, checkpointed: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="notebook_workflows")
+    store = SQLiteStore(tmp_path / "runs.db") if checkpointed else None
+    handler = PayThenWait(checkpoint=store, executor=executor).run(
+        folder=str(tmp_path), run_id="pay"
+    )
+    try:
+        result, killed = await asyncio.wait_for(
+            asyncio.gather(handler, asyncio.to_thread(_kill_the_worker_that_charged, tmp_path)),
+            timeout=60,
+        )
+    finally:
+        (tmp_path / "go").write_text("")
+    ran_in = {int(p.name.removeprefix("charged-by-")) for p in tmp_path.glob("charged-by-*")}
+    assert killed in ran_in and len(ran_in) == 2  # Dask did start the call again elsewhere
+    assert result == "receipt-1"
+    assert (tmp_path / "ledger.txt").read_text() == "charged\n"  # charged once, not twice
+    said = [r.getMessage() for r in caplog.records if r.name == "notebook_workflows"]
+    assert any("step 'pay' (run 'pay') started again" in line for line in said), said
+    assert any("records the run holds ('charge')" in line for line in said), said
+    if store is not None:
+        store.close()
+    deadline = time.monotonic() + 10  # the run's side of its line ends with the run
+    while any(t.name == "once-line pay" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, [t.name for t in threading.enumerate()]
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("checkpointed", [True, False], ids=["checkpointed", "no-checkpoint"])
+async def test_a_call_dask_starts_again_after_its_worker_died_does_not_charge_again(
+    cluster: Any, tmp_path: Path, checkpointed: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    with distributed.Client(cluster) as client:
+        await _pay_while_a_worker_dies(client.get_executor(), tmp_path, checkpointed, caplog)
+
+
+@pytest.mark.parametrize("checkpointed", [True, False], ids=["checkpointed", "no-checkpoint"])
+async def test_the_same_holds_with_an_asynchronous_client(
+    cluster: Any, tmp_path: Path, checkpointed: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with distributed.Client(cluster.scheduler_address, asynchronous=True) as client:
+        await _pay_while_a_worker_dies(client.get_executor(), tmp_path, checkpointed, caplog)
+
+
+@pytest.mark.parametrize("where", ["dask", "pool"])
+async def test_a_call_the_run_gave_up_on_makes_no_once_call(
+    cluster: Any, tmp_path: Path, where: str
+) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    store = SQLiteStore(tmp_path / "runs.db")
+    with (
+        distributed.Client(cluster) as client,
+        ProcessPoolExecutor(2) as pool,
+    ):
+        executor = client.get_executor() if where == "dask" else pool
+        workflow = GivesUpOnTheFirstAttempt(checkpoint=store, executor=executor)
+        result = await asyncio.wait_for(workflow.run(folder=str(tmp_path)), timeout=60)
+    assert result == "receipt-1"
+    first = (tmp_path / "first-attempt").read_text()
+    assert first.startswith("WorkflowRuntimeError: step 'pay'"), first
+    assert "did not call ctx.once('charge')" in first and "no longer waits for this call" in first
+    assert (tmp_path / "ledger.txt").read_text() == "charged\n"
+    store.close()
