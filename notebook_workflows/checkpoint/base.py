@@ -21,6 +21,10 @@ Design decisions:
   ``serialization.find_class``, which never imports or calls what the data names.
 * Each record carries its status and step count besides the JSON, so ``runs()`` and ``history``
   can be listed without parsing a single snapshot; ``Snapshot.context`` is rebuilt on first use.
+* A store's records are checked when read, not trusted: ``latest``, ``snapshot`` and
+  ``history`` refuse records that do not make a chain (``chain``: a gap, a swap, a changed
+  record) or a record of the wrong shape (``schema``), with a ``SnapshotError`` naming the
+  store, the run and the snapshot.
 * Every failure of a backend (a full disk, a Redis server that went away, a locked file) comes
   out as ``SnapshotError`` naming the store and the run; a run whose checkpoint cannot be written
   fails with it, and the records already written stay loadable. A backend may word the cause
@@ -46,6 +50,8 @@ from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 from ..errors import SnapshotError
+from .chain import check as check_chain
+from .chain import damaged
 from .history import Record, Snapshot, _Chain
 from .lease import Lease, LeaseStore, Leasing, Owner, RunOwnedError
 from .listing import RunInfo, RunList
@@ -344,12 +350,14 @@ class BaseStore(Leasing, ABC):
 
     def _load_one(self, info: RunInfo, seq: int) -> Snapshot:
         run_id = info.run_id
-        with self._failing(f"load snapshot {seq} of run {run_id!r}"):
-            base = self._base_before(run_id, seq) if 0 <= seq <= info.seq else None
-            records = self._records(run_id, base, seq) if base is not None else []
-        if not records or records[-1].seq != seq:
+        if not 0 <= seq <= info.seq:
             raise SnapshotError(self._no_snapshot(info, seq))
-        return self._fold(records)[-1]
+        with self._failing(f"load snapshot {seq} of run {run_id!r}"):
+            base = self._base_before(run_id, seq)
+            records = self._records(run_id, base, seq) if base is not None else []
+        if base is None:
+            raise self._no_base(info, seq)
+        return self._fold(run_id, records, base, seq)[-1]
 
     def history(self, run_id: str) -> list[Snapshot]:
         """Every snapshot of the run still kept, oldest first. Each one's ``context`` is
@@ -357,19 +365,42 @@ class BaseStore(Leasing, ABC):
         info = self._require(run_id)
         with self._failing(f"load the history of run {run_id!r}"):
             records = self._records(run_id, 0, info.seq)
-        # after a compacting prune the history starts at the oldest base kept
-        first = next((i for i, r in enumerate(records) if r.kind == "base"), len(records))
-        return self._fold(records[first:])
+        # after a compacting prune the history starts at the base it left, the latest then
+        first = records[0].seq if records else 0
+        return self._fold(run_id, records, first, info.seq)
 
-    def _fold(self, records: Sequence[Record]) -> list[Snapshot]:
-        if not records or records[0].kind != "base":
-            where = f"run {records[0].run_id!r}" if records else "a run"
-            raise SnapshotError(
-                f"{self!r}: the records of {where} do not start with a base snapshot; "
-                f"the store is damaged"
-            )
+    def _fold(
+        self, run_id: str, records: Sequence[Record], first: int, last: int
+    ) -> list[Snapshot]:
+        """The snapshots of ``records``, which must be snapshots ``first`` to ``last`` of the
+        run, each the one the next names (``chain``), the first of them a base."""
+        check_chain(self, run_id, records, first, last)
+        if records[0].kind != "base":
+            if first:  # not what a compacting prune leaves: its first record is a base
+                what = (
+                    f"snapshot {first - 1} of run {run_id!r} is missing (its records start at "
+                    f"{first}, which is not a base snapshot)"
+                )
+            else:
+                what = f"snapshot 0 of run {run_id!r} is not a base snapshot"
+            raise damaged(self, run_id, what, -1)
         chain = _Chain(self, records)
         return [Snapshot(record, chain) for record in records]
+
+    def _no_base(self, info: RunInfo, seq: int) -> SnapshotError:
+        """The error for snapshot ``seq``, which has no base at or before it: pruned (a
+        compacting prune drops every record before the base it leaves), or damaged."""
+        with self._failing(f"load snapshot {seq} of run {info.run_id!r}"):
+            kept = self._records(info.run_id, 0, seq)
+        if not kept:
+            return SnapshotError(self._no_snapshot(info, seq))
+        try:
+            self._fold(info.run_id, kept, 0, seq)  # names what is missing or out of place
+        except SnapshotError as error:
+            return error
+        return damaged(  # no base at all (the store's list of bases is wrong)
+            self, info.run_id, f"snapshot 0 of run {info.run_id!r} is not a base snapshot", -1
+        )
 
     # -- removing -------------------------------------------------------------------------------
 

@@ -10,6 +10,11 @@ Design decisions:
 * Parsing is strict (pydantic-core's parser, as ``serialization.parse_json``: faster than the
   standard library's on a megabyte base, refusing NaN and lone surrogates at once), and a
   record that does not parse is a damaged store (``SnapshotError``), never a crash.
+* Nothing read is trusted: the records a store hands out must make a chain (``chain.check``,
+  when they are listed: no gap, none swapped or changed), and each record must have the shape
+  of a base or a delta (``schema``) before it is folded. Either failing is a ``SnapshotError``
+  naming the store, the run and the snapshot, never a wrong state and never a ``TypeError``
+  from the fold.
 * Big store values stay text (``checkpoint.texts``): the chain keeps them as ``RawJSON``,
   ``resume`` restores them as they are (``Snapshot._raw_context``), and ``Snapshot.context``,
   what users read, holds them parsed into data: each value once per history, shared by the
@@ -25,10 +30,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..codec import RawJSON, gc_paused, parse_raw
 from ..errors import ContextSerdeError, SnapshotError
-from .chain import PREV
+from .chain import parsed_link
 from .delta import apply_delta, calls_of
 from .edits import edits_of
 from .listing import _when, plural
+from .schema import check_base, check_delta
 from .texts import parse_record
 
 if TYPE_CHECKING:
@@ -200,16 +206,12 @@ class _Chain:
                 f"base snapshot; the store is damaged"
             )
         with gc_paused():  # a big base is many new containers at once: see codec._text
-            if first.seq in self.cache:
-                context = self.cache[first.seq]
-            else:
-                context = self._parse(first)
-                _state_of(context)  # without the calls a rerun replays: not part of the state
+            context = self.cache[first.seq] if first.seq in self.cache else self._base(first)
             for record in records[start + 1 : end + 1]:
                 context = (
-                    _state_of(self._parse(record))
+                    self._base(record)
                     if record.kind == "base"
-                    else apply_delta(context, self._parse(record))
+                    else apply_delta(context, self._delta(record))
                 )
         self.cache[seq] = context
         while len(self.cache) > self.CACHED:
@@ -226,6 +228,7 @@ class _Chain:
         return found[1]
 
     def _parse(self, record: Record) -> dict[str, Any]:
+        """The data of ``record``, without its link to the record before (``chain``)."""
         try:
             data = parse_record(record.data, f"snapshot {record.seq} of run {record.run_id!r}")
         except ValueError as exc:
@@ -238,11 +241,40 @@ class _Chain:
                 f"{self.store!r}: snapshot {record.seq} of run {record.run_id!r} is not a JSON "
                 f"object; the store is damaged"
             )
+        try:
+            parsed_link(record, data)
+        except ValueError as exc:
+            raise self._damaged(record, exc) from None
         return data
+
+    def _base(self, record: Record) -> dict[str, Any]:
+        """The state a base record holds, checked (``schema``)."""
+        data = self._parse(record)
+        try:
+            check_base(data)
+        except ValueError as exc:
+            raise self._damaged(record, exc) from None
+        return _state_of(data)  # without the calls a rerun replays: not part of the state
+
+    def _delta(self, record: Record) -> dict[str, Any]:
+        """The change a delta record holds, checked (``schema``) before it is applied."""
+        if record.kind != "delta":
+            raise self._damaged(record, f"its kind {record.kind!r} is unknown")
+        data = self._parse(record)
+        try:
+            check_delta(data)
+        except ValueError as exc:
+            raise self._damaged(record, exc) from None
+        return data
+
+    def _damaged(self, record: Record, what: object) -> SnapshotError:
+        return SnapshotError(
+            f"{self.store!r}: snapshot {record.seq} of run {record.run_id!r} cannot be read: "
+            f"{what}; the store is damaged"
+        )
 
 
 def _state_of(base: dict[str, Any]) -> dict[str, Any]:
     base.pop("done", None)
     base.pop("answers", None)
-    base.pop(PREV, None)  # the link to the record before (``chain``): not the run's state
     return base

@@ -46,7 +46,7 @@ from .._agent_tools import TOOL_STEPS, tool_functions
 from ..codec import gc_paused
 from ..context import Context
 from ..errors import ContextSerdeError, SnapshotError, WorkflowRuntimeError
-from ..snapshot import breaking_changes, code_changes, graph_changes, graph_of
+from ..snapshot import _check_graph, breaking_changes, code_changes, graph_changes, graph_of
 from .base import SnapshotStore, StepCodeChangedWarning
 from .edits import apply_store_edits
 from .recorder import Recorder
@@ -172,6 +172,10 @@ def _load(
         )
     saved_graph = data.get("graph")
     if isinstance(saved_graph, dict):
+        try:  # a store outside BaseStore is not checked when read (checkpoint.schema)
+            _check_graph(saved_graph)
+        except ContextSerdeError as exc:
+            raise SnapshotError(f"cannot {what} {where}: {exc}") from exc
         graph = graph_of(type(workflow)._step_specs(), workflow)
         if breaking_changes(saved_graph, graph):
             raise SnapshotError(
