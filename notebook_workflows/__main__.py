@@ -9,7 +9,10 @@
 ``--store`` takes a SQLite file's path (or ``sqlite:///PATH``), a ``redis://`` / ``rediss://``
 URL or a ``postgresql://`` / ``postgres://`` DSN; ``--db`` and ``--redis`` are kept as they were.
 It only reads, except ``delete``; it never creates a database that is not there. Output is
-plain text tables; errors go to stderr, on one line, with exit status 1.
+plain text tables; errors go to stderr, on one line, with exit status 1. A damaged store (a
+history whose records do not chain, a record of the wrong shape) is such an error, the
+``SnapshotError`` naming the run and the snapshot; anything unforeseen is one line too, never a
+traceback.
 
 Everything printed that comes from the store (run ids, workflow and step names, store keys,
 error texts) goes through ``printable``: a run id holding a terminal escape sequence would
@@ -53,6 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 store.close()
     except (SnapshotError, OSError, ImportError, ValueError) as exc:
         print(f"error: {printable(str(exc))}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # never a traceback: one line, naming what went wrong
+        print(
+            f"error: {printable(f'{type(exc).__name__}: {exc}')} (a bug in notebook_workflows: "
+            f"please report it with this line)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -187,30 +197,31 @@ def _what(reason: str, step: str | None) -> str:
 
 
 def _state_lines(context: dict[str, Any]) -> list[str]:
+    # the parts read here were checked when the snapshot was read (checkpoint.schema), not
+    # what each entry holds: a damaged entry is shown as what it is, never a traceback
     lines = ["latest state"]
     queue = context.get("queue") or []
     in_flight = context.get("in_flight") or []
-    lines.append(f"  queued     {_counted(item.get('step') for item in queue)}")
+    lines.append(f"  queued     {_counted(str(_at(item, 'step')) for item in queue)}")
     running = [
-        f"{item.get('step')} (attempt {item.get('attempt', 1)}"
-        + (f", failed: {item['error']}" if item.get("error") else "")
+        f"{_at(item, 'step')} (attempt {_at(item, 'attempt') or 1}"
+        + (f", failed: {_at(item, 'error')}" if _at(item, "error") else "")
         + ")"
         for item in in_flight
     ]
     lines.append(f"  in flight  {', '.join(running) or 'none'}")
-    questions = [
-        str((q.get("data") or {}).get("prefix", "")) for q in context.get("questions") or []
-    ]
+    questions = [str(_at(q, "data", "prefix") or "") for q in context.get("questions") or []]
     questions += [
-        str(((w.get("question") or {}).get("data") or {}).get("prefix", ""))
+        str(_at(w, "question", "data", "prefix") or "")
         for w in context.get("waiters") or []
-        if w.get("question") and not w.get("answer")
+        if _at(w, "question") and not _at(w, "answer")
     ]
     if questions:
         lines.append(f"  questions  {'; '.join(repr(q) for q in questions)}")
     stop = context.get("stop")
     if stop is not None:
-        result = (stop.get("data") or {}).get("result", stop.get("data"))
+        data = _at(stop, "data")
+        result = data.get("result", data) if isinstance(data, dict) else data
         lines.append(f"  result     {_short(result)}")
     store = context.get("store") or {}
     lines.append(f"  store      {len(store)} keys")
@@ -219,6 +230,15 @@ def _state_lines(context: dict[str, Any]) -> list[str]:
     if len(store) > 20:
         lines.append(f"    ... and {len(store) - 20} more")
     return lines
+
+
+def _at(value: Any, *keys: str) -> Any:
+    """``value[keys[0]][keys[1]]...``, or None where a part is missing or not an object."""
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
 
 
 def _counted(names: Any) -> str:

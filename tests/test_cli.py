@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -207,3 +209,68 @@ def test_show_names_the_owner_of_a_run(db: Path, capsys: pytest.CaptureFixture[s
     code, out, _ = run(capsys, "runs", "--db", str(db), "show", "first")
     assert code == 0 and f"owned by  process {os.getpid()} on host" in out
     assert "(lease expires in 60 s)" in out or "(lease expires in 59 s)" in out
+
+
+# -- a damaged store ------------------------------------------------------------------------------
+
+
+def _tamper(db: Path, run_id: str, seq: int, data: str | None) -> None:
+    """Replace the text of record ``seq`` of the run in the file (None: delete the record)."""
+    conn = sqlite3.connect(db)
+    (rid,) = conn.execute("SELECT rid FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    if data is None:
+        conn.execute("DELETE FROM snapshots WHERE key = ?", (rid * 2**32 + seq,))
+    else:
+        conn.execute("UPDATE snapshots SET data = ? WHERE key = ?", (data, rid * 2**32 + seq))
+    conn.commit()
+    conn.close()
+
+
+def test_show_of_a_damaged_history_is_one_line_never_a_traceback(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _tamper(db, "first", 2, None)
+    code, out, err = run(capsys, "runs", "--db", str(db), "show", "first")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: SQLiteStore(") and "snapshot 2 of run 'first' is missing" in err
+    done = subprocess.run(
+        [sys.executable, "-m", "notebook_workflows", "runs", "--db", str(db), "show", "first"],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and done.stdout == "" and done.stderr == err
+
+
+def test_show_prints_entries_of_an_odd_shape_as_they_are(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the latest record (which no other names) with entries of other JSON types inside
+    odd = {
+        "queue_add": [{"seq": 9, "step": ["tick"], "event": 1}, {"seq": 10, "event": 2}],
+        "in_flight_put": [{"id": 4, "seq": 3, "step": {"a": 1}, "attempt": "two"}],
+        "questions": [5, {"data": []}],
+        "waiters": [{"question": 7}, 8],
+        "stop": {"data": [1, 2]},
+    }
+    _tamper(db, "first", 5, json.dumps(odd))
+    code, out, err = run(capsys, "runs", "--db", str(db), "show", "first")
+    assert code == 0 and err == ""
+    assert "queued     1 x None, 1 x ['tick']" in out
+    assert "in flight  {'a': 1} (attempt two)" in out
+    assert "questions  '';" in out and "result     [1, 2]" in out
+
+
+def test_an_unforeseen_failure_is_one_line_too(
+    db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import notebook_workflows.__main__ as cli
+
+    def broken(*args: object) -> str:
+        raise KeyError("queue")
+
+    monkeypatch.setattr(cli, "_show", broken)
+    code, out, err = run(capsys, "runs", "--db", str(db), "show", "first")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: KeyError: 'queue' (a bug in notebook_workflows")
