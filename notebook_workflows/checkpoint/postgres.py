@@ -140,9 +140,11 @@ class PostgresStore(BaseStore):
     the server gives up on a statement or a lock wait longer than that, and a server that
     does not answer at all (stopped, overloaded, unreachable) has its connection closed after
     1.2 times that, failing the call with a ``SnapshotError`` naming the server's address and
-    the timeout (a run fails with it, saying how to resume). ``connect_timeout`` bounds making
-    a connection (``timeout`` unless given; 2 s at least). Other keyword arguments go to
-    ``psycopg.connect``.
+    the timeout (a run fails with it, saying how to resume). The bound is for a whole call,
+    answer included: give more to a store whose single reads are large (the history of a run
+    with hundreds of thousands of records, or of megabytes of state, over a slow network).
+    ``connect_timeout`` bounds making a connection (``timeout`` unless given; 2 s at least).
+    Other keyword arguments go to ``psycopg.connect``.
     """
 
     def __init__(
