@@ -191,8 +191,12 @@ class Context(Generic[StateT]):
             receipt = await ctx.once("charge-card", charge, order_id, amount)
 
         The result must be a value the store could save. Without a checkpoint store the
-        record lives as long as the run. Effects between the call and its record (a crash in
-        the middle of ``fn`` itself) are the one gap left: make such calls idempotent.
+        record lives as long as the run. ``fn`` is called only once every checkpoint before it
+        is in the store, and ``once`` returns only once its own record is; if the store fails
+        then, ``once`` raises ``SnapshotError`` and the run stops (resuming it in the same
+        process does not call ``fn`` again). Effects between the call and its record when the
+        process dies (a crash in the middle of ``fn`` itself) are the one gap left: make such
+        calls idempotent.
         """
         inv = current_invocation_var.get()
         if inv is None:
@@ -203,11 +207,12 @@ class Context(Generic[StateT]):
         if journal is not None and key in journal:
             return decode(journal[key], path=f"once[{key!r}]")
         driver = self._require_driver("once")
+        await driver.once_ready(inv, key)  # every checkpoint before the call is in the store
         result = fn(*args, **kwargs)
         if inspect.isawaitable(result):
             result = await result
         encoded = encode_once(inv.step, key, result)
-        driver.journal(inv, key, encoded)
+        await driver.journal(inv, key, encoded)  # returns once the record is in the store
         return decode(encoded, path=f"once[{key!r}]")
 
     # -- snapshots ------------------------------------------------------------------------------

@@ -29,17 +29,20 @@ class Witness(Recorder):
         super().run_started(ctx)
         self._keep(ctx)
 
-    def step_completed(self, ctx: Any, step: Any) -> None:
-        super().step_completed(ctx, step)
+    def step_completed(self, ctx: Any, step: Any) -> Any:
+        written = super().step_completed(ctx, step)
         self._keep(ctx)
+        return written  # the run waits for it, as for any recorder's
 
-    def status_changed(self, ctx: Any) -> None:
-        super().status_changed(ctx)
+    def status_changed(self, ctx: Any) -> Any:
+        written = super().status_changed(ctx)
         self._keep(ctx)
+        return written
 
-    def run_ended(self, ctx: Any) -> None:
-        super().run_ended(ctx)
+    def run_ended(self, ctx: Any) -> Any:
+        rest = super().run_ended(ctx)
         self._keep(ctx)
+        return rest
 
 
 @pytest.fixture

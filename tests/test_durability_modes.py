@@ -98,7 +98,8 @@ async def test_a_pause_for_a_human_is_in_the_store_and_resumes_in_every_mode(mod
     store = MemoryStore()
     handler = Approve().run(checkpoint=store, durability=mode, draft="v1")
     deadline = time.monotonic() + 10
-    while handler.status != "waiting":
+    # the pause's record is written off the loop: it follows the status within moments
+    while handler.status != "waiting" or store.run_info(handler.run_id).status != "waiting":
         assert time.monotonic() < deadline, "the run never asked"
         await asyncio.sleep(0.001)
     paused = store.latest(handler.run_id)
@@ -228,15 +229,20 @@ async def test_async_writes_step_records_in_its_thread_while_steps_wait() -> Non
     assert [s.steps for s in steps] == list(range(1, 31))
     assert {store.threads[s.seq] for s in steps} == {f"checkpoint-writer {info.run_id}"}
     assert [history[-1].reason, history[-1].steps] == ["end", 31]
-    assert store.threads[0] == store.threads[info.seq] == loop_thread
+    # the first record is written before the run starts; every later one off the loop
+    assert store.threads[0] == loop_thread
+    assert store.threads[info.seq] == f"checkpoint-writer {info.run_id}"
     assert writer_threads() == []  # joined when the run ended
 
 
-async def test_sync_writes_every_record_on_the_loop() -> None:
+async def test_sync_writes_every_record_off_the_loop_one_by_one() -> None:
     store = Watched()
     await Chain().run(checkpoint=store, n=20, log=os.devnull)
-    assert set(store.threads.values()) == {threading.current_thread().name}
-    assert store.batches == []
+    [info] = store.runs()
+    writer = f"checkpoint-writer {info.run_id}"
+    assert store.threads[0] == threading.current_thread().name  # before the run starts
+    assert {store.threads[seq] for seq in range(1, info.seq + 1)} == {writer}
+    assert store.batches == []  # one record, one commit: each step waits for its own
 
 
 async def test_async_quick_steps_share_a_record_and_a_step_that_waits_has_its_own() -> None:
@@ -294,8 +300,8 @@ async def test_async_never_leaves_max_waiting_steps_unwritten_though_the_store_i
 async def test_async_a_busy_run_writes_a_record_every_max_waiting_steps_one_commit_each(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Quick steps never leave the run waiting: every MAX_WAITING of them share one record,
-    which the run writes itself, one commit, instead of handing it to the thread."""
+    """Quick steps share a record, MAX_WAITING of them, written in one commit by the writer's
+    thread while the run waits for it (never on the loop)."""
     import notebook_workflows.checkpoint.recorder as recorder_module
 
     monkeypatch.setattr(recorder_module, "LINGER", 60.0)  # no step is ever followed by a wait
@@ -320,7 +326,8 @@ async def test_async_a_busy_run_writes_a_record_every_max_waiting_steps_one_comm
         range(MAX_WAITING, 201, MAX_WAITING)
     )
     assert [history[-1].reason, history[-1].steps] == ["end", 201]
-    assert commits == [(1, threading.current_thread().name)] * len(history)
+    writer = f"checkpoint-writer {info.run_id}"
+    assert commits == [(1, threading.current_thread().name)] + [(1, writer)] * (len(history) - 1)
 
 
 async def test_async_a_failed_write_fails_the_run_and_keeps_what_was_saved(
@@ -412,7 +419,7 @@ def test_an_unknown_durability_is_refused() -> None:
         Recorder(MemoryStore(), durability="never")
 
 
-def test_the_writer_makes_a_run_wait_when_its_queue_is_full() -> None:
+def test_a_full_queue_is_written_at_once_and_the_run_waits_for_it() -> None:
     gate = threading.Event()
 
     class Slow(MemoryStore):
@@ -427,20 +434,20 @@ def test_the_writer_makes_a_run_wait_when_its_queue_is_full() -> None:
     writer = Writer(store, "w", failed=lambda r, e, s, *more: e, report=errors.append).start()
     records = [Record("w", i, "delta", "step", "s", "running", i, 0.0, "{}") for i in range(40)]
 
-    def put_all() -> None:
-        for record in records:
+    try:
+        for record in records[:MAX_WAITING]:
+            writer.put(record)  # never writes, never blocks: the thread takes the full queue
+        full = writer.wait_for(MAX_WAITING - 1)  # what the run awaits before it goes on
+        assert not full.done()  # the store has not answered yet
+        gate.set()
+        full.result(10)
+        assert writer.written == MAX_WAITING - 1
+        for record in records[MAX_WAITING:]:
             writer.put(record)
-
-    putter = threading.Thread(target=put_all)
-    putter.start()
-    deadline = time.monotonic() + 5
-    while writer.waiting < MAX_WAITING and time.monotonic() < deadline:
-        time.sleep(0.001)
-    time.sleep(0.05)
-    assert putter.is_alive() and writer.waiting == MAX_WAITING  # held back, not piling up
-    gate.set()
-    putter.join(10)
-    writer.close()
+        writer.wait_for(39).result(10)
+    finally:
+        gate.set()
+        writer.close()
     assert writer.written == 39 and errors == []
 
 

@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import functools
 import os
@@ -82,6 +83,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ContextSerdeError, SnapshotError
 from ..runtime.state import Changes
+from ..runtime.unrecorded import forget_unrecorded
 from ..serialization import find_class, qualified_name
 from ..snapshot import snapshot_of, step_codes
 from ..workflow import DURABILITY  # when a run's records reach the store: see above
@@ -105,6 +107,10 @@ __all__ = ["DURABILITY", "Recorder"]
 REPLAY_BATCH = 256
 
 _record = functools.partial(tuple.__new__, Record)  # Record(*fields), from a tuple of them
+
+# What a hook gives the driver: a future done once its record is in the store (failed with
+# the run's error if it was lost), which the run awaits before it goes on; None: nothing to wait
+Written = concurrent.futures.Future[None] | None
 
 
 class Recorder:
@@ -186,16 +192,17 @@ class Recorder:
         except BaseException:
             self._disown()
             raise
-        if self.durability == "async":
-            with contextlib.suppress(RuntimeError):
-                self._loop = asyncio.get_running_loop()
-            self.writer = Writer(
-                self.store,
-                self.run_id,
-                failed=self._lost_checkpoint,
-                report=self._writer_failed,
-                written=self.seq,
-            ).start()
+        with contextlib.suppress(RuntimeError):
+            self._loop = asyncio.get_running_loop()
+        # every record after the first is written by the writer's thread, off the loop
+        self.writer = Writer(
+            self.store,
+            self.run_id,
+            failed=self._lost_checkpoint,
+            report=self._writer_failed,
+            written=self.seq,
+            lingers=self.durability == "async",
+        ).start()
 
     def watch(self, on_lost: Callable[[BaseException], None]) -> None:
         """Call ``on_lost(error)`` on the run's loop if the run's lease is lost (another
@@ -271,22 +278,21 @@ class Recorder:
         found = self.store._records(self.run_id, seq, seq)
         return digest(found[-1].kind, found[-1].data) if found else None
 
-    def step_completed(self, ctx: Context[Any], step: str | None) -> None:
+    def step_completed(self, ctx: Context[Any], step: str | None) -> Written:
         # "exit" leaves the changes tracked: the next record written covers them
         if self.durability == "exit" or not self._writing():
-            return
-        if self.writer is None:
-            self._delta(ctx, "step", step)
-            return
+            return None
+        if self.durability == "sync":
+            return self._delta(ctx, "step", step)
         # "async": the changes wait for more steps to share their record (see above)
         self.pending += 1
         self.last_step = step
         if self.pending + self._unwritten() >= MAX_WAITING:
-            self._delta(ctx, "step", step)  # a busy run: written here, one commit
-            return
+            return self._delta(ctx, "step", step)  # a busy run waits for its batch
         self.last_at = time.monotonic()
         if self.timer is None and self._loop is not None:
             self.timer = self._loop.call_later(LINGER, self._idle, ctx)
+        return None
 
     def _idle(self, ctx: Context[Any]) -> None:
         """On the loop, ``LINGER`` after a step completed: if no other step completed since
@@ -324,33 +330,71 @@ class Recorder:
         if self.durability != "exit" and self._writing():
             self.replays += 1
             if self.replays >= REPLAY_BATCH:
-                self._delta(ctx, "replay", step)
+                return self._delta(ctx, "replay", step)
+        return None
 
-    def journal_written(self, ctx: Context[Any], step: str | None) -> None:
+    def journal_written(self, ctx: Context[Any], step: str | None) -> Written:
         """A step recorded a ``ctx.once`` result: in the store before the step goes on, in
-        every mode (the result is a promise that the call is never made again)."""
-        if self._writing():
-            self._delta(ctx, "journal", step)
+        every mode (the result is a promise that the call is never made again). Raises the
+        store's error if the run can no longer write (a record before it was lost)."""
+        if not self._writing():
+            raise self.failed or SnapshotError(f"run {self.run_id!r} has no checkpoint yet")
+        return self._delta(ctx, "journal", step)
 
-    def status_changed(self, ctx: Context[Any]) -> None:
+    def ready(self) -> Written:
+        """Done once every record numbered so far is in the store (what ``ctx.once`` waits
+        for before it makes its call: a charge is never made while a checkpoint before it
+        may still fail). Raises the store's error if one was lost already."""
+        if not self._writing():
+            raise self.failed or SnapshotError(f"run {self.run_id!r} has no checkpoint yet")
+        writer = self.writer
+        return writer.wait_for(self.seq) if writer is not None else None
+
+    def status_changed(self, ctx: Context[Any]) -> Written:
         """The run started or stopped waiting for an event from outside (a human's answer):
-        a small record, in the store before this returns, so ``runs()`` shows a paused run as
-        ``waiting`` and a kernel restarted during the pause can resume it."""
+        a small record, in the store before the run goes on, so ``runs()`` shows a paused run
+        as ``waiting`` and a kernel restarted during the pause can resume it."""
         if self._writing():
-            self._delta(ctx, "status", None)
+            return self._delta(ctx, "status", None)
+        return None
 
-    def run_ended(self, ctx: Context[Any]) -> None:
+    def run_ended(self, ctx: Context[Any]) -> Callable[[], None]:
+        """Take the run's last record (on the loop) and return what is left to do off it:
+        a call that blocks until every record is written, the writer's thread stopped and
+        the lease given back, raising the store's error if the last record was lost."""
         timer, self.timer = self.timer, None
         if timer is not None:
             timer.cancel()
+        end: Written = None
+        lost = self.lost()
+        if lost is None and self.keeper is not None and self.keeper.lost is not None:
+            lost = self.keeper.lost  # the run is another owner's now: no end record from here
         try:
-            if self._writing():  # else the last good one stays latest
-                self._delta(ctx, "end", None)
+            if lost is None and self.seq >= 0:  # else the last good one stays latest
+                end = self._delta(ctx, "end", None)
+        except BaseException:
+            self._close()
+            raise
+        return functools.partial(self._close, end, lost)
+
+    def _close(self, end: Written = None, lost: BaseException | None = None) -> None:
+        """Off the loop: wait for the end record (if any), stop the writer, give the lease
+        back; raise the error that lost the end record, or an earlier one (a run that would
+        be done is not: the driver fails it)."""
+        try:
+            self._stop_writer()
         finally:
-            try:
-                self._stop_writer()
-            finally:
-                self._disown()
+            self._disown()
+        if lost is not None:
+            raise lost
+        if end is not None:
+            end.result()  # raises the store's error if the end record was lost
+            forget_unrecorded(self.run_id)  # every ctx.once result is in the store now
+
+    def lost(self) -> BaseException | None:
+        """The error that stopped this run's records, if one did (a step must not start)."""
+        writer = self.writer
+        return self.failed or (writer.error if writer is not None else None)
 
     def _writing(self) -> bool:
         """Whether records are still written: the run has its first record and no write
@@ -372,7 +416,9 @@ class Recorder:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def _delta(self, ctx: Context[Any], reason: str, step: str | None, soon: bool = False) -> None:
+    def _delta(
+        self, ctx: Context[Any], reason: str, step: str | None, soon: bool = False
+    ) -> Written:
         """Write the changes since the last record (with ``soon``, by the writer's thread)."""
         self.replays = self.pending = 0  # whatever record is written covers them
         state = ctx._state
@@ -384,8 +430,7 @@ class Recorder:
         # count towards the next base
         since_base = self.since_base + len(data)
         if since_base > self.gap:
-            self._base(ctx, reason, step, changes=changes, soon=soon)
-            return
+            return self._base(ctx, reason, step, changes=changes, soon=soon)
         if changes.completed or changes.answers:
             calls = calls_done(ctx, changes, self.codes, encoded, delta.get("store_set"))
             text = dumps(calls)  # {"done": [...], "answers": [...]}
@@ -394,7 +439,7 @@ class Recorder:
             encoded.clear()
 
         self.since_base = since_base
-        self._save(self._next("delta", reason, step, state, data), None, soon)
+        return self._save(self._next("delta", reason, step, state, data), None, soon)
 
     def _base(
         self,
@@ -404,7 +449,7 @@ class Recorder:
         new_run: RunInfo | None = None,
         changes: Changes | None = None,
         soon: bool = False,
-    ) -> None:
+    ) -> Written:
         state = ctx._state
         snapshot = snapshot_of(ctx, raw=True)
         if reason == "fork" and self.edits:
@@ -414,9 +459,10 @@ class Recorder:
             snapshot.update(calls_done(ctx, changes, self.codes, None, snapshot["store"]))
         data = dumps(snapshot)
         self.since = delta_baseline(ctx)
-        self._save(self._next("base", reason, step, state, data), new_run, soon)
+        written = self._save(self._next("base", reason, step, state, data), new_run, soon)
         self.gap = max(len(data), self.min_base_gap)
         self.since_base = 0
+        return written
 
     def _next(self, kind: str, reason: str, step: str | None, state: Any, data: str) -> Record:
         """The record after the last one numbered, written now. (Made as the tuple it is:
@@ -439,23 +485,21 @@ class Recorder:
             )
         )
 
-    def _save(self, record: Record, new_run: RunInfo | None, soon: bool = False) -> None:
-        """Write ``record``: here, or with ``soon`` by the writer's thread ("async")."""
+    def _save(self, record: Record, new_run: RunInfo | None, soon: bool = False) -> Written:
+        """Have ``record`` written by the writer's thread; the future the run awaits before
+        it goes on (None with ``soon``: a record of "async" nothing waits for). The run's
+        first record, before the writer exists, is written here."""
         writer = self.writer
         covered, self.recorded_steps = record.steps - self.recorded_steps, record.steps
         if writer is not None:
             writer.put(record)  # numbered now: the next record follows it whatever happens
             self.seq = record.seq
+            writer.write_soon()
             if soon:
                 self.unwritten.append((record.seq, covered))
                 self.unwritten_steps += covered
-                writer.write_soon()
-            else:
-                writer.flush()
-            if writer.error is not None:
-                self.failed = writer.error
-                raise writer.error
-            return
+                return None
+            return writer.wait_for(record.seq)
         try:
             self.store.save(record, new_run=new_run)
         except Exception as exc:
@@ -465,6 +509,7 @@ class Recorder:
             self.failed = error
             raise error from exc
         self.seq = record.seq
+        return None
 
     def _lost_checkpoint(
         self, record: Record, exc: Exception, last_good: int, through: Record | None = None
@@ -480,10 +525,13 @@ class Recorder:
             )
         else:
             what = f"checkpoint {what} (snapshot {record.seq})"
+        taken = self.keeper.taken_over() if self.keeper is not None else None
+        if taken is not None:  # another process took the run over with force=True
+            return taken
         last = (
-            f"its last good checkpoint is snapshot {last_good}"
+            f"Its last good checkpoint is snapshot {last_good}"
             if last_good >= 0
-            else "it has no checkpoint"
+            else "It has no checkpoint"
         )
         error = SnapshotError(
             f"run {self.run_id!r} stopped: the {what} could not be saved to {self.store!r}. "

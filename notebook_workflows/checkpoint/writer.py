@@ -59,6 +59,7 @@ Design decisions:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
 import time
@@ -95,8 +96,10 @@ class Writer:
         failed: Callable[[Record, Exception, int, Record], BaseException],
         report: Callable[[BaseException], None],
         written: int = -1,
+        lingers: bool = True,
     ) -> None:
         self.store = store
+        self.lingers = lingers  # records wait for more to share a commit ("async"), or not
         self.run_id = run_id
         self.written = written  # seq of the last record the store has
         self.error: BaseException | None = None
@@ -119,6 +122,7 @@ class Writer:
         self._timer: asyncio.TimerHandle | None = None  # the loop's check that records are due
         self._due = False  # the loop found the queued records due: the thread writes them
         self._thread: threading.Thread | None = None
+        self._waiters: list[tuple[int, concurrent.futures.Future[None]]] = []  # ``wait_for``
 
     def __repr__(self) -> str:
         return f"Writer(run {self.run_id!r}, {len(self._queue)} waiting, written {self.written})"
@@ -137,14 +141,13 @@ class Writer:
 
     def put(self, record: Record) -> None:
         """Queue ``record`` (numbered after every record queued before it). When the queue is
-        full, write it here (after the batch the thread is writing, if any). Dropped if a
-        write failed already."""
+        full, the thread is told to write it at once. Dropped if a write failed already."""
         with self._lock:
             if self.error is not None:
                 return
             queue = self._queue
             self._last = time.monotonic()
-            if not queue:
+            if not queue and self.lingers:
                 if self._loop_thread is None:
                     if not self._lingering:
                         self._cond.notify()  # the thread waits for work (it alone waits)
@@ -152,9 +155,23 @@ class Writer:
                     self._arm(LINGER)
             queue.append(record)
             self._chars += len(record.data)
-            if len(queue) + self._busy < MAX_WAITING and self._chars <= MAX_WAITING_CHARS:
-                return
-        self.flush()
+            if len(queue) + self._busy >= MAX_WAITING or self._chars > MAX_WAITING_CHARS:
+                self._due = True  # full: the thread writes it now (the run awaits ``wait_for``)
+                self._cond.notify_all()
+
+    def wait_for(self, seq: int) -> concurrent.futures.Future[None]:
+        """A future done once record ``seq`` (and every record before it) is in the store,
+        or failed with the run's error if a write failed. The run's loop awaits it; no
+        store call is made by the caller."""
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        with self._lock:
+            if self.error is not None:
+                future.set_exception(self.error)
+            elif self.written >= seq:
+                future.set_result(None)
+            else:
+                self._waiters.append((seq, future))
+        return future
 
     def flush(self) -> None:
         """Write every record queued so far, here, after the batch the thread is writing (if
@@ -169,7 +186,7 @@ class Writer:
         """Have the thread write what is queued now, not once it has lingered (the run is
         known to wait: see ``recorder``)."""
         with self._lock:
-            if self._queue and self._loop_thread is not None:
+            if self._queue:
                 self._due = True
                 self._cond.notify_all()
 
@@ -247,7 +264,9 @@ class Writer:
                 if not cond.wait(_IDLE_CHECK) and self._loop_gone():
                     self._closing = True
                 continue
-            if self._loop_thread is not None and not self._closing:
+            if self._due:
+                left = 0.0
+            elif self._loop_thread is not None and not self._closing:
                 # started on a loop: the loop's timer says when the records are due
                 if not self._due:
                     if not cond.wait(_IDLE_CHECK) and self._loop_gone():
@@ -296,9 +315,28 @@ class Writer:
                 self._queue, self._chars = [], 0
             if self._awaiting:
                 self._cond.notify_all()  # written: the next batch may go
+            ready = self._ready()
+        for future in ready:
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
         if error is not None and by_thread:
             self._report(error)
         return error is None
+
+    def _ready(self) -> list[concurrent.futures.Future[None]]:
+        """The ``wait_for`` futures that the last write settled (called holding the lock):
+        all of them after a failure, else those of records now written."""
+        waiters = self._waiters
+        if not waiters:
+            return []
+        if self.error is not None:
+            self._waiters = []
+            return [future for _, future in waiters]
+        written = self.written
+        self._waiters = [(seq, future) for seq, future in waiters if seq > written]
+        return [future for seq, future in waiters if seq <= written]
 
     def _save(self, batch: Sequence[Record]) -> BaseException | None:
         save_many: Any = getattr(self.store, "save_many", None)

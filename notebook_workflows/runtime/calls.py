@@ -22,6 +22,7 @@ from . import commands as C
 from . import transitions as T
 from .reducer import reduce
 from .state import Invocation, Waiter
+from .unrecorded import keep_unrecorded, once_not_recorded, once_refused
 from .view import current_invocation_var
 
 logger = logging.getLogger("notebook_workflows")
@@ -58,22 +59,59 @@ class DriverCalls:
         else:
             self.loop.call_soon_threadsafe(self.dispatch, written)
 
-    def journal(self, inv: Invocation, key: str, encoded: Any) -> None:
-        """``ctx.once`` recorded a result: it is written down (checkpointed) before this
-        returns, whatever else waits in the queue, so a crash after it never calls again."""
+    async def once_ready(self, inv: Invocation, key: str) -> None:
+        """Before ``ctx.once`` makes its call: every checkpoint taken so far is in the store,
+        so that no earlier record can still be lost once the call was made; raises (the call
+        is not made) if the run's records were lost or the run has ended."""
         if not self.in_loop_thread():
-            future = asyncio.run_coroutine_threadsafe(self._journal(inv, key, encoded), self.loop)
-            future.result()
+            await asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(self.once_ready(inv, key), self.loop)
+            )
             return
-        for command in reduce(self.state, T.JournalWritten(inv, key, encoded), time.time()):
-            if command.__class__ is C.WriteCheckpoint:
-                self._write_checkpoint(command)
-            else:
-                self._pending.append(command)
-        self._schedule_drain()
+        if self.checkpoint is None:
+            return
+        if self.state.finished:
+            raise once_refused(self.run_id, inv.step, key, "the run has ended")
+        ready = getattr(self.checkpoint, "ready", None)
+        try:
+            written = ready() if ready is not None else None
+            if written is not None:
+                await asyncio.wrap_future(written)
+        except Exception as exc:
+            why = "a checkpoint before it was lost"
+            raise once_refused(self.run_id, inv.step, key, why) from exc
 
-    async def _journal(self, inv: Invocation, key: str, encoded: Any) -> None:
-        self.journal(inv, key, encoded)
+    async def journal(self, inv: Invocation, key: str, encoded: Any) -> None:
+        """``ctx.once`` recorded a result: it returns once the record is in the store (the
+        loop goes on meanwhile), so a crash after it never calls again. A record that cannot
+        be written raises, naming the store's error; its result is kept in this process
+        (``runtime.unrecorded``), so that resuming the run here does not call again."""
+        if not self.in_loop_thread():
+            await asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(self.journal(inv, key, encoded), self.loop)
+            )
+            return
+        written = None
+        try:
+            for command in reduce(self.state, T.JournalWritten(inv, key, encoded), time.time()):
+                if command.__class__ is C.WriteCheckpoint:
+                    written = self._checkpoint_hook(command)
+                else:
+                    self._pending.append(command)
+            self._schedule_drain()
+            if written is None and self.checkpoint is not None and self.state.finished:
+                raise once_refused(self.run_id, inv.step, key, "the run has ended")
+            if written is not None:
+                await asyncio.wrap_future(written)
+        except BaseException as exc:
+            if self.checkpoint is None:
+                raise
+            # kept whether the write failed or the step was cancelled while it went on (the
+            # run stopped for a failed write): a resume here then has the result either way
+            keep_unrecorded(self.run_id, inv, key, encoded)
+            if not isinstance(exc, Exception):
+                raise
+            raise once_not_recorded(self.run_id, inv.step, key, exc) from exc
 
     def collect(
         self, inv: Invocation, event: Event, expected: Any, buffer: str | None

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -46,6 +47,7 @@ from .calls import NO_REPLY, DriverCalls
 from .reducer import reduce
 from .state import FINISHED, Invocation, RunState, Waiter
 from .tasks import StepRunner
+from .unrecorded import give_unrecorded
 from .view import current_invocation_var
 
 if TYPE_CHECKING:
@@ -101,6 +103,7 @@ class Driver(DriverCalls):
             self.loop, ctx, workflow._nw_resource_cache(), self._report, self.run_id, executor
         )
         self._pending: deque[Any] = deque()
+        self._held = False  # a checkpoint is being written: commands wait (``_hold``)
         self._draining = False
         self._drain_scheduled = False
         self._cancelled: set[tuple[int, int]] = set()  # (invocation id, attempt) we cancelled
@@ -285,6 +288,8 @@ class Driver(DriverCalls):
             self._drain()
 
     def _drain(self) -> None:
+        if self._held:
+            return  # a checkpoint is being written: the commands wait for it
         self._draining = True
         pending = self._pending
         execute = self._execute
@@ -294,6 +299,8 @@ class Driver(DriverCalls):
             while pending:
                 command = pending.popleft()
                 execute[command.__class__](command)
+                if self._held:
+                    break  # carried on by ``_release`` once the checkpoint is written
                 count += 1
                 if not count & 63 and pending and time.perf_counter() > deadline:
                     self._schedule_drain()  # a long eager stretch: let the loop breathe
@@ -312,7 +319,14 @@ class Driver(DriverCalls):
     def _start_invocation(self, command: C.StartInvocation) -> None:
         if self.state.finished:
             return  # decided before the run ended (a cancel came in between): stays in flight
+        lost = self._lost()
+        if lost is not None:  # a checkpoint was lost: the run stops before any step starts
+            self._pending.appendleft(command)
+            self._pending.appendleft(_Abort(lost))
+            return
         inv = command.inv
+        if give_unrecorded(self.run_id, inv):  # ctx.once results a failing store lost
+            self.state.touch(inv)
         if self.listeners:
             self._emit(StepStarted(self.run_id, inv.step, inv.event, inv.attempt, time.time()))
         self.runner.start(inv)
@@ -375,24 +389,57 @@ class Driver(DriverCalls):
                 current_invocation_var.reset(token)
 
     def _write_checkpoint(self, command: C.WriteCheckpoint) -> None:
+        """Take the checkpoint ``command`` asks for; the commands after it wait until it is
+        in the store (the write itself is off the loop). A checkpoint that fails stops the
+        run before anything queued after it is carried out."""
         if self.checkpoint is None:
             return
         try:
-            if command.reason == "step":
-                self.checkpoint.step_completed(self.ctx, command.step)
-            elif command.reason == "replay":  # a rerun replayed the step
-                replayed = getattr(self.checkpoint, "step_replayed", None)
-                (replayed or self.checkpoint.step_completed)(self.ctx, command.step)
-            elif command.reason == "journal":
-                journal_written = getattr(self.checkpoint, "journal_written", None)
-                if journal_written is not None:
-                    journal_written(self.ctx, command.step)
-            else:
-                status_changed = getattr(self.checkpoint, "status_changed", None)
-                if status_changed is not None:
-                    status_changed(self.ctx)
+            written = self._checkpoint_hook(command)
         except Exception as exc:
-            self._pending.append(_Abort(exc))
+            self._pending.appendleft(_Abort(exc))
+            return
+        if written is not None:
+            self._hold(written)
+
+    def _checkpoint_hook(self, command: C.WriteCheckpoint) -> Any:
+        """Call the checkpoint's hook for ``command``: the future of its write, or None."""
+        checkpoint = self.checkpoint
+        if command.reason == "step":
+            return checkpoint.step_completed(self.ctx, command.step)
+        if command.reason == "replay":  # a rerun replayed the step
+            replayed = getattr(checkpoint, "step_replayed", None)
+            return (replayed or checkpoint.step_completed)(self.ctx, command.step)
+        name = "journal_written" if command.reason == "journal" else "status_changed"
+        hook = getattr(checkpoint, name, None)
+        if hook is None:
+            return None
+        return hook(self.ctx, command.step) if name == "journal_written" else hook(self.ctx)
+
+    def _hold(self, written: concurrent.futures.Future[None]) -> None:
+        """Carry out no more commands until ``written`` is done (its record in the store)."""
+        if written.done():
+            self._release(written)
+            return
+        self._held = True
+
+        def done(future: concurrent.futures.Future[None]) -> None:  # in the writer's thread
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self.loop.call_soon_threadsafe(self._release, future, True)
+
+        written.add_done_callback(done)
+
+    def _release(self, written: concurrent.futures.Future[None], later: bool = False) -> None:
+        self._held = False
+        error = written.exception()
+        if error is not None:
+            self._pending.appendleft(_Abort(error))
+        if later and not self._draining:
+            self._drain()
+
+    def _lost(self) -> BaseException | None:
+        lost = getattr(self.checkpoint, "lost", None)
+        return lost() if lost is not None else None
 
     def _apply_store_changes(self, command: C.ApplyStoreChanges) -> None:
         self.ctx.store._merge(command.stored, command.deleted)
@@ -453,20 +500,45 @@ class Driver(DriverCalls):
         self._complete(command)
 
     def _complete(self, command: C.FinishRun) -> None:
+        """Write the run's end (off the loop, which goes on meanwhile), then settle it."""
+        if self.checkpoint is None:
+            self._settle(command)
+            return
+        try:
+            rest = self.checkpoint.run_ended(self.ctx)
+        except Exception as exc:
+            self._settle(self._end_not_saved(command, exc))
+            return
+        if not callable(rest):  # a hook object that wrote everything itself
+            self._settle(command)
+            return
+        self.loop.create_task(self._complete_off_loop(rest, command))
+
+    async def _complete_off_loop(self, rest: Callable[[], None], command: C.FinishRun) -> None:
+        try:
+            await self.loop.run_in_executor(None, rest)
+        except Exception as exc:
+            command = self._end_not_saved(command, exc)
+        self._settle(command)
+
+    def _end_not_saved(self, command: C.FinishRun, exc: Exception) -> C.FinishRun:
+        """The run's end could not be written: a run that was done has failed (its store
+        would not say it is done); any other end is logged."""
         state = self.state
-        if self.checkpoint is not None:
-            try:
-                self.checkpoint.run_ended(self.ctx)
-            except Exception as exc:
-                if state.status == "done":  # its store would not say it is done: it failed
-                    for command_ in reduce(state, T.EndNotSaved(exc), time.time()):
-                        if command_.__class__ is C.Publish:
-                            self._publish(command_)
-                    command = command._replace(status="failed", error=exc)
-                else:
-                    logger.exception(
-                        "notebook_workflows: could not save the end of run %s", self.run_id
-                    )
+        if state.status != "done":
+            if state.status == "failed":
+                return command  # a run whose store failed: it says so already
+            logger.error(
+                "notebook_workflows: could not save the end of run %s: %s", self.run_id, exc
+            )
+            return command
+        for command_ in reduce(state, T.EndNotSaved(exc), time.time()):
+            if command_.__class__ is C.Publish:
+                self._publish(command_)
+        return command._replace(status="failed", error=exc)
+
+    def _settle(self, command: C.FinishRun) -> None:
+        state = self.state
         self.settled = True
         if not self.result.done():
             if command.status == "done":

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc
+import contextlib
 import contextvars
 import functools
 import logging
@@ -31,6 +32,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from ..errors import SnapshotError
 from ..step import CONTEXT, EVENT, GATHER, StepSpec
 from . import transitions as T
 from .state import Invocation
@@ -357,7 +359,8 @@ class StepRunner:
         if outcome.error is not None:
             if driver is not None:  # what ctx.once recorded survives the failed attempt
                 for key, encoded in outcome.journal.items():
-                    driver.journal(inv, key, encoded)
+                    with contextlib.suppress(SnapshotError):  # kept in this process then
+                        await driver.journal(inv, key, encoded)
             raise outcome.error
         return T.RemoteStepReturned(
             inv,
@@ -395,7 +398,7 @@ class StepRunner:
         inv = self.ctx._state.in_flight.get(invocation)
         driver = self.ctx._driver
         if inv is not None and driver is not None:
-            driver.journal(inv, key, encoded)
+            await driver.journal(inv, key, encoded)
 
     async def _records_held(
         self, invocation: int, number: int, start: int
