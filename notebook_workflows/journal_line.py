@@ -34,8 +34,11 @@ whose steps run on a process pool, open a line for them. Design decisions:
   A process pool never starts a call twice (a dead worker breaks the pool and the run
   fails), but an attempt the run gave up on runs on there too: its calls ask as well.
 * For the same reason a run on Dask opens its line with or without a checkpoint store: the
-  records must reach the run for a call started again to get them. Process pools open one
-  only for checkpointed runs, which have a store to keep them in.
+  records must reach the run for a call started again to get them. Without a store there is
+  nothing to wait for, so a record is only handed to the scheduler (``DaskLine.confirms``):
+  the run takes messages in the order they came, so a record is in the run before the
+  question of any later start is answered. Process pools open a line only for checkpointed
+  runs, which have a store to keep the records in.
 * The run's side of a Dask line talks to the scheduler from a thread of its own, never from
   the client's event loop; there, ``distributed`` carries each call over to the client's
   loop, so a client made with ``asynchronous=True`` (its loop is often the run's) serves
@@ -95,7 +98,7 @@ def listener_for(
     ``held(invocation, call, start)`` answers a call's question; both run on ``loop``."""
     client = dask_client_of(executor)
     if client is not None:
-        return DaskListener(client, run_id, loop, keep, held)
+        return DaskListener(client, run_id, loop, keep, held, confirms=checkpointed)
     if checkpointed and isinstance(executor, ProcessPoolExecutor):
         return PipeListener(loop, keep, held)
     return None
@@ -129,12 +132,18 @@ class Line(abc.ABC):
     invocation, call, start)`` (answered ``{"records": ..., "start": n}``, ``{"refused":
     why}``, or why the run could not look)."""
 
+    confirms = True  # whether a record waits for the run to have it (see ``DaskLine``)
+
     def send(self, invocation: int, key: str, encoded: Any) -> bool:
-        """Hand the record to the run and wait until the run has it (in its checkpoint, if
-        it has one); False if the run did not confirm it, ``LineError`` if the run could not
-        keep it (the message says why: a store that failed)."""
+        """Hand the record to the run and wait until the run has it (in its checkpoint);
+        False if the run did not confirm it, ``LineError`` if the run could not keep it (the
+        message says why: a store that failed)."""
+        message = ("once", invocation, key, encoded)
         try:
-            answer = self._ask(("once", invocation, key, encoded))
+            if not self.confirms:
+                self._tell(message)
+                return True
+            answer = self._ask(message)
         except Exception as exc:  # the run's process, or the scheduler, went away
             return _unconfirmed(key, f"the run did not confirm it ({_why(exc)})")
         if answer is not True:
@@ -164,34 +173,51 @@ class Line(abc.ABC):
     def _ask(self, message: tuple[Any, ...]) -> Any:
         """Send ``message`` to the run and return its answer (raises if none came)."""
 
+    def _tell(self, message: tuple[Any, ...]) -> None:
+        """Send ``message`` to the run, which answers nothing (lines that do not confirm)."""
+        raise NotImplementedError
+
 
 class DaskLine(Line):
-    """Through the Dask scheduler (only the queue's name travels)."""
+    """Through the Dask scheduler (only the queue's name travels). For a run without a
+    checkpoint store (``confirms`` False) a record is only handed to the scheduler: the run
+    has no store to wait for, and takes messages in order, so the record is in the run
+    before any later question of a start of the call is answered."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, confirms: bool = True) -> None:
         self.name = name
-        self._queue: Any = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"name": self.name}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.name = state["name"]
-        self._queue = None  # each process opens its own
+        self.confirms = confirms
 
     def _ask(self, message: tuple[Any, ...]) -> Any:
-        from distributed import Queue, Variable
+        from distributed import Variable
 
         token = f"{self.name}-{uuid.uuid4().hex}"
         answer = Variable(token)
         try:
-            if self._queue is None:
-                self._queue = Queue(self.name)
-            self._queue.put((token, message))
+            self._queue().put((token, message))
             return answer.get(timeout=ACK_TIMEOUT)
         finally:
             with contextlib.suppress(Exception):
                 answer.delete()
+
+    def _tell(self, message: tuple[Any, ...]) -> None:
+        self._queue().put((None, message))
+
+    def _queue(self) -> Any:
+        from distributed import Queue
+
+        queue = _QUEUES.get(self.name)
+        if queue is None:
+            while len(_QUEUES) >= _QUEUES_KEPT:
+                _QUEUES.pop(next(iter(_QUEUES)), None)
+            queue = _QUEUES[self.name] = Queue(self.name)
+        return queue
+
+
+# the queues of lines a worker process has used, by name: opening one costs a round trip to
+# the scheduler, which the next calls of the same run on this worker need not pay
+_QUEUES: dict[str, Any] = {}
+_QUEUES_KEPT = 32
 
 
 class PipeLine(Line):
@@ -289,10 +315,12 @@ class DaskListener(Listener):
         loop: asyncio.AbstractEventLoop,
         keep: Keep,
         held: Held,
+        confirms: bool = True,
     ) -> None:
         super().__init__(loop, keep, held, f"once-line {run_id}")
         self.client = client
-        self.line = DaskLine(f"notebook-workflows-once-{run_id}-{uuid.uuid4().hex[:8]}")
+        name = f"notebook-workflows-once-{run_id}-{uuid.uuid4().hex[:8]}"
+        self.line = DaskLine(name, confirms)
         self._thread.start()
 
     def _wake(self) -> None:
@@ -324,6 +352,8 @@ class DaskListener(Listener):
                 answer = self._answer(message)
             except (TypeError, ValueError):
                 continue  # not a message of this line
+            if token is None:  # a record of a line that does not confirm
+                continue
             with contextlib.suppress(Exception):  # the step gave up waiting
                 Variable(token, client=self.client).set(answer)
 

@@ -16,6 +16,8 @@ The workflows live in this module so that the workers import them by name.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -57,11 +59,11 @@ class PayThenWait(Workflow):
 
 
 class GivesUpOnTheFirstAttempt(Workflow):
-    """The run gives up on the first attempt (1 s timeout) and starts a second, which
+    """The run gives up on the first attempt (2 s timeout) and starts a second, which
     charges and waits for the first to end; the first tries to charge only after the second
     did, and leaves what became of it in the file ``first-attempt``."""
 
-    @step(timeout=1.0, retry_policy=ConstantDelayRetryPolicy(delay=0, maximum_attempts=2))
+    @step(timeout=2.0, retry_policy=ConstantDelayRetryPolicy(delay=0, maximum_attempts=2))
     def pay(self, ctx: Context, ev: StartEvent) -> StopEvent:
         folder = Path(ev.folder)
         if ctx.retry_info().retry_number == 0:
@@ -161,16 +163,19 @@ async def test_the_same_holds_with_an_asynchronous_client(
 
 @pytest.mark.parametrize("where", ["dask", "pool"])
 async def test_a_call_the_run_gave_up_on_makes_no_once_call(
-    cluster: Any, tmp_path: Path, where: str
+    request: pytest.FixtureRequest, tmp_path: Path, where: str
 ) -> None:
     from concurrent.futures import ProcessPoolExecutor
 
     store = SQLiteStore(tmp_path / "runs.db")
-    with (
-        distributed.Client(cluster) as client,
-        ProcessPoolExecutor(2) as pool,
-    ):
-        executor = client.get_executor() if where == "dask" else pool
+    with contextlib.ExitStack() as stack:
+        if where == "dask":
+            client = stack.enter_context(distributed.Client(request.getfixturevalue("cluster")))
+            # the step's timeout counts from its start: a worker's first imports must not
+            client.run(importlib.import_module, GivesUpOnTheFirstAttempt.__module__)
+            executor = client.get_executor()
+        else:
+            executor = stack.enter_context(ProcessPoolExecutor(2))
         workflow = GivesUpOnTheFirstAttempt(checkpoint=store, executor=executor)
         result = await asyncio.wait_for(workflow.run(folder=str(tmp_path)), timeout=60)
     assert result == "receipt-1"
