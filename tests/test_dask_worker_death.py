@@ -8,7 +8,9 @@ worker, and the ledger must still hold one charge. With a synchronous client and
 ``Client(asynchronous=True)``, with a checkpoint store and without.
 
 A call the run gave up on (its step timed out and the next attempt runs) goes on where it
-runs, on Dask and on a process pool alike: its ``ctx.once`` calls are refused, not made.
+runs, on Dask and on a process pool alike: its ``ctx.once`` calls are refused, not made. And
+when the run cannot say what it holds, ``once`` makes no call; when it cannot keep a record,
+``once`` raises after its call.
 
 The workflows live in this module so that the workers import them by name.
 """
@@ -29,9 +31,12 @@ from typing import Any
 
 import pytest
 
-from notebook_workflows import Context, StartEvent, StopEvent, Workflow, step
+from notebook_workflows import Context, StartEvent, StopEvent, Workflow, WorkflowRuntimeError, step
 from notebook_workflows.checkpoint import SQLiteStore
+from notebook_workflows.journal_line import Line
+from notebook_workflows.remote import RemoteContext, RemoteStore
 from notebook_workflows.retry_policy import ConstantDelayRetryPolicy
+from notebook_workflows.store import encode_once
 
 distributed = pytest.importorskip("distributed")
 
@@ -184,3 +189,54 @@ async def test_a_call_the_run_gave_up_on_makes_no_once_call(
     assert "did not call ctx.once('charge')" in first and "no longer waits for this call" in first
     assert (tmp_path / "ledger.txt").read_text() == "charged\n"
     store.close()
+
+
+# -- when the run cannot say what it holds, or cannot keep a record -------------------------------
+
+
+class _RunSays(Line):
+    """A line whose run gives fixed answers (``None``: the run does not answer)."""
+
+    def __init__(self, held: Any, kept: Any = True) -> None:
+        self.answers = {"held": held, "once": kept}
+        self.asked: list[str] = []
+
+    def _ask(self, message: tuple[Any, ...]) -> Any:
+        self.asked.append(message[0])
+        answer = self.answers[message[0]]
+        if answer is None:
+            raise TimeoutError
+        return answer
+
+
+def _context(line: Line) -> RemoteContext:
+    return RemoteContext("pay", "r-1", RemoteStore(None, {}), (0, 0.0, None, 0.0), {}, 3, line)
+
+
+def test_once_makes_no_call_when_the_run_cannot_say_what_it_holds() -> None:
+    charges: list[str] = []
+    ctx = _context(_RunSays(held=None))
+    with pytest.raises(WorkflowRuntimeError) as failed:
+        ctx.once("charge", charges.append, "A-1")
+    assert charges == []
+    said = str(failed.value)
+    assert said.startswith("step 'pay' (run 'r-1') did not call ctx.once('charge'): the run")
+    assert "no answer in 30 s" in said and "cannot tell whether an earlier start" in said
+    assert "resume" in said
+
+
+def test_once_returns_what_an_earlier_start_of_the_call_recorded() -> None:
+    charges: list[str] = []
+    line = _RunSays(held={"records": {"charge": encode_once("pay", "charge", "r-9")}, "start": 2})
+    assert _context(line).once("charge", charges.append, "A-1") == "r-9"
+    assert charges == [] and line.asked == ["held"]
+
+
+def test_once_raises_after_its_call_when_the_run_cannot_keep_the_record() -> None:
+    charges: list[str] = []
+    line = _RunSays(held={"records": {}, "start": 1}, kept="SnapshotError: disk full")
+    ctx = _context(line)
+    with pytest.raises(WorkflowRuntimeError, match=r"made its call, but the run could not record"):
+        ctx.once("charge", charges.append, "A-1")
+    assert charges == ["A-1"] and line.asked == ["held", "once"]
+    assert "charge" in ctx._recorded  # travels with the step's failure, as a last chance
