@@ -18,6 +18,8 @@ whose steps run on a process pool, open a line for them. Design decisions:
 * ``once`` returns only when its record is in the store (the run writes it at once, as it
   does for a step on its own loop; see ``DriverCalls.journal``): a process dying after that
   loses nothing, and the resumed run's attempt gets the recorded result without calling.
+  And it calls only once every checkpoint of the run before it is in the store: the run
+  answers the question it asks first (below) only then (``DriverCalls.once_ready``).
 * Dask runs a task again, on another worker, when the worker running it dies, from the very
   bytes first submitted: their ``once`` journal is the one the call left with, without
   what its first start recorded. So before a call makes a ``once`` call that its journal
@@ -76,9 +78,9 @@ logger = logging.getLogger("notebook_workflows")
 
 # keep(invocation, key, encoded): write one record down
 Keep = Callable[[int, str, Any], Coroutine[Any, Any, None]]
-# held(invocation, call, start): the records the run holds for a call it waits for and the
-# number of the call's start asking, or why it gets none
-Held = Callable[[int, int, int], Coroutine[Any, Any, "tuple[dict[str, Any], int] | str"]]
+# held(invocation, call, start, key): the records the run holds for a call it waits for and
+# the number of the call's start asking, or why it gets none (and may not call ``key``)
+Held = Callable[[int, int, int, str], Coroutine[Any, Any, "tuple[dict[str, Any], int] | str"]]
 
 
 class LineError(Exception):
@@ -129,8 +131,8 @@ def _why(exc: BaseException) -> str:
 class Line(abc.ABC):
     """A remote step's end of its run's line. Messages are tuples: ``("once", invocation,
     key, encoded)`` (answered True, or why the run could not keep it) and ``("held",
-    invocation, call, start)`` (answered ``{"records": ..., "start": n}``, ``{"refused":
-    why}``, or why the run could not look)."""
+    invocation, call, start, key)`` (answered ``{"records": ..., "start": n}``,
+    ``{"refused": why}``, or why the run could not look)."""
 
     confirms = True  # whether a record waits for the run to have it (see ``DaskLine``)
 
@@ -150,12 +152,15 @@ class Line(abc.ABC):
             raise LineError(str(answer))
         return True
 
-    def records_held(self, invocation: int, call: int, start: int) -> tuple[dict[str, Any], int]:
+    def records_held(
+        self, invocation: int, call: int, start: int, key: str
+    ) -> tuple[dict[str, Any], int]:
         """The ``ctx.once`` records the run holds for ``invocation``, asked by the call
-        numbered ``call``, and the number the run gave this start of the call (``start`` is 0
-        on its first question); ``LineError`` if the run refuses the call or cannot be asked."""
+        numbered ``call`` before it calls ``once(key)``, and the number the run gave this
+        start of the call (``start`` is 0 on its first question); ``LineError`` if the run
+        refuses the call or cannot be asked."""
         try:
-            answer = self._ask(("held", invocation, call, start))
+            answer = self._ask(("held", invocation, call, start, key))
         except Exception as exc:
             answer = f"the run could not be asked ({_why(exc)})"
         if isinstance(answer, dict) and "records" in answer:
@@ -273,8 +278,8 @@ class Listener(abc.ABC):
             logger.warning("ctx.once(%r) could not be recorded at once: %s", key, why)
             return why
         if kind == "held":
-            invocation, call, start = fields
-            found, answer = self._on_loop(self._held(invocation, call, start))
+            invocation, call, start, key = fields
+            found, answer = self._on_loop(self._held(invocation, call, start, key))
             if not found:
                 return f"the run could not look them up ({answer})"
             if isinstance(answer, str):

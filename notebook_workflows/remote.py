@@ -404,7 +404,9 @@ class RemoteContext:
         had, so that ``once`` does not call."""
         assert self._line is not None
         try:
-            held, self._start = self._line.records_held(self._invocation, self._call, self._start)
+            held, self._start = self._line.records_held(
+                self._invocation, self._call, self._start, key
+            )
         except LineError as exc:
             raise WorkflowRuntimeError(
                 f"step {self.step!r} (run {self.run_id!r}) did not call ctx.once({key!r}): {exc}"

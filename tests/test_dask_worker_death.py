@@ -32,7 +32,8 @@ from typing import Any
 import pytest
 
 from notebook_workflows import Context, StartEvent, StopEvent, Workflow, WorkflowRuntimeError, step
-from notebook_workflows.checkpoint import SQLiteStore
+from notebook_workflows.checkpoint import MemoryStore, SQLiteStore
+from notebook_workflows.errors import SnapshotError
 from notebook_workflows.journal_line import Line
 from notebook_workflows.remote import RemoteContext, RemoteStore
 from notebook_workflows.retry_policy import ConstantDelayRetryPolicy
@@ -240,3 +241,46 @@ def test_once_raises_after_its_call_when_the_run_cannot_keep_the_record() -> Non
         ctx.once("charge", charges.append, "A-1")
     assert charges == ["A-1"] and line.asked == ["held", "once"]
     assert "charge" in ctx._recorded  # travels with the step's failure, as a last chance
+
+
+class PayOnce(Workflow):
+    @step
+    def pay(self, ctx: Context, ev: StartEvent) -> StopEvent:
+        return StopEvent(result=ctx.once("charge", charge, ev.ledger))
+
+
+class _LosesTheFirstOnceRecord(MemoryStore):
+    """A store whose first write of a ``ctx.once`` record fails (a disk that was full)."""
+
+    failed = False
+
+    def _append(self, record: Any, new_run: Any) -> None:
+        self._fail_once([record])
+        super()._append(record, new_run)
+
+    def _append_many(self, records: Any) -> None:
+        self._fail_once(records)
+        super()._append_many(records)
+
+    def _fail_once(self, records: Any) -> None:
+        if not self.failed and any(record.reason == "journal" for record in records):
+            self.failed = True
+            raise OSError("injected: no space left on the device")
+
+
+async def test_a_remote_once_record_the_store_could_not_write_fails_the_run_and_is_not_repeated(
+    tmp_path: Path,
+) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    ledger, store = tmp_path / "ledger.txt", _LosesTheFirstOnceRecord()
+    with ProcessPoolExecutor(1) as pool:
+        with pytest.raises(SnapshotError) as failed:
+            await PayOnce(checkpoint=store, executor=pool).run(ledger=str(ledger), run_id="pay")
+        said = str(failed.value)
+        assert "ctx.once result in step 'pay'" in said and "no space left on the device" in said
+        assert "workflow.resume('pay')" in said
+        assert ledger.read_text() == "charged\n"
+        resumed = await PayOnce(executor=pool).resume("pay", store=store)
+    assert resumed == "receipt-1"
+    assert ledger.read_text() == "charged\n"  # the resumed run got the kept result

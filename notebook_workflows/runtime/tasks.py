@@ -401,11 +401,13 @@ class StepRunner:
             await driver.journal(inv, key, encoded)
 
     async def _records_held(
-        self, invocation: int, number: int, start: int
+        self, invocation: int, number: int, start: int, key: str
     ) -> tuple[dict[str, Any], int] | str:
         """The ``ctx.once`` records this run holds for the remote call numbered ``number``
         and the number of the call's start asking (``start``, or a new one if 0), or why it
-        gets none: the run no longer waits for that call, or a newer start of it runs."""
+        gets none: the run no longer waits for that call, a newer start of it runs, or an
+        earlier record of the run is not safe in its store (so ``once(key)`` may not call
+        yet, as on the run's own loop)."""
         waiting = self.remote_calls.get(number)
         inv = self.ctx._state.in_flight.get(invocation)
         if (
@@ -434,6 +436,17 @@ class StepRunner:
                 )
         elif start != waiting[2]:
             return "a newer start of this call runs elsewhere (Dask took this worker for dead)"
+        driver = self.ctx._driver
+        if key not in held and driver is not None:
+            try:
+                await driver.once_ready(inv, key)
+            except Exception as exc:
+                cause = exc.__cause__ or exc
+                return (
+                    f"a checkpoint of the run before it could not be written "
+                    f"({type(cause).__name__}: {cause}); continue with "
+                    f"workflow.resume({self.run_id!r})"
+                )
         return held, start
 
     @staticmethod
