@@ -13,38 +13,46 @@ its hooks on the event loop:
 * ``status_changed`` writes a small delta when the run starts or stops waiting for a human;
 * ``run_ended`` writes a last delta with the final status (done, failed or cancelled).
 
-When those records reach the store is the run's ``durability``:
+When those records reach the store is the run's ``durability``. In every mode the records are
+built on the event loop, in order, and written by the run's writer thread (``writer.py``): no
+store call is made on the loop once the run has started (its first record and the lease are
+taken before it starts). The loop goes on while a record is written and waits for it where a
+mode says so; a store that does not answer (a locked file, a stopped server) delays the run,
+never the notebook.
 
-* ``"sync"`` (the default): every record is written on the event loop, inside its hook. That
-  makes a checkpoint atomic with the routing of the step's output: no other step can start or
-  finish in between, and a step whose hook returned is in the store.
+* ``"sync"`` (the default): every step has its own record. A step's record is taken on the
+  loop right after its output was routed, atomically with it (no other step can start or
+  finish in between), and the run goes on while the thread writes it; before the next record
+  is handed over, the one before it must be in the store (the run waits for it there). So at
+  any moment at most the records of the last two steps are not written yet: a crash loses at
+  most those two, which ``resume`` runs again. (Writing each record before the next step
+  starts would make every step wait for a round trip to the thread: measured, 35 to 200 us
+  a step on this shared 2-core machine, more than the commit itself.)
 * ``"async"``: steps that complete in quick succession share one record. A completed step's
   changes stay in the change tracking; once the run has gone ``writer.LINGER`` (2 ms) without
   another step completing (it waits for a model, a network: the case that matters in a
-  notebook), one delta covering every step since the last record is taken on the loop and
-  written by the writer's thread (``writer.py``), off the loop. A run whose steps keep coming
-  quicker than that never waits: every ``writer.MAX_WAITING`` (16) steps it takes their
-  record and writes it itself, one commit. So a step that waits has its own record, as in
-  "sync", and a burst of quick steps costs one record per 16 instead of one per step
-  (``bench/bench_durability.py``: the per-step work of building and encoding a record, not
-  the commit, was what made "async" cost 2.6 times the bare SQLite commit). A crash can lose
-  the steps not yet written, fewer than ``MAX_WAITING`` at any moment (steps whose record the
-  thread has not written yet count too), which ``resume`` runs again; never the store, since
-  records are written whole, in order, and nothing is written after a failed one. The history
-  has one snapshot per record, so ``resume(at=n)`` forks from the end of such a group;
-  ``rerun`` replays every call, each being listed in its record. ``ctx.once`` records,
-  pauses for a human and the end are promises: their hook writes everything not yet written
-  and the record itself before it returns. A write that fails in the thread fails the run
-  (through the same ``watch`` callback as a lost lease, or at the next hook, whichever comes
-  first) with the error a synchronous write gives. A failure found only by the last hook,
-  ``run_ended``, fails a run that would otherwise be done (the driver turns the lost end
-  record into the run's error); the store still holds a whole prefix of the history, and
-  ``resume`` runs the lost steps again.
+  notebook), one delta covering every step since the last record is taken and handed to the
+  thread. A run whose steps keep coming quicker than that takes a record every
+  ``writer.MAX_WAITING`` (16) steps and waits until the thread has written it. A crash can
+  lose the steps not yet written, fewer than ``MAX_WAITING`` at any moment, which ``resume``
+  runs again. The history has one snapshot per record, so ``resume(at=n)`` forks from the end
+  of such a group; ``rerun`` replays every call, each being listed in its record.
 * ``"exit"``: nothing is written per step. The start base, ``ctx.once`` records, pauses and
-  the end are written, synchronously, each as one delta that covers every change since the
-  record before it (the change tracking keeps accumulating until it is drained), so the
-  history stays a chain that ``latest``, ``history`` and ``resume`` read as usual. A run of any
-  length writes a handful of records; a crash goes back to the last of them.
+  the end are written, each as one delta that covers every change since the record before it
+  (the change tracking keeps accumulating until it is drained), so the history stays a chain
+  that ``latest``, ``history`` and ``resume`` read as usual. A run of any length writes a
+  handful of records; a crash goes back to the last of them.
+
+In every mode, ``ctx.once`` records, pauses for a human and the end are promises: the step
+(or the run) goes on only once the record and every record before it are in the store. A
+``ctx.once`` call is made only once every record before it is written, so a record that may
+still fail never lets a call happen that a resume would make again.
+
+A write that fails stops the run before anything queued after it is carried out (no other
+step starts), with the error a ``SnapshotError`` naming the store, the run, the checkpoint and
+the resume line; nothing more is written for the run (a delta after a lost one would not
+replay), so the store keeps a whole prefix of the history. A failure found only by the last
+hook, ``run_ended``, fails a run that would otherwise be done.
 
 Design decisions:
 
@@ -63,10 +71,10 @@ Design decisions:
   same host at once, from another host once its lease expires, or with ``force=True``). The
   lease is renewed off the event loop while the run goes on and released when it ends, after
   the writer thread (if any) has written everything and stopped.
-* A store that fails fails the run with a ``SnapshotError`` naming the store, the run and the
-  step; nothing more is written for that run (a delta after a lost one would not replay), so
-  the last good checkpoint stays the latest, and resuming re-runs the steps whose checkpoint
-  was lost.
+* A ``ctx.once`` result whose record a failing store lost (the call was made, the store did
+  not take its record) is kept in this process (``runtime.unrecorded``) and given back to
+  the same step and input when the run is resumed here: under store faults without a crash,
+  no call is made twice.
 """
 
 from __future__ import annotations
@@ -499,6 +507,10 @@ class Recorder:
                 self.unwritten.append((record.seq, covered))
                 self.unwritten_steps += covered
                 return None
+            if self.durability == "sync" and record.reason in ("step", "replay"):
+                # the run goes on while this record is written, once the one before it is
+                before = record.seq - 1
+                return None if writer.written >= before else writer.wait_for(before)
             return writer.wait_for(record.seq)
         try:
             self.store.save(record, new_run=new_run)
