@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from helpers import started, started_state
+
 from notebook_workflows import (
     ConstantDelayRetryPolicy,
     Event,
@@ -23,7 +25,6 @@ from notebook_workflows import (
     step,
 )
 from notebook_workflows.runtime import commands as C
-from notebook_workflows.runtime import routing
 from notebook_workflows.runtime import transitions as T
 from notebook_workflows.runtime.reducer import reduce
 from notebook_workflows.runtime.state import RunState, Waiter
@@ -44,9 +45,7 @@ class Pipe(Workflow):
 
 
 def fresh(*, stepwise: bool = False, timeout: float | None = None, **fields: Any) -> RunState:
-    state = RunState(Pipe._step_specs(), "run-1", "Pipe")
-    state.start_event = StartEvent(**fields)
-    routing.route(state, state.start_event)
+    state = started_state(Pipe, **fields)
     state.stepwise = stepwise
     state.timeout = timeout
     return state
@@ -54,10 +53,6 @@ def fresh(*, stepwise: bool = False, timeout: float | None = None, **fields: Any
 
 def kinds(commands: list[Any]) -> list[str]:
     return [type(c).__name__ for c in commands]
-
-
-def started(commands: list[Any]) -> list[Any]:
-    return [c.inv for c in commands if isinstance(c, C.StartInvocation)]
 
 
 def test_a_run_starts_with_its_start_event_and_ends_with_the_stop() -> None:

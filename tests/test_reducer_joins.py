@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 from typing import Annotated, Any
 
+from helpers import started, started_state
+
 from notebook_workflows import Event, StartEvent, StopEvent, Workflow, catch_error, step
 from notebook_workflows.collect import Collect, Take
 from notebook_workflows.events import Gathered, StepFailedEvent
@@ -85,14 +87,8 @@ class Lines(Workflow):
 
 
 def fresh(flow: type[Workflow]) -> tuple[RunState, list[Any]]:
-    state = RunState(flow._step_specs(), "run-1", flow.__name__)
-    state.start_event = StartEvent()
-    routing.route(state, state.start_event)
+    state = started_state(flow)
     return state, started(reduce(state, T.RunStarted(), now=1.0))
-
-
-def started(commands: list[Any]) -> list[Any]:
-    return [c.inv for c in commands if isinstance(c, C.StartInvocation)]
 
 
 def test_a_list_parameter_runs_once_with_the_whole_fan_out_in_completion_order() -> None:

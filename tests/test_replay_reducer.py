@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from helpers import started_state
+
 from notebook_workflows import (
     Event,
     HumanResponseEvent,
@@ -51,9 +53,7 @@ CODES = {name: code_hash(spec.fn) for name, spec in SPECS.items()}
 
 
 def fresh(table: ReplayTable | None, **fields: Any) -> RunState:
-    state = RunState(SPECS, "run-1", "Pipe")
-    state.start_event = StartEvent(**fields)
-    routing.route(state, state.start_event)
+    state = started_state(Pipe, **fields)
     state.replay = table
     return state
 
