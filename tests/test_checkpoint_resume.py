@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from ckpt_flows import Approve, Counter, Docs
+from helpers import until, waiting
 
 from notebook_workflows import (
     ContextSerdeError,
@@ -39,20 +40,22 @@ def reset_counts() -> None:
     Approve.prepared = Approve.asked = 0
 
 
-async def until(condition: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "timed out waiting"
-        await asyncio.sleep(0.001)
-    # let the run take in what just finished: the tests cancel while a step sleeps, not in
-    # the instant between a step's end and the driver's routing of its result
-    await asyncio.sleep(0.001)
+async def mid_step(handler: Any, ticks: int) -> None:
+    """Wait until the run has taken in ``ticks`` ticks and the next step is running: the tests
+    cancel while a step sleeps, not in the instant between a step's end and the driver's
+    routing of its result."""
+
+    def there() -> bool:
+        view = handler.view()
+        return view.steps_done > ticks and bool(view.running)  # begin, then the ticks
+
+    await until(there, what=f"tick {ticks} of run {handler.run_id}")
 
 
 async def test_a_cancelled_run_resumes_where_it_stopped(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "runs.db")
     handler = Counter().run(checkpoint=store, n=12, delay=0.005)
-    await until(lambda: len(Counter.ran) >= 4)
+    await mid_step(handler, 4)
     await handler.cancel()
     assert handler.status == "cancelled"
     latest = store.latest(handler.run_id)
@@ -161,7 +164,7 @@ def test_step_code_hashes_name_the_changed_steps(notebook: Any) -> None:
 async def test_a_run_paused_for_a_human_asks_again(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "runs.db")
     handler = Approve().run(checkpoint=store, draft="v2")
-    await until(lambda: handler.status == "waiting")
+    await waiting(handler)
     await handler.cancel()
     resumed = Approve().resume(handler.run_id, store=store)
     async for event in resumed.stream_events(lifecycle=False):
@@ -211,11 +214,11 @@ async def test_resume_defaults_to_the_workflows_store_then_to_sqlite(
     monkeypatch.chdir(tmp_path)
     memory = MemoryStore()
     handler = Counter(checkpoint=memory).run(n=30, delay=0.002)
-    await until(lambda: len(Counter.ran) >= 3)
+    await mid_step(handler, 3)
     await handler.cancel()
     assert await Counter(checkpoint=memory).resume(handler.run_id) == 30
     handler = Counter().run(checkpoint=SQLiteStore(), n=30, delay=0.002)
-    await until(lambda: len(Counter.ran) >= 33)
+    await mid_step(handler, 3)
     await handler.cancel()
     assert await Counter().resume(handler.run_id) == 30
     assert (tmp_path / ".notebook_workflows" / "runs.db").exists()
@@ -226,7 +229,7 @@ async def test_resume_defaults_to_the_workflows_store_then_to_sqlite(
 async def test_one_run_continued_twice_at_once_refuses_the_second(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "runs.db")
     handler = Counter().run(checkpoint=store, n=20, delay=0.002)
-    await until(lambda: len(Counter.ran) >= 3)
+    await mid_step(handler, 3)
     await handler.cancel()
     first = Counter().resume(handler.run_id, store=store)
     with pytest.raises(RunOwnedError, match=f"owned by process {os.getpid()}"):
@@ -264,9 +267,8 @@ async def test_loading_never_unpickles_what_a_store_holds(tmp_path: Path) -> Non
 async def test_a_paused_run_shows_as_waiting_in_the_store() -> None:
     store = MemoryStore()
     handler = Approve().run(checkpoint=store, run_id="paused", draft="x")
-    await asyncio.sleep(0.05)
-    assert handler.status == "waiting"
-    assert store.runs()[0].status == "waiting"
+    await waiting(handler)
+    await until(lambda: store.runs()[0].status == "waiting", what="the store showing the pause")
     handler.ctx.send_event(HumanResponseEvent(response="ok"))
     await handler
     assert store.runs()[0].status == "done"
