@@ -13,11 +13,11 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import text, until, wait_until, words
 
 from notebook_workflows import (
     Context,
@@ -135,28 +135,9 @@ class Chatty(Workflow):
 # -- helpers ----------------------------------------------------------------------------------
 
 
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
-
-
 async def drawn(monitor: RunMonitor) -> None:
     """Wait until the newest graph is drawn (drawing runs on its own thread)."""
     await until(monitor._graph.idle)
-
-
-def text(html: str) -> str:
-    """The visible text of an HTML snippet, entities decoded."""
-    import html as html_module
-
-    return html_module.unescape(re.sub(r"<[^>]+>", " ", html))
-
-
-def words(html: str) -> str:
-    return " ".join(text(html).split())
 
 
 # -- after a run ------------------------------------------------------------------------------
@@ -485,10 +466,7 @@ def test_a_run_on_the_run_sync_helper_thread_updates_the_monitor_there(
     for part in (monitor.header, monitor.store, monitor.log, monitor.graph):
         part.observe(lambda _: updated_on.add(threading.current_thread().name), names="value")
 
-    deadline = time.monotonic() + 5
-    while monitor.answer is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert monitor.answer is not None, f"no question after 5 s: {handler.stats()}"
+    wait_until(lambda: monitor.answer is not None, what="the question in the monitor")
     monitor.answer.value = "ok"
     monitor.send.click()  # from this thread: handed to the helper's loop
 
@@ -497,9 +475,7 @@ def test_a_run_on_the_run_sync_helper_thread_updates_the_monitor_there(
 
     with caplog.at_level(logging.ERROR, logger="notebook_workflows"):
         assert helper.submit(result).future.result(timeout=5) == "ok: 30"
-        deadline = time.monotonic() + 5
-        while not monitor._graph.idle() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(monitor._graph.idle, what="the last graph drawn")
     # (the helper loop is shared: only errors about this run count)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     mine = [r for r in errors if "portal" in r.getMessage() or "monitor" in r.getMessage()]
@@ -668,9 +644,14 @@ def test_a_run_that_ends_between_cells_updates_its_display_in_the_next_cell(
     kernel = Kernel(tmp_path)
     try:
         kernel.check(NOTEBOOK_CELLS[0])
-        shown = kernel.check('handler = Report().run(run_id="idle")\nhandler.monitor()')
+        ended = tmp_path / "ended"
+        shown = kernel.check(
+            'handler = Report().run(run_id="idle")\n'
+            f"handler.add_done_callback(lambda _: open({str(ended)!r}, 'w').close())\n"
+            "handler.monitor()"
+        )
         assert "RunMonitor(Report, run 'idle', running, 0 steps)" in shown.text
-        time.sleep(1.0)  # the kernel is idle: the run (a few ms) ends while no cell runs
+        wait_until(ended.exists, what="the run's end")  # while the kernel is idle: no cell runs
         msg_id = kernel.submit("handler.done()")
         updates = []
         while True:
