@@ -52,7 +52,7 @@ async def waiting(handler: Any, timeout: float = DEADLINE) -> None:
     await until(lambda: handler.status == "waiting", timeout, f"run {handler.run_id} waiting")
 
 
-async def finished(handler: Any, timeout: float = DEADLINE) -> Any:
+async def result_of(handler: Any, timeout: float = DEADLINE) -> Any:
     """The run's result, once it has finished (for a handler this loop does not await)."""
     await until(handler.done, timeout, f"the end of run {handler.run_id}")
     return handler.result()

@@ -3,10 +3,9 @@ driven directly; ``test_browser.py`` clicks and types into them in a real browse
 
 from __future__ import annotations
 
-import asyncio
-import html
-import re
 from typing import Any
+
+from helpers import result_of, until, waiting, words
 
 from notebook_workflows import Context, Event, StartEvent, StopEvent, Workflow, step
 from notebook_workflows.checkpoint import MemoryStore, SQLiteStore
@@ -35,10 +34,6 @@ class Tally(Workflow):
         return StopEvent(result=f"{ev.n * factor} {unit}")
 
 
-def words(text: str) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split())
-
-
 async def finished(store: Any, run_id: str = "tally-1") -> str:
     assert await Tally().run(run_id=run_id, factor=2, checkpoint=store) == "14 kg"
     return run_id
@@ -46,14 +41,6 @@ async def finished(store: Any, run_id: str = "tally-1") -> str:
 
 def after_setup(store: Any, run_id: str) -> int:
     return next(s.seq for s in store.history(run_id) if s.step == "setup")
-
-
-async def until_done(handler: Any) -> Any:
-    for _ in range(500):
-        if handler.done():
-            return handler.result()
-        await asyncio.sleep(0.01)
-    raise AssertionError("the fork did not finish")
 
 
 async def test_the_browser_forks_with_an_edit_and_shows_the_new_run() -> None:
@@ -75,7 +62,7 @@ async def test_the_browser_forks_with_an_edit_and_shows_the_new_run() -> None:
     form.button.click()
     fork = form.handler
     assert fork is not None and fork.run_id != run_id
-    assert await until_done(fork) == "35 kg"
+    assert await result_of(fork) == "35 kg"
     said = words(form.message.value)
     assert f"Forked snapshot {at} of {run_id} with factor = 5 as run {fork.run_id}" in said
     assert f"await Tally().resume('{fork.run_id}', store=store)" in said
@@ -97,7 +84,7 @@ async def test_a_dotted_key_reaches_into_a_nested_value() -> None:
     form = browser.fork_form
     form.key.value, form.value.value = "cfg.unit", '"lb"'
     form.submit()
-    assert await until_done(form.handler) == "14 lb"
+    assert await result_of(form.handler) == "14 lb"
 
 
 async def test_a_refused_edit_is_shown_and_nothing_is_written() -> None:
@@ -150,7 +137,7 @@ async def test_the_monitor_of_a_finished_run_edits_and_forks() -> None:
     monitor = handler.monitor()
     assert monitor.fork_fold is None  # nothing to fork while it runs
     assert await handler == "21 kg"
-    await asyncio.sleep(0.05)
+    await until(lambda: monitor.fork_fold is not None, what="the fork section")
     assert monitor.fork_fold is not None and monitor.fork_form is None  # folded, not yet made
     assert monitor.fork_fold.description == "▸ edit and fork"
     monitor.fork_fold.click()
@@ -165,12 +152,12 @@ async def test_the_monitor_of_a_finished_run_edits_and_forks() -> None:
     form.at.value = after_setup(store, "tally-m")
     form.key.value, form.value.value = "factor", "10"
     form.button.click()
-    assert await until_done(form.handler) == "70 kg"
+    assert await result_of(form.handler) == "70 kg"
     said = words(form.message.value)
     assert f"as run {form.handler.run_id}" in said
     assert f"await Tally().resume('{form.handler.run_id}', store=store)" in said
     fork_monitor = form.forks.children[0]
-    await asyncio.sleep(0.2)
+    await until(lambda: "total" in words(str(fork_monitor.children)), what="the fork's store")
     assert "total" in words(str(fork_monitor.children))  # the fork's store, in its monitor
     monitor.fork_fold.click()  # folds away
     assert "nwm-folded" in form.widget._dom_classes
@@ -184,21 +171,22 @@ async def test_a_run_in_the_default_store_is_resumed_without_naming_it(
         handler = Tally(checkpoint=store).run(run_id="own", factor=1)
         monitor = handler.monitor()
         await handler
-        await asyncio.sleep(0.05)
+        await until(lambda: monitor.fork_fold is not None, what="the fork section")
         monitor.fork_fold.click()
         form = monitor.fork_form
         form.key.value, form.value.value = "factor", "4"
         form.at.value = after_setup(store, "own")
         form.submit()
         assert f"await Tally().resume('{form.handler.run_id}')" in words(form.message.value)
-        assert await until_done(form.handler) == "28 kg"
+        assert await result_of(form.handler) == "28 kg"
 
 
 async def test_an_unchecked_run_has_no_fork_section() -> None:
     handler = Tally().run(factor=1)
     monitor = handler.monitor()
     await handler
-    await asyncio.sleep(0.05)
+    # the monitor's refresh that shows the end is the one that would add the fork section
+    await until(lambda: "done" in words(monitor.header.value), what="the end in the monitor")
     assert monitor.fork_fold is None
 
 
@@ -237,23 +225,17 @@ async def test_a_paused_run_is_forked_from_its_latest_snapshot_and_asks_again() 
     store = MemoryStore()
     handler = AskTally().run(run_id="ask-1", factor=2, checkpoint=store)
     monitor = handler.monitor()
-    for _ in range(200):
-        if handler.status == "waiting":
-            break
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.2)  # a refresh of the monitor
-    assert monitor.fork_fold is not None  # paused for a human: it can be forked
+    await waiting(handler)
+    # paused for a human: it can be forked (once the monitor has refreshed)
+    await until(lambda: monitor.fork_fold is not None, what="the fork section")
     monitor.fork_fold.click()
     form = monitor.fork_form
     assert form.seq == store.latest("ask-1").seq  # the pause itself
     form.key.value, form.value.value = "factor", "7"
     form.submit()
     fork = form.handler
-    for _ in range(200):
-        if fork.status == "waiting":
-            break
-        await asyncio.sleep(0.01)
+    await waiting(fork)
     fork.ctx.send_event(HumanResponseEvent(response="3"))
-    assert await until_done(fork) == 21
+    assert await result_of(fork) == 21
     handler.ctx.send_event(HumanResponseEvent(response="3"))
     assert await handler == 6  # the original goes on untouched

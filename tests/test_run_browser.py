@@ -3,11 +3,10 @@ deleted, resumed and forked (widget models read directly; ``test_browser.py`` cl
 
 from __future__ import annotations
 
-import html
-import re
 import shutil
 
 import pytest
+from helpers import words
 
 from notebook_workflows import Context, Event, StartEvent, StopEvent, Workflow, step
 from notebook_workflows.checkpoint import MemoryStore
@@ -35,10 +34,6 @@ class Parts(Workflow):
             state["done"] = state.get("done", 0) + 1
             finished = state["done"] == 3
         return StopEvent(result="all parts") if finished else None
-
-
-def words(text: str) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split())
 
 
 @pytest.fixture
