@@ -266,6 +266,26 @@ def test_a_damaged_link_is_refused(store: Any) -> None:
         store.latest(run_id)
 
 
+def test_a_link_put_into_a_record_written_before_the_chain_is_refused(store: Any) -> None:
+    run_id = asyncio.run(failed_run(store))
+    tamper = Tamper(store, run_id)
+    tamper.strip_links()
+    tamper.set(7, tamper.data(7)[:-1] + f',"{PREV}":true}}')
+    with pytest.raises(SnapshotError, match="snapshot 7 of run 'sum' cannot be read: its link"):
+        store.latest(run_id).context  # noqa: B018 - the property reads the records
+
+
+def test_a_base_in_the_place_of_the_latest_record_is_refused(store: Any) -> None:
+    run_id = asyncio.run(failed_run(store))
+    tamper = Tamper(store, run_id)
+    tamper.swap(0, 7)  # the run's first record (a base naming none) where its latest was
+    if isinstance(store, SQLiteStore):  # and the store's list of bases set to match
+        with tamper.sql() as (conn, key):
+            conn.execute("INSERT INTO bases VALUES (?)", (key + 7,))
+    with pytest.raises(SnapshotError, match="snapshot 7 of run 'sum' is a base that names no"):
+        store.latest(run_id)
+
+
 class LostTail(MemoryStore):
     """A store whose latest record is gone while its record of the run still names it (as
     when Redis loses a record: it keeps the latest number apart from the records)."""
@@ -366,12 +386,18 @@ def test_a_fork_starts_a_chain_of_its_own(store: Any) -> None:
 # -- records of the wrong shape -------------------------------------------------------------------
 
 
-def _reshaped(data: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+def _reshaped(text: str, key: str, value: Any) -> str:
+    """A record's ``text`` with ``key`` set to ``value`` (or removed, for ``KeyError``), its
+    link kept where the recorder writes it: last."""
+    data = json.loads(text)
+    link = data.pop(PREV, None)
     if value is KeyError:
         del data[key]
     else:
         data[key] = value
-    return data
+    if link is not None:
+        data[PREV] = link
+    return json.dumps(data, separators=(",", ":"))
 
 
 @pytest.mark.parametrize(
@@ -400,9 +426,7 @@ def test_a_delta_of_the_wrong_shape_is_refused_naming_the_run_and_the_snapshot(
 ) -> None:
     run_id = asyncio.run(failed_run(store))
     tamper = Tamper(store, run_id)
-    data = json.loads(tamper.data(7))  # the latest: nothing names it, its shape is checked
-    data.pop(PREV)
-    tamper.set(7, json.dumps(_reshaped(data, key, value)))
+    tamper.set(7, _reshaped(tamper.data(7), key, value))  # the latest: no record names it
     for read in (
         lambda: store.latest(run_id).context,
         lambda: store.history(run_id)[-1].context,
@@ -432,9 +456,8 @@ def test_a_delta_of_the_wrong_shape_is_refused_naming_the_run_and_the_snapshot(
 def test_a_base_of_the_wrong_shape_is_refused(store: Any, key: str, value: Any, said: str) -> None:
     run_id = asyncio.run(failed_run(store))
     tamper = Tamper(store, run_id)
-    data = json.loads(tamper.data(0))
     tamper.strip_links()  # records as written before the chain: only the shape finds this
-    tamper.set(0, json.dumps(_reshaped(data, key, value)))
+    tamper.set(0, _reshaped(tamper.data(0), key, value))
     with pytest.raises(SnapshotError, match=r"snapshot 0 of run 'sum' cannot be read: ") as caught:
         store.latest(run_id).context  # noqa: B018 - the property reads the records
     assert said in str(caught.value)

@@ -51,7 +51,7 @@ from typing import Protocol, runtime_checkable
 
 from ..errors import SnapshotError
 from .chain import check as check_chain
-from .chain import damaged
+from .chain import damaged, link_of, unlinked
 from .history import Record, Snapshot, _Chain
 from .lease import Lease, LeaseStore, Leasing, Owner, RunOwnedError
 from .listing import RunInfo, RunList
@@ -357,7 +357,10 @@ class BaseStore(Leasing, ABC):
             records = self._records(run_id, base, seq) if base is not None else []
         if base is None:
             raise self._no_base(info, seq)
-        return self._fold(run_id, records, base, seq)[-1]
+        snapshots = self._fold(run_id, records, base, seq)
+        if base and link_of(records[0].data) is None:
+            self._unlinked_base(run_id, records[0])
+        return snapshots[-1]
 
     def history(self, run_id: str) -> list[Snapshot]:
         """Every snapshot of the run still kept, oldest first. Each one's ``context`` is
@@ -365,8 +368,14 @@ class BaseStore(Leasing, ABC):
         info = self._require(run_id)
         with self._failing(f"load the history of run {run_id!r}"):
             records = self._records(run_id, 0, info.seq)
-        # after a compacting prune the history starts at the base it left, the latest then
+        # after a compacting prune the history starts at the base it left, which names no
+        # record before it; a first record that does names one that is missing
         first = records[0].seq if records else 0
+        if first and link_of(records[0].data) is not None:
+            what = (
+                f"snapshot {first - 1} of run {run_id!r} is missing (the records start at {first})"
+            )
+            raise damaged(self, run_id, what, -1)
         return self._fold(run_id, records, first, info.seq)
 
     def _fold(
@@ -386,6 +395,14 @@ class BaseStore(Leasing, ABC):
             raise damaged(self, run_id, what, -1)
         chain = _Chain(self, records)
         return [Snapshot(record, chain) for record in records]
+
+    def _unlinked_base(self, run_id: str, base: Record) -> None:
+        """Refuse ``base``, a base after the run's first record that names no record before
+        it, if the record before it names one (``chain.unlinked``)."""
+        with self._failing(f"load snapshot {base.seq - 1} of run {run_id!r}"):
+            before = self._records(run_id, base.seq - 1, base.seq - 1)
+        if before and link_of(before[0].data) is not None:
+            unlinked(self, before[0], base)
 
     def _no_base(self, info: RunInfo, seq: int) -> SnapshotError:
         """The error for snapshot ``seq``, which has no base at or before it: pruned (a

@@ -29,7 +29,12 @@ Design decisions (reading):
   shape (``schema``) or the snapshot (``Context.from_dict``).
 * A record whose text ends otherwise has no link as far as ``check`` sees, like the records
   written before the chain existed; when such a record is parsed, a ``"prev"`` found in it
-  anyway (one changed by hand, of another JSON type) is refused (``parsed_link``).
+  anyway is refused if it is not a link to the record before (``parsed_link``).
+* A base that names no record must be the first of what is kept (a run's record 0, or what a
+  compacting prune left): right after a record that names one, it is a record put in another's
+  place (``unlinked``), which would replace the whole state. A delta that names none is read
+  as it is there: that is what a writer older than the chain adds to a run it continues. A
+  history whose first kept record names one is missing that one.
 * A compacting prune (``store.prune(compact=True)``) rewrites a run's latest record as a base
   without a link and drops the records before it: the history then starts there, and a run
   resumed after it names the rewritten record.
@@ -48,7 +53,7 @@ from ..errors import SnapshotError
 if TYPE_CHECKING:
     from .history import Record
 
-__all__ = ["PREV", "check", "damaged", "digest", "link", "link_of", "parsed_link"]
+__all__ = ["PREV", "check", "damaged", "digest", "link", "link_of", "parsed_link", "unlinked"]
 
 PREV = "prev"  # the key of the link in a record's JSON object
 
@@ -104,13 +109,13 @@ def check(store: Any, run_id: str, records: Sequence[Record], first: int, last: 
     named = link_of(before.data)
     if named is not None and named[0] != before.seq - 1:
         raise _out_of_place(store, before, named[0])
+    linked = named is not None  # whether the record just read names the one before it
     for record in records[1:]:
         if record.seq != before.seq + 1:
             raise _gap(store, before, record)
         # the usual case, cheaply: the text ends with the link to the record just read
         tail = f',"{PREV}":[{before.seq},"{digest(before.kind, before.data)}"]}}'
-        if not record.data.endswith(tail):
-            _check_link(store, before, record)
+        linked = record.data.endswith(tail) or _check_link(store, before, record, linked)
         before = record
     if before.seq != last:
         raise damaged(
@@ -121,12 +126,13 @@ def check(store: Any, run_id: str, records: Sequence[Record], first: int, last: 
         )
 
 
-def _check_link(store: Any, before: Record, record: Record) -> None:
-    """Refuse ``record`` unless it names no record (written before the chain) or names
-    ``before`` (with the digest the first chained records used)."""
+def _check_link(store: Any, before: Record, record: Record, linked: bool) -> bool:
+    """Refuse ``record`` unless it names ``before`` (with the digest the first chained records
+    used, too), or names no record and may (``unlinked``); whether it names one."""
     named = link_of(record.data)
     if named is None:
-        return
+        unlinked(store, before if linked else None, record)
+        return False
     if named[0] != before.seq:
         raise _out_of_place(store, record, named[0])
     if not _names(named[1], before.kind, before.data):
@@ -138,17 +144,51 @@ def _check_link(store: Any, before: Record, record: Record) -> None:
             f"snapshot {record.seq} was written after",
             before.seq - 1,
         )
+    return True
+
+
+def unlinked(store: Any, linked: Record | None, record: Record) -> None:
+    """Refuse ``record``, which names no record before it, if it is a base right after
+    ``linked``, a record that names one. The only bases that name none are a run's first
+    record and the one a compacting prune leaves, first of what is kept: one after a linked
+    record is such a record put in another's place (its link changed, or swapped in), and
+    would replace the whole state. A delta naming none there is what a writer older than the
+    chain (or one's own) adds to a run, and is read as it is."""
+    if linked is None or record.kind != "base":
+        return
+    run_id = record.run_id
+    raise damaged(
+        store,
+        run_id,
+        f"snapshot {record.seq} of run {run_id!r} is a base that names no record before it, "
+        f"though snapshot {linked.seq} does: its link was changed, or it is another record "
+        f"put in its place",
+        linked.seq,
+    )
 
 
 def parsed_link(record: Record, data: dict[str, Any]) -> None:
     """Take the link out of ``data``, the parsed text of ``record``: it is not part of the
-    run's state. A link ``link_of`` did not see in the text (of another JSON type, or moved)
-    means the record was changed by hand: ``ValueError``."""
+    run's state. It must be a link to the record before, ``[seq, digest]``, and the one
+    ``link_of`` saw in the text if it saw one; anything else (another JSON type, another
+    number) means the record was changed by hand: ``ValueError``. (A link written in another
+    layout than the recorder's, which ``check`` did not see, is taken as it is: text rewritten
+    by a JSON tool, not a change of the run.)"""
     found = data.pop(PREV, _NONE)
     if found is _NONE:
         return
     named = link_of(record.data)
-    if named is None or found != [*named]:
+    if named is not None:
+        well = found == [*named]
+    else:
+        well = (
+            type(found) is list
+            and len(found) == 2
+            and type(found[0]) is int
+            and found[0] == record.seq - 1
+            and type(found[1]) is str
+        )
+    if not well:
         raise ValueError(f"its link to snapshot {record.seq - 1} is damaged")
 
 
