@@ -169,26 +169,21 @@ def unlinked(store: Any, linked: Record | None, record: Record) -> None:
 
 def parsed_link(record: Record, data: dict[str, Any]) -> None:
     """Take the link out of ``data``, the parsed text of ``record``: it is not part of the
-    run's state. It must be a link to the record before, ``[seq, digest]``, and the one
-    ``link_of`` saw in the text if it saw one; anything else (another JSON type, another
-    number) means the record was changed by hand: ``ValueError``. (A link written in another
-    layout than the recorder's, which ``check`` did not see, is taken as it is: text rewritten
-    by a JSON tool, not a change of the run.)"""
+    run's state. It must be a link to the record before, ``[seq, digest]``; anything else
+    (another JSON type, another number) means the record was changed by hand: ``ValueError``.
+    (``check`` compared the link with the record before when it saw it at the end of the
+    text; one written in another layout, which it did not see, is taken as it is: text
+    rewritten by a JSON tool, not a change of the run.)"""
     found = data.pop(PREV, _NONE)
     if found is _NONE:
         return
-    named = link_of(record.data)
-    if named is not None:
-        well = found == [*named]
-    else:
-        well = (
-            type(found) is list
-            and len(found) == 2
-            and type(found[0]) is int
-            and found[0] == record.seq - 1
-            and type(found[1]) is str
-        )
-    if not well:
+    if not (
+        type(found) is list
+        and len(found) == 2
+        and type(found[0]) is int
+        and found[0] == record.seq - 1
+        and type(found[1]) is str
+    ):
         raise ValueError(f"its link to snapshot {record.seq - 1} is damaged")
 
 
