@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from helpers import until, waiting
 from pydantic import BaseModel
 
 from notebook_workflows import (
@@ -70,7 +71,7 @@ async def test_timeouts_and_cancels_end_the_stream_with_their_events() -> None:
     items = [e async for e in handler.stream_events()]
     assert isinstance(items[-1], WorkflowTimedOutEvent) and items[-1].active_steps == ["go"]
     handler = Streams().run(slow=True)
-    await asyncio.sleep(0.01)
+    await until(lambda: handler.view().running, what="the step running")
     await handler.cancel_run()
     assert isinstance([e async for e in handler.stream_events()][-1], WorkflowCancelledEvent)
     with pytest.raises(WorkflowCancelledByUser):
@@ -252,8 +253,7 @@ class Asks(Workflow):
 
 async def test_an_answer_no_waiter_wants_is_dropped_as_the_peer_does() -> None:
     handler = Asks().run()
-    while handler.status != "waiting":
-        await asyncio.sleep(0.001)
+    await waiting(handler)
     handler.ctx.send_event(HumanResponseEvent(response="wrong", user="bob"))
     handler.ctx.send_event(HumanResponseEvent(response="right", user="ann"))
     assert await handler == "right"

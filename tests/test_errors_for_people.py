@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 import pytest
+from helpers import until
 
 from notebook_workflows import StartEvent, StopEvent, Workflow, step
 from notebook_workflows.checkpoint import MemoryStore
@@ -38,19 +39,22 @@ class Slow(Workflow):
 async def test_an_interrupted_checkpointed_run_says_how_to_resume_it() -> None:
     handler = Slow().run(checkpoint=MemoryStore(), run_id="slow-1")
 
+    awaiting = asyncio.Event()
+
     async def cell() -> None:
+        awaiting.set()
         await handler
 
     task = asyncio.ensure_future(cell())
-    await asyncio.sleep(0.05)
+    await awaiting.wait()  # the cell awaits the run
+    await until(lambda: handler.view().running, what="the step running")
     task.cancel()  # what an interrupted cell does
     with pytest.raises(asyncio.CancelledError) as caught:
         await task
     notes = getattr(caught.value, "__notes__", [])
     line = "await Slow().resume('slow-1', store=store) (store: the MemoryStore it ran with)"
     assert any(line in note for note in notes), notes
-    await asyncio.sleep(0.05)
-    assert handler.status == "cancelled"
+    await until(lambda: handler.status == "cancelled", what="the run cancelled")
 
 
 def _our_frames(error: BaseException) -> list[str]:

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import until, waiting
 from IPython.core.formatters import DisplayFormatter
 
 from notebook_workflows import (
@@ -302,7 +303,7 @@ async def test_the_running_step_is_highlighted() -> None:
             return StopEvent(result=ev.index)
 
     handler = Slow().run()
-    await asyncio.sleep(0.05)
+    await until(lambda: handler.view().running == ("fetch",), what="fetch running")
     running = handler.draw().source
     assert "#e8590c" in node_line(running, "step:fetch")  # the running colour
     assert "running" in node_line(running, "step:fetch")
@@ -355,10 +356,7 @@ async def test_an_event_sent_without_being_declared_gets_a_dotted_edge() -> None
 
 async def test_a_question_to_a_human_is_shown_as_waiting() -> None:
     handler = Review().run()
-    for _ in range(100):
-        if handler.status == "waiting":
-            break
-        await asyncio.sleep(0.01)
+    await waiting(handler)
     source = handler.draw().source
     question = node_line(source, "event:notebook_workflows.events.InputRequiredEvent")
     assert "waiting for a human" in question
@@ -374,7 +372,9 @@ async def test_redrawing_a_run_is_cheap() -> None:
     start = loop.time()
     for _ in range(20):
         WorkflowGraph.of_run(handler).source  # noqa: B018 - building the text is the point
-    assert (loop.time() - start) / 20 < 0.05
+    # about a millisecond here; the bound is generous for a loaded machine and still far
+    # below what laying the graph out with graphviz on every refresh would cost
+    assert (loop.time() - start) / 20 < 0.25
 
 
 # -- display, files and the fallback ----------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from helpers import until
 
 from notebook_workflows import (
     Context,
@@ -93,7 +94,7 @@ class Slow(Workflow):
 
 async def test_cancel_stops_the_run() -> None:
     handler = Slow().run()
-    await asyncio.sleep(0.01)
+    await until(lambda: handler.view().running, what="the step running")
     await handler.cancel()
     assert handler.status == "cancelled"
     with pytest.raises(WorkflowCancelledError, match="was cancelled"):

@@ -7,6 +7,7 @@ import copy
 from typing import Any
 
 from flows import Ask
+from helpers import waiting
 
 from notebook_workflows import (
     Context,
@@ -116,7 +117,7 @@ async def test_a_delta_holds_what_changed_not_the_whole_state() -> None:
 async def test_deltas_follow_waiters_and_answers() -> None:
     recorder = Recorder()
     handler = Ask().run(checkpoint=recorder)
-    await asyncio.sleep(0.01)
+    await waiting(handler)
     handler.ctx.send_event(HumanResponseEvent(response="yes"))
     assert await handler == "yes"
     assert recorder.checked == 2

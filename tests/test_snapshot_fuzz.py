@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from ckpt_flows import Counter, Docs
 from flows import Approval, Pipeline
+from helpers import waiting
 from pydantic import BaseModel
 from pydantic_core import to_json
 
@@ -96,10 +97,10 @@ async def _corpus() -> list[tuple[type[Workflow], dict[str, Any]]]:
     out.append((Pipeline, handler.ctx.to_dict()))
     Pipeline.stop_after = None
 
-    waiting = Approval().run(topic="budget")
-    await asyncio.sleep(0.01)
-    out.append((Approval, waiting.ctx.to_dict()))  # waiters and a question
-    await waiting.cancel()
+    paused = Approval().run(topic="budget")
+    await waiting(paused)
+    out.append((Approval, paused.ctx.to_dict()))  # waiters and a question
+    await paused.cancel()
 
     store = MemoryStore()
     docs = Docs().run(checkpoint=store, ids=[3, 1, 2], log=os.devnull)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from flows import Approval, Doc, Pipeline
+from helpers import waiting
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -80,8 +81,7 @@ async def test_a_snapshot_taken_inside_a_step_reruns_that_step_on_restore() -> N
 
 async def test_a_snapshot_from_the_handler_while_the_run_goes_on() -> None:
     handler = Approval().run(topic="budget")
-    await asyncio.sleep(0.01)
-    assert handler.status == "waiting"
+    await waiting(handler)
     data = json.loads(json.dumps(handler.ctx.to_dict()))
     await handler.cancel()
     assert data["status"] == "waiting"
