@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-import time
 
 import pytest
 
@@ -64,18 +63,18 @@ async def test_steps_run_one_at_a_time_by_default() -> None:
 async def test_sync_steps_run_on_worker_threads_in_parallel() -> None:
     loop_thread = threading.get_ident()
     threads: set[int] = set()
+    # each invocation waits until all four are inside the step: they can only pass together
+    together = threading.Barrier(4, timeout=20)
 
     class Blocking(Pool):
         @step(num_workers=4)
         def work(self, ev: Job) -> Finished:  # type: ignore[override]
             threads.add(threading.get_ident())
-            time.sleep(0.05)
+            together.wait()
             return Finished(i=ev.i)
 
-    started = time.perf_counter()
     await Blocking(jobs=4).run()
-    assert loop_thread not in threads
-    assert time.perf_counter() - started < 0.15  # four 50 ms sleeps overlapped
+    assert loop_thread not in threads and len(threads) == 4
 
 
 async def test_a_sync_step_can_send_events_from_its_thread() -> None:
