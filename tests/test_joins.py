@@ -39,16 +39,37 @@ class Skipped(Event):
     n: int
 
 
+# Which tasks of a fan-out have finished, so that tests can order the finishes by the tasks
+# themselves rather than by how long each sleeps.
+FINISHED: dict[int, asyncio.Event] = {}
+
+
+def fan_out_of(width: int) -> list[Task]:
+    FINISHED.clear()
+    FINISHED.update({i: asyncio.Event() for i in range(width)})
+    return [Task(n=i) for i in range(width)]
+
+
+async def after(*tasks: int) -> None:
+    """Wait until these tasks have finished and the run has had turns to take them in."""
+    for n in tasks:
+        if n in FINISHED:
+            await FINISHED[n].wait()
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
 class Batch(Workflow):
     ran: ClassVar[list[Any]] = []
 
     @step
     async def fan_out(self, ev: StartEvent) -> list[Task]:
-        return [Task(n=i) for i in range(ev.get("width", 5))]
+        return fan_out_of(ev.get("width", 5))
 
     @step(num_workers=5)
     async def work(self, ev: Task) -> Done | None:
-        await asyncio.sleep(0.03 * (5 - ev.n % 5))  # the last sent finishes first
+        await after(ev.n + 1)  # the last sent finishes first
+        FINISHED[ev.n].set()
         Batch.ran.append(ev.n)
         return None if ev.get("drop") and ev.n % 2 == 0 else Done(n=ev.n)
 
@@ -88,11 +109,12 @@ async def test_a_branch_returning_none_drops_out_and_the_join_fires_with_the_res
 class Fastest(Workflow):
     @step
     async def fan_out(self, ev: StartEvent) -> list[Task]:
-        return [Task(n=i) for i in range(ev.width)]
+        return fan_out_of(ev.width)
 
     @step(num_workers=5)
     async def work(self, ev: Task) -> Done:
-        await asyncio.sleep(0.03 * (5 - ev.n))
+        await after(ev.n + 1)  # the last sent finishes first
+        FINISHED[ev.n].set()
         return Done(n=ev.n)
 
     @step
@@ -341,18 +363,18 @@ async def test_a_join_saved_while_it_runs_runs_again_with_the_same_members() -> 
 class Recovered(Workflow):
     @step
     async def fan_out(self, ev: StartEvent) -> list[Task]:
-        return [Task(n=i) for i in range(4)]
+        return fan_out_of(4)
 
     @step(num_workers=4)
     async def work(self, ev: Task) -> Done:
         if ev.n == 1:
             raise ValueError("task 1 broke")
-        await asyncio.sleep(0.01)
+        FINISHED[ev.n].set()
         return Done(n=ev.n)
 
     @catch_error(for_steps=["work"])
     async def fallback(self, ev: StepFailedEvent) -> Done:
-        await asyncio.sleep(0.03)  # the others are in the batch by now: it must wait for this
+        await after(0, 2, 3)  # the others are in the batch by now: it must wait for this
         return Done(n=-ev.input_event.n)
 
     @step
