@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ckpt_flows import Approve, Counter, Docs
+from helpers import waiting
 
 from notebook_workflows import Context, HumanResponseEvent, StartEvent, StopEvent, Workflow, step
 from notebook_workflows.checkpoint import Recorder, SQLiteStore
@@ -95,8 +95,7 @@ async def test_history_follows_questions_and_answers(tmp_path: Path, stores: lis
     for store in stores:
         witness = Witness(store)
         handler = Approve().run(checkpoint=witness, draft="v1")
-        while handler.status != "waiting":
-            await asyncio.sleep(0.001)
+        await waiting(handler)
         handler.ctx.send_event(HumanResponseEvent(response="yes"))
         assert await handler == "v1: yes"
         assert_history_is(store, handler.run_id, witness.full)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from helpers import waiting
 
 from notebook_workflows import (
     Context,
@@ -147,7 +148,7 @@ async def test_wait_for_event_honours_requirements() -> None:
             others.append(ev.text)
 
     handler = Flow().run()
-    await asyncio.sleep(0.01)
+    await waiting(handler)  # the step waits for its reply
     handler.ctx.send_event(Reply(to="you", text="yours"))
     handler.ctx.send_event(Reply(to="me", text="mine"))
     assert await handler == "mine"

@@ -14,6 +14,7 @@ import textwrap
 from typing import Any
 
 import pytest
+from helpers import waiting
 
 from notebook_workflows import Event, HumanResponseEvent, Workflow, step
 from notebook_workflows.checkpoint import MemoryStore, SQLiteStore
@@ -202,10 +203,7 @@ class Asking(Workflow):
 async def test_a_step_that_asked_a_human_and_used_once_replays_its_answer() -> None:
     store = MemoryStore()
     original = cell(ASKING, "Asking")(checkpoint=store).run()
-    for _ in range(100):
-        await asyncio.sleep(0.01)
-        if original.status == "waiting":
-            break
+    await waiting(original)
     original.ctx.send_event(HumanResponseEvent(response="ada"))
     assert await original == "ada:r-1"
     assert CALLS == ["ask", "charged", "finish"]
@@ -232,10 +230,7 @@ class Questioning(Workflow):
 
 
 async def answer_when_asked(handler: Any, response: str) -> None:
-    for _ in range(200):
-        await asyncio.sleep(0.01)
-        if handler.status == "waiting":
-            break
+    await waiting(handler)
     handler.ctx.send_event(HumanResponseEvent(response=response))
 
 
