@@ -85,6 +85,7 @@ import concurrent.futures
 import contextlib
 import functools
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -252,7 +253,14 @@ class Recorder:
         keeper, self.keeper = self.keeper, None
         if keeper is not None:
             _DRIVEN.discard(self.run_id)
-            keeper.stop(release=True)
+            if self.lost() is None:
+                keeper.stop(release=True)
+                return
+            # the store failed the run: the lease is given back without waiting for a store
+            # that may not answer (this process may resume the run at once meanwhile)
+            threading.Thread(
+                target=keeper.stop, name=f"lease-release {self.run_id}", daemon=True
+            ).start()
 
     def _first_record(self, ctx: Context[Any]) -> None:
         state = ctx._state

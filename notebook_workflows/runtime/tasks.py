@@ -184,6 +184,8 @@ class StepRunner:
     def _task_done(self, inv: Invocation, attempt: int, task: asyncio.Task[Any]) -> None:
         entry = self.tasks.get(inv.id)
         if entry is None or entry[2] is not task:
+            if not task.cancelled():
+                task.exception()  # an attempt given up on: its error is not news to anyone
             return  # already reported (see ``report_done``), or replaced by a retry
         del self.tasks[inv.id]
         self._report_task(inv, attempt, task)

@@ -26,32 +26,35 @@ __all__ = [
     "once_refused",
 ]
 
-# (run id, step, digest of its input event) -> once name -> result: an invocation is found
+# run id -> (step, digest of its input event) -> once name -> result: an invocation is found
 # again by what it was called with, whether the resumed run restores it or makes it anew (a
 # step whose completion was not recorded yet runs again and sends the same event)
-_KEPT: dict[tuple[str, str, str], dict[str, Any]] = {}
+_KEPT: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
 _LOCK = threading.Lock()
 
 
-def _identity(run_id: str, inv: Invocation) -> tuple[str, str, str]:
-    return (run_id, inv.step, input_key(None, inv.event))
-
-
 def keep_unrecorded(run_id: str, inv: Invocation, key: str, encoded: Any) -> None:
-    identity = _identity(run_id, inv)
+    try:
+        identity = (inv.step, input_key(None, inv.event))
+    except Exception:  # an input that does not encode is in no record to resume from
+        return
     with _LOCK:
-        _KEPT.setdefault(identity, {})[key] = encoded
+        _KEPT.setdefault(run_id, {}).setdefault(identity, {})[key] = encoded
 
 
 def give_unrecorded(run_id: str, inv: Invocation) -> bool:
     """Give an invocation of a resumed run the ``once`` results kept for it here; whether any
     was given. They stay kept until ``forget_unrecorded``: the record that would hold them
     may fail too."""
-    if not _KEPT:  # the common case: one dict check per step started
+    kept_for_run = _KEPT.get(run_id)
+    if not kept_for_run:  # the common case: one dict lookup per step started
         return False
-    identity = _identity(run_id, inv)
+    try:
+        identity = (inv.step, input_key(None, inv.event))
+    except Exception:  # an event that does not encode was never recorded
+        return False
     with _LOCK:
-        kept = _KEPT.get(identity)
+        kept = kept_for_run.get(identity)
     if not kept:
         return False
     inv.journal = {**kept, **(inv.journal or {})}
@@ -61,8 +64,7 @@ def give_unrecorded(run_id: str, inv: Invocation) -> bool:
 def forget_unrecorded(run_id: str) -> None:
     """The run has ended with its records whole: nothing kept for it is needed again."""
     with _LOCK:
-        for identity in [identity for identity in _KEPT if identity[0] == run_id]:
-            del _KEPT[identity]
+        _KEPT.pop(run_id, None)
 
 
 def once_refused(run_id: str, step: str, key: str, why: str) -> SnapshotError:
