@@ -10,6 +10,8 @@ import subprocess
 import threading
 import time
 
+from helpers import until
+
 from notebook_workflows import SnapshotError
 from notebook_workflows.checkpoint import Lease, LeaseKeeper, MemoryStore, Owner, RunOwnedError
 from notebook_workflows.checkpoint.lease import may_take, process_alive
@@ -78,9 +80,7 @@ async def test_the_keeper_rides_out_a_short_outage_and_reports_a_long_one_on_the
     await asyncio.sleep(1.1)  # the renewal at 1 s succeeds
     assert lost == [] and keeper.renewals >= 1
     store.down = True
-    deadline = time.monotonic() + 5
-    while not lost and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+    await until(lambda: lost, what="the lease lost")
     [(error, thread)] = lost
     assert thread is threading.main_thread()  # delivered on the event loop's thread
     assert "run 'r' lost its lease" in str(error) and "could not be renewed" in str(error)
@@ -97,9 +97,7 @@ async def test_a_keeper_whose_run_was_taken_over_with_force_says_so_naming_the_n
     keeper = LeaseKeeper(store, "r", me, ttl=0.6, on_lost=lost.append).start()
     thief = Owner.current()
     store.acquire_lease("r", thief, force=True)
-    deadline = time.monotonic() + 5
-    while not lost and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+    await until(lambda: lost, what="the lease lost")
     [error] = lost
     message = str(error)
     assert isinstance(error, RunOwnedError) and error.lease is not None

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from ckpt_flows import Counter, Docs
+from helpers import until
 from servers import make_store as make
 
 from notebook_workflows import SnapshotError
@@ -82,8 +83,7 @@ async def test_unknown_runs_and_run_ids_in_use_are_refused_naming_the_store(
 async def test_a_resumed_run_appends_to_its_history(store: BaseStore) -> None:
     Counter.ran = []
     handler = Counter().run(checkpoint=store, n=40, delay=0.002, run_id="long")
-    while len(Counter.ran) < 5:
-        await asyncio.sleep(0.001)
+    await until(lambda: len(Counter.ran) >= 5, what="five ticks")
     await handler.cancel()
     assert store.latest("long").status == "cancelled"
     resumed = Counter().resume("long", store=store)
@@ -214,9 +214,7 @@ async def test_the_lease_keeper_renews_off_the_loop_reports_loss_and_releases(
     keeper = LeaseKeeper(store, "s", me, ttl=0.6, on_lost=lost.append).start()
     thief = Owner.current()
     store.acquire_lease("s", thief, force=True)
-    deadline = time.monotonic() + 5
-    while not lost and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+    await until(lambda: lost, what="the lease lost")
     [error] = lost
     assert isinstance(error, RunOwnedError) and "run 's' lost its lease" in str(error)
     assert f"process {os.getpid()}" in str(error)
@@ -287,7 +285,8 @@ def test_a_killed_owner_is_taken_over_at_once(shared_spec: tuple[str, str]) -> N
             started = time.monotonic()
             lease = store.acquire_lease("orphan", Owner.current())
             assert lease.owner.pid == os.getpid()
-            assert time.monotonic() - started < 2  # at once, not after the 60 s ttl
+            # at once, not after the 60 s ttl (generous, for a loaded machine)
+            assert time.monotonic() - started < 20
     finally:
         if child.is_alive():
             child.kill()
