@@ -15,6 +15,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from typing import Any
 
 import pytest
+from helpers import wait_until
 
 from notebook_workflows import (
     Event,
@@ -194,8 +195,10 @@ async def test_a_timed_out_remote_attempt_that_returns_late_changes_nothing() ->
     with ProcessPoolExecutor(2) as pool:
         handler = F.SlowFirst().run(executor=pool)
         assert await handler == 2
-        await asyncio.sleep(1.5)  # the first attempt has returned by now, and was ignored
-        assert handler.ctx.store.to_dict() == {"attempt_2": True}
+        await asyncio.to_thread(pool.shutdown)  # waits for the first attempt to return
+        for _ in range(20):  # and lets the loop take in what it returned
+            await asyncio.sleep(0)
+        assert handler.ctx.store.to_dict() == {"attempt_2": True}  # it was ignored
 
 
 # -- what cannot travel, or cannot work remotely ---------------------------------------------------
@@ -262,12 +265,20 @@ asyncio.run(main(Client(sys.argv[1])))
 """
 
 
+def slow_in_flight(path: Any) -> bool:
+    """Whether the store at ``path`` has a checkpoint of run 'killed' with 'slow' running."""
+    if not path.exists():
+        return False
+    with SQLiteStore(path) as store:
+        info = store.run_info("killed")
+        return info is not None and "slow" in str(store.latest("killed").context["in_flight"])
+
+
 async def test_a_run_whose_driver_died_while_steps_ran_on_the_cluster_resumes(
     client: Any, tmp_path: Any
 ) -> None:
     import subprocess
     import sys
-    import time
 
     path = tmp_path / "runs.db"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -280,7 +291,7 @@ async def test_a_run_whose_driver_died_while_steps_ran_on_the_cluster_resumes(
     try:
         assert driver.stdout is not None
         assert driver.stdout.readline().strip() == "slow started"
-        time.sleep(0.3)
+        wait_until(lambda: slow_in_flight(path), what="the checkpoint with 'slow' in flight")
     finally:
         driver.kill()
         driver.wait()
@@ -328,7 +339,6 @@ async def test_a_once_call_elsewhere_is_kept_though_the_driver_dies_before_the_s
 ) -> None:
     import subprocess
     import sys
-    import time
 
     path, ledger = tmp_path / "runs.db", tmp_path / "ledger.txt"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -340,14 +350,10 @@ async def test_a_once_call_elsewhere_is_kept_though_the_driver_dies_before_the_s
     )
     store = SQLiteStore(path)
     try:
-        deadline = time.monotonic() + 60
-        while not (ledger.exists() and ledger.read_text()) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: ledger.exists() and ledger.read_text(), 60, "the charge")
         assert ledger.read_text() == "A-1\n"  # charged, and the step still runs
         # the record is in the store while the step runs (not only when it returns)
-        deadline = time.monotonic() + 10
-        while "charge" not in _journal_of(store, "pay") and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: "charge" in _journal_of(store, "pay"), what="the once record")
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and a pool's workers, at once
         driver.wait()
@@ -383,7 +389,6 @@ async def test_a_once_record_sent_while_the_step_ran_is_written_once(
 async def test_the_once_lines_thread_ends_with_its_run(
     client: Any, pool: ProcessPoolExecutor, tmp_path: Any
 ) -> None:
-    import time
 
     from notebook_workflows.checkpoint import MemoryStore
 
@@ -392,10 +397,10 @@ async def test_the_once_lines_thread_ends_with_its_run(
     for executor in (pool, client.get_executor()):
         workflow = F.Charging(checkpoint=MemoryStore(), executor=executor)
         await workflow.run(ledger=str(ledger), order="C-3")
-    deadline = time.monotonic() + 5
-    while any(t.name.startswith("once-line") for t in threading.enumerate()):
-        assert time.monotonic() < deadline, [t.name for t in threading.enumerate()]
-        time.sleep(0.05)
+    wait_until(
+        lambda: not any(t.name.startswith("once-line") for t in threading.enumerate()),
+        what="the once-line threads' end",
+    )
 
 
 def test_the_monitors_log_line_says_where_a_step_ran() -> None:

@@ -15,6 +15,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
+from helpers import until
 from pydantic import BaseModel, ValidationError
 
 from notebook_workflows import Context, Event, StartEvent, StopEvent, Workflow, step
@@ -120,17 +121,20 @@ class Editing(Workflow):
     """An async step holds ``edit_state`` across an await while a sync step sets the same key:
     the sync step's write waits for the block to end, so the block does not overwrite it."""
 
+    writing = threading.Event()  # the sync step is about to write
+
     @step
     async def start(self, ctx: Context, ev: StartEvent) -> Held | Go:  # Go: sent
         ctx.send_event(Go())
         async with ctx.store.edit_state() as state:
             state["owner"] = "edit block"
-            await asyncio.sleep(0.3)
+            await until(self.writing.is_set, what="the sync step's write")
+            await asyncio.sleep(0.05)  # the block stays open while the write waits for it
         return Held()
 
     @step
     def write(self, ctx: Context, ev: Go) -> Wrote:
-        time.sleep(0.05)  # inside the edit block's sleep
+        self.writing.set()  # inside the edit block, which waits for this
         ctx.store.set("owner", "sync step")
         return Wrote()
 
@@ -142,6 +146,7 @@ class Editing(Workflow):
 
 
 async def test_a_sync_step_write_waits_for_an_edit_block_on_the_loop():
+    Editing.writing.clear()
     assert await Editing().run() == "sync step"
 
 
