@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import wait_until
 from kernel_helpers import Kernel
 
 pytestmark = pytest.mark.kernel
@@ -39,6 +40,8 @@ class Sleeper(Workflow):
     '''One step that waits a long time: the loop has nothing to do meanwhile.'''
     @step
     async def nap(self, ev: StartEvent) -> StopEvent:
+        if ev.get("started"):
+            open(ev.started, "w").close()
         await asyncio.sleep(30)
         return StopEvent(result="woke")
 
@@ -92,8 +95,9 @@ def test_a_stepwise_run_over_several_cells(kernel: Kernel) -> None:
 
 def test_a_run_started_without_await_goes_on_between_cells(kernel: Kernel, tmp_path: Path) -> None:
     kernel.check(f"bg = Ticker({str(tmp_path / 'bg.txt')!r}, ticks=3).run()")
-    kernel.check("await asyncio.sleep(0.5)")
-    kernel.check("assert bg.status == 'done', bg")
+    # all four ticks are written while no cell runs
+    wait_until(lambda: lines(tmp_path / "bg.txt") >= 4, what="the run's ticks")
+    kernel.check("assert await bg == 3 and bg.status == 'done', bg")
 
 
 def test_run_sync_refuses_a_workflow_that_asks_a_human(kernel: Kernel) -> None:
@@ -105,7 +109,12 @@ def test_run_sync_refuses_a_workflow_that_asks_a_human(kernel: Kernel) -> None:
 
 def test_a_question_is_answered_while_an_await_cell_waits(kernel: Kernel) -> None:
     kernel.check("q = Ask().run()")
-    kernel.check("await asyncio.sleep(0.1); assert q.status == 'waiting'")
+    kernel.check(
+        "for _ in range(2000):\n"
+        "    if q.status == 'waiting': break\n"
+        "    await asyncio.sleep(0.01)\n"
+        "assert q.status == 'waiting', q"
+    )
     kernel.check("q.ctx.send_event(HumanResponseEvent(response='yes'))")
     kernel.check("assert await q == 'yes'")
 
@@ -116,10 +125,7 @@ def lines(path: Path) -> int:
 
 def interrupt_and_check(kernel: Kernel, cell: str, path: Path) -> None:
     msg_id = kernel.submit(cell)
-    deadline = time.monotonic() + 20
-    while lines(path) < 5:
-        assert time.monotonic() < deadline, "the run did not start"
-        time.sleep(0.05)
+    wait_until(lambda: lines(path) >= 5, what="the run's start")
     kernel.interrupt()
     result = kernel.collect(msg_id, timeout=30)
     assert result.error is not None  # the cell reports the interruption
@@ -135,16 +141,20 @@ def test_interrupting_an_await_cell_cancels_the_run(kernel: Kernel, tmp_path: Pa
     interrupt_and_check(kernel, "await run", path)
 
 
-def test_interrupting_a_run_whose_step_waits_long_stops_it_at_once(kernel: Kernel) -> None:
+def test_interrupting_a_run_whose_step_waits_long_stops_it_at_once(
+    kernel: Kernel, tmp_path: Path
+) -> None:
     kernel.check("from notebook_workflows.checkpoint import MemoryStore")
+    napping = tmp_path / "napping"
     msg_id = kernel.submit(
-        "nap = Sleeper().run(checkpoint=MemoryStore(), run_id='nap-1')\nawait nap"
+        f"nap = Sleeper().run(checkpoint=MemoryStore(), run_id='nap-1', started={str(napping)!r})"
+        "\nawait nap"
     )
-    time.sleep(1.0)
+    wait_until(napping.exists, what="the nap")
     started = time.monotonic()
     kernel.interrupt()
-    result = kernel.collect(msg_id, timeout=20)
-    assert time.monotonic() - started < 5  # not after the 30 s sleep
+    result = kernel.collect(msg_id, timeout=25)
+    assert time.monotonic() - started < 20  # not after the 30 s sleep (generous: a loaded CI)
     assert result.error is not None and result.error["ename"] == "CancelledError"
     assert "await Sleeper().resume('nap-1', store=store)" in "\n".join(result.error["traceback"])
     kernel.check("assert nap.status == 'cancelled', nap.status")

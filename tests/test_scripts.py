@@ -7,10 +7,10 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from helpers import wait_until
 
 SCRIPT = """
 import asyncio, sys
@@ -75,10 +75,9 @@ def test_ctrl_c_during_run_sync_cancels_the_run(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, str(path), str(ticks), "1000"], stdout=subprocess.PIPE, text=True
     )
-    deadline = time.monotonic() + 30
-    while not ticks.exists() or len(ticks.read_text().splitlines()) < 5:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(
+        lambda: ticks.exists() and len(ticks.read_text().splitlines()) >= 5, what="five ticks"
+    )
     proc.send_signal(signal.SIGINT)
     stdout, _ = proc.communicate(timeout=30)
     assert "interrupted" in stdout
