@@ -35,6 +35,7 @@ from notebook_workflows import (
     step,
 )
 from notebook_workflows.checkpoint import BaseStore, MemoryStore, Record, Recorder, SQLiteStore
+from notebook_workflows.checkpoint.recorder import BUSY_BATCH
 from notebook_workflows.checkpoint.writer import MAX_WAITING, Writer
 
 MODES = ["sync", "async", "exit"]
@@ -301,11 +302,12 @@ async def test_async_never_leaves_max_waiting_steps_unwritten_though_the_store_i
     assert max(workflow.lags) > 3  # the store did lag: the bound was what held it
 
 
-async def test_async_a_busy_run_writes_a_record_every_max_waiting_steps_one_commit_each(
+async def test_async_a_busy_run_writes_a_record_every_busy_batch_of_steps_off_the_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Quick steps share a record, MAX_WAITING of them, written in one commit by the writer's
-    thread while the run waits for it (never on the loop)."""
+    """Quick steps share a record, BUSY_BATCH of them, written by the writer's thread while
+    the next steps run (never on the loop); never more than two records in one commit, so
+    fewer than MAX_WAITING steps are ever unwritten."""
     import notebook_workflows.checkpoint.recorder as recorder_module
 
     monkeypatch.setattr(recorder_module, "LINGER", 60.0)  # no step is ever followed by a wait
@@ -327,11 +329,15 @@ async def test_async_a_busy_run_writes_a_record_every_max_waiting_steps_one_comm
     check_chain(store, info.run_id)
     history = store.history(info.run_id)
     assert [s.steps for s in history if s.reason == "step"] == list(
-        range(MAX_WAITING, 201, MAX_WAITING)
+        range(BUSY_BATCH, 201, BUSY_BATCH)
     )
     assert [history[-1].reason, history[-1].steps] == ["end", 201]
     writer = f"checkpoint-writer {info.run_id}"
-    assert commits == [(1, threading.current_thread().name)] + [(1, writer)] * (len(history) - 1)
+    assert commits[0] == (1, threading.current_thread().name)
+    assert {thread for _, thread in commits[1:]} == {writer}
+    assert all(size <= 2 for size, _ in commits) and sum(size for size, _ in commits) == len(
+        history
+    )
 
 
 async def test_async_a_failed_write_fails_the_run_and_keeps_what_was_saved(

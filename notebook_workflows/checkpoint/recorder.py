@@ -33,10 +33,12 @@ never the notebook.
   another step completing (it waits for a model, a network: the case that matters in a
   notebook), one delta covering every step since the last record is taken and handed to the
   thread. A run whose steps keep coming quicker than that takes a record every
-  ``writer.MAX_WAITING`` (16) steps and waits until the thread has written it. A crash can
-  lose the steps not yet written, fewer than ``MAX_WAITING`` at any moment, which ``resume``
-  runs again. The history has one snapshot per record, so ``resume(at=n)`` forks from the end
-  of such a group; ``rerun`` replays every call, each being listed in its record.
+  ``BUSY_BATCH`` (8) steps and goes on while the thread writes it, once the record before it
+  is written; should the thread fall behind anyway, the run waits for it. A crash can lose
+  the steps not yet written, fewer than ``writer.MAX_WAITING`` (16) at any moment, which
+  ``resume`` runs again. The history has one snapshot per record, so ``resume(at=n)`` forks
+  from the end of such a group; ``rerun`` replays every call, each being listed in its
+  record.
 * ``"exit"``: nothing is written per step. The start base, ``ctx.once`` records, pauses and
   the end are written, each as one delta that covers every change since the record before it
   (the change tracking keeps accumulating until it is drained), so the history stays a chain
@@ -101,6 +103,11 @@ from .chain import digest, link
 from .delta import DELETED, calls_done, delta_baseline, delta_of
 from .lease import LeaseKeeper, Owner, RunOwnedError
 from .writer import LINGER, MAX_WAITING, Writer
+
+# "async": a busy run takes a record every this many steps and goes on while the thread writes
+# it (waiting for the record before): with the steps not in a record yet, fewer than
+# MAX_WAITING steps are ever unwritten
+BUSY_BATCH = MAX_WAITING // 2
 
 # The run ids this process drives now, with a lease: a second resume of one of them in the same
 # process is refused like one from another process.
@@ -299,12 +306,14 @@ class Recorder:
         if self.durability == "exit" or not self._writing():
             return None
         if self.durability == "sync":
-            return self._delta(ctx, "step", step)
+            return self._delta(ctx, "step", step, follow=True)
         # "async": the changes wait for more steps to share their record (see above)
         self.pending += 1
         self.last_step = step
+        if self.pending >= BUSY_BATCH:  # a busy run: written while the next steps run
+            return self._delta(ctx, "step", step, follow=True)
         if self.pending + self._unwritten() >= MAX_WAITING:
-            return self._delta(ctx, "step", step)  # a busy run waits for its batch
+            return self._delta(ctx, "step", step)  # the thread fell behind: the run waits
         self.last_at = time.monotonic()
         if self.timer is None and self._loop is not None:
             self.timer = self._loop.call_later(LINGER, self._idle, ctx)
@@ -346,7 +355,7 @@ class Recorder:
         if self.durability != "exit" and self._writing():
             self.replays += 1
             if self.replays >= REPLAY_BATCH:
-                return self._delta(ctx, "replay", step)
+                return self._delta(ctx, "replay", step, follow=self.durability == "sync")
         return None
 
     def journal_written(self, ctx: Context[Any], step: str | None) -> Written:
@@ -433,9 +442,15 @@ class Recorder:
     # -- writing --------------------------------------------------------------------------------
 
     def _delta(
-        self, ctx: Context[Any], reason: str, step: str | None, soon: bool = False
+        self,
+        ctx: Context[Any],
+        reason: str,
+        step: str | None,
+        soon: bool = False,
+        follow: bool = False,
     ) -> Written:
-        """Write the changes since the last record (with ``soon``, by the writer's thread)."""
+        """Have the changes since the last record written (``soon`` and ``follow``: see
+        ``_save``)."""
         self.replays = self.pending = 0  # whatever record is written covers them
         state = ctx._state
         changes = state.drain_changes()
@@ -446,7 +461,7 @@ class Recorder:
         # count towards the next base
         since_base = self.since_base + len(data)
         if since_base > self.gap:
-            return self._base(ctx, reason, step, changes=changes, soon=soon)
+            return self._base(ctx, reason, step, changes=changes, soon=soon, follow=follow)
         if changes.completed or changes.answers:
             calls = calls_done(ctx, changes, self.codes, encoded, delta.get("store_set"))
             text = dumps(calls)  # {"done": [...], "answers": [...]}
@@ -455,7 +470,7 @@ class Recorder:
             encoded.clear()
 
         self.since_base = since_base
-        return self._save(self._next("delta", reason, step, state, data), None, soon)
+        return self._save(self._next("delta", reason, step, state, data), None, soon, follow)
 
     def _base(
         self,
@@ -465,6 +480,7 @@ class Recorder:
         new_run: RunInfo | None = None,
         changes: Changes | None = None,
         soon: bool = False,
+        follow: bool = False,
     ) -> Written:
         state = ctx._state
         snapshot = snapshot_of(ctx, raw=True)
@@ -475,7 +491,8 @@ class Recorder:
             snapshot.update(calls_done(ctx, changes, self.codes, None, snapshot["store"]))
         data = dumps(snapshot)
         self.since = delta_baseline(ctx)
-        written = self._save(self._next("base", reason, step, state, data), new_run, soon)
+        record = self._next("base", reason, step, state, data)
+        written = self._save(record, new_run, soon, follow)
         self.gap = max(len(data), self.min_base_gap)
         self.since_base = 0
         return written
@@ -501,10 +518,14 @@ class Recorder:
             )
         )
 
-    def _save(self, record: Record, new_run: RunInfo | None, soon: bool = False) -> Written:
+    def _save(
+        self, record: Record, new_run: RunInfo | None, soon: bool = False, follow: bool = False
+    ) -> Written:
         """Have ``record`` written by the writer's thread; the future the run awaits before
-        it goes on (None with ``soon``: a record of "async" nothing waits for). The run's
-        first record, before the writer exists, is written here."""
+        it goes on: for ``record`` itself, or with ``follow`` for the record before it (the
+        run goes on while this one is written), or None with ``soon`` (a record of "async"
+        nothing waits for). The run's first record, before the writer exists, is written
+        here."""
         writer = self.writer
         covered, self.recorded_steps = record.steps - self.recorded_steps, record.steps
         if writer is not None:
@@ -515,8 +536,7 @@ class Recorder:
                 self.unwritten.append((record.seq, covered))
                 self.unwritten_steps += covered
                 return None
-            if self.durability == "sync" and record.reason in ("step", "replay"):
-                # the run goes on while this record is written, once the one before it is
+            if follow:  # the run goes on while this record is written, once the one before is
                 before = record.seq - 1
                 return None if writer.written >= before else writer.wait_for(before)
             return writer.wait_for(record.seq)
