@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +42,7 @@ __all__ = [
     "postgres_dsn",
     "redis_server",
     "shared_spec",
+    "store_fixture",
     "store_spec",
 ]
 
@@ -274,3 +276,18 @@ def shared_spec(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, st
 def any_store(store_spec: tuple[str, str]) -> Iterator[BaseStore]:
     with make_store(*store_spec) as store:
         yield store
+
+
+def store_fixture(*kinds: str) -> Any:
+    """A ``store`` fixture over these kinds of store (a file's own choice, where ``any_store``
+    is every kind), each made fresh for the test and closed after it:
+    ``store = store_fixture("memory", "sqlite")`` at a test file's top level."""
+    params = [pytest.param(k, marks=pytest.mark.redis) if k == "redis" else k for k in kinds]
+
+    @pytest.fixture(params=params)
+    def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BaseStore]:
+        kind = request.param
+        with make_store(kind, store_location(kind, request, tmp_path)) as made:
+            yield made
+
+    return store

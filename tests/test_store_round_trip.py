@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import math
-import shutil
 import string
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from test_checkpoint_redis import store_at
+from servers import store_fixture
 from test_serialization_values import assert_same
 
 from notebook_workflows import Context, ContextSerdeError, StartEvent, StopEvent, Workflow, step
-from notebook_workflows.checkpoint import MemoryStore, SQLiteStore, texts
+from notebook_workflows.checkpoint import MemoryStore, texts
 from notebook_workflows.serialization import INT_DIGITS, MAX_DEPTH
 
 
@@ -51,27 +48,7 @@ class FromStart(Workflow):
         return StopEvent(result="kept")
 
 
-STORES = [
-    "memory",
-    "sqlite",
-    pytest.param(
-        "redis",
-        marks=[
-            pytest.mark.redis,
-            pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server"),
-        ],
-    ),
-]
-
-
-@pytest.fixture(params=STORES)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "memory":
-        yield MemoryStore()
-    elif request.param == "sqlite":
-        yield SQLiteStore(tmp_path / "runs.db")
-    else:
-        yield store_at(request.getfixturevalue("redis_server"))
+store = store_fixture("memory", "sqlite", "redis")
 
 
 # -- the oracle -------------------------------------------------------------------------------
