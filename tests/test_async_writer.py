@@ -7,13 +7,13 @@ they lingered; a writer started on a loop takes records put from other threads t
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 import time
 from typing import Any
 
 from durability_flows import Chain, total
+from helpers import until
 
 from notebook_workflows.checkpoint import MemoryStore, Record
 from notebook_workflows.checkpoint.writer import LINGER, Writer
@@ -63,9 +63,8 @@ async def test_records_wait_for_the_loop_to_find_them_due_not_for_the_thread() -
         writer.put(record(1))
         time.sleep(20 * LINGER)  # the loop is busy: the record lingers, however long
         assert store.threads == {} and writer.waiting == 1
-        deadline = time.monotonic() + 5
-        while writer.waiting and time.monotonic() < deadline:
-            await asyncio.sleep(LINGER)  # the loop waits: its timer finds the record due
+        # the loop waits: its timer finds the record due
+        await until(lambda: not writer.waiting, what="the record written")
         assert store.threads == {1: "checkpoint-writer w"}  # and the thread wrote it
     finally:
         writer.close()
@@ -79,9 +78,7 @@ async def test_a_record_put_from_another_thread_is_written_once_due() -> None:
         putter = threading.Thread(target=writer.put, args=(record(1),))
         putter.start()
         putter.join(5)
-        deadline = time.monotonic() + 5
-        while writer.waiting and time.monotonic() < deadline:
-            await asyncio.sleep(LINGER)
+        await until(lambda: not writer.waiting, what="the record written")
         assert store.threads == {1: "checkpoint-writer w"}
     finally:
         writer.close()

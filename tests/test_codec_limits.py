@@ -192,12 +192,17 @@ def test_the_limit_leaves_room_for_a_snapshot_around_the_value() -> None:
     assert parse_json(to_json(snapshot_like)) == snapshot_like
 
 
+# Refusing takes milliseconds here, walking the whole value would take minutes: the bound is
+# generous so that a loaded machine does not fail it, and still tells the two apart.
+AT_ONCE = 5.0
+
+
 def test_a_40000_deep_list_is_refused_at_once_not_after_minutes() -> None:
     value = nested(40_000)
     start = time.perf_counter()
     with pytest.raises(ContextSerdeError, match="nested too deeply"):
         encode({"deep": value}, "cfg")
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < AT_ONCE
 
 
 def test_a_100000_deep_value_is_refused_at_once_when_loading() -> None:
@@ -205,7 +210,7 @@ def test_a_100000_deep_value_is_refused_at_once_when_loading() -> None:
     start = time.perf_counter()
     with pytest.raises(ContextSerdeError, match=r"^cannot load store: it is nested too deeply"):
         decode(data, "store")
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < AT_ONCE
 
 
 async def test_from_dict_refuses_a_100000_deep_store_value_at_once() -> None:
@@ -216,7 +221,7 @@ async def test_from_dict_refuses_a_100000_deep_store_value_at_once() -> None:
     start = time.perf_counter()
     with pytest.raises(ContextSerdeError, match=r"^cannot load store\.deep: it is nested too"):
         Context.from_dict(Pipeline(), data)
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < AT_ONCE
 
 
 def test_a_value_that_contains_itself_is_still_named_as_such() -> None:
