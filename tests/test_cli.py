@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from ckpt_flows import Counter
 
+from notebook_workflows import Context, Event, StartEvent, StopEvent, Workflow, step
 from notebook_workflows.__main__ import main
 from notebook_workflows.checkpoint import SQLiteStore
 
@@ -97,7 +98,8 @@ def test_the_module_runs_from_the_shell(db: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert done.returncode == 1 and "no checkpoint store at '.notebook_workflows" in done.stderr
+    default = db.parent / ".notebook_workflows" / "runs.db"
+    assert done.returncode == 1 and f"no checkpoint store at {default} (the default" in done.stderr
     done = subprocess.run(
         [sys.executable, "-m", "notebook_workflows", "runs", "--db", str(db), "list"],
         env=env,
@@ -274,3 +276,185 @@ def test_an_unforeseen_failure_is_one_line_too(
     code, out, err = run(capsys, "runs", "--db", str(db), "show", "first")
     assert code == 1 and out == "" and err.count("\n") == 1
     assert err.startswith("error: KeyError: 'queue' (a bug in notebook_workflows")
+
+
+# -- where the store is, and how a person names it ------------------------------------------------
+
+
+def test_store_options_go_after_every_command_too(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "runs", "list", "--store", str(db))
+    assert code == 0 and "first" in out and "broken" in out
+    code, out, _ = run(capsys, "runs", "show", "first", "--store", str(db), "--limit", "1")
+    assert code == 0 and "snapshots (6, the last 1 shown)" in out
+    code, out, _ = run(capsys, "runs", "show", "--db", str(db), "first")
+    assert code == 0 and "status    done, 4 steps done" in out
+    code, out, _ = run(capsys, "runs", "delete", "broken", "--store", f"sqlite:///{db}")
+    assert code == 0 and "deleted run 'broken'" in out
+    assert [r.run_id for r in SQLiteStore(db).runs()] == ["first"]
+
+
+def test_options_given_before_a_command_are_not_reset_by_it() -> None:
+    from notebook_workflows.__main__ import _parser as parser
+
+    args = parser().parse_args(["runs", "--store", "a.db", "--prefix", "p", "list"])
+    assert (args.store, args.prefix) == ("a.db", "p")
+    args = parser().parse_args(["runs", "--prefix", "p", "show", "R", "--redis", "redis://h"])
+    assert (args.redis, args.prefix, args.store) == ("redis://h", "p", None)
+
+
+def test_a_store_named_twice_is_one_line(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "runs", "--db", str(db), "list", "--store", str(db))
+    assert code == 1 and out == ""
+    assert err == "error: --store and --db both name a store: give one\n"
+
+
+@pytest.mark.parametrize("command", ["list", "show", "delete"])
+def test_every_command_help_lists_its_options(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit:
+        main(["runs", command, "--help"])
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    options = ["--store WHERE", "--db PATH", "--redis URL", "--prefix PREFIX"]
+    options += {"list": [], "show": ["--limit N", "RUN"], "delete": ["RUN"]}[command]
+    for option in options:
+        # the option and its one-line description, on one line
+        [line] = [line for line in out.splitlines() if line.strip().startswith(option + " ")]
+        assert len(line.split(option, 1)[1].strip()) > 10, line
+    assert "default: .notebook_workflows/runs.db under the working directory" in out
+
+
+def test_runs_without_a_command_shows_its_commands_and_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, "runs")
+    assert code == 2
+    assert "list" in out and "show" in out and "delete" in out and "--store WHERE" in out
+    assert "runs list --store notebooks/.notebook_workflows/runs.db" in out  # an example
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project's root as a person leaves it: a notebook in notebooks/ made its store there
+    (SQLiteStore() in the kernel's working directory); the command runs from the root."""
+    with SQLiteStore(tmp_path / "notebooks" / ".notebook_workflows" / "runs.db") as store:
+        Counter().run_sync(checkpoint=store, n=1, run_id="from-a-notebook")
+    (tmp_path / "notebooks" / ".notebook_workflows" / "other.db").touch()
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_no_store_says_where_it_looked_the_stores_nearby_and_how_to_name_one(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "runs", "show", "from-a-notebook")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    default = project / ".notebook_workflows" / "runs.db"
+    assert err.startswith(
+        f"error: there is no checkpoint store at {default} (the default: "
+        f".notebook_workflows/runs.db under the working directory, {project}); "
+    )
+    assert "; stores nearby: notebooks/.notebook_workflows/ holds runs.db, other.db; " in err
+    suggestion = "python -m notebook_workflows runs show from-a-notebook --store "
+    suggestion += "notebooks/.notebook_workflows/runs.db"
+    assert f"; try: {suggestion}; " in err
+    assert err.endswith(
+        "; or name a store with --store PATH (a SQLite file), --store redis://HOST:6379/0 or "
+        "--store postgresql://USER@HOST/DB\n"
+    )
+    code, out, _ = run(capsys, *suggestion.split()[3:])  # what it says to try works
+    assert code == 0 and "run       from-a-notebook" in out
+
+
+def test_a_missing_store_named_by_a_person_is_said_as_an_absolute_path(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "runs", "list", "--store", "notebooks/runs.db")
+    assert code == 1 and err.count("\n") == 1
+    missing = project / "notebooks" / "runs.db"
+    assert f"there is no checkpoint store at {missing} (the working directory is {project})" in err
+    assert "stores nearby: notebooks/.notebook_workflows/" in err
+    code, _, err = run(capsys, "runs", "list", "--store", "notebooks/.notebook_workflows")
+    assert code == 1 and err.count("\n") == 1
+    assert f"{project / 'notebooks' / '.notebook_workflows'} is a folder, not a checkpoint" in err
+    assert "runs list --store notebooks/.notebook_workflows/runs.db" in err
+    assert not missing.exists()  # looking never creates a store
+
+
+def test_no_store_anywhere_near_says_so_and_how_to_name_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "notebook_workflows", "runs", "list"],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and done.stdout == "" and done.stderr.count("\n") == 1
+    assert f"no .notebook_workflows/*.db file in, under or just above {tmp_path}" in done.stderr
+    assert "name a store with --store PATH (a SQLite file), --store redis://" in done.stderr
+
+
+# -- reruns and forks -----------------------------------------------------------------------------
+
+
+class Loaded(Event):
+    text: str
+
+
+class Wordy(Workflow):
+    @step
+    async def load(self, ctx: Context, ev: StartEvent) -> Loaded:
+        await ctx.store.set("source", ev.text)
+        return Loaded(text=ev.text)
+
+    @step(replay=False)
+    async def report(self, ctx: Context, ev: Loaded) -> StopEvent:
+        return StopEvent(result=len(ev.text.split()))
+
+
+@pytest.fixture
+def reruns(db: Path) -> dict[str, str]:
+    """In ``db``: run "words", a rerun of it (``load`` replayed, ``report`` ran) and a fork of
+    it at its snapshot 1."""
+
+    async def runs() -> dict[str, str]:
+        with SQLiteStore(db) as store:
+            await Wordy().run(checkpoint=store, text="a b c", run_id="words")
+            rerun = Wordy().rerun("words", store=store)
+            await rerun
+            fork = Wordy().resume("words", store=store, at=1)
+            await fork
+            return {"rerun": rerun.run_id, "fork": fork.run_id}
+
+    import asyncio
+
+    return asyncio.run(runs())
+
+
+def test_list_says_which_runs_are_reruns_and_which_forks(
+    db: Path, reruns: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "runs", "--store", str(db), "list")
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines()[2:]}
+    assert rows[reruns["rerun"]].endswith("rerun of words: 1 replayed, 1 ran")
+    assert rows[reruns["fork"]].endswith("fork of words at #1")
+    assert len(rows["words"].split()) == 7  # run ... updated (a date and a time): no parent
+
+
+def test_show_describes_a_rerun_as_a_rerun(
+    db: Path, reruns: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "runs", "--store", str(db), "show", reruns["rerun"])
+    assert code == 0 and "forked" not in out
+    assert "rerun     of words: 1 call replayed, 1 ran\n" in out
+    assert "  ran     report (1 call): it is marked @step(replay=False)\n" in out
+    assert "rerun started" in out and "step report (+1 replayed)" in out
+    code, out, _ = run(capsys, "runs", "--store", str(db), "show", reruns["fork"])
+    assert code == 0 and "forked    from words at snapshot 1" in out and "rerun" not in out
