@@ -59,7 +59,7 @@ def test_the_password_is_never_shown_and_a_missing_server_is_named(tmp_path: obj
     with pytest.raises(SnapshotError) as caught:
         store.runs()
     message = str(caught.value)
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 10  # refused at once; generous beside the 2 s timeout
     assert "s3cret" not in message.replace(repr(store), "")
     # refused, not "did not answer": nothing listens there
     server = f"the PostgreSQL server at 127.0.0.1:{port}/db"

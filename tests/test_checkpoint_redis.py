@@ -77,7 +77,7 @@ def test_a_missing_server_is_named_in_the_error(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(SnapshotError, match=rf"RedisStore\('{server.url}'.* could not list"):
         store.runs()
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 10  # refused at once; generous beside the 2 s timeout
 
 
 async def run_while_frozen(server: RedisServer, handler: Any, freeze: float) -> float:
