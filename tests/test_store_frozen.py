@@ -140,3 +140,59 @@ async def test_a_frozen_store_never_blocks_the_event_loop(
         lag = await worst_lag(handler, freeze, stack.close)
         assert lag < 0.1, f"the loop was blocked {lag:.3f} s with {kind} frozen {FROZEN} s"
         assert handler.done()
+
+
+KERNEL_CELL = """
+import asyncio
+from notebook_workflows import Event, StartEvent, StopEvent, Workflow, step
+from notebook_workflows.checkpoint import SQLiteStore
+
+class Beat(Event):
+    n: int
+
+class Beating(Workflow):
+    @step
+    async def begin(self, ev: StartEvent) -> Beat:
+        return Beat(n=0)
+
+    @step
+    async def beat(self, ev: Beat) -> Beat | StopEvent:
+        with open({log!r}, "a") as f:
+            f.write(f"{{ev.n}}\\n")
+        await asyncio.sleep(0.02)
+        return StopEvent(result=ev.n) if ev.n >= 2000 else Beat(n=ev.n + 1)
+
+beating = Beating().run(checkpoint=SQLiteStore({db!r}), run_id="beating")
+"""
+
+
+@pytest.mark.kernel
+def test_a_kernel_interrupt_stops_a_cell_whose_store_is_locked(tmp_path: Path) -> None:
+    """Another process holds the SQLite file's write lock (the store's timeout is 30 s): an
+    interrupt still ends the cell at once, since the run's writes wait off the loop."""
+    from helpers import wait_until
+    from kernel_helpers import Kernel
+
+    log, db = tmp_path / "beats.txt", tmp_path / "runs.db"
+    kernel = Kernel(tmp_path)
+    try:
+        kernel.check(KERNEL_CELL.format(log=str(log), db=str(db)))
+        msg_id = kernel.submit("await beating")
+        wait_until(lambda: log.exists() and len(log.read_text().splitlines()) >= 5, what="beats")
+        lock = sqlite3.connect(db, isolation_level=None, timeout=30)
+        lock.execute("BEGIN EXCLUSIVE")  # the run's next checkpoint waits for this lock
+        try:
+            beats = len(log.read_text().splitlines())
+            # the next step's record waits for the lock, and the run for it (no new beats)
+            wait_until(lambda: len(log.read_text().splitlines()) >= beats + 1, what="a beat")
+            started = time.monotonic()
+            kernel.interrupt()
+            result = kernel.collect(msg_id, timeout=25)
+            stopped_in = time.monotonic() - started
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        assert result.error is not None  # the cell was interrupted ...
+        assert stopped_in < 5, stopped_in  # ... at once, not after the store's 30 s timeout
+    finally:
+        kernel.shutdown()
