@@ -48,9 +48,6 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..errors import SnapshotError
 
-if TYPE_CHECKING:
-    from .base import BaseStore
-
 __all__ = [
     "DEFAULT_TTL",
     "Lease",
@@ -324,7 +321,7 @@ class LeaseKeeper:
 
     def __init__(
         self,
-        store: BaseStore,
+        store: LeaseStore,
         run_id: str,
         owner: Owner,
         ttl: float | None = None,
@@ -421,7 +418,8 @@ class LeaseKeeper:
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join()
-        if release and self.lost is None and not self.store.closed:
+        # a LeaseStore of one's own need not have BaseStore's ``closed``
+        if release and self.lost is None and not getattr(self.store, "closed", False):
             with contextlib.suppress(SnapshotError):  # an expired lease frees itself anyway
                 self.store.release_lease(self.run_id, self.owner)
 
