@@ -27,7 +27,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -80,7 +80,7 @@ class _Portal:
             call.future.cancel()
 
 
-class _Call:
+class _Call(Generic[T]):
     """A coroutine running on the portal, as seen from the calling thread."""
 
     def __init__(self) -> None:
@@ -91,7 +91,7 @@ class _Call:
         if task.cancelled():
             self.future.set_exception(asyncio.CancelledError())
         elif task.exception() is not None:
-            self.future.set_exception(task.exception())  # type: ignore[arg-type]
+            self.future.set_exception(task.exception())
         else:
             self.future.set_result(task.result())
 
@@ -145,7 +145,7 @@ def enable_nested_asyncio() -> None:
         import nest_asyncio2 as nest
     except ImportError:
         try:
-            import nest_asyncio as nest  # type: ignore[no-redef]
+            import nest_asyncio as nest
         except ImportError:
             raise ImportError(
                 "enable_nested_asyncio() needs nest-asyncio2: "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -54,7 +54,8 @@ class Context(Generic[StateT]):
         specs = type(workflow)._step_specs()
         self._specs = specs
         state_type = type(workflow)._state_type()
-        self.store: Store[StateT] = Store(state_type)
+        # the steps' Context[...] names the type, which this Context[StateT] cannot see
+        self.store: Store[StateT] = Store(cast("type[StateT] | None", state_type))
         self._state = RunState(specs, run_id, type(workflow).__name__)
         self._driver: Driver | None = None
 
@@ -84,6 +85,7 @@ class Context(Generic[StateT]):
         await."""
         view = object.__new__(type(self))
         view.__dict__.update(self.__dict__)
+        # a sync step's store has the same methods, as plain calls: not a Store subclass
         view.store = ThreadStore(self.store, loop)  # type: ignore[assignment]
         return view
 

@@ -145,6 +145,7 @@ class StartEvent(Event):
 
     def __getattr__(self, name: str) -> Any:
         try:
+            # (pydantic defines BaseModel.__getattr__ only outside type checking)
             return super().__getattr__(name)  # type: ignore[misc]
         except AttributeError:
             if name.startswith("_"):

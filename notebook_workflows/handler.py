@@ -400,4 +400,4 @@ def _add_note(error: BaseException, note: str) -> None:
     if hasattr(error, "add_note"):
         error.add_note(note)
     else:  # pragma: no cover - Python 3.10
-        error.__notes__ = [*notes, note]  # type: ignore[attr-defined]
+        error.__notes__ = [*notes, note]

@@ -313,6 +313,8 @@ class Listener(abc.ABC):
 
 
 class DaskListener(Listener):
+    line: DaskLine
+
     def __init__(
         self,
         client: Any,
@@ -364,6 +366,8 @@ class DaskListener(Listener):
 
 
 class PipeListener(Listener):
+    line: PipeLine
+
     def __init__(self, loop: asyncio.AbstractEventLoop, keep: Keep, held: Held) -> None:
         from multiprocessing.connection import Listener as Socket
 

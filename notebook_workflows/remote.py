@@ -95,7 +95,7 @@ def _pickler_type() -> type[pickle.Pickler]:
         import cloudpickle
     except ImportError:  # pragma: no cover - installed with dask
         return pickle.Pickler
-    return cloudpickle.Pickler  # type: ignore[no-any-return]
+    return cloudpickle.Pickler
 
 
 class _Pickler:

@@ -241,7 +241,7 @@ def _dependencies(
     if isinstance(factory, functools.partial):
         target = factory.func
     elif isinstance(factory, type):
-        target = factory.__init__
+        target = target.__init__  # (target is the class, typed Any: mypy refuses cls.__init__)
     elif not (inspect.isfunction(factory) or inspect.ismethod(factory)):
         target = type(factory).__call__  # a callable object: its __call__ has the hints
     try:

@@ -44,7 +44,7 @@ class _Wait:
         if other == 0:  # sum() starts from 0
             return self
         if callable(other):
-            return wait_combine(other, self)  # type: ignore[arg-type]
+            return wait_combine(other, self)
         return NotImplemented
 
 

@@ -370,6 +370,7 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
     if type(status) is not str or status not in _STATUSES:
         raise ContextSerdeError(f"unknown run status {_shown(status)} in the snapshot")
 
+    ev_in: Callable[[Any, str], Event]
     if serializer == "pickle":
 
         def ev_in(d: Any, path: str) -> Event:
@@ -497,6 +498,7 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
         state.questions.append(ev_in(item, f"questions[{i}]"))
     stop = data.get("stop")
     if stop is not None:
+        # a StopEvent in any snapshot a run wrote (the stop is not checked to be one)
         state.stop = ev_in(stop, "stop")  # type: ignore[assignment]
 
     counters = data.get("counters") or {}
@@ -535,7 +537,7 @@ def restore_into(ctx: Context[Any], data: Any, *, allow_pickle: bool = False) ->
         fields = start.get("fields") if isinstance(start, Mapping) else None
         if not (
             isinstance(fields, Mapping)
-            and isinstance(start.get("type"), str)  # type: ignore[union-attr]
+            and isinstance(start.get("type"), str)
             and all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items())
         ):
             raise ContextSerdeError(

@@ -15,7 +15,7 @@ __all__ = ["build_start_event", "check_same_start"]
 
 def build_start_event(
     start_type: type[StartEvent], given: StartEvent | None, fields: dict[str, Any]
-) -> Event:
+) -> StartEvent:
     """``start_event`` as given, or a ``start_type`` made of ``fields`` (not both)."""
     if given is not None:
         if fields:

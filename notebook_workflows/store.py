@@ -336,9 +336,9 @@ class Store(Generic[StateT]):
             )
         model = self._model
         if model is None:
-            model = self.state  # type: ignore[assignment]
+            model = state_type.model_validate(self.to_dict())  # what self.state reads
         # Validate the one field on a shallow copy: a refused value leaves the model as it was.
-        changed = model.model_copy()  # type: ignore[union-attr]
+        changed = model.model_copy()
         state_type.__pydantic_validator__.validate_assignment(changed, name, value)
         value = getattr(changed, name)
         encoded = encode(value, path=name)
@@ -756,13 +756,14 @@ class InMemoryStateStore(Store[StateT]):
     the same ``Store``, started from ``initial_state``, a ``DictState`` (untyped) or a model of
     your own (typed)."""
 
-    def __init__(self, initial_state: BaseModel | None = None) -> None:
-        typed = initial_state is not None and not isinstance(initial_state, DictState)
-        super().__init__(type(initial_state) if typed else None)
-        if typed:
+    def __init__(self, initial_state: StateT | None = None) -> None:
+        if initial_state is None or isinstance(initial_state, DictState):
+            super().__init__(None)
+            if initial_state is not None:
+                self._replace_state(dict(initial_state.model_extra or {}))
+        else:
+            super().__init__(type(initial_state))
             self._replace_state(initial_state)
-        elif initial_state is not None:
-            self._replace_state(dict(initial_state.model_extra or {}))
 
 
 StateStore = Store  # the peer's name for the store's interface

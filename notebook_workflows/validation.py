@@ -8,7 +8,14 @@ step and the event type.
 
 from __future__ import annotations
 
-from .events import HumanResponseEvent, InputRequiredEvent, StartEvent, StepFailedEvent, StopEvent
+from .events import (
+    Event,
+    HumanResponseEvent,
+    InputRequiredEvent,
+    StartEvent,
+    StepFailedEvent,
+    StopEvent,
+)
 from .step import StepSpec
 
 __all__ = ["CHECK_OF", "graph_problems"]
@@ -69,7 +76,7 @@ def island_problems(specs: dict[str, StepSpec]) -> list[str]:
     """Steps that can never run although some step produces what they accept: every producer
     is itself cut off from the start (a loop of steps feeding each other, an island). Read by
     following events from the ``StartEvent``, the human's answers and failures."""
-    reached = {
+    reached: set[type[Event]] = {
         t
         for s in specs.values()
         for t in s.accepts

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import inspect
 import os
 import re
@@ -24,7 +25,6 @@ from .context import Context
 from .decorators import catch_error_options
 from .errors import ContextStateError, WorkflowRuntimeError, WorkflowValidationError
 from .events import (
-    Event,
     HumanResponseEvent,
     InputRequiredEvent,
     StartEvent,
@@ -88,6 +88,7 @@ class Workflow(metaclass=WorkflowMeta):
     _nw_specs: ClassVar[dict[str, StepSpec] | None] = None
     _nw_localns: ClassVar[dict[str, Any] | None] = None
     _nw_problems: ClassVar[list[str] | None] = None
+    _nw_added: ClassVar[dict[str, Any]]  # set on each subclass: the steps added to it
 
     def __init__(
         self,
@@ -287,7 +288,7 @@ class Workflow(metaclass=WorkflowMeta):
         cls._nw_problems = problems
         return problems
 
-    skip_graph_checks = frozenset()  # frozenset[str]; not annotated, as above
+    skip_graph_checks = frozenset[str]()  # not annotated, as above
 
     def validate(
         self, *, validate_resource_configs: bool = True, validate_resources: bool = False
@@ -339,7 +340,7 @@ class Workflow(metaclass=WorkflowMeta):
                     if configs and isinstance(resource, ResourceConfig):
                         resource._read()
                     elif factories and not isinstance(resource, ResourceConfig):
-                        run_blocking(lambda r=resource: ResourceCache().get(r))
+                        run_blocking(functools.partial(ResourceCache().get, resource))
                 except Exception as error:
                     problems.append(f"step {name!r}, resource {param!r}: {error}")
         return problems
@@ -457,7 +458,7 @@ class Workflow(metaclass=WorkflowMeta):
         name = type(self).__name__
         fresh = state.status == "new"
         state = RunState(ctx._specs, (fresh and state.run_id) or None, name)
-        state.start_event = event  # type: ignore[assignment]
+        state.start_event = event
         state.replay = replay
         routing.route(state, event)
         return self._launch(
@@ -633,7 +634,7 @@ class Workflow(metaclass=WorkflowMeta):
 
     # -- resources and display ------------------------------------------------------------------
 
-    def _start_event(self, given: StartEvent | None, fields: dict[str, Any]) -> Event:
+    def _start_event(self, given: StartEvent | None, fields: dict[str, Any]) -> StartEvent:
         return build_start_event(type(self)._start_event_type(), given, fields)
 
     def _nw_resource_cache(self) -> ResourceCache:

@@ -41,7 +41,7 @@ def apply_store_edits(ctx: Context[Any], edits: Mapping[str, Any]) -> list[dict[
     return record
 
 
-def edits_of(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+def edits_of(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The ``"edits"`` record of snapshot ``data`` (``[]`` when it has none), the entries that
     have the documented shape; for displays, so a damaged entry is left out, not raised."""
     edits = data.get("edits")

@@ -26,6 +26,7 @@ Design decisions:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..codec import RawJSON, gc_paused, parse_raw
@@ -147,7 +148,7 @@ class Snapshot:
         return str(self._raw_context().get("workflow", ""))
 
     @property
-    def edits(self) -> list[dict[str, Any]]:
+    def edits(self) -> list[Mapping[str, Any]]:
         """The store edits a fork started with, on the fork's first snapshot (``[]`` on any
         other): ``{"key": ..., "value": ..., "was": ...}`` each, values as tagged JSON (see
         ``snapshot``; ``was`` is missing for a key that was new)."""

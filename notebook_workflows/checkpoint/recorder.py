@@ -237,7 +237,8 @@ class Recorder:
             # lost with the store that failed the run) blocks nobody here.
             held = exc.lease
             mine = held is not None and held.owner.pid == os.getpid()
-            if not mine or held.owner.host != owner.host or self.run_id in _DRIVEN:
+            # (held is not None when mine: mypy does not follow the bool)
+            if not mine or held.owner.host != owner.host or self.run_id in _DRIVEN:  # type: ignore[union-attr]
                 raise
             self.store.acquire_lease(self.run_id, owner, force=True)
         _DRIVEN.add(self.run_id)
@@ -329,6 +330,7 @@ class Recorder:
             return
         left = self.last_at + LINGER - time.monotonic()
         if left > 0:
+            # (_idle is only armed with a loop: see step_completed)
             self.timer = self._loop.call_later(left, self._idle, ctx)  # type: ignore[union-attr]
             return
         try:
@@ -341,12 +343,13 @@ class Recorder:
         """Steps whose record the writer's thread has not written yet."""
         queue = self.unwritten
         if queue:
+            # (records are queued only while the writer is there)
             written = self.writer.written  # type: ignore[union-attr]
             while queue and queue[0][0] <= written:
                 self.unwritten_steps -= queue.popleft()[1]
         return self.unwritten_steps
 
-    def step_replayed(self, ctx: Context[Any], step: str | None) -> None:
+    def step_replayed(self, ctx: Context[Any], step: str | None) -> Written:
         """A rerun replayed a step (``Workflow.rerun``). Replayed calls are written
         ``REPLAY_BATCH`` at a time, with the reason ``"replay"``, or with the next record of
         any other kind, whichever comes first; each record's ``done`` list says which calls

@@ -307,7 +307,7 @@ class RedisStore(BaseStore):
             for seq, header, body in zip(seqs, headers, bodies, strict=True):
                 if header is None or body is None:
                     continue  # pruned
-                records.append(Record(run_id, seq, *json.loads(header), body.decode()))
+                records.append(Record._make((run_id, seq, *json.loads(header), body.decode())))
         return records
 
     def _base_before(self, run_id: str, seq: int) -> int | None:
@@ -359,7 +359,7 @@ class RedisStore(BaseStore):
                 value = json.dumps(new.to_json())
                 ttl_ms = max(1, math.ceil((new.expires_at - time.time()) * 1000))
             if self._swap_script(keys=[key], args=[raw, value, ttl_ms]) == 1:
-                return new  # type: ignore[return-value]
+                return new
         raise SnapshotError(f"{self!r}: the lease of run {run_id!r} kept changing; try again")
 
 

@@ -96,7 +96,7 @@ def _with_raw(record: dict[str, Any], part: str, values: dict[str, Any]) -> str:
 def parse_record(text: str | bytes, where: str) -> Any:
     """The data of a record's ``text``, its listed store values as ``RawJSON`` read from
     ``where``; ``ValueError`` if the text is not JSON or its layout does not hold."""
-    if type(text) is bytes:
+    if isinstance(text, bytes):
         text = text.decode()
     if not text.startswith(_HEAD):
         return from_json(text, allow_inf_nan=False)
@@ -112,7 +112,7 @@ def parse_record(text: str | bytes, where: str) -> Any:
     ):
         raise ValueError("its list of raw store values does not match its text")
     pieces = ["{"]
-    raws = []
+    raws: list[str | None] = []  # None once a value took it
     last = body
     for i in range(0, len(offsets), 2):
         start, stop = body + offsets[i], body + offsets[i + 1]
@@ -130,9 +130,10 @@ def parse_record(text: str | bytes, where: str) -> Any:
             for key, v in values.items():
                 if type(v) is dict and len(v) == 1 and "$raw" in v:
                     i = v["$raw"]
-                    if type(i) is not int or not 0 <= i < len(raws) or raws[i] is None:
+                    raw = raws[i] if type(i) is int and 0 <= i < len(raws) else None
+                    if raw is None:
                         raise ValueError("its list of raw store values does not match its text")
-                    values[key] = RawJSON(raws[i], where)
+                    values[key] = RawJSON(raw, where)
                     raws[i] = None
                     found += 1
     if found != len(raws):

@@ -119,7 +119,8 @@ class Writer:
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None  # the loop's thread, if started on a loop
-        self._timer: asyncio.TimerHandle | None = None  # the loop's check that records are due
+        # the loop's check that records are due (a Handle while it is being armed: _arm)
+        self._timer: asyncio.Handle | None = None
         self._due = False  # the loop found the queued records due: the thread writes them
         self._thread: threading.Thread | None = None
         self._waiters: list[tuple[int, concurrent.futures.Future[None]]] = []  # ``wait_for``
@@ -221,6 +222,7 @@ class Writer:
 
     def _arm_later(self, delay: float) -> None:
         with self._lock:
+            # (only _arm schedules this, through the loop it has)
             self._timer = self._loop.call_later(delay, self._check_due)  # type: ignore[union-attr]
 
     def _check_due(self) -> None:

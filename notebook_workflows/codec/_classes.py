@@ -37,7 +37,9 @@ T = TypeVar("T", bound=type)
 # The slot descriptors behind `module.__dict__`, `cls.__dict__` and `cls.__mro__`: reading
 # through them cannot be intercepted by a module's __getattr__ or a metaclass, so looking a
 # name up runs no code of whatever the name designates.
-_module_dict = types.ModuleType.__dict__["__dict__"].__get__
+# (vars(ModuleType) is ModuleType.__dict__, the mapping; type checkers read the latter as the
+# instance property.)
+_module_dict: Callable[[Any], dict[str, Any]] = vars(types.ModuleType)["__dict__"].__get__
 _class_dict = type.__dict__["__dict__"].__get__
 _class_mro = type.__dict__["__mro__"].__get__
 

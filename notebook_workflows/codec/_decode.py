@@ -113,13 +113,13 @@ _PLAIN_NAN = 'NaN and infinities are not JSON; they are written as {"$float": "n
 def _decode_dict(
     v: dict,
     d: int,
-    type=type,
-    str=str,
-    int=int,
-    bool=bool,
-    float=float,
-    dict=dict,
-    list=list,
+    type: type[type] = type,
+    str: type[str] = str,
+    int: type[int] = int,
+    bool: type[bool] = bool,
+    float: type[float] = float,
+    dict: type[dict[Any, Any]] = dict,
+    list: type[list[Any]] = list,
 ) -> Any:
     if d >= MAX_DEPTH:
         raise Malformed(v, "", too_deep=True)
@@ -191,7 +191,7 @@ def _decode_odd_dict(v: dict, d: int) -> Any:
     return _decode_fields(v, v, d + 1)
 
 
-def _decode_list(v: list, d: int, type=type) -> list:
+def _decode_list(v: list, d: int, type: type[type] = type) -> list:
     if d >= MAX_DEPTH:
         raise Malformed(v, "", too_deep=True)
     d += 1

@@ -127,13 +127,13 @@ def _encode_any(v: Any, d: int) -> Any:
 def _encode_dict(
     v: dict,
     d: int,
-    type=type,
-    str=str,
-    int=int,
-    bool=bool,
-    float=float,
-    dict=dict,
-    list=list,
+    type: type[type] = type,
+    str: type[str] = str,
+    int: type[int] = int,
+    bool: type[bool] = bool,
+    float: type[float] = float,
+    dict: type[dict[Any, Any]] = dict,
+    list: type[list[Any]] = list,
 ) -> Any:
     if d >= MAX_DEPTH:
         raise Refused(v, "", too_deep=True)
@@ -195,7 +195,15 @@ def _encode_dict(
     return _encode_odd_dict(v, d - 1)
 
 
-def all_plain(v: Any, big: int, type=type, str=str, int=int, bool=bool, float=float) -> bool:
+def all_plain(
+    v: Any,
+    big: int,
+    type: type[type] = type,
+    str: type[str] = str,
+    int: type[int] = int,
+    bool: type[bool] = bool,
+    float: type[float] = float,
+) -> bool:
     """Every item of ``v`` is written as it is: ASCII text, an int between ``-big`` and
     ``big``, a finite float, a bool or None (the common short list, copied as a whole)."""
     for x in v:
@@ -215,7 +223,7 @@ def all_plain(v: Any, big: int, type=type, str=str, int=int, bool=bool, float=fl
     return True
 
 
-def _encode_list(v: Any, d: int, type=type) -> list:
+def _encode_list(v: Any, d: int, type: type[type] = type) -> list:
     # Works for any sequence (tuples too). Short all-primitive lists are the common case: check,
     # then copy in C, which beats a comprehension's own set-up cost.
     if d >= MAX_DEPTH:
@@ -233,7 +241,7 @@ def _encode_list(v: Any, d: int, type=type) -> list:
 def _encode_fields(fields: dict, d: int, container: Any) -> dict:
     """Name -> encoded value, names taken as they are; errors name ``container.<name>``."""
     out = dict(fields)
-    name = None
+    name: Any = None
     try:
         for name, x in fields.items():
             t = type(x)

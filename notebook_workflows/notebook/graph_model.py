@@ -345,8 +345,8 @@ def model_of_snapshot(
     short = [n.rpartition(":")[2].rsplit(".", 1)[-1] for n in ordered]
     nodes: list[_Node] = []
     for name, title in zip(ordered, short, strict=True):
-        notes = (name.partition(":")[0],) if short.count(title) > 1 else ()
-        nodes.append(_Node(f"event:{name}", kinds[name], title, notes))
+        module = (name.partition(":")[0],) if short.count(title) > 1 else ()
+        nodes.append(_Node(f"event:{name}", kinds[name], title, module))
     touched: set[str] = set()
     steps: list[_Node] = []
     edges: list[_Edge] = []

@@ -72,16 +72,16 @@ class Timeline:
                 self.dropped += cut
                 del self.spans[:cut]
         elif name in ("StepFinished", "StepFailed"):
-            span = self._open.pop(key, None)
-            if span is None:  # its start was not followed: draw it from its duration
-                span = Span(record.step, record.at - record.duration, None, "running", label)
-                self.spans.append(span)
-            span.end = record.at
+            ended = self._open.pop(key, None)
+            if ended is None:  # its start was not followed: draw it from its duration
+                ended = Span(record.step, record.at - record.duration, None, "running", label)
+                self.spans.append(ended)
+            ended.end = record.at
             if name == "StepFinished":
-                span.state = "done"
+                ended.state = "done"
                 self.finished += 1
             else:
-                span.state = "retried" if record.will_retry else "failed"
+                ended.state = "retried" if record.will_retry else "failed"
         else:
             return
         self.version += 1

@@ -13,15 +13,16 @@ import concurrent.futures
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import WorkflowRuntimeError, WorkflowTimeoutError
 from ..events import Event
 from . import commands as C
 from . import transitions as T
 from .reducer import reduce
-from .state import Invocation, Waiter
+from .state import Invocation, RunState, Waiter
 from .unrecorded import keep_unrecorded, once_not_recorded, once_refused
 from .view import current_invocation_var
 
@@ -33,6 +34,24 @@ _new = tuple.__new__  # makes a transition on the hot path without NamedTuple's 
 
 class DriverCalls:
     """The run's door for its handler and context (mixed into ``Driver``)."""
+
+    if TYPE_CHECKING:  # what the mixin uses of Driver (driver.py sets and defines these)
+        loop: asyncio.AbstractEventLoop
+        thread: int
+        state: RunState
+        run_id: str
+        checkpoint: Any
+        listeners: list[Callable[[Any], None]]
+        end_listeners: list[Callable[[Any], None]]
+        waiter_futures: dict[Waiter, asyncio.Future[Event]]
+        _pending: deque[Any]
+        _step_future: asyncio.Future[Any] | None
+
+        def dispatch(self, transition: Any, *, now: bool = False) -> Any: ...
+        def call(self, transition: Any) -> Any: ...
+        def _report_done(self) -> None: ...
+        def _schedule_drain(self) -> None: ...
+        def _checkpoint_hook(self, command: C.WriteCheckpoint) -> Any: ...
 
     def cancel(self, detail: str = "cancelled", by_user: bool = False) -> None:
         """Stop the run (on the loop's thread)."""
@@ -117,7 +136,7 @@ class DriverCalls:
         self, inv: Invocation, event: Event, expected: Any, buffer: str | None
     ) -> list[Event] | None:
         collect = _new(T.CollectRequested, (inv, event, expected, buffer))
-        return self.call(collect)  # type: ignore[no-any-return]
+        return self.call(collect)
 
     async def wait(self, inv: Invocation, waiter: Waiter, timeout: float | None) -> Event:
         """Suspend ``inv`` until an event satisfies ``waiter`` (``ctx.wait_for_event``)."""
@@ -151,7 +170,7 @@ class DriverCalls:
         try:
             reply = self.dispatch(T.StepRequested(), now=True)
             if reply is not NO_REPLY:
-                return reply  # type: ignore[no-any-return]
+                return reply
             try:
                 settled = await future
             except asyncio.CancelledError:

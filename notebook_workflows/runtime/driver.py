@@ -604,7 +604,7 @@ def _explain(
     if hasattr(error, "add_note"):
         error.add_note(where)
     else:  # pragma: no cover - Python 3.10
-        error.__notes__ = [*(notes or []), where]  # type: ignore[attr-defined]
+        error.__notes__ = [*(notes or []), where]
 
 
 def _run_slots(workflow: Any, limit: int) -> asyncio.Semaphore:

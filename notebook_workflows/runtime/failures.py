@@ -93,7 +93,8 @@ def recover(
     ``StepFailedEvent`` goes to the handler, whose output carries the run on. The event's line
     counts one more recovery by ``handler`` (and so does the run's total)."""
     state.recoveries[handler] = state.recoveries.get(handler, 0) + 1
-    line = dict(state.lineage.pop(inv.seq, None) or {})
+    was = state.lineage.pop(inv.seq, None)
+    line = dict(was or {})
     line[handler] = line.get(handler, 0) + 1
     del state.in_flight[inv.id]
     state.touch(inv)

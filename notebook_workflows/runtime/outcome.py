@@ -33,7 +33,7 @@ def start(state: RunState, inv: Invocation, out: list[Command]) -> None:
 
 
 def start_timer(state: RunState, inv: Invocation, out: list[Command]) -> None:
-    out.append(ScheduleTimer(("step", inv.id, inv.attempt), state.specs[inv.step].timeout))
+    out.append(ScheduleTimer(("step", inv.id, inv.attempt), state.timed[inv.step]))
 
 
 def settle_status(state: RunState, now: float, out: list[Command]) -> None:
@@ -113,10 +113,10 @@ def finish(
     set_status(state, status, now, out, state.detail)
     stepping = state.stepping
     if stepping is not None:
-        inv = state.in_flight.get(stepping[0])
+        stepped = state.in_flight.get(stepping[0])
         state.stepping = None
-        if inv is not None:
-            out.append(Settled(inv, tuple(inv.produced[stepping[1] :])))
+        if stepped is not None:
+            out.append(Settled(stepped, tuple(stepped.produced[stepping[1] :])))
     out.append(FinishRun(status, result, error, failed))
 
 

@@ -110,7 +110,7 @@ def _is_late(state: RunState, inv: Invocation, attempt: int) -> bool:
         or state.status in FINISHED
         or state.in_flight.get(inv.id) is not inv
         or state.failed is inv
-        or (state.retrying and inv.id in state.retrying)
+        or inv.id in state.retrying
     )
 
 

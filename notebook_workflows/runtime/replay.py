@@ -161,8 +161,8 @@ class ReplayTable:
         )
         if calls is not None and not calls:
             del self.calls[(inv.step, key)]
-        if found.__class__ is not str:
-            changed = self._changed_reads(found)  # type: ignore[arg-type]
+        if not isinstance(found, str):
+            changed = self._changed_reads(found)
             if changed:
                 found = f"the store values it read changed ({', '.join(changed)})"
         if journal and found.__class__ is str:
@@ -191,12 +191,12 @@ def divert(state: RunState, started: list[Invocation], out: list[Command]) -> li
         else:
             found = table.take(state, inv)
         if found.__class__ is str:
-            inv.ran_because = found  # type: ignore[assignment]
+            inv.ran_because = found
             if not table.cache_only or state.specs[inv.step].cache:  # for the run's view
-                state.ran_because[inv.step] = found  # type: ignore[assignment]
+                state.ran_because[inv.step] = found
             real.append(inv)
         else:
-            out.append(ReplayStep(inv, found))  # type: ignore[arg-type]
+            out.append(ReplayStep(inv, found))
     return real
 
 

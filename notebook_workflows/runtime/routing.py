@@ -9,7 +9,7 @@ them and turns what they decided into commands.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from ..errors import WorkflowRuntimeError, WorkflowStepDoesNotExistError
 from ..events import Event, HumanResponseEvent, InputRequiredEvent, StopEvent
@@ -62,7 +62,7 @@ def route(
     kind = kind_of(state, typ)
     if kind is STOP:
         if state.stop is None:
-            state.stop = event  # type: ignore[assignment]
+            state.stop = cast(StopEvent, event)  # kind_of found it one
         return NO_WAITERS
     if state.waiters and target is None:
         woken = _wake(state, event, kind)
@@ -250,20 +250,20 @@ def requeue_in_flight(state: RunState) -> None:
     # A waiter belongs to a suspended coroutine, which is gone: the re-run waits (and asks)
     # again, and gets an answer that had already arrived straight back (``waits``).
     for waiter in state.waiters:
-        inv = state.in_flight.get(waiter.invocation)
-        if inv is not None and waiter.resolved is not None:
-            if inv.waits is None:
-                inv.waits = {}
-            inv.waits[waiter.index] = waiter.resolved
-            state.touch(inv)
+        owner = state.in_flight.get(waiter.invocation)
+        if owner is not None and waiter.resolved is not None:
+            if owner.waits is None:
+                owner.waits = {}
+            owner.waits[waiter.index] = waiter.resolved
+            state.touch(owner)
         if waiter.question is not None:
             _forget_question(state, waiter.question)
     for waiter, event in state.answered:
-        inv = state.in_flight.get(waiter.invocation)
-        if inv is not None:
-            if inv.waits is None:
-                inv.waits = {}
-            inv.waits[waiter.index] = event
+        owner = state.in_flight.get(waiter.invocation)
+        if owner is not None:
+            if owner.waits is None:
+                owner.waits = {}
+            owner.waits[waiter.index] = event
     state.answered.clear()
     state.waiters = []
 

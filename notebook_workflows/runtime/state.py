@@ -218,8 +218,9 @@ class RunState:
         for name, spec in specs.items():
             if not spec.catches:
                 named = next((h.name for h in handlers if name in (h.catch_for or ())), None)
-                if named or wildcard:
-                    self.catchers[name] = named or wildcard  # type: ignore[assignment]
+                catcher = named or wildcard
+                if catcher:
+                    self.catchers[name] = catcher
         self.max_recoveries = {h.name: h.max_recoveries for h in handlers}
         self.recoveries: dict[str, int] = {}  # handler -> how many failures it took in all
         # queue seq -> recoveries per handler along the line of events that led to it; a
@@ -234,8 +235,11 @@ class RunState:
         self.subclass_steps = tuple(
             (name, spec.accepts) for name, spec in specs.items() if spec.accept_event_subclasses
         )
-        self.timed = frozenset(name for name, spec in specs.items() if spec.timeout is not None)
-        self.kinds: dict[type[Event], object] = {}  # event type -> its kind (see routing)
+        # step -> its timeout, for the steps that have one
+        self.timed = {
+            name: spec.timeout for name, spec in specs.items() if spec.timeout is not None
+        }
+        self.kinds: dict[type[Event], str] = {}  # event type -> its kind (see routing)
         self.run_id = run_id
         self.status = "new"
         self.start_event: StartEvent | None = None  # what the run started with, recorded

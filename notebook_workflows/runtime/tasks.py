@@ -55,7 +55,7 @@ _cancelling: Callable[[asyncio.Task[Any]], int] = (
 Report = Callable[[Invocation, int, Any, "BaseException | None"], None]
 
 
-class _Carrier(collections.abc.Coroutine):  # type: ignore[type-arg]
+class _Carrier(collections.abc.Coroutine):
     """Python 3.10/3.11, where tasks cannot start eagerly: the coroutine of a task that is
     the current task while steps run eagerly (so ``asyncio.timeout``, ``TaskGroup`` or anyio
     inside a step find a task of their own), and that becomes the task of the first step that
@@ -165,7 +165,8 @@ class StepRunner:
             self.report(inv, attempt, None, exc)
             return
         if _EAGER_TASKS:
-            task = asyncio.Task(coro, loop=self.loop, context=cv, eager_start=True)
+            # eager_start is Python 3.12+, which _EAGER_TASKS checks; mypy reads 3.11's Task
+            task = asyncio.Task(coro, loop=self.loop, context=cv, eager_start=True)  # type: ignore[call-arg]
             if task.done():
                 if task.cancelled():
                     self.report(inv, attempt, None, asyncio.CancelledError())
@@ -214,7 +215,7 @@ class StepRunner:
         carrier, task = self.carrier, self.carrier_task
         if task is None or carrier.state or task.done() or _cancelling(task):
             carrier = self.carrier = _Carrier()
-            task = self.carrier_task = self.loop.create_task(carrier)  # type: ignore[arg-type]
+            task = self.carrier_task = self.loop.create_task(carrier)
         loop = self.loop
         outer = asyncio.current_task(loop)
         if outer is not None:
@@ -273,6 +274,7 @@ class StepRunner:
             if kind is EVENT:
                 value: Any = inv.event
             elif kind is GATHER:
+                # a join's invocation carries a Gathered event (no cast: a step's hot path)
                 value = inv.event.events[name]  # type: ignore[attr-defined]
             elif kind is CONTEXT:
                 value = self.ctx
@@ -360,9 +362,9 @@ class StepRunner:
         driver = self.ctx._driver
         if outcome.error is not None:
             if driver is not None:  # what ctx.once recorded survives the failed attempt
-                for key, encoded in outcome.journal.items():
+                for once_key, encoded in outcome.journal.items():
                     with contextlib.suppress(SnapshotError):  # kept in this process then
-                        await driver.journal(inv, key, encoded)
+                        await driver.journal(inv, once_key, encoded)
             raise outcome.error
         return T.RemoteStepReturned(
             inv,

@@ -123,7 +123,7 @@ class QuestionBox:
             self._send_answer()
 
     def _answer_arrived(self, box: ipywidgets.Text) -> None:
-        if self._enter_pending and box is self.answer and box.value:
+        if self._enter_pending and box.value and box is self.answer:
             self._send_answer()
 
     def _send_answer(self) -> None:

@@ -82,7 +82,7 @@ class OutputBuffer:
         self.outputs: list[dict[str, Any]] = []  # what the monitor shows, merged and bounded
         self._clear_on_next = False
         self.notify = notify
-        self.header = {
+        self.header: dict[str, Any] = {
             "msg_id": uuid.uuid4().hex,
             "msg_type": "execute_request",
             "username": "notebook_workflows",

@@ -383,7 +383,7 @@ class RunMonitor(QuestionBox, SavedPicture, ForkSection):
             if event is self._stream_seen:
                 break
             missed.append(event)
-            if len(missed) >= self._events.entries.maxlen:  # type: ignore[operator]
+            if len(missed) >= self._events.entries.maxlen:
                 break
         for event in reversed(missed):
             self._events.add(Published(event, "", at))

@@ -100,7 +100,11 @@ class SavedPicture:
     _events: Any
     _started: float
     _timeline: Any
-    _outputs: list[dict[str, Any]]
+    if TYPE_CHECKING:  # RunMonitor's read-only property
+
+        @property
+        def _outputs(self) -> list[dict[str, Any]]: ...
+
     _on_loop: Any
     _graph: Any
 
