@@ -67,6 +67,7 @@ STRICT := $(if $(filter 0,$(shell id -u)),1,0)
 test: system-test $(VENV)/.installed-test
 	$(BIN)/ruff check notebook_workflows tests bench
 	$(BIN)/ruff format --check notebook_workflows tests bench
+	$(BIN)/mypy
 	NOTEBOOK_WORKFLOWS_STRICT=$(STRICT) $(BIN)/python -m pytest
 
 # Re-execute every notebook in place, so the outputs saved in them (what GitHub shows, what nbval
@@ -83,10 +84,11 @@ bench: system-test $(VENV)/.installed-bench
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check notebook_workflows tests bench
 	$(BIN)/ruff format --check notebook_workflows tests bench
+	$(BIN)/mypy
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format notebook_workflows tests bench
 	$(BIN)/ruff check --fix notebook_workflows tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
