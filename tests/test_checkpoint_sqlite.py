@@ -94,7 +94,7 @@ async def test_a_run_id_in_use_is_refused_before_anything_runs(tmp_path: Path) -
     await Counter().run(checkpoint=store, n=1, run_id="nightly")
     Counter.ran = []
     with pytest.raises(SnapshotError, match=r"already has a run 'nightly'.*resume\('nightly'\)"):
-        Counter().run(checkpoint=store, n=1, run_id="nightly")
+        await Counter().run(checkpoint=store, n=1, run_id="nightly")
     assert Counter.ran == []
     assert len(store.history("nightly")) == 4
 

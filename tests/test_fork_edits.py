@@ -206,8 +206,8 @@ async def test_a_fork_at_the_runs_end_is_refused_naming_an_earlier_snapshot() ->
             break
     await handler.cancel()
     fork = Greet().fork("greet-2", store_edits={"greeting": "ciao"}, store=store)
-    assert store.run_info(fork.run_id).parent_seq == store.latest("greet-2").seq
     assert await answered(fork, "Gil") == "ciao Gil."
+    assert store.run_info(fork.run_id).parent_seq == store.latest("greet-2").seq
 
 
 def test_fork_needs_a_running_loop() -> None:

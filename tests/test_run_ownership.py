@@ -22,10 +22,12 @@ from notebook_workflows.checkpoint import RunOwnedError, SQLiteStore
 IDS = list(range(12))
 
 
-def _start_and_hang(db: str, log: str, run_id: str, kind: str = "sqlite") -> None:
+def _start_and_hang(
+    db: str, log: str, run_id: str, kind: str = "sqlite", delay: str = "0.05"
+) -> None:
     async def main() -> None:
         handler = Docs().run(
-            checkpoint=make_store(kind, db), run_id=run_id, ids=IDS, log=log, delay=0.05
+            checkpoint=make_store(kind, db), run_id=run_id, ids=IDS, log=log, delay=float(delay)
         )
         await handler
 
@@ -61,11 +63,11 @@ async def test_a_second_resumer_is_refused_naming_the_owner(
 ) -> None:
     kind, db = shared_spec  # SQLite, Redis and PostgreSQL: two processes share the store
     log = tmp_path / "log"
-    owner = _spawn(_start_and_hang, db, str(log), "owned", kind)
+    owner = _spawn(_start_and_hang, db, str(log), "owned", kind, "2")  # goes on for a while
     try:
         _wait_for_lines(log, 2)
-        with pytest.raises(RunOwnedError) as caught:
-            Docs().resume("owned", store=make_store(kind, db))
+        with pytest.raises(RunOwnedError) as caught:  # before any step of it runs here
+            await Docs().resume("owned", store=make_store(kind, db))
         message = str(caught.value)
         assert f"process {owner.pid}" in message and "force=True" in message
     finally:

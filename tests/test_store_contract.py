@@ -72,7 +72,7 @@ async def test_unknown_runs_and_run_ids_in_use_are_refused_naming_the_store(
         store.latest("nope")
     await Counter().run(checkpoint=store, n=2, run_id="nightly")
     with pytest.raises(SnapshotError) as caught:
-        Counter().run(checkpoint=store, n=1, run_id="nightly")
+        await Counter().run(checkpoint=store, n=1, run_id="nightly")
     message = str(caught.value)
     assert repr(store) in message and "already has a run 'nightly'" in message
     assert "resume('nightly')" in message

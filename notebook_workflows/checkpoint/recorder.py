@@ -3,8 +3,10 @@
 ``run(checkpoint=store, durability=...)`` wraps the store in a ``Recorder``; the driver calls
 its hooks on the event loop:
 
-* ``run_started`` writes a base (the whole snapshot): number 0 for a new run or a fork, the next
-  number for a run that continues (``resume``), so a resumed run appends to its own history;
+* ``run_started`` takes a base (the whole snapshot) and returns the call, made off the loop
+  before any step starts, that takes the run's lease and writes it: number 0 for a new run
+  or a fork, the next number for a run that continues (``resume``), so a resumed run appends
+  to its own history;
 * ``step_completed``, called right after a step's output events were routed, writes one delta:
   what that step changed (store keys, queue entries, in-flight invocations, collect buffers),
   taken from the change tracking of ``RunState`` and the store, never by diffing whole states;
@@ -15,8 +17,9 @@ its hooks on the event loop:
 
 When those records reach the store is the run's ``durability``. In every mode the records are
 built on the event loop, in order, and written by the run's writer thread (``writer.py``): no
-store call is made on the loop once the run has started (its first record and the lease are
-taken before it starts). The loop goes on while a record is written and waits for it where a
+store call is made on the loop: the run's lease and first record are taken off it too, before
+any step starts (a second run of the same run id in this process is refused at once, on the
+loop, without asking the store). The loop goes on while a record is written and waits for it where a
 mode says so; a store that does not answer (a locked file, a stopped server) delays the run,
 never the notebook.
 
@@ -69,10 +72,11 @@ Design decisions:
   be idempotent, or put the effect in ``ctx.once``.
 * One run, one owner: a store that keeps leases (every store here does) gives the run to the
   process that starts or resumes it. A second ``resume`` of a run that is going on elsewhere
-  is refused at once with ``RunOwnedError`` naming the owner; a dead owner never blocks (on the
-  same host at once, from another host once its lease expires, or with ``force=True``). The
-  lease is renewed off the event loop while the run goes on and released when it ends, after
-  the writer thread (if any) has written everything and stopped.
+  fails with ``RunOwnedError`` naming the owner before any of its steps runs (in the same
+  process, at the call itself); a dead owner never blocks (on the same host at once, from
+  another host once its lease expires, or with ``force=True``). The lease is taken, renewed
+  and released off the event loop: released when the run ends, after the writer thread has
+  written everything and stopped (in the background after the store failed the run).
 * A ``ctx.once`` result whose record a failing store lost (the call was made, the store did
   not take its record) is kept in this process (``runtime.unrecorded``) and given back to
   the same step and input when the run is resumed here: under store faults without a crash,
@@ -166,6 +170,9 @@ class Recorder:
         self.edits = edits  # the store edits a fork starts with, for its first snapshot
         self.min_base_gap = min_base_gap
         self.run_id = ""
+        self.workflow_name = ""
+        self.opened = False  # the run is owned and its first record written (``_open``)
+        self.claimed = False  # this recorder holds the run in this process (``_claim``)
         self.seq = -1  # number of the last record written (in "async": handed to the writer)
         self.last_digest: str | None = None  # of that record, for the next one's link (chain)
         self.gap = min_base_gap  # delta text allowed before the next base
@@ -196,35 +203,66 @@ class Recorder:
 
     # -- the hooks ------------------------------------------------------------------------------
 
-    def run_started(self, ctx: Context[Any]) -> None:
+    def run_started(self, ctx: Context[Any]) -> Callable[[], None]:
+        """Take the run's first snapshot (on the loop, before anything runs) and return what
+        is left to do off it: a call that takes the run's lease and writes the first record,
+        raising ``RunOwnedError`` (naming the owner) or the store's error. The driver starts
+        no step before it has returned."""
         _check_event_classes(ctx)
         state = ctx._state
         self.run_id = state.run_id or ""
         self.codes = step_codes(ctx._specs, ctx.workflow)
         ctx.store._per_step = True  # each step's store writes are recorded with its call
-        self._own()  # raises RunOwnedError, naming the owner, if another process runs it
+        self._claim()
+        with contextlib.suppress(RuntimeError):
+            self._loop = asyncio.get_running_loop()
         try:
-            self._first_record(ctx)  # in every mode on the loop: a failure stops run() itself
+            first = self._first_base(ctx)
         except BaseException:
             self._disown()
             raise
-        with contextlib.suppress(RuntimeError):
-            self._loop = asyncio.get_running_loop()
         # every record after the first is written by the writer's thread, off the loop
         self.writer = Writer(
             self.store,
             self.run_id,
             failed=self._lost_checkpoint,
             report=self._writer_failed,
-            written=self.seq,
             lingers=self.durability == "async",
         ).start()
+        return functools.partial(self._open, first)
+
+    def _open(self, first: tuple[str, str, int]) -> None:
+        """Off the loop: own the run, then write its first record (see ``run_started``)."""
+        try:
+            self._own()  # raises RunOwnedError, naming the owner, if another process runs it
+            self._first_record(*first)
+        except BaseException:
+            self._close()
+            raise
+        writer = self.writer
+        assert writer is not None, "run_started made it"
+        writer.written = self.seq
+        self.opened = True
 
     def watch(self, on_lost: Callable[[BaseException], None]) -> None:
         """Call ``on_lost(error)`` on the run's loop if the run's lease is lost (another
         process took the run over, or the store stopped answering until it expired), or if
         the writer thread of ``"async"`` could not save a record."""
         self.on_lost = on_lost
+
+    def _claim(self) -> None:
+        """On the loop, before anything else: a run this process drives already is refused
+        at once (the store's lease, taken off the loop, settles it between processes)."""
+        if not isinstance(self.store, LeaseStore):
+            return
+        if self.run_id in _DRIVEN and not self.force:
+            raise RunOwnedError(
+                f"run {self.run_id!r} in {self.store!r} is owned by "
+                f"{Owner.current().describe()} (this process), which is running it now: a run "
+                f"is continued by one process at a time. Wait for it to finish, or cancel it"
+            )
+        _DRIVEN.add(self.run_id)
+        self.claimed = True
 
     def _own(self) -> None:
         if not isinstance(self.store, LeaseStore):
@@ -234,14 +272,12 @@ class Recorder:
             self.store.acquire_lease(self.run_id, owner, force=self.force)
         except RunOwnedError as exc:
             # A lease this very process kept for a run it no longer drives (its release was
-            # lost with the store that failed the run) blocks nobody here.
+            # lost with the store that failed the run) blocks nobody here: the run it drives
+            # now was claimed by this recorder alone (``_claim``).
             held = exc.lease
-            mine = held is not None and held.owner.pid == os.getpid()
-            # (held is not None when mine: mypy does not follow the bool)
-            if not mine or held.owner.host != owner.host or self.run_id in _DRIVEN:  # type: ignore[union-attr]
+            if held is None or held.owner.pid != os.getpid() or held.owner.host != owner.host:
                 raise
             self.store.acquire_lease(self.run_id, owner, force=True)
-        _DRIVEN.add(self.run_id)
         self.keeper = LeaseKeeper(self.store, self.run_id, owner, on_lost=self._lost).start()
 
     def _lost(self, error: BaseException) -> None:
@@ -259,8 +295,10 @@ class Recorder:
 
     def _disown(self) -> None:
         keeper, self.keeper = self.keeper, None
-        if keeper is not None:
+        if self.claimed:
+            self.claimed = False
             _DRIVEN.discard(self.run_id)
+        if keeper is not None:
             if self.lost() is None:
                 keeper.stop(release=True)
                 return
@@ -270,29 +308,49 @@ class Recorder:
                 target=keeper.stop, name=f"lease-release {self.run_id}", daemon=True
             ).start()
 
-    def _first_record(self, ctx: Context[Any]) -> None:
+    def _first_base(self, ctx: Context[Any]) -> tuple[str, str, int]:
+        """On the loop: the run's whole snapshot as the text of its first record, with the
+        run's status and steps; change tracking starts here."""
         state = ctx._state
         state.drain_changes()  # tracking starts here: the base below holds everything
         ctx.store._drain_changes(DELETED)
+        snapshot = snapshot_of(ctx, raw=True)
+        if self.parent is not None and self.edits:
+            snapshot["edits"] = self.edits
+        data = dumps(snapshot)
+        self.since = delta_baseline(ctx)
+        self.gap = max(len(data), self.min_base_gap)
+        self.since_base = 0
+        self.workflow_name = qualified_name(type(ctx.workflow))
+        return data, state.status, state.steps_done
+
+    def _first_record(self, data: str, status: str, steps: int) -> None:
+        """Off the loop: write the run's first record, numbered after the store's history of
+        the run when it continues one (``resume``), else number 0 with a new ``RunInfo``."""
         known = self.store.run_info(self.run_id) if self.continuing else None
+        new_run = None
         if known is not None:
             self.seq = known.seq
             self.last_digest = self._digest_of_latest(known.seq)
-            self._base(ctx, "resume", None)
-            return
-        now = time.time()
-        parent, parent_seq = self.parent if self.parent is not None else (None, None)
-        new_run = RunInfo(
-            run_id=self.run_id,
-            workflow=qualified_name(type(ctx.workflow)),
-            status=state.status,
-            steps=state.steps_done,
-            updated_at=now,
-            parent=parent,
-            parent_seq=parent_seq,
-            created_at=now,
-        )
-        self._base(ctx, "fork" if parent else "start", None, new_run)
+            reason = "resume"
+        else:
+            now = time.time()
+            parent, parent_seq = self.parent if self.parent is not None else (None, None)
+            reason = "fork" if parent else "start"
+            new_run = RunInfo(
+                run_id=self.run_id,
+                workflow=self.workflow_name,
+                status=status,
+                steps=steps,
+                updated_at=now,
+                parent=parent,
+                parent_seq=parent_seq,
+                created_at=now,
+            )
+        record = self._numbered("base", reason, None, status, steps, data)
+        self.store.save(record, new_run=new_run)  # its error is the run's, as it is
+        self.seq = record.seq
+        self.recorded_steps = steps
 
     def _digest_of_latest(self, seq: int) -> str | None:
         """The digest of record ``seq`` of this run in the store, which the record that goes on
@@ -307,7 +365,8 @@ class Recorder:
         if self.durability == "exit" or not self._writing():
             return None
         if self.durability == "sync":
-            return self._delta(ctx, "step", step, follow=True)
+            # a run stepped by hand shows each step's record in the store when step() returns
+            return self._delta(ctx, "step", step, follow=not ctx._state.stepwise)
         # "async": the changes wait for more steps to share their record (see above)
         self.pending += 1
         self.last_step = step
@@ -398,7 +457,7 @@ class Recorder:
         if lost is None and self.keeper is not None and self.keeper.lost is not None:
             lost = self.keeper.lost  # the run is another owner's now: no end record from here
         try:
-            if lost is None and self.seq >= 0:  # else the last good one stays latest
+            if lost is None and self.opened:  # else the last good one stays latest
                 end = self._delta(ctx, "end", None)
         except BaseException:
             self._close()
@@ -433,7 +492,7 @@ class Recorder:
         if writer is not None and writer.error is not None and self.failed is None:
             self.failed = writer.error
             raise writer.error
-        return self.failed is None and self.seq >= 0
+        return self.failed is None and self.opened
 
     def _stop_writer(self) -> None:
         writer, self.writer = self.writer, None
@@ -473,34 +532,37 @@ class Recorder:
             encoded.clear()
 
         self.since_base = since_base
-        return self._save(self._next("delta", reason, step, state, data), None, soon, follow)
+        return self._save(self._next("delta", reason, step, state, data), soon, follow)
 
     def _base(
         self,
         ctx: Context[Any],
         reason: str,
         step: str | None,
-        new_run: RunInfo | None = None,
         changes: Changes | None = None,
         soon: bool = False,
         follow: bool = False,
     ) -> Written:
+        """A whole snapshot as a record, when the deltas since the last grew past it."""
         state = ctx._state
         snapshot = snapshot_of(ctx, raw=True)
-        if reason == "fork" and self.edits:
-            snapshot["edits"] = self.edits
         if changes is not None and (changes.completed or changes.answers):
             # the calls since the record before, as a delta has them
             snapshot.update(calls_done(ctx, changes, self.codes, None, snapshot["store"]))
         data = dumps(snapshot)
         self.since = delta_baseline(ctx)
         record = self._next("base", reason, step, state, data)
-        written = self._save(record, new_run, soon, follow)
+        written = self._save(record, soon, follow)
         self.gap = max(len(data), self.min_base_gap)
         self.since_base = 0
         return written
 
     def _next(self, kind: str, reason: str, step: str | None, state: Any, data: str) -> Record:
+        return self._numbered(kind, reason, step, state.status, state.steps_done, data)
+
+    def _numbered(
+        self, kind: str, reason: str, step: str | None, status: str, steps: int, data: str
+    ) -> Record:
         """The record after the last one numbered, written now. (Made as the tuple it is:
         NamedTuple's own constructor costs twice as much.) It names the record before it,
         by number and digest (``chain``)."""
@@ -514,45 +576,32 @@ class Recorder:
                 kind,
                 reason,
                 step,
-                state.status,
-                state.steps_done,
+                status,
+                steps,
                 time.time(),
                 data,
             )
         )
 
-    def _save(
-        self, record: Record, new_run: RunInfo | None, soon: bool = False, follow: bool = False
-    ) -> Written:
+    def _save(self, record: Record, soon: bool = False, follow: bool = False) -> Written:
         """Have ``record`` written by the writer's thread; the future the run awaits before
         it goes on: for ``record`` itself, or with ``follow`` for the record before it (the
         run goes on while this one is written), or None with ``soon`` (a record of "async"
-        nothing waits for). The run's first record, before the writer exists, is written
-        here."""
+        nothing waits for)."""
         writer = self.writer
+        assert writer is not None, "records are written only while the run is open"
         covered, self.recorded_steps = record.steps - self.recorded_steps, record.steps
-        if writer is not None:
-            writer.put(record)  # numbered now: the next record follows it whatever happens
-            self.seq = record.seq
-            writer.write_soon()
-            if soon:
-                self.unwritten.append((record.seq, covered))
-                self.unwritten_steps += covered
-                return None
-            if follow:  # the run goes on while this record is written, once the one before is
-                before = record.seq - 1
-                return None if writer.written >= before else writer.wait_for(before)
-            return writer.wait_for(record.seq)
-        try:
-            self.store.save(record, new_run=new_run)
-        except Exception as exc:
-            if record.reason in ("start", "fork", "resume"):
-                raise  # nothing has run yet: the error comes out of run() / resume() as it is
-            error = self._lost_checkpoint(record, exc, self.seq)
-            self.failed = error
-            raise error from exc
+        writer.put(record)  # numbered now: the next record follows it whatever happens
         self.seq = record.seq
-        return None
+        writer.write_soon()
+        if soon:
+            self.unwritten.append((record.seq, covered))
+            self.unwritten_steps += covered
+            return None
+        if follow:  # the run goes on while this record is written, once the one before is
+            before = record.seq - 1
+            return None if writer.written >= before else writer.wait_for(before)
+        return writer.wait_for(record.seq)
 
     def _lost_checkpoint(
         self, record: Record, exc: Exception, last_good: int, through: Record | None = None

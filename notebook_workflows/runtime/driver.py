@@ -152,14 +152,17 @@ class Driver(DriverCalls):
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self, *, continuing: bool) -> None:
-        """Begin the run; raises (with nothing started) if its first checkpoint fails."""
+        """Begin the run; raises (with nothing started) if its checkpoint refuses it at once.
+        The store calls of its start (the lease, the first record) are made off the loop,
+        and no step starts before they are done; if they fail, so does the run."""
         commands = reduce(self.state, T.RunStarted(continuing), time.time())
         ctx = self.ctx
         before = ctx._driver, ctx._state
         ctx._attach(self)
+        opening = None
         if self.checkpoint is not None:
             try:
-                self.checkpoint.run_started(ctx)
+                opening = self.checkpoint.run_started(ctx)
             except BaseException:
                 ctx._driver, ctx._state = before  # as if this run had never been asked for
                 raise
@@ -167,6 +170,10 @@ class Driver(DriverCalls):
             if watch is not None:  # the run's owner lost it to another process: stop
                 watch(self.abort)
         self._pending.extend(commands)
+        if callable(opening):
+            self._held = True  # no command is carried out before the run is the store's
+            opened = self.loop.run_in_executor(None, opening)
+            opened.add_done_callback(self._opened)
         from .._loop import in_notebook_kernel  # the sync bridge knows where it runs
 
         if in_notebook_kernel():
@@ -435,6 +442,16 @@ class Driver(DriverCalls):
         if error is not None:
             self._pending.appendleft(_Abort(error))
         if later and not self._draining:
+            self._drain()
+
+    def _opened(self, opened: asyncio.Future[None]) -> None:
+        """The run's start is in the store (or could not be): its commands go on, or the run
+        fails with the store's error (``RunOwnedError`` if another process owns it)."""
+        self._held = False
+        error = None if opened.cancelled() else opened.exception()
+        if error is not None:
+            self._pending.appendleft(_Abort(error))
+        if not self._draining:
             self._drain()
 
     def _lost(self) -> BaseException | None:
