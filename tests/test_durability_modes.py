@@ -181,7 +181,7 @@ async def test_async_resumes_after_a_crash_rerunning_at_most_a_few_steps(tmp_pat
     assert await Chain().resume("crash", store=store) == total(300)
     again = ran_twice(tmp_path / "log")
     # the killed step, and at most the records not yet written (queued or being written)
-    assert 200 in again and len(again) <= MAX_WAITING + 1
+    assert 200 in again and len(again) <= 2 * BUSY_BATCH
     assert again == list(range(again[0], 201))
 
 
@@ -290,7 +290,7 @@ class Lagging(Workflow):
         return Tick(i=ev.i + 1) if ev.i < 120 else StopEvent(result=ev.i)
 
 
-async def test_async_never_leaves_max_waiting_steps_unwritten_though_the_store_is_slow() -> None:
+async def test_async_never_leaves_two_batches_of_steps_unwritten_though_the_store_is_slow() -> None:
     class Slow(Watched):
         def _append(self, record: Record, new_run: Any) -> None:
             time.sleep(0.03)  # the thread's commits lag far behind the steps
@@ -299,7 +299,7 @@ async def test_async_never_leaves_max_waiting_steps_unwritten_though_the_store_i
     workflow = Lagging()
     workflow.store, workflow.lags = Slow(), []
     assert await workflow.run(checkpoint=workflow.store, durability="async") == 120
-    assert max(workflow.lags) < MAX_WAITING  # what a crash could lose, at any moment
+    assert max(workflow.lags) < 2 * BUSY_BATCH  # what a crash could lose, at any moment
     assert max(workflow.lags) > 3  # the store did lag: the bound was what held it
 
 
@@ -308,7 +308,7 @@ async def test_async_a_busy_run_writes_a_record_every_busy_batch_of_steps_off_th
 ) -> None:
     """Quick steps share a record, BUSY_BATCH of them, written by the writer's thread while
     the next steps run (never on the loop); never more than two records in one commit, so
-    fewer than MAX_WAITING steps are ever unwritten."""
+    fewer than 2 * BUSY_BATCH steps are ever unwritten."""
     import notebook_workflows.checkpoint.recorder as recorder_module
 
     monkeypatch.setattr(recorder_module, "LINGER", 60.0)  # no step is ever followed by a wait
