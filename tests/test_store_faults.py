@@ -132,8 +132,9 @@ async def test_random_write_faults_never_charge_twice_shared_stores(
 
 
 async def test_a_step_never_starts_after_its_runs_checkpoint_failed() -> None:
-    """The checkpoint after ``begin`` fails: no hop may start (before, the abort was queued
-    behind the command that started the next step, which then charged)."""
+    """The checkpoint after ``begin`` fails: no hop charges (before, the abort was queued
+    behind the command that started the next step, which then charged). A hop that started
+    while that record was still being written finds it lost before it makes its call."""
     store = MemoryStore()
     append = store._append
 

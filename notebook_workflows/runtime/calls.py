@@ -97,7 +97,7 @@ class DriverCalls:
             if written is not None:
                 await asyncio.wrap_future(written)
         except Exception as exc:
-            why = "a checkpoint before it was lost"
+            why = f"a checkpoint before it was lost ({exc})"
             raise once_refused(self.run_id, inv.step, key, why) from exc
 
     async def journal(self, inv: Invocation, key: str, encoded: Any) -> None:
