@@ -138,7 +138,10 @@ async def test_a_frozen_store_never_blocks_the_event_loop(
 
         handler = Slowly().run(checkpoint=store, run_id=f"frozen-{kind}")
         lag = await worst_lag(handler, freeze, stack.close)
-        assert lag < 0.1, f"the loop was blocked {lag:.3f} s with {kind} frozen {FROZEN} s"
+        # a store call on the loop would block it for seconds (the store's timeout, or the
+        # freeze); a loaded CI machine alone can make a 10 ms sleep wake 150 ms late.
+        # bench/bench_frozen.py measures the lag itself (a few ms on a quiet machine)
+        assert lag < 0.5, f"the loop was blocked {lag:.3f} s with {kind} frozen {FROZEN} s"
         assert handler.done()
 
 
