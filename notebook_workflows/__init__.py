@@ -44,10 +44,15 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> object:
     # the notebook face loads on first use: ``from notebook_workflows import RunBrowser``
+    # (and RunDiff)
     if name == "RunBrowser":
         from .notebook.browser import RunBrowser
 
         return RunBrowser
+    if name == "RunDiff":
+        from .notebook.rundiff import RunDiff
+
+        return RunDiff
     raise AttributeError(f"module 'notebook_workflows' has no attribute {name!r}")
 
 
@@ -63,6 +68,7 @@ __all__ = [
     "Resource",
     "RetryPolicy",
     "RunBrowser",
+    "RunDiff",
     "RunStatusChanged",
     "SnapshotError",
     "StartEvent",

@@ -11,6 +11,7 @@ from here inside the method.
 - ``timeline``: the strip of step invocations over time, for a live run and a stored one.
 - ``monitor/``: ``RunMonitor``, the live widget of one run.
 - ``browser``: ``RunBrowser``, the runs kept in a checkpoint store.
+- ``rundiff``: ``RunDiff``, two stored runs side by side and where they part.
 
 Nothing here is imported by ``import notebook_workflows``; ipywidgets and graphviz load only
 when a widget is made or a graph drawn.
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["RunBrowser", "RunMonitor", "WorkflowGraph"]
+__all__ = ["RunBrowser", "RunDiff", "RunMonitor", "WorkflowGraph"]
 
 
 def __getattr__(name: str) -> Any:
@@ -32,6 +33,10 @@ def __getattr__(name: str) -> Any:
         from .browser import RunBrowser
 
         return RunBrowser
+    if name == "RunDiff":
+        from .rundiff import RunDiff
+
+        return RunDiff
     if name == "WorkflowGraph":
         from .graph import WorkflowGraph
 
