@@ -44,7 +44,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> object:
     # the notebook face loads on first use: ``from notebook_workflows import RunBrowser``
-    # (and RunDiff)
+    # (and RunDiff, export_html)
     if name == "RunBrowser":
         from .notebook.browser import RunBrowser
 
@@ -53,6 +53,10 @@ def __getattr__(name: str) -> object:
         from .notebook.rundiff import RunDiff
 
         return RunDiff
+    if name == "export_html":
+        from .notebook.export import export_html
+
+        return export_html
     raise AttributeError(f"module 'notebook_workflows' has no attribute {name!r}")
 
 
@@ -89,6 +93,7 @@ __all__ = [
     "WorkflowValidationError",
     "catch_error",
     "enable_nested_asyncio",
+    "export_html",
     "install_as_workflows",
     "step",
 ]

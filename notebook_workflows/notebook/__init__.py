@@ -12,6 +12,7 @@ from here inside the method.
 - ``monitor/``: ``RunMonitor``, the live widget of one run.
 - ``browser``: ``RunBrowser``, the runs kept in a checkpoint store.
 - ``rundiff``: ``RunDiff``, two stored runs side by side and where they part.
+- ``export``: ``export_html``, one stored run as one self-contained HTML page.
 
 Nothing here is imported by ``import notebook_workflows``; ipywidgets and graphviz load only
 when a widget is made or a graph drawn.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["RunBrowser", "RunDiff", "RunMonitor", "WorkflowGraph"]
+__all__ = ["RunBrowser", "RunDiff", "RunMonitor", "WorkflowGraph", "export_html"]
 
 
 def __getattr__(name: str) -> Any:
@@ -37,6 +38,10 @@ def __getattr__(name: str) -> Any:
         from .rundiff import RunDiff
 
         return RunDiff
+    if name == "export_html":
+        from .export import export_html
+
+        return export_html
     if name == "WorkflowGraph":
         from .graph import WorkflowGraph
 
