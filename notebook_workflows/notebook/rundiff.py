@@ -228,7 +228,7 @@ class RunDiff:
             lines.append(f"   {mark} {printable(step):<16} a {ca:<22} b {cb}")
         differences = self.store_differences
         if not differences:
-            lines.append(f"  store: the same at the end ({len(a.store)} keys)")
+            lines.append(f"  store: the same at the end ({_keys(len(a.store))})")
         else:
             count = len(differences)
             lines.append(f"  store: {count} {plural(count, 'key')} {_differ(count)} at the end")
@@ -333,7 +333,7 @@ class RunDiff:
         a, b = self.a.store, self.b.store
         if not differences:
             return (
-                f"<div style='{_TITLE}'>store</div><div>the same at the end ({len(a)} keys)</div>"
+                f"<div style='{_TITLE}'>store</div><div>the same at the end ({_keys(len(a))})</div>"
             )
         blocks = []
         for key in differences:
@@ -459,6 +459,10 @@ def _result_text(run: _Run) -> str:
 
 def _value(values: Mapping[str, Any], key: str) -> str:
     return _shown(values[key], key) if key in values else "(no such key)"
+
+
+def _keys(count: int) -> str:
+    return f"{count} {plural(count, 'key')}"
 
 
 def _differ(count: int) -> str:
