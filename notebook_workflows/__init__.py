@@ -44,10 +44,19 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> object:
     # the notebook face loads on first use: ``from notebook_workflows import RunBrowser``
+    # (and RunDiff, export_html)
     if name == "RunBrowser":
         from .notebook.browser import RunBrowser
 
         return RunBrowser
+    if name == "RunDiff":
+        from .notebook.rundiff import RunDiff
+
+        return RunDiff
+    if name == "export_html":
+        from .notebook.export import export_html
+
+        return export_html
     raise AttributeError(f"module 'notebook_workflows' has no attribute {name!r}")
 
 
@@ -63,6 +72,7 @@ __all__ = [
     "Resource",
     "RetryPolicy",
     "RunBrowser",
+    "RunDiff",
     "RunStatusChanged",
     "SnapshotError",
     "StartEvent",
@@ -83,6 +93,7 @@ __all__ = [
     "WorkflowValidationError",
     "catch_error",
     "enable_nested_asyncio",
+    "export_html",
     "install_as_workflows",
     "step",
 ]

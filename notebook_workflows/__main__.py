@@ -2,6 +2,7 @@
 
     python -m notebook_workflows runs list                 # runs in .notebook_workflows/runs.db
     python -m notebook_workflows runs show RUN --store PATH   # one run: its snapshots and state
+    python -m notebook_workflows runs export RUN -o run.html   # one offline HTML page
     python -m notebook_workflows runs delete RUN
     python -m notebook_workflows runs list --store redis://127.0.0.1:6379/0
     python -m notebook_workflows runs list --store postgresql://user@host/db
@@ -19,11 +20,13 @@ A run made by ``workflow.rerun`` is shown as a rerun ("rerun of X: 3 calls repla
 and why each step ran), told from a fork by its records, which mark every call replayed or say
 why it ran; a fork (``resume(at=...)``, ``fork``) is shown as a fork of a snapshot.
 
-It only reads, except ``delete``; it never creates a database that is not there. Output is
-plain text tables; errors go to stderr, on one line, with exit status 1 (a mistyped command
-line is argparse's usage and error, exit status 2). A damaged store (a history whose records do
-not chain, a record of the wrong shape) is such an error, the ``SnapshotError`` naming the run
-and the snapshot; anything unforeseen is one line too, never a traceback.
+It only reads the store, except ``delete``, and writes no file except the page ``export``
+writes (``notebook.export``: self-contained, nothing in it fetched); it never creates a
+database that is not there. Output is plain text tables; errors go to stderr, on one line,
+with exit status 1 (a mistyped command line is argparse's usage and error, exit status 2). A
+damaged store (a history whose records do not chain, a record of the wrong shape) is such an
+error, the ``SnapshotError`` naming the run and the snapshot; anything unforeseen is one line
+too, never a traceback.
 
 Everything printed that comes from the store (run ids, workflow and step names, store keys,
 error texts) goes through ``printable``: a run id holding a terminal escape sequence would
@@ -36,6 +39,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import shlex
 import sys
 from collections import Counter
@@ -65,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(_list(store))
             elif args.action == "show":
                 print(_show(store, args.run_id, args.limit))
+            elif args.action == "export":
+                print(_export(store, args.run_id, args.output))
             elif args.action == "delete":
                 store.delete(args.run_id)
                 print(printable(f"deleted run {args.run_id!r} from {store!r}"))
@@ -97,6 +103,7 @@ examples:
   {PROG} runs list
   {PROG} runs list --store notebooks/.notebook_workflows/runs.db
   {PROG} runs show RUN --store redis://127.0.0.1:6379/0
+  {PROG} runs export RUN --store PATH -o run.html
   {PROG} runs delete RUN --store postgresql://user@host/db
 
 --store and the other options of where the runs are go before or after the command."""
@@ -132,6 +139,21 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=20,
         help="how many snapshots to list, the latest (default 20)",
+    )
+    export = _action(
+        actions,
+        "export",
+        "one run as one self-contained HTML page",
+        "One run as one self-contained HTML page (graph, timeline, snapshots and their calls, "
+        "the store at each snapshot, errors), readable offline in any browser.",
+    )
+    export.add_argument("run_id", metavar="RUN", help="the run's id, as `runs list` shows it")
+    export.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        default=None,
+        help="where to write the page (default: RUN.html in the working directory)",
     )
     delete = _action(actions, "delete", "remove a run and all its snapshots")
     delete.add_argument("run_id", metavar="RUN", help="the run's id, as `runs list` shows it")
@@ -330,6 +352,15 @@ def _show(store: SnapshotStore, run_id: str, limit: int) -> str:
     lines.append("")
     lines.extend(printable(line) for line in _state_lines(latest.context))
     return "\n".join(lines)
+
+
+def _export(store: SnapshotStore, run_id: str, output: str | None) -> str:
+    from .notebook.export import export_html
+
+    # a run id may hold characters a file name cannot: the default name keeps the safe ones
+    path = export_html(store, run_id, output or re.sub(r"[^\w.-]", "_", run_id) + ".html")
+    size = path.stat().st_size
+    return printable(f"wrote run {run_id!r} to {path} ({size / 1024:.0f} KiB, one offline page)")
 
 
 def _list(store: SnapshotStore) -> str:

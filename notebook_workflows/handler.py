@@ -18,6 +18,9 @@ from .events import Event, StopEvent
 from .runtime.view import InvocationView, QueuedEvent, RunView, StepCall
 
 if TYPE_CHECKING:
+    import os
+    from pathlib import Path
+
     from .context import Context
     from .graph import WorkflowGraph
     from .runtime.driver import Driver
@@ -357,6 +360,21 @@ class WorkflowHandler:
         from .widgets import RunMonitor
 
         return RunMonitor(self)
+
+    def export_html(self, path: str | os.PathLike[str]) -> Path:
+        """Write this checkpointed run, as its store holds it, to ``path`` as one
+        self-contained HTML page: summary, graph, timeline, every snapshot with its calls, the
+        store at each snapshot, errors; nothing in it needs the network. Returns the path.
+        See ``notebook_workflows.export_html`` for a run of any store."""
+        store = self.checkpoint_store
+        if store is None:
+            raise ValueError(
+                f"run {self.run_id!r} writes no checkpoints, so there is nothing to export: "
+                f"run it with checkpoint=store (SQLiteStore(), MemoryStore(), ...)"
+            )
+        from .notebook.export import export_html
+
+        return export_html(store, self.run_id, path)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         """In a notebook: the status, and between steps the queue, the last step and the

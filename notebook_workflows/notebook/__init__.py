@@ -11,6 +11,8 @@ from here inside the method.
 - ``timeline``: the strip of step invocations over time, for a live run and a stored one.
 - ``monitor/``: ``RunMonitor``, the live widget of one run.
 - ``browser``: ``RunBrowser``, the runs kept in a checkpoint store.
+- ``rundiff``: ``RunDiff``, two stored runs side by side and where they part.
+- ``export``: ``export_html``, one stored run as one self-contained HTML page.
 
 Nothing here is imported by ``import notebook_workflows``; ipywidgets and graphviz load only
 when a widget is made or a graph drawn.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["RunBrowser", "RunMonitor", "WorkflowGraph"]
+__all__ = ["RunBrowser", "RunDiff", "RunMonitor", "WorkflowGraph", "export_html"]
 
 
 def __getattr__(name: str) -> Any:
@@ -32,6 +34,14 @@ def __getattr__(name: str) -> Any:
         from .browser import RunBrowser
 
         return RunBrowser
+    if name == "RunDiff":
+        from .rundiff import RunDiff
+
+        return RunDiff
+    if name == "export_html":
+        from .export import export_html
+
+        return export_html
     if name == "WorkflowGraph":
         from .graph import WorkflowGraph
 

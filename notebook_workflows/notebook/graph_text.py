@@ -94,6 +94,12 @@ _STATE_STYLES: dict[str, _Attrs] = {
         "fontcolor": '"#8a939d"',
         "penwidth": "1",
     },
+    "differs": {  # RunDiff: this step's calls differ between two runs
+        "fillcolor": '"#ffe8b3"',
+        "color": '"#b35c00"',
+        "fontcolor": '"#3d2000"',
+        "penwidth": "2.6",
+    },
     "replayed": {  # a rerun replayed its recorded calls: it was not called
         "fillcolor": '"#eef1f5"',
         "color": '"#7d8ea6"',
