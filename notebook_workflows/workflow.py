@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from ._frames import users_frames
 from ._run_ids import check_run_id
+from ._signature import StepSignatureError, UnresolvedAnnotation, read_signature
 from .context import Context
 from .decorators import catch_error_options
 from .errors import ContextStateError, WorkflowRuntimeError, WorkflowValidationError
@@ -34,16 +35,7 @@ from .resources import ResourceCache, ResourceConfig, check_acyclic
 from .runtime import routing
 from .runtime.state import RunState
 from .start import build_start_event, check_same_start
-from .step import (
-    StepOptions,
-    StepSignatureError,
-    StepSpec,
-    UnresolvedAnnotation,
-    check_executor,
-    read_signature,
-    step,
-    step_options,
-)
+from .step import StepOptions, StepSpec, check_executor, step, step_options
 from .validation import CHECK_OF, graph_problems
 
 if TYPE_CHECKING:

@@ -41,10 +41,6 @@ def _named(*short: str) -> frozenset[str]:
 
 
 KNOWN_CIRCLES: dict[frozenset[str], str] = {
-    _named("context", "runtime", "runtime.joins", "runtime.state", "snapshot", "step"): (
-        "step.read_signature asks for Context, RunState builds Joins, Context.to_dict asks "
-        "snapshot: the signature reader, the join data and the snapshot door sit a layer too low"
-    ),
     _named(
         "checkpoint",
         "checkpoint.recorder",
