@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from ._frames import users_frames
+from ._ports import durable
 from .errors import WorkflowRuntimeError, WorkflowTimeoutError
 from .events import Event, StopEvent
 from .runtime.view import InvocationView, QueuedEvent, RunView, StepCall
@@ -197,10 +198,8 @@ class WorkflowHandler:
         done = f"{state.steps_done} step{'s' if state.steps_done != 1 else ''} done"
         note = f"run {self.run_id!r} of {self._driver.workflow_name} was cancelled ({done})"
         if state.checkpointed:
-            from .checkpoint.resume import resume_call  # the durable layer's, at call time
-
             store = self.checkpoint_store
-            call = resume_call(self.ctx.workflow, self.run_id, store)
+            call = durable().resume_call(self.ctx.workflow, self.run_id, store)
             named = f" (store: the {type(store).__name__} it ran with)" if "store=" in call else ""
             note += f"; it is checkpointed, so it can go on where it stopped: await {call}{named}"
         return note

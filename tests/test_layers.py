@@ -42,26 +42,19 @@ def _named(*short: str) -> frozenset[str]:
 
 KNOWN_CIRCLES: dict[frozenset[str], str] = {
     _named(
-        "checkpoint",
-        "checkpoint.recorder",
-        "checkpoint.rerun",
-        "checkpoint.resume",
         "graph",
         "handler",
         "notebook.browser",
-        "notebook.fork_form",
         "notebook.graph",
         "notebook.monitor",
-        "notebook.monitor.fork_section",
         "notebook.monitor.graph_panel",
         "notebook.monitor.monitor",
-        "notebook.monitor.panels",
         "notebook.monitor.static",
         "widgets",
         "workflow",
     ): (
-        "Workflow.run/resume/rerun and the handler's doors import checkpoint/ and the notebook "
-        "face inside methods, and those import workflow back: needs ports the engine owns"
+        "Workflow.draw and handler.draw/monitor import the notebook face inside methods, and "
+        "WorkflowGraph imports workflow back: needs the face behind a port the engine owns"
     ),
 }
 
