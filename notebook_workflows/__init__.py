@@ -42,7 +42,7 @@ from .workflow import Workflow
 
 __version__ = "0.1.0"
 
-_wiring.plug_layers()  # checkpoint/ into the engine's ports, each loaded on first use
+_wiring.plug_layers()  # checkpoint/ and notebook/ into the engine's ports, loaded on first use
 
 
 def __getattr__(name: str) -> object:

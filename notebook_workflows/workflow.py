@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel
 
 from ._frames import users_frames
-from ._ports import DURABILITY, durable
+from ._ports import DURABILITY, durable, notebook_face
 from ._run_ids import check_run_id, new_run_id
 from ._signature import StepSignatureError, UnresolvedAnnotation, read_signature
 from .context import Context
@@ -629,9 +629,7 @@ class Workflow(metaclass=WorkflowMeta):
     def draw(self, *, direction: str = "TB") -> WorkflowGraph:
         """The step/event graph; shows itself inline as SVG in a notebook.
         ``direction="LR"`` lays a wide graph out left to right."""
-        from .graph import WorkflowGraph
-
-        return WorkflowGraph.of_workflow(self, direction=direction)
+        return notebook_face().workflow_graph(self, direction)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         return self.draw()._repr_mimebundle_(include, exclude)
