@@ -28,6 +28,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parent.parent / "notebook_workflows"
 FACE = ("notebook", "graph", "widgets", "__main__")
 DURABLE = ("checkpoint",)
@@ -219,19 +221,33 @@ def test_no_import_circles_counting_imports_inside_functions() -> None:
     assert not gone, f"circles broken: strike them from KNOWN_CIRCLES: {gone}"
 
 
+def test_the_architecture_page_shows_todays_graph(capsys: pytest.CaptureFixture[str]) -> None:
+    main()
+    page = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    shown = page.split("## The import graph", 1)[1].split("```\n", 3)[3].split("```", 1)[0]
+    assert shown == capsys.readouterr().out, "regenerate it: python tests/test_layers.py"
+
+
 def main() -> None:
-    """Print the import graph, one module a line with what it imports (lazy ones marked *)."""
+    """Print the import graph by layer, bottom first: each module with the package modules it
+    imports (``*``: only inside a function), then any circle."""
     graph = import_graph()
-    for name, found in graph.items():
-        targets = sorted({(a.target, a.lazy) for a in found})
-        shown = ", ".join(
-            t.removeprefix("notebook_workflows.") + ("*" if lazy else "") for t, lazy in targets
-        )
-        sys.stdout.write(
-            f"{layer(name):8} {name.removeprefix('notebook_workflows.')} -> {shown or '-'}\n"
-        )
+    for level in ("engine", "durable", "face", "top"):
+        sys.stdout.write(f"[{level}]\n")
+        for name, found in graph.items():
+            if layer(name) != level:
+                continue
+            lazy = {a.target for a in found if a.lazy} - {a.target for a in found if not a.lazy}
+            shown = ", ".join(
+                short(t) + ("*" if t in lazy else "") for t in sorted({a.target for a in found})
+            )
+            sys.stdout.write(f"  {short(name)} -> {shown or '(nothing of ours)'}\n")
     for circle in circles(graph):
         sys.stdout.write(describe(circle, graph) + "\n")
+
+
+def short(name: str) -> str:
+    return name.removeprefix("notebook_workflows.") if name != "notebook_workflows" else "(package)"
 
 
 if __name__ == "__main__":
