@@ -4,6 +4,7 @@ The public face: everything a user imports comes from here. The notebook layer (
 widgets) and the checkpoint stores load on first use, so importing this package stays cheap.
 """
 
+from . import _wiring
 from ._loop import enable_nested_asyncio
 from ._switch import install_as_workflows
 from .context import Context
@@ -40,6 +41,8 @@ from .step import step
 from .workflow import Workflow
 
 __version__ = "0.1.0"
+
+_wiring.plug_layers()  # checkpoint/ and notebook/ into the engine's ports, loaded on first use
 
 
 def __getattr__(name: str) -> object:

@@ -1,4 +1,5 @@
-"""What a run id given to ``run(run_id=...)`` may be, checked once for every store.
+"""What a run id given to ``run(run_id=...)`` may be, checked once for every store, and the
+ids made up for runs that were given none.
 
 A run id is typed back into ``resume``, shown in ``runs()`` lists and error messages, and
 kept as text by every store: an empty one cannot be told from "none given" (it used to be
@@ -10,10 +11,12 @@ with any store or none, rather than letting each store fail in its own words hal
 
 from __future__ import annotations
 
+import os
+import re
 import unicodedata
 from typing import Any
 
-__all__ = ["check_run_id"]
+__all__ = ["check_run_id", "new_run_id"]
 
 # control characters, and lone surrogates, which no store can write as UTF-8 text
 _UNREADABLE = ("Cc", "Cs")
@@ -40,3 +43,9 @@ def check_run_id(run_id: Any) -> None:
                 f"is typed back into resume() and shown in lists, so it is made of printable "
                 f"characters only"
             )
+
+
+def new_run_id(workflow_name: str) -> str:
+    """Short, readable and unique enough to type back into ``resume``."""
+    slug = re.sub(r"(?<!^)(?=[A-Z])", "-", workflow_name).lower().strip("-_") or "run"
+    return f"{slug[:24]}-{os.urandom(4).hex()}"

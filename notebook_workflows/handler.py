@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from ._frames import users_frames
+from ._ports import durable, notebook_face
 from .errors import WorkflowRuntimeError, WorkflowTimeoutError
 from .events import Event, StopEvent
 from .runtime.view import InvocationView, QueuedEvent, RunView, StepCall
@@ -200,10 +201,8 @@ class WorkflowHandler:
         done = f"{state.steps_done} step{'s' if state.steps_done != 1 else ''} done"
         note = f"run {self.run_id!r} of {self._driver.workflow_name} was cancelled ({done})"
         if state.checkpointed:
-            from .checkpoint.resume import resume_call  # the durable layer's, at call time
-
             store = self.checkpoint_store
-            call = resume_call(self.ctx.workflow, self.run_id, store)
+            call = durable().resume_call(self.ctx.workflow, self.run_id, store)
             named = f" (store: the {type(store).__name__} it ran with)" if "store=" in call else ""
             note += f"; it is checkpointed, so it can go on where it stopped: await {call}{named}"
         return note
@@ -346,20 +345,16 @@ class WorkflowHandler:
 
         return remove
 
-    # -- the notebook face (thin doors into graph.py and widgets.py) ----------------------------
+    # -- the notebook face (thin doors through the port ``_ports.NotebookFace``) -------------
 
     def draw(self, *, direction: str = "TB") -> WorkflowGraph:
         """The graph of this run: counts, times, the running and the failed step;
         ``direction="LR"`` lays a wide graph out left to right."""
-        from .graph import WorkflowGraph
-
-        return WorkflowGraph.of_run(self, direction=direction)
+        return notebook_face().run_graph(self, direction)
 
     def monitor(self) -> RunMonitor:
         """A live widget for this run (see ``notebook_workflows.widgets.RunMonitor``)."""
-        from .widgets import RunMonitor
-
-        return RunMonitor(self)
+        return notebook_face().monitor(self)
 
     def export_html(self, path: str | os.PathLike[str]) -> Path:
         """Write this checkpointed run, as its store holds it, to ``path`` as one
@@ -379,14 +374,11 @@ class WorkflowHandler:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         """In a notebook: the status, and between steps the queue, the last step and the
         store. ``handler.monitor()`` is the live view."""
-        from ._display import handler_html, handler_text
-
-        return {"text/plain": handler_text(self), "text/html": handler_html(self)}
+        face = notebook_face()
+        return {"text/plain": face.handler_text(self), "text/html": face.handler_html(self)}
 
     def __repr__(self) -> str:
-        from ._display import handler_text
-
-        return handler_text(self).split("\n", 1)[0]
+        return notebook_face().handler_text(self).split("\n", 1)[0]
 
 
 def _step_state_changed(record: Any) -> Any:

@@ -1,25 +1,21 @@
-"""``@step`` and what a step's signature declares.
+"""``@step`` and the ``StepSpec`` a step's signature becomes.
 
-The signature is the step's whole contract: the annotation of its one event parameter says which
-event types it accepts (a union accepts several), the return annotation which types it produces,
-a ``Context`` parameter asks for the run's context and ``Annotated[T, Resource(factory)]``
-parameters ask for injected resources. ``@step`` only records the options; the signature is read
-when the workflow class is created (``StepSpec``), so a mistake is reported in the cell that
-defines the workflow, naming the step and the parameter.
+``@step`` only records the options (``StepOptions``); the signature is read when the workflow
+class is created (``_signature.read_signature`` builds the ``StepSpec``), so a mistake is
+reported in the cell that defines the workflow, naming the step and the parameter. The reader
+lives in its own module because it needs ``Context``, which is built on the ``StepSpec`` here:
+this module stays below the context, plain data and the decorator.
 """
 
 from __future__ import annotations
 
-import inspect
-import types
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar, Union, get_args, get_origin, overload
+from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
-from .events import Event, StopEvent
+from .events import Event
 from .resources import Resource
 from .retry import RetryPolicy
 
@@ -212,224 +208,6 @@ def step_options(obj: Any) -> StepOptions | None:
 
 
 GRAPH_CHECKS = ("reachability", "dead_end")
-
-
-class StepSignatureError(Exception):
-    """One problem with one step's signature (collected into a WorkflowValidationError)."""
-
-
-class UnresolvedAnnotation(Exception):
-    """An annotation names something not defined yet; read the signature again later."""
-
-
-def read_signature(
-    name: str,
-    fn: Callable[..., Any],
-    options: StepOptions,
-    localns: dict[str, Any] | None = None,
-    free: bool = False,
-) -> StepSpec:
-    """Build the ``StepSpec`` of ``fn``; raise ``StepSignatureError`` naming what is wrong."""
-    from .context import Context  # context imports nothing from here; kept local for clarity
-
-    try:
-        hints = typing.get_type_hints(
-            fn, globalns=getattr(fn, "__globals__", None), localns=localns, include_extras=True
-        )
-    except NameError as exc:
-        raise UnresolvedAnnotation(f"step {name!r}: {exc}") from exc
-
-    sig = inspect.signature(fn)
-    params = list(sig.parameters.values())
-    if not free:
-        params = params[1:]  # skip self
-    kinds: list[tuple[str, str, Resource | None]] = []
-    keyword_only: set[str] = set()
-    accepts: tuple[type[Event], ...] | None = None
-    state_type: type[BaseModel] | None = None
-    slots: list[tuple[str, tuple[type[Event], ...]]] = []
-    collect: Any = None
-    for p in params:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        if p.name not in hints:
-            raise StepSignatureError(
-                f"step {name!r}: parameter {p.name!r} has no annotation; annotate it with the "
-                f"event type it accepts (for example `{p.name}: StartEvent`), `Context`, "
-                f"or `Annotated[T, Resource(factory)]`"
-            )
-        ann = hints[p.name]
-        if p.kind is p.KEYWORD_ONLY:
-            keyword_only.add(p.name)
-        resource = _resource_of(ann)
-        if resource is not None:
-            if resource.localns is None and localns:
-                resource.localns = localns  # for the factory's own postponed annotations
-            kinds.append(("resource", p.name, resource))
-            continue
-        if ann is Context or get_origin(ann) is Context:
-            args = get_args(ann)
-            if args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
-                state_type = args[0]
-            kinds.append((CONTEXT, p.name, None))
-            continue
-        listed = _collect_of(name, p.name, ann)
-        types_ = listed[0] if listed is not None else _event_types(ann)
-        if types_ is None:
-            if p.default is not p.empty:
-                continue  # an ordinary parameter with a default: left to its default
-            raise StepSignatureError(
-                f"step {name!r}: parameter {p.name!r} is annotated {_type_name(ann)}, which is "
-                f"not an Event type, list[Event], Context or Annotated[..., Resource(...)]"
-            )
-        if None in types_:
-            raise StepSignatureError(
-                f"step {name!r}: the event parameter {p.name!r} cannot be Optional"
-            )
-        if (listed is not None or collect is not None) and slots:
-            raise StepSignatureError(
-                f"step {name!r}: a list[...] parameter must be the step's only event parameter "
-                f"(it receives the members of a fan-out together)"
-            )
-        if listed is not None:
-            collect = listed[1]
-        slots.append((p.name, typing.cast(tuple[type[Event], ...], types_)))
-        kinds.append((EVENT, p.name, None))
-    if slots:
-        accepts = tuple(dict.fromkeys(t for _, types_ in slots for t in types_))
-    gather: tuple[tuple[str, tuple[type[Event], ...]], ...] = ()
-    if len(slots) > 1 or collect is not None:
-        gather = tuple(slots)
-        kinds = [(GATHER if kind is EVENT else kind, n, r) for kind, n, r in kinds]
-    if len(slots) > 1:
-        for slot, types_ in slots:
-            if len(types_) > 1:
-                raise StepSignatureError(
-                    f"step {name!r}: parameter {slot!r} of a step with several event parameters "
-                    f"takes one event type, not a union; the step runs once one event of each "
-                    f"parameter's type has arrived"
-                )
-        if options.accept_event_subclasses:
-            raise StepSignatureError(
-                f"step {name!r}: accept_event_subclasses=True is not available for a step with "
-                f"several event parameters"
-            )
-    if accepts is None:
-        raise StepSignatureError(
-            f"step {name!r} has no event parameter; add one annotated with the event type it "
-            f"accepts, for example `ev: StartEvent`"
-        )
-    bad_accept = [t for t in accepts if issubclass(t, StopEvent)]
-    if bad_accept:
-        raise StepSignatureError(
-            f"step {name!r} accepts {bad_accept[0].__name__}, but a StopEvent ends the run and "
-            f"is never delivered to a step"
-        )
-    if "return" not in hints:
-        raise StepSignatureError(
-            f"step {name!r} has no return annotation; declare the events it produces, for "
-            f"example `-> StopEvent`, `-> A | B` or `-> None`"
-        )
-    produced = _event_types(hints["return"], lists=True)
-    fans_out = _declares_list(hints["return"])
-    if produced is None:
-        raise StepSignatureError(
-            f"step {name!r} returns {_type_name(hints['return'])}; a step returns Event types, "
-            f"a list of them, or None (for example `-> A | None` or `-> list[A]`)"
-        )
-    return StepSpec(
-        name=name,
-        fn=fn,
-        accepts=accepts,
-        produces=tuple(t for t in produced if t is not None),
-        is_async=inspect.iscoroutinefunction(fn),
-        num_workers=options.num_workers,
-        retry_policy=options.retry_policy,
-        timeout=options.timeout,
-        state_type=state_type,
-        params=tuple(kinds),
-        keyword_only=frozenset(keyword_only),
-        accept_event_subclasses=options.accept_event_subclasses,
-        skip_graph_checks=options.skip_graph_checks,
-        free=free,
-        gather=gather,
-        collect=collect,
-        fans_out=fans_out,
-        replay=options.replay,
-        cache=options.cache,
-        cache_key=options.cache_key,
-        executor=options.executor,
-    )
-
-
-def _collect_of(step: str, param: str, ann: Any) -> tuple[tuple[Any, ...] | None, Any] | None:
-    """For ``list[E]`` or ``Annotated[list[E], Collect(...)]``: (the element types, the
-    ``Collect`` marker, ``Collect()`` when bare), else None (not a list parameter)."""
-    from .collect import Collect  # plain data; imported here to keep step.py's imports light
-
-    marker = Collect()
-    if get_origin(ann) is Annotated:
-        found = [m for m in ann.__metadata__ if isinstance(m, Collect)]
-        if not found:
-            return None
-        marker, ann = found[0], get_args(ann)[0]
-        if get_origin(ann) is not list:
-            raise StepSignatureError(
-                f"step {step!r}: parameter {param!r} has Collect(...) on "
-                f"{_type_name(ann)}; Collect marks a list[E] parameter"
-            )
-    if get_origin(ann) is not list or len(get_args(ann)) != 1:
-        return None
-    return _event_types(get_args(ann)[0]), marker
-
-
-def _declares_list(ann: Any) -> bool:
-    """The return annotation names ``list[...]``, alone or in a union."""
-    origin = get_origin(ann)
-    if origin is list:
-        return True
-    if origin is Union or origin is types.UnionType:
-        return any(_declares_list(arg) for arg in get_args(ann))
-    return False
-
-
-def _resource_of(ann: Any) -> Resource | None:
-    if get_origin(ann) is Annotated:
-        for meta in ann.__metadata__:
-            if isinstance(meta, Resource):
-                setter = getattr(meta, "set_type_annotation", None)
-                if setter is not None:  # ResourceConfig loads its file into the annotated model
-                    setter(get_args(ann)[0])
-                return meta
-    return None
-
-
-def _event_types(ann: Any, lists: bool = False) -> tuple[type[Event] | None, ...] | None:
-    """The Event types (and None) an annotation names, or None if it names something else.
-    With ``lists`` (a return annotation), ``list[A]`` names ``A``: such a step may return a
-    list of events, each routed as if returned alone (a fan-out)."""
-    if ann is None or ann is type(None):
-        return (None,)
-    origin = get_origin(ann)
-    if lists and origin is list and len(get_args(ann)) == 1:
-        return _event_types(get_args(ann)[0])
-    if origin is Union or origin is types.UnionType:
-        out: list[type[Event] | None] = []
-        for arg in get_args(ann):
-            sub = _event_types(arg, lists)
-            if sub is None:
-                return None
-            out.extend(sub)
-        return tuple(dict.fromkeys(out))
-    if isinstance(ann, type) and issubclass(ann, Event):
-        return (ann,)
-    return None
-
-
-def _type_name(ann: Any) -> str:
-    if get_args(ann):  # list[A], Annotated[...]: say it whole, not just "list"
-        return repr(ann).replace("typing.", "")
-    return getattr(ann, "__name__", None) or repr(ann)
 
 
 @dataclass(frozen=True)

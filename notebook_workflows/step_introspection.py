@@ -1,7 +1,7 @@
 """Reading steps from the outside, under the names llama-index-workflows gives them
 (``workflows.utils``): tools that draw or inspect a workflow call these.
 
-They answer from the same ``StepSpec`` the runtime uses (``step.read_signature``), so what
+They answer from the same ``StepSpec`` the runtime uses (``_signature.read_signature``), so what
 they report is what runs.
 """
 
@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from ._signature import StepSignatureError, read_signature
 from .errors import WorkflowValidationError
-from .step import CONTEXT, EVENT, GATHER, StepOptions, StepSignatureError, read_signature
+from .step import CONTEXT, EVENT, GATHER, StepOptions
 from .step import step_options as _options
 
 # How often the peer's runtime polls while it waits; kept as a name for code that imports it.

@@ -16,6 +16,7 @@ from .events import (
     StepFailedEvent,
     StopEvent,
 )
+from .runtime.state import bind  # the same binding the runtime uses, so they cannot differ
 from .step import StepSpec
 
 __all__ = ["CHECK_OF", "graph_problems"]
@@ -110,8 +111,7 @@ def _takes_any(spec: StepSpec, reached: set[type]) -> bool:
 
 def join_problems(specs: dict[str, StepSpec]) -> list[str]:
     """A ``list[E]`` parameter takes the members of a fan-out: some step declaring
-    ``-> list[...]`` must lead to it (``runtime.joins.bind``)."""
-    from .runtime.joins import bind  # the same binding the runtime uses, so they cannot differ
+    ``-> list[...]`` must lead to it (``runtime.state.bind``)."""
 
     collects = [s for s in specs.values() if s.collect is not None]
     if not collects:

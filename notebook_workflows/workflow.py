@@ -12,15 +12,15 @@ import asyncio
 import dataclasses
 import functools
 import inspect
-import os
-import re
 import sys
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
 from ._frames import users_frames
-from ._run_ids import check_run_id
+from ._ports import DURABILITY, durable, notebook_face
+from ._run_ids import check_run_id, new_run_id
+from ._signature import StepSignatureError, UnresolvedAnnotation, read_signature
 from .context import Context
 from .decorators import catch_error_options
 from .errors import ContextStateError, WorkflowRuntimeError, WorkflowValidationError
@@ -34,16 +34,7 @@ from .resources import ResourceCache, ResourceConfig, check_acyclic
 from .runtime import routing
 from .runtime.state import RunState
 from .start import build_start_event, check_same_start
-from .step import (
-    StepOptions,
-    StepSignatureError,
-    StepSpec,
-    UnresolvedAnnotation,
-    check_executor,
-    read_signature,
-    step,
-    step_options,
-)
+from .step import StepOptions, StepSpec, check_executor, step, step_options
 from .validation import CHECK_OF, graph_problems
 
 if TYPE_CHECKING:
@@ -394,9 +385,7 @@ class Workflow(metaclass=WorkflowMeta):
             check_run_id(run_id)
             table = None
             if cache is not None:  # reuse what earlier runs in that store did; record there
-                from .checkpoint.rerun import cache_table
-
-                table, checkpoint = cache_table(self, cache), checkpoint or cache
+                table, checkpoint = durable().cache_table(self, cache), checkpoint or cache
             args = (ctx, stepwise, run_id, checkpoint, durability, start_event, fields)
             return self._run(*args, table, executor)
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
@@ -481,7 +470,7 @@ class Workflow(metaclass=WorkflowMeta):
         from .runtime.driver import Driver
 
         old_run_id = state.run_id
-        state.run_id = run_id or state.run_id or _new_run_id(type(self).__name__)
+        state.run_id = run_id or state.run_id or new_run_id(type(self).__name__)
         state.stepwise = stepwise
         state.timeout = self.timeout
         checkpoint = checkpoint if checkpoint is not None else self.checkpoint
@@ -491,10 +480,8 @@ class Workflow(metaclass=WorkflowMeta):
         if state.replay is not None:  # a replayed call must find what it read unchanged
             state.replay.read_digest = ctx.store._read_digest
         if checkpoint is not None:
-            from .checkpoint.recorder import wrap
-
             # a store is wrapped in a recorder; an object with the hooks is used as it is
-            checkpoint = wrap(checkpoint, continuing=continuing, durability=durability)
+            checkpoint = durable().wrap(checkpoint, continuing=continuing, durability=durability)
         executor = executor if executor is not None else self.executor
         driver = Driver(self, ctx, state, checkpoint=checkpoint, executor=executor)
         try:
@@ -560,10 +547,10 @@ class Workflow(metaclass=WorkflowMeta):
         process died run again (at-least-once). A run going on in another process is refused
         naming its owner; ``force=True`` takes it over. See ``checkpoint.resume``.
         """
-        from .checkpoint.resume import resume_run
-
         try:
-            return resume_run(self, run_id, store=store, at=at, force=force, durability=durability)
+            return durable().resume_run(
+                self, run_id, store=store, at=at, force=force, durability=durability
+            )
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
             raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
 
@@ -585,10 +572,8 @@ class Workflow(metaclass=WorkflowMeta):
         edits (``Snapshot.edits``); the original run is not touched. ``resume(run_id, at=n)``
         is the same fork without edits. See ``checkpoint.resume``.
         """
-        from .checkpoint.resume import fork_run
-
         try:
-            return fork_run(
+            return durable().fork_run(
                 self, run_id, at=at, store_edits=store_edits, store=store, durability=durability
             )
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
@@ -598,10 +583,8 @@ class Workflow(metaclass=WorkflowMeta):
         """Run checkpointed run ``run_id`` again as a new run after editing steps: calls whose
         step code and input are unchanged are replayed, not called; the rest run. ``store`` as
         for ``resume``; see ``checkpoint.rerun``."""
-        from .checkpoint.rerun import rerun_run
-
         try:
-            return rerun_run(self, run_id, store=store, durability=durability)
+            return durable().rerun_run(self, run_id, store=store, durability=durability)
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
             raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
 
@@ -646,9 +629,7 @@ class Workflow(metaclass=WorkflowMeta):
     def draw(self, *, direction: str = "TB") -> WorkflowGraph:
         """The step/event graph; shows itself inline as SVG in a notebook.
         ``direction="LR"`` lays a wide graph out left to right."""
-        from .graph import WorkflowGraph
-
-        return WorkflowGraph.of_workflow(self, direction=direction)
+        return notebook_face().workflow_graph(self, direction)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         return self.draw()._repr_mimebundle_(include, exclude)
@@ -712,10 +693,3 @@ def _run_options_in(start_event: StartEvent | None) -> dict[str, Any]:
 
 
 _UNSET: Any = object()
-DURABILITY = ("sync", "async", "exit")
-
-
-def _new_run_id(workflow_name: str) -> str:
-    """Short, readable and unique enough to type back into ``resume``."""
-    slug = re.sub(r"(?<!^)(?=[A-Z])", "-", workflow_name).lower().strip("-_") or "run"
-    return f"{slug[:24]}-{os.urandom(4).hex()}"

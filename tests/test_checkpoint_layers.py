@@ -7,7 +7,7 @@ from pathlib import Path
 
 import notebook_workflows.checkpoint as checkpoint
 
-NOTEBOOK_FACE = {"_display", "widgets", "graph"}
+NOTEBOOK_FACE = {"notebook", "widgets", "graph"}
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "notebook_workflows"
-DOORS = [PACKAGE / "widgets.py", PACKAGE / "graph.py", PACKAGE / "_display.py"]
+DOORS = [PACKAGE / "widgets.py", PACKAGE / "graph.py"]
 FACE = sorted([*(PACKAGE / "notebook").rglob("*.py"), *DOORS])
 ENGINE_INTERNALS = re.compile(r"_driver|\._state\b|_encoded|\.\._loop|\.\.\._loop|_END\b")
 KERNEL_INTERNALS = re.compile(r"_parent_header|register_hook|pub_thread|display_pub|_flush_pending")

@@ -35,7 +35,7 @@ Design decisions:
 * Run ownership (leases) is a handful of methods (``lease.Leasing``, mixed into ``BaseStore``)
   on top of two primitives each backend implements, ``_lease`` (read) and ``_swap_lease`` (an
   atomic read-decide-write); the rules of who may take a lease live once, in ``lease.py``.
-* This is the durable layer: it imports nothing from the notebook face (``_display``,
+* This is the durable layer: it imports nothing from the notebook face (``notebook/``,
   ``widgets``, ``graph``). Its few text helpers (``plural``, ``printable``) are its own.
 """
 

@@ -1,7 +1,7 @@
 """How the durable layer shows runs to people: ``RunInfo``, the ``RunList`` table, and the
 small text helpers the stores and the command line share.
 
-This layer imports nothing from the notebook face (``_display``, ``widgets``): its helpers are
+This layer imports nothing from the notebook face (``notebook/``, ``widgets``): its helpers are
 its own. Everything that reaches a terminal goes through ``printable``: run ids, workflow names,
 step names and store keys come from users and from a shared store, and a control character in
 one would otherwise retitle or clear the terminal, or break a table's lines.

@@ -95,12 +95,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._ports import DURABILITY  # when a run's records reach the store: see above
 from ..errors import ContextSerdeError, SnapshotError
 from ..runtime.state import Changes
 from ..runtime.unrecorded import forget_unrecorded
 from ..serialization import find_class, qualified_name
 from ..snapshot import snapshot_of, step_codes
-from ..workflow import DURABILITY  # when a run's records reach the store: see above
 from .base import MIN_BASE_GAP, BaseStore, LeaseStore, Record, RunInfo, SnapshotStore, dumps
 from .chain import digest, link
 from .delta import DELETED, calls_done, delta_baseline, delta_of

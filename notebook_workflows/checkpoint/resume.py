@@ -43,6 +43,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._agent_tools import TOOL_STEPS, tool_functions
+from .._run_ids import new_run_id
 from ..codec import gc_paused
 from ..context import Context
 from ..errors import ContextSerdeError, SnapshotError, WorkflowRuntimeError
@@ -86,10 +87,8 @@ def resume_run(
     if at is None:
         recorder = Recorder(store, continuing=True, force=force, durability=durability)
         return workflow._launch(ctx, ctx._state, True, None, False, recorder)
-    from ..workflow import _new_run_id
-
     recorder = Recorder(store, parent=(run_id, snapshot.seq), durability=durability)
-    return workflow._launch(ctx, ctx._state, True, _new_run_id(name), False, recorder)
+    return workflow._launch(ctx, ctx._state, True, new_run_id(name), False, recorder)
 
 
 def fork_run(
@@ -132,10 +131,8 @@ def fork_run(
             )
             raise
     warn()  # the fork goes ahead: say which steps have new code
-    from ..workflow import _new_run_id
-
     recorder = Recorder(store, parent=(run_id, snapshot.seq), durability=durability, edits=edits)
-    return workflow._launch(ctx, ctx._state, True, _new_run_id(name), False, recorder)
+    return workflow._launch(ctx, ctx._state, True, new_run_id(name), False, recorder)
 
 
 def _need_loop(name: str, what: str) -> None:

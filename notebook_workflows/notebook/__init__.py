@@ -3,8 +3,8 @@
 It reads runs only through the engine's public contract (``handler.view()``,
 ``handler.subscribe``, ``add_done_callback``, ``add_step_context``, the checkpoint stores'
 ``runs``/``history``) and never the other way round: the engine's thin doors
-(``Workflow.draw``, ``handler.draw``, ``handler.monitor``, the handler's rich display) import
-from here inside the method.
+(``Workflow.draw``, ``handler.draw``, ``handler.monitor``, the handler's rich display) reach
+``_doors`` through a port the engine owns (``_ports.NotebookFace``), not by importing here.
 
 - ``graph`` (with ``graph_model`` and ``graph_text``): ``WorkflowGraph``, DOT/SVG/Mermaid.
 - ``display``: the plain-text and HTML pictures of a handler, and the formatting helpers.

@@ -17,15 +17,13 @@ returns the commands; a test that wants to compare before and after takes a ``co
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..collect import Take
 from ..events import Event, Gathered, StartEvent, StopEvent
 from ..step import StepSpec
-
-if TYPE_CHECKING:
-    from .joins import Joins
 
 STATUSES = ("new", "running", "waiting", "done", "failed", "cancelled")
 FINISHED = frozenset({"done", "failed", "cancelled"})
@@ -196,6 +194,103 @@ class CollectBuffer:
         )
 
 
+# -- joins: the data of fan-out streams and join steps (what happens to it: joins.py) -------
+
+
+class Stream:
+    """One fan-out's members on their way: who opened it, in which scope, what is still open."""
+
+    __slots__ = ("id", "open", "released", "scope", "source")
+
+    def __init__(self, id: int, source: str, scope: tuple[int, ...], open: int = 0) -> None:
+        self.id = id
+        self.source = source  # the step whose list return opened it
+        self.scope = scope  # the scope it was opened in: where its releases are queued
+        self.open = open  # work items of this stream still queued or running
+        self.released: set[str] = set()  # collect steps already released (Take)
+
+    def __repr__(self) -> str:
+        return f"Stream({self.id}, {self.source!r}, scope={self.scope}, open={self.open})"
+
+
+class Joins:
+    """The join state of one run: bindings (fixed by the workflow), streams and scopes."""
+
+    def __init__(self, specs: dict[str, StepSpec]) -> None:
+        self.bindings = bind(specs)
+        # several event parameters: the slot types, in order (one list, kept for CollectBuffer)
+        self.multi: dict[str, list[type[Event]]] = {}
+        self.names: dict[str, tuple[str, ...]] = {}  # join step -> its event parameters
+        self.take: dict[str, int | None] = {}  # collect step -> n of Take(n), None for All
+        for name, spec in specs.items():
+            if not spec.gather:
+                continue
+            self.names[name] = tuple(slot for slot, _ in spec.gather)
+            if spec.collect is None:
+                self.multi[name] = [types_[0] for _, types_ in spec.gather]
+            else:
+                card = spec.collect.cardinality
+                self.take[name] = card.n if isinstance(card, Take) else None
+        self.streams: dict[int, Stream] = {}
+        self.scopes: dict[int, tuple[int, ...]] = {}  # queue seq -> its stream ids
+        self.next_stream = 0
+
+    def clear(self) -> None:
+        self.streams.clear()
+        self.scopes.clear()
+
+
+def bind(specs: dict[str, StepSpec]) -> dict[str, tuple[str, ...]]:
+    """Which collect steps each fan-out producer's streams release, from the signatures.
+
+    A producer's *level* is every event type reachable from what it returns through ordinary
+    steps; a nested producer met on the way contributes what its own bound collect steps
+    return (its members live one level down). A collect step is bound to a producer when one
+    of its element types is on the producer's level.
+    """
+    collects = {n: s for n, s in specs.items() if s.collect is not None}
+    if not collects:
+        return {}
+
+    def takes(spec: StepSpec, typ: type) -> bool:
+        if typ in spec.accepts:
+            return True
+        return spec.accept_event_subclasses and issubclass(typ, spec.accepts)
+
+    def level(seeds: Iterable[type], guard: frozenset[str]) -> set[type]:
+        seen: set[type] = set()
+        todo = list(seeds)
+        while todo:
+            typ = todo.pop()
+            if typ in seen:
+                continue
+            seen.add(typ)
+            for name, spec in specs.items():
+                if spec.collect is not None or not takes(spec, typ):
+                    continue
+                if spec.fans_out:
+                    if name not in guard:
+                        todo.extend(surfaced(name, guard | {name}))
+                else:
+                    todo.extend(spec.produces)
+        return seen
+
+    def bound(name: str, guard: frozenset[str]) -> list[str]:
+        inside = level(specs[name].produces, guard)
+        return [c for c, s in collects.items() if any(t in inside for t in s.accepts)]
+
+    def surfaced(name: str, guard: frozenset[str]) -> set[type]:
+        out: set[type] = set()
+        for c in bound(name, guard):
+            if not specs[c].fans_out:
+                out.update(specs[c].produces)
+            elif c not in guard:
+                out |= surfaced(c, guard | {c})
+        return out
+
+    return {name: tuple(bound(name, frozenset({name}))) for name, s in specs.items() if s.fans_out}
+
+
 class RunState:
     """The explicit state of one run. Only the reducer changes it while the run goes on."""
 
@@ -229,8 +324,6 @@ class RunState:
         # steps with several event parameters or a list[E] one, and fan-out streams (joins.py)
         self.joins: Joins | None = None
         if any(spec.gather for spec in specs.values()):
-            from .joins import Joins
-
             self.joins = Joins(specs)
         self.subclass_steps = tuple(
             (name, spec.accepts) for name, spec in specs.items() if spec.accept_event_subclasses
