@@ -17,6 +17,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .handler import WorkflowHandler
     from .notebook.graph import WorkflowGraph
     from .notebook.monitor import RunMonitor
@@ -107,6 +109,8 @@ class NotebookFace(Protocol):
     def handler_text(self, handler: WorkflowHandler) -> str: ...
 
     def handler_html(self, handler: WorkflowHandler) -> str: ...
+
+    def export_html(self, store: Any, run_id: str, path: Any) -> Path: ...
 
 
 _notebook_face: Callable[[], NotebookFace] | None = None

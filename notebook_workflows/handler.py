@@ -367,9 +367,7 @@ class WorkflowHandler:
                 f"run {self.run_id!r} writes no checkpoints, so there is nothing to export: "
                 f"run it with checkpoint=store (SQLiteStore(), MemoryStore(), ...)"
             )
-        from .notebook.export import export_html
-
-        return export_html(store, self.run_id, path)
+        return notebook_face().export_html(store, self.run_id, path)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         """In a notebook: the status, and between steps the queue, the last step and the

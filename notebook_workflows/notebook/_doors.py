@@ -11,10 +11,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .graph import WorkflowGraph
     from .monitor import RunMonitor
 
-__all__ = ["handler_html", "handler_text", "monitor", "run_graph", "workflow_graph"]
+__all__ = [
+    "export_html",
+    "handler_html",
+    "handler_text",
+    "monitor",
+    "run_graph",
+    "workflow_graph",
+]
 
 
 def workflow_graph(workflow: Any, direction: str) -> WorkflowGraph:
@@ -45,3 +54,10 @@ def handler_html(handler: Any) -> str:
     from .display import handler_html
 
     return handler_html(handler)
+
+
+def export_html(store: Any, run_id: str, path: Any) -> Path:
+    """``handler.export_html``: the run as one offline page (``notebook.export``)."""
+    from .export import export_html as write
+
+    return write(store, run_id, path)
