@@ -366,10 +366,12 @@ class Workflow(metaclass=WorkflowMeta):
         ``fields`` build the ``StartEvent``. With ``ctx`` from an earlier run the run continues
         it: an unfinished run (restored, failed or cancelled) goes on from where it stopped; a
         finished one starts anew with its store kept. ``stepwise=True`` runs nothing until
-        ``await handler.step()``. ``durability`` says when a checkpointed run writes:
-        ``"sync"`` after every step (the default), ``"async"`` off the event loop, steps in
-        quick succession sharing a record (a crash may lose the last few steps, never the
-        store), ``"exit"`` only when the run pauses, fails or ends. ``executor`` runs this
+        ``await handler.step()``. ``durability`` says when a checkpointed run writes (always
+        from a thread of the run, never on the event loop): ``"sync"`` a record for every step
+        (the default; a crash may lose the last two steps' records), ``"async"`` steps in quick
+        succession sharing a record (a crash may lose fewer than 32 steps, never the store),
+        ``"exit"`` only when the run pauses, fails or ends. ``ctx.once`` results, pauses and
+        the end are in the store before the run goes on, in every mode. ``executor`` runs this
         run's sync steps (those without an executor of their own), in place of the
         workflow's. ``cache=store``: see ``checkpoint.rerun``.
         """
