@@ -1,13 +1,15 @@
-"""The background writer of ``durability="async"``: a run's records are written to the store in
-order, in batches of one commit each, by one thread of the run's own while the event loop goes
-on with the next steps, or by the run itself when it outpaces the thread.
+"""The writer of a run's records: every record after the run's first is written to the store
+in order, in batches of one commit each, by one thread of the run's own, never on the event
+loop (so a store that stops answering holds the run up, not the notebook).
 
 Design decisions:
 
-* How the recorder uses it: a record that several quick steps share is handed over once the
-  run has gone idle, with ``write_soon`` (the thread writes it at once, off the loop); one a
-  busy run made, or a promise, is written on the loop by ``flush`` (see ``recorder``). The
-  writer's own linger, below, still decides for records ``put`` without either.
+* How the recorder uses it: it ``put``s each record, numbered, and ``wait_for(seq)`` gives a
+  future done once record ``seq`` is in the store, which the run awaits where its mode says
+  so ("sync": the record before the newest; promises such as ``ctx.once`` results, pauses and
+  the end: the record itself). ``write_soon`` has the thread write what is queued at once;
+  without it (``durability="async"`` records of quick steps) the writer's linger, below,
+  decides.
 * The loop encodes, the writer only writes. A record's delta is taken on the event loop
   (taking it drains the run's change tracking), and what crosses to the thread is a finished
   ``Record`` of JSON text: the thread never reads the run's
@@ -22,18 +24,13 @@ Design decisions:
 * A batch is one ``store.save_many(records)``: one transaction (SQLite: one multi-row
   ``INSERT``; Redis: one script; PostgreSQL: one statement), all or nothing. A store without
   ``save_many`` gets one ``save`` per record, in order.
-* Who writes. Once no record has come for ``LINGER`` (2 ms), the run is waiting for
-  something (a model, a network, a human: the case that matters in a notebook) and the thread
-  writes what is queued, costing the run nothing. A run whose steps are quick Python keeps
-  records coming and fills the queue (``MAX_WAITING`` records, or ``MAX_WAITING_CHARS`` of
-  JSON) first: it then writes the full batch itself, on the loop, where it would otherwise
-  wait for the thread to write it. Measured (``bench/bench_durability.py``), handing each
-  batch to the thread and waiting for it cost about 20 us per step more on this shared 2-core
-  machine than writing it in place: every hand-over is two thread switches, each a wait for a
-  core and the GIL. The linger counts from the newest record, not the oldest, so that a run
-  that keeps records coming, however slowly a loaded machine runs it, is left to fill its
-  batches. Records that are promises (``ctx.once`` results, pauses, the end) are written at
-  once the same way, by ``flush``.
+* Who writes: always the thread. Once no record has come for ``LINGER`` (2 ms), the run is
+  waiting for something (a model, a network, a human: the case that matters in a notebook)
+  and the thread writes what is queued, costing the run nothing. A queue that fills
+  (``MAX_WAITING`` records, or ``MAX_WAITING_CHARS`` of JSON) is due at once. Writing a
+  busy run's batches on the loop was about 20 us a step cheaper on this shared 2-core
+  machine (every hand-over is two thread switches, each a wait for a core and the GIL), but
+  a store that does not answer then freezes the loop for its whole timeout.
 * The thread sleeps until records are due, and the event loop, not the thread, tells when:
   the first record put into an empty queue sets a loop timer for ``LINGER``; when it fires
   and no record came meanwhile, the run is waiting and the thread is woken to write; when
@@ -42,11 +39,10 @@ Design decisions:
   while the run's Python holds the GIL makes the run wait for it to be scheduled. Measured on
   this loaded 2-core machine (the 500-step chain of ``bench/bench_durability.py``), a thread
   timing its own linger woke about once per batch and cost about 3 us of CPU and up to 10 us
-  of wall time per step; now it wakes once per run, to stop. A batch written is
-  announced only to those waiting for it (``flush``, or the thread waiting to write the
-  next one). A writer started without a running loop falls back to the thread timing its
-  own linger (records put from another thread than the loop's set the timer through
-  ``call_soon_threadsafe``). Should the loop be stopped or blocked,
+  of wall time per step; now it wakes once per full batch or idle spell. A batch written is
+  announced to the ``wait_for`` futures it settles. A writer started without a running loop
+  falls back to the thread timing its own linger (records put from another thread than the
+  loop's set the timer through ``call_soon_threadsafe``). Should the loop be stopped or blocked,
   the records wait for it (fewer than ``MAX_WAITING``, as always); should it be closed, the
   thread finds out within ``_IDLE_CHECK`` and writes them.
 * Bounded: at most ``MAX_WAITING`` records (and ``MAX_WAITING_CHARS`` of JSON) are not yet
@@ -77,15 +73,13 @@ _IDLE_CHECK = 1.0  # seconds between checks that the run's loop still exists
 
 
 class Writer:
-    """Writes one run's records, in a thread of its own or, when the run outpaces it, in the
-    run's.
+    """Writes one run's records, in order, in a thread of its own.
 
     ``failed(first, exc, last_good, last)`` turns a store's exception into the error the run
     fails with (the records ``first`` to ``last`` were not saved; ``last_good``: the seq of the
     last record written, -1 if none); ``report(error)`` is
-    called once with it when the thread's write failed (a write by ``put`` or ``flush`` leaves
-    the error in ``error`` for their caller to raise). After a failure ``error`` is set,
-    records put later are dropped, and ``flush`` returns at once.
+    called once with it when the thread's write failed. After a failure ``error`` is set,
+    records put later are dropped, and ``wait_for`` fails with it at once.
     """
 
     def __init__(
@@ -173,15 +167,6 @@ class Writer:
             else:
                 self._waiters.append((seq, future))
         return future
-
-    def flush(self) -> None:
-        """Write every record queued so far, here, after the batch the thread is writing (if
-        any); on return they are in the store, or a write failed (see ``error``)."""
-        with self._cond:
-            self._await_write()
-            batch = self._take()
-        if batch:
-            self._write(batch)
 
     def write_soon(self) -> None:
         """Have the thread write what is queued now, not once it has lingered (the run is
