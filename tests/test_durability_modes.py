@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -351,7 +352,13 @@ async def test_async_a_failed_write_fails_the_run_and_keeps_what_was_saved(
         await handler
     message = str(caught.value)
     kept = store.latest("d").seq
-    assert "run 'd' stopped: the checkpoint after step 'hop' (snapshot 8)" in message
+    # snapshot 8 alone, or with the ones after it if the writer took them in one batch (a
+    # loaded machine lets records pile up while the thread waits for a core)
+    assert re.search(
+        r"run 'd' stopped: the (checkpoint after step 'hop' \(snapshot 8\)"
+        r"|checkpoints of snapshots 8 to \d+ \(from the one after step 'hop')",
+        message,
+    ), message
     assert repr(store) in message and "resume('d')" in message
     assert kept == 7 and "last good checkpoint is snapshot 7" in message
     assert "No space left" in message
