@@ -278,13 +278,16 @@ def _encode(event: Event, encoded: dict[int, tuple[Event, Any]] | None) -> Any:
 
 
 def _known(event: Event, encoded: dict[int, tuple[Event, Any]] | None, used: bool) -> Any:
-    """``encode_event(event)``, from ``encoded`` if ``delta_of`` encoded it already (then
-    forgotten once ``used`` as a call's input: it is not needed again)."""
+    """``encode_event(event)``, from ``encoded`` if ``delta_of`` or an earlier call of the
+    same list encoded it already (then forgotten once ``used`` as a call's input: it is not
+    needed again); an emitted event is kept there for the call that takes it."""
     if encoded:
         hit = encoded.pop(id(event), None) if used else encoded.get(id(event))
         if hit is not None and hit[0] is event:
             return hit[1]
-    return encode_event(event)
+    if encoded is None or used:
+        return encode_event(event)
+    return _encode(event, encoded)  # emitted: the input of a call the same list may hold
 
 
 def calls_done(
