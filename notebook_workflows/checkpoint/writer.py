@@ -166,6 +166,9 @@ class Writer:
                 future.set_result(None)
             else:
                 self._waiters.append((seq, future))
+                if self._queue and not self._due:  # someone waits: what is queued is due
+                    self._due = True
+                    self._cond.notify_all()
         return future
 
     def write_soon(self) -> None:
