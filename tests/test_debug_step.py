@@ -422,3 +422,56 @@ async def test_a_run_of_another_workflow_is_refused(report: type[Workflow]) -> N
     run_id = await failed_run(report(), store)
     with pytest.raises(SnapshotError, match="cannot debug run .* not of Counter"):
         await Counter().debug_step(run_id, store=store)
+
+
+# -- in a real kernel -----------------------------------------------------------------------------
+
+KERNEL_CELL = """
+from notebook_workflows import Context, Event, StartEvent, StopEvent, Workflow, step
+from notebook_workflows.checkpoint import MemoryStore
+
+class Part(Event):
+    n: int
+
+class Report(Workflow):
+    @step
+    async def gather(self, ctx: Context, ev: StartEvent) -> Part:
+        await ctx.store.set("parts", [1, 2, 3])
+        return Part(n=10)
+
+    @step
+    async def render(self, ctx: Context, ev: Part) -> StopEvent:
+        parts = await ctx.store.get("parts")
+        return StopEvent(result={body})
+"""
+
+
+@pytest.mark.kernel
+def test_in_a_kernel_debug_finds_the_step_and_the_cell_fix_runs(tmp_path: Path) -> None:
+    from kernel_helpers import Kernel
+
+    kernel = Kernel(tmp_path)
+    try:
+        kernel.check(KERNEL_CELL.format(body="sum(parts) * ev.n / 0"))
+        kernel.check(
+            "store = MemoryStore()\nhandler = Report().run(checkpoint=store)\n"
+            "try:\n    await handler\nexcept ZeroDivisionError:\n    pass\n"
+            "call = await Report().debug_step(handler.run_id, store=store)"
+        )
+        failed = kernel.run("await call.run()")
+        assert failed.error is not None and failed.error["ename"] == "ZeroDivisionError"
+        shown = "\n".join(failed.error["traceback"])
+        assert "render" in shown and PACKAGE not in shown  # no frame of the library
+        # what %debug opens: the last frame of the last traceback
+        last = kernel.check(
+            "import sys\ntb = sys.last_traceback\nwhile tb.tb_next:\n    tb = tb.tb_next\n"
+            "print(tb.tb_frame.f_code.co_name, sorted(tb.tb_frame.f_locals))"
+        )
+        assert last.stdout.strip() == "render ['ctx', 'ev', 'parts', 'self']"
+        kernel.check(KERNEL_CELL.format(body="sum(parts) * ev.n"))  # the cell, fixed
+        fixed = kernel.check("result = await call.run()\nprint(result.returned.result)")
+        assert fixed.stdout.strip() == "60"
+        resumed = kernel.check("print(await Report().resume(handler.run_id, store=store))")
+        assert resumed.stdout.strip() == "60"
+    finally:
+        kernel.shutdown()
