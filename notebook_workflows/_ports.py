@@ -1,14 +1,14 @@
 """What the engine needs from the layers built on it, and where those layers plug in.
 
 The engine's objects have doors into the layers above them: ``Workflow.resume``, ``fork``,
-``rerun``, ``run(checkpoint=..., cache=...)`` and the handler's "how to resume" note open the
-durable layer (``checkpoint/``); ``Workflow.draw``, ``handler.draw``, ``handler.monitor`` and
-the handler's rich display open the notebook face (``notebook/``). Those layers import the
-engine, so the engine must not import them back, not even inside a method: that would be a
-circle. Instead the engine says here, as a
-protocol, what it needs from each (a *port*); the layer provides it, and the package's public
-face plugs the two together (``_wiring``), loading the layer on first use so that ``import
-notebook_workflows`` stays cheap.
+``rerun``, ``debug_step``, ``run(checkpoint=..., cache=...)`` and the handler's "how to
+resume" note open the durable layer (``checkpoint/``); ``Workflow.draw``, ``handler.draw``,
+``handler.monitor`` and the handler's rich display open the notebook face (``notebook/``).
+Those layers import the engine, so the engine must not import them back, not even inside a
+method: that would be a circle. Instead the engine says here, as a protocol, what it needs
+from each (a *port*); the layer provides it, and the package's public face plugs the two
+together (``_wiring``), loading the layer on first use so that ``import notebook_workflows``
+stays cheap.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from .checkpoint.debug import StepCall
     from .handler import WorkflowHandler
     from .notebook.graph import WorkflowGraph
     from .notebook.monitor import RunMonitor
@@ -76,6 +77,18 @@ class DurableLayer(Protocol):
     def rerun_run(
         self, workflow: Workflow, run_id: str, *, store: Any, durability: str
     ) -> WorkflowHandler: ...
+
+    def debug_step(
+        self,
+        workflow: Workflow,
+        run_id: str,
+        *,
+        store: Any,
+        at: int | None,
+        step: str | None,
+    ) -> StepCall:
+        """The call of a step of ``run_id`` that ``workflow.debug_step`` gives back."""
+        ...
 
     def resume_call(self, workflow: Any, run_id: str, store: Any) -> str:
         """The ``await workflow.resume(...)`` line that continues ``run_id``."""

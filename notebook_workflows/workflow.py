@@ -38,6 +38,7 @@ from .step import StepOptions, StepSpec, check_executor, step, step_options
 from .validation import CHECK_OF, graph_problems
 
 if TYPE_CHECKING:
+    from .checkpoint.debug import StepCall
     from .graph import WorkflowGraph
 
 
@@ -616,6 +617,46 @@ class Workflow(metaclass=WorkflowMeta):
             return await self.resume(run_id, store=store, at=at, force=force, durability=durability)
 
         return run_blocking(resume_and_wait)
+
+    async def debug_step(
+        self,
+        run_id: str,
+        *,
+        store: Any = None,
+        at: int | None = None,
+        step: str | None = None,
+    ) -> StepCall:
+        """The call of the step that failed in checkpointed run ``run_id``, to try again in a
+        cell: ``call.event`` is its input, ``call.store`` the run's store as it was, and
+        ``await call.run()`` calls the step's current code (fix it, re-run the cell that
+        defines the class, call again) on a scratch copy of the run. Nothing is written to the
+        run's store: ``run()`` returns what the step returned, sent and changed in the store,
+        and an exception the step raises is raised in the cell, its traceback ending in the
+        step, so ``%debug`` opens there. Then ``await workflow.resume(run_id)`` goes on.
+
+        ``at=n`` takes the call that was running at snapshot ``n`` instead (the one
+        ``resume(run_id, at=n)`` would run first), with the store as it was there; among
+        several, the one that failed, else the oldest, or with ``step=`` the oldest of that
+        step. ``store`` as for ``resume``; see ``checkpoint.debug``.
+        """
+        try:
+            return durable().debug_step(self, run_id, store=store, at=at, step=step)
+        except Exception as error:  # a refusal names its cause: show the user's line, not ours
+            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
+
+    def debug_step_sync(
+        self,
+        run_id: str,
+        *,
+        store: Any = None,
+        at: int | None = None,
+        step: str | None = None,
+    ) -> StepCall:
+        """``debug_step`` from plain synchronous code; ``call.run_sync()`` calls the step."""
+        try:
+            return durable().debug_step(self, run_id, store=store, at=at, step=step)
+        except Exception as error:  # a refusal names its cause: show the user's line, not ours
+            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
 
     # -- resources and display ------------------------------------------------------------------
 
