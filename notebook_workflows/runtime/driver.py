@@ -34,6 +34,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._frames import note_once, show_for_people
+from .._resume_line import resume_line, say_how_to_go_on
 from ..errors import (
     ContextSerdeError,
     WorkflowCancelledByUser,
@@ -494,6 +496,9 @@ class Driver(DriverCalls):
                 self.workflow_name,
                 self.run_id,
             )
+            line = self._resume_line()
+            if line is not None:
+                say_how_to_go_on(command.error, line, "fix the step, then ")
         alive = self.runner.alive()
         for inv, attempt, task in alive:
             self._cancelled.add((inv.id, attempt))
@@ -555,23 +560,15 @@ class Driver(DriverCalls):
         return command._replace(status="failed", error=exc)
 
     def _settle(self, command: C.FinishRun) -> None:
-        state = self.state
         self.settled = True
         if not self.result.done():
             if command.status == "done":
                 self.result.set_result(command.result)
             elif command.error is not None:
+                show_for_people(command.error)  # in a notebook: the user's frames, not ours
                 self.result.set_exception(command.error)
             else:
-                detail = f": {state.detail}" if state.detail else ""
-                if state.stalled:
-                    detail += f" (it had stalled: {state.stalled})"
-                kind = (
-                    WorkflowCancelledByUser if state.cancelled_by_user else WorkflowCancelledError
-                )
-                self.result.set_exception(
-                    kind(f"run {self.run_id!r} of {self.workflow_name} was cancelled{detail}")
-                )
+                self.result.set_exception(self._cancelled_error())
         if self._step_future is not None and not self._step_future.done():
             self._step_future.set_result(None)
         if self._final_record is not None and self.listeners:
@@ -584,6 +581,41 @@ class Driver(DriverCalls):
         self.runner.close()
         if not self.ended.done():
             self.ended.set_result(None)
+
+    def _cancelled_error(self) -> WorkflowCancelledError:
+        """The error awaiting a cancelled run raises: why, and the line that resumes it. A
+        cancel its user asked for (the monitor's Cancel, ``handler.cancel()``) shows in a
+        notebook as that one line, with no traceback."""
+        state = self.state
+        detail = state.detail
+        message = f"run {self.run_id!r} of {self.workflow_name} was "
+        if detail.startswith("cancelled "):  # "cancelled from the run monitor"
+            message += detail
+        else:
+            message += f"cancelled: {detail}" if detail else "cancelled"
+        if state.stalled:
+            message += f" (it had stalled: {state.stalled})"
+        kind = WorkflowCancelledByUser if state.cancelled_by_user else WorkflowCancelledError
+        error = kind(message)
+        line = self._resume_line()
+        if line is not None:
+            say_how_to_go_on(error, line)
+        one_line = None
+        if state.cancelled_by_user:
+            one_line = message + (f"; go on where it stopped with {line}" if line else "")
+        show_for_people(error, one_line)
+        return error
+
+    def _resume_line(self) -> str | None:
+        """The line that resumes this run, if it is checkpointed."""
+        if not self.state.checkpointed:
+            return None
+        store = getattr(self.checkpoint, "store", None)
+        try:
+            return resume_line(self.workflow, self.run_id, store)
+        except Exception:  # a note is not worth failing the run's end over
+            logger.exception("notebook_workflows: no resume line for run %s", self.run_id)
+            return None
 
     def _result_settled(self, future: asyncio.Future[Any]) -> None:
         if future.cancelled():
@@ -615,13 +647,7 @@ def _explain(
         error.__traceback__ = tb
     where = f"in step {inv.step!r} of {workflow} (run {run_id!r}"
     where += f", attempt {inv.attempt})" if inv.attempt > 1 else ")"
-    notes = getattr(error, "__notes__", None)
-    if notes and where in notes:
-        return
-    if hasattr(error, "add_note"):
-        error.add_note(where)
-    else:  # pragma: no cover - Python 3.10
-        error.__notes__ = [*(notes or []), where]
+    note_once(error, where)
 
 
 def _run_slots(workflow: Any, limit: int) -> asyncio.Semaphore:
