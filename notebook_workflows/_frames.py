@@ -54,7 +54,7 @@ def for_people(error: E) -> E:
 def show_for_people(error: BaseException, one_line: str | None = None) -> None:
     """Make IPython show ``error`` without this package's frames, or as ``one_line`` alone.
     An error whose class knows how to show itself is left alone."""
-    if "_render_traceback_" in vars(type(error)):
+    if hasattr(type(error), "_render_traceback_"):
         return
     shown = vars(error).get("_render_traceback_") if hasattr(error, "__dict__") else None
     if isinstance(shown, _Shown):
@@ -98,7 +98,10 @@ class _Shown:
 
         shell = get_ipython()
         error = self.error
+        whole = error.__traceback__
         _trim_chain(error)
+        if error.__traceback__ is None:  # nothing but library frames: show them after all
+            error.__traceback__ = whole
         if shell is None:  # pragma: no cover - IPython asks only while it runs
             import traceback
 
