@@ -399,3 +399,29 @@ async def test_a_step_whose_code_changed_elsewhere_still_warns(
             resumed = Edited().resume(handler.run_id, store=store, at=0)
         await resumed
     assert capsys.readouterr().out == ""
+
+
+class Sleepy(Workflow):
+    pause = 30.0  # seconds the step sleeps
+
+    @step
+    async def nap(self, ev: StartEvent) -> StopEvent:
+        await asyncio.sleep(Sleepy.pause)
+        return StopEvent(result="woke")
+
+
+@needs_notes
+async def test_a_checkpointed_run_out_of_time_says_how_to_go_on_and_the_line_works(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from notebook_workflows import WorkflowTimeoutError
+
+    store = MemoryStore()
+    error = await failure(Sleepy(timeout=0.2).run(checkpoint=store, run_id="late-1"))
+    assert isinstance(error, WorkflowTimeoutError)
+    assert error.__notes__ == [
+        "the run is checkpointed: go on where it stopped with\n"
+        "await Sleepy().resume('late-1', store=store) (store: the MemoryStore it ran with)"
+    ]
+    monkeypatch.setattr(Sleepy, "pause", 0.0)
+    assert await Sleepy().resume("late-1", store=store) == "woke"

@@ -41,6 +41,7 @@ from ..errors import (
     WorkflowCancelledByUser,
     WorkflowCancelledError,
     WorkflowRuntimeError,
+    WorkflowTimeoutError,
 )
 from ..events import Event, RunStatusChanged, StepStarted
 from . import commands as C
@@ -488,17 +489,8 @@ class Driver(DriverCalls):
         for future in self.waiter_futures.values():
             future.cancel()
         self.waiter_futures.clear()
-        if command.failed is not None and command.error is not None:
-            _explain(
-                command.error,
-                self.runner.specs[command.failed.step].fn,
-                command.failed,
-                self.workflow_name,
-                self.run_id,
-            )
-            line = self._resume_line()
-            if line is not None:
-                say_how_to_go_on(command.error, line, "fix the step, then ")
+        if command.error is not None:
+            self._explain_failure(command.error, command.failed)
         alive = self.runner.alive()
         for inv, attempt, task in alive:
             self._cancelled.add((inv.id, attempt))
@@ -507,6 +499,21 @@ class Driver(DriverCalls):
             self.loop.create_task(self._finish_after([task for _, _, task in alive], command))
         else:
             self._complete(command)
+
+    def _explain_failure(self, error: BaseException, failed: Invocation | None) -> None:
+        """Say in ``error`` which step of which run raised it and, for a checkpointed run, the
+        line that goes on: after fixing the step, or after a run that ran out of time."""
+        if failed is not None:
+            spec = self.runner.specs[failed.step]
+            _explain(error, spec.fn, failed, self.workflow_name, self.run_id)
+            what = "fix the step, then "
+        elif isinstance(error, WorkflowTimeoutError):
+            what = ""
+        else:  # the store failed, or the engine did: their errors say what to do themselves
+            return
+        line = self._resume_line()
+        if line is not None:
+            say_how_to_go_on(error, line, what)
 
     async def _finish_after(self, tasks: list[asyncio.Task[Any]], command: C.FinishRun) -> None:
         """Let cancelled steps run their clean-up before the last checkpoint."""
