@@ -12,8 +12,9 @@ import time
 from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from ._frames import users_frames
-from ._ports import durable, notebook_face
+from ._frames import for_people, note_once, show_for_people
+from ._ports import notebook_face
+from ._resume_line import resume_line, say_how_to_go_on
 from .errors import WorkflowRuntimeError, WorkflowTimeoutError
 from .events import Event, StopEvent
 from .runtime.view import InvocationView, QueuedEvent, RunView, StepCall
@@ -186,7 +187,7 @@ class WorkflowHandler:
             # when the cancel was thrown into this await rather than into the run's future),
             # and the cancel goes on as it must, with a note for the person reading its
             # traceback (what ran, and the line that continues a saved run).
-            _add_note(exc, self._interrupted_note())
+            self._explain_interrupt(exc)
             driver = self._driver
             if not driver.result.done():
                 detail = "the awaiting code was cancelled"
@@ -196,16 +197,18 @@ class WorkflowHandler:
                     driver.loop.call_soon_threadsafe(driver.cancel, detail)
             raise
 
-    def _interrupted_note(self) -> str:
+    def _explain_interrupt(self, error: BaseException) -> None:
+        """Say on the cancel of an interrupted cell what ran and, for a checkpointed run, the
+        line that goes on; in a notebook, show it without our frames."""
         state = self._driver.state
         done = f"{state.steps_done} step{'s' if state.steps_done != 1 else ''} done"
-        note = f"run {self.run_id!r} of {self._driver.workflow_name} was cancelled ({done})"
+        note_once(
+            error, f"run {self.run_id!r} of {self._driver.workflow_name} was cancelled ({done})"
+        )
         if state.checkpointed:
-            store = self.checkpoint_store
-            call = durable().resume_call(self.ctx.workflow, self.run_id, store)
-            named = f" (store: the {type(store).__name__} it ran with)" if "store=" in call else ""
-            note += f"; it is checkpointed, so it can go on where it stopped: await {call}{named}"
-        return note
+            line = resume_line(self.ctx.workflow, self.run_id, self.checkpoint_store)
+            say_how_to_go_on(error, line)
+        show_for_people(error)
 
     async def step(self) -> list[Event] | None:
         """Run exactly one step invocation (only with ``run(stepwise=True)``).
@@ -216,7 +219,7 @@ class WorkflowHandler:
         try:
             return await self._driver.step()
         except Exception as error:  # the step's own frames, or just this call's line
-            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
+            raise for_people(error) from error.__cause__
 
     async def cancel(self) -> None:
         """Stop the run: running steps are cancelled, nothing new starts. Returns once the
@@ -399,13 +402,3 @@ def _step_state_changed(record: Any) -> Any:
         input_event_name=type(record.event).__name__,
         output_event_name=output,
     )
-
-
-def _add_note(error: BaseException, note: str) -> None:
-    notes = getattr(error, "__notes__", None) or []
-    if note in notes:
-        return
-    if hasattr(error, "add_note"):
-        error.add_note(note)
-    else:  # pragma: no cover - Python 3.10
-        error.__notes__ = [*notes, note]

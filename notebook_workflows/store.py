@@ -27,7 +27,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 from pydantic_core import to_json
 
-from ._frames import users_frames
+from ._frames import for_people
 from .codec import RawJSON, decode_raw, parse_raw, value_digest
 from .errors import ContextSerdeError, WorkflowRuntimeError
 from .runtime.view import current_invocation_var
@@ -85,7 +85,7 @@ class Store(Generic[StateT]):
         try:
             return self._get(key, default)
         except (KeyError, ContextSerdeError) as error:
-            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
+            raise for_people(error) from error.__cause__
 
     def _get(self, key: str, default: Any = _MISSING) -> Any:
         head, _, rest = key.partition(".")
@@ -195,7 +195,7 @@ class Store(Generic[StateT]):
             async with self._guard():
                 self._set(key, value)
         except (KeyError, ContextSerdeError) as error:  # the refusal names the key: enough
-            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
+            raise for_people(error) from error.__cause__
 
     async def delete(self, key: str) -> None:
         """Remove ``key`` (a ``KeyError`` if it is missing)."""
@@ -543,7 +543,7 @@ class ThreadStore(StoreReads):
         try:
             return asyncio.run_coroutine_threadsafe(call, self._loop).result()
         except (KeyError, TypeError, ContextSerdeError) as error:
-            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
+            raise for_people(error) from error.__cause__
 
     def get(self, key: str, default: Any = _MISSING) -> Any:
         """The value at ``key`` (the stored object itself: changing it in place changes the

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
-from ._frames import users_frames
+from ._frames import for_people
 from ._ports import DURABILITY, durable, notebook_face
 from ._run_ids import check_run_id, new_run_id
 from ._signature import StepSignatureError, UnresolvedAnnotation, read_signature
@@ -135,7 +135,7 @@ class Workflow(metaclass=WorkflowMeta):
             try:
                 self._refuse_endless()
             except WorkflowValidationError as error:  # the user's line, not ours
-                raise error.with_traceback(users_frames(error.__traceback__)) from None
+                raise for_people(error) from None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -392,7 +392,7 @@ class Workflow(metaclass=WorkflowMeta):
             args = (ctx, stepwise, run_id, checkpoint, durability, start_event, fields)
             return self._run(*args, table, executor)
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
-            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
+            raise for_people(error) from error.__cause__
 
     def _run(
         self,
@@ -555,7 +555,7 @@ class Workflow(metaclass=WorkflowMeta):
                 self, run_id, store=store, at=at, force=force, durability=durability
             )
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
-            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
+            raise for_people(error) from error.__cause__
 
     def fork(
         self,
@@ -580,7 +580,7 @@ class Workflow(metaclass=WorkflowMeta):
                 self, run_id, at=at, store_edits=store_edits, store=store, durability=durability
             )
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
-            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
+            raise for_people(error) from error.__cause__
 
     def rerun(self, run_id: str, *, store: Any = None, durability: str = "sync") -> WorkflowHandler:
         """Run checkpointed run ``run_id`` again as a new run after editing steps: calls whose
@@ -589,7 +589,7 @@ class Workflow(metaclass=WorkflowMeta):
         try:
             return durable().rerun_run(self, run_id, store=store, durability=durability)
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
-            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
+            raise for_people(error) from error.__cause__
 
     def rerun_sync(self, run_id: str, *, store: Any = None, durability: str = "sync") -> Any:
         """``rerun`` from plain synchronous code, blocking until the new run's result."""

@@ -31,8 +31,10 @@ changed first (``fork_run``), the way a person corrects a value and tries again 
 
 The snapshot keeps the workflow's graph. Resuming with a graph that lost steps or event types
 the snapshot uses is refused with the differences listed; new steps are fine. Changed step
-bodies are fine too (that is how a failing step gets fixed) and are named in a
-``StepCodeChangedWarning``.
+bodies are fine too (that is how a failing step gets fixed) and are named: in one plain line
+when they were edited in a cell of this notebook kernel, the documented way to fix a step, and
+in a ``StepCodeChangedWarning`` when their code changed anywhere else (a module edited between
+two processes, say).
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ def _load(
     workflow: Workflow, run_id: str, store: SnapshotStore, snapshot: Any, what: str = "resume"
 ) -> tuple[Context[Any], Callable[[], None]]:
     """The context of ``snapshot``, checked against ``workflow`` (its class, its graph), and
-    the ``StepCodeChangedWarning`` to give once the run goes ahead (``what``: resume, fork)."""
+    what to say about changed step code once the run goes ahead (``what``: resume, fork)."""
     name = type(workflow).__name__
     warn: Callable[[], None] = _nothing
     # the context with big store values still as text, where the store gives it that way
@@ -183,27 +185,7 @@ def _load(
             )
         changed = code_changes(saved_graph, graph)
         if changed:
-            specs = type(workflow)._step_specs()
-            tools = tool_functions(workflow)
-
-            def origin(name: str) -> str:
-                if tools and name in TOOL_STEPS:
-                    return _tools_in(tools)
-                return _defined_in(specs[name].fn)
-
-            named = ", ".join(f"{name!r} ({origin(name)})" for name in changed)
-            # Said in words, not as the temporary file a notebook cell runs from: the warning
-            # line names the call, the message the steps and where their code now comes from.
-            warning = StepCodeChangedWarning(
-                f"{'forking' if what == 'fork' else 'resuming'} {where} with new code in step"
-                f"{'s' if len(changed) > 1 else ''} {named}: the new code runs from here "
-                f"on; completed steps are not run again"
-            )
-
-            def warn() -> None:
-                warnings.warn_explicit(
-                    warning, StepCodeChangedWarning, filename=f"{name}.{what}", lineno=1
-                )
+            warn = _new_code_said(workflow, changed, what, run_id, snapshot.seq, where)
 
     try:
         ctx = Context.from_dict(workflow, data)
@@ -224,6 +206,64 @@ def resume_call(workflow: Any, run_id: str, store: Any) -> str:
         isinstance(store, SQLiteStore) and store.path == DEFAULT_PATH.absolute()
     )
     return f"{name}().resume({run_id!r}{'' if found else ', store=store'})"
+
+
+def _new_code_said(
+    workflow: Workflow, changed: list[str], what: str, run_id: str, seq: int, where: str
+) -> Callable[[], None]:
+    """What to say, once the run goes ahead, about its steps whose code has changed.
+
+    Editing a step in a notebook cell and resuming is how a failed step gets fixed: when every
+    changed step (or the tools an agent's step calls) was defined in a cell of this kernel,
+    that is said in one plain line under the cell. Code that changed anywhere else (a module
+    edited between two processes, say) gets a ``StepCodeChangedWarning``, since nobody here
+    may know it changed.
+    """
+    name = type(workflow).__name__
+    specs = type(workflow)._step_specs()
+    tools = tool_functions(workflow)
+
+    def code_of(step: str) -> list[Any]:
+        return list(tools) if tools and step in TOOL_STEPS else [specs[step].fn]
+
+    steps = f"step{'s' if len(changed) > 1 else ''}"
+    doing = "forking" if what == "fork" else "resuming"
+    if all(_edited_here(fn) for step in changed for fn in code_of(step)):
+        named = ", ".join(repr(step) for step in changed)
+        line = (
+            f"{doing} run {run_id!r} from snapshot {seq} with new code in {steps} {named} "
+            f"(edited in this notebook); completed steps do not run again"
+        )
+        return lambda: print(line)
+
+    def origin(step: str) -> str:
+        if tools and step in TOOL_STEPS:
+            return _tools_in(tools)
+        return _defined_in(specs[step].fn)
+
+    named = ", ".join(f"{step!r} ({origin(step)})" for step in changed)
+    # Said in words, not as the temporary file a notebook cell runs from: the warning line
+    # names the call, the message the steps and where their code now comes from.
+    warning = StepCodeChangedWarning(
+        f"{doing} {where} with new code in {steps} {named}: the new code runs from here on; "
+        f"completed steps are not run again"
+    )
+
+    def warn() -> None:
+        warnings.warn_explicit(warning, StepCodeChangedWarning, filename=f"{name}.{what}", lineno=1)
+
+    return warn
+
+
+def _edited_here(fn: Any) -> bool:
+    """``fn`` was defined in a cell of this kernel (or of this IPython session)."""
+    import inspect
+    import os
+
+    code = getattr(inspect.unwrap(fn), "__code__", None)
+    filename = getattr(code, "co_filename", "") or ""
+    # ipykernel runs a cell from a file in a directory named after the kernel's process
+    return f"ipykernel_{os.getpid()}{os.sep}" in filename or filename.startswith("<ipython-input-")
 
 
 def _nothing() -> None:

@@ -34,11 +34,14 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._frames import note_once, show_for_people
+from .._resume_line import resume_line, say_how_to_go_on
 from ..errors import (
     ContextSerdeError,
     WorkflowCancelledByUser,
     WorkflowCancelledError,
     WorkflowRuntimeError,
+    WorkflowTimeoutError,
 )
 from ..events import Event, RunStatusChanged, StepStarted
 from . import commands as C
@@ -486,14 +489,8 @@ class Driver(DriverCalls):
         for future in self.waiter_futures.values():
             future.cancel()
         self.waiter_futures.clear()
-        if command.failed is not None and command.error is not None:
-            _explain(
-                command.error,
-                self.runner.specs[command.failed.step].fn,
-                command.failed,
-                self.workflow_name,
-                self.run_id,
-            )
+        if command.error is not None:
+            self._explain_failure(command.error, command.failed)
         alive = self.runner.alive()
         for inv, attempt, task in alive:
             self._cancelled.add((inv.id, attempt))
@@ -502,6 +499,21 @@ class Driver(DriverCalls):
             self.loop.create_task(self._finish_after([task for _, _, task in alive], command))
         else:
             self._complete(command)
+
+    def _explain_failure(self, error: BaseException, failed: Invocation | None) -> None:
+        """Say in ``error`` which step of which run raised it and, for a checkpointed run, the
+        line that goes on: after fixing the step, or after a run that ran out of time."""
+        if failed is not None:
+            spec = self.runner.specs[failed.step]
+            _explain(error, spec.fn, failed, self.workflow_name, self.run_id)
+            what = "fix the step, then "
+        elif isinstance(error, WorkflowTimeoutError):
+            what = ""
+        else:  # the store failed, or the engine did: their errors say what to do themselves
+            return
+        line = self._resume_line()
+        if line is not None:
+            say_how_to_go_on(error, line, what)
 
     async def _finish_after(self, tasks: list[asyncio.Task[Any]], command: C.FinishRun) -> None:
         """Let cancelled steps run their clean-up before the last checkpoint."""
@@ -555,23 +567,15 @@ class Driver(DriverCalls):
         return command._replace(status="failed", error=exc)
 
     def _settle(self, command: C.FinishRun) -> None:
-        state = self.state
         self.settled = True
         if not self.result.done():
             if command.status == "done":
                 self.result.set_result(command.result)
             elif command.error is not None:
+                show_for_people(command.error)  # in a notebook: the user's frames, not ours
                 self.result.set_exception(command.error)
             else:
-                detail = f": {state.detail}" if state.detail else ""
-                if state.stalled:
-                    detail += f" (it had stalled: {state.stalled})"
-                kind = (
-                    WorkflowCancelledByUser if state.cancelled_by_user else WorkflowCancelledError
-                )
-                self.result.set_exception(
-                    kind(f"run {self.run_id!r} of {self.workflow_name} was cancelled{detail}")
-                )
+                self.result.set_exception(self._cancelled_error())
         if self._step_future is not None and not self._step_future.done():
             self._step_future.set_result(None)
         if self._final_record is not None and self.listeners:
@@ -584,6 +588,41 @@ class Driver(DriverCalls):
         self.runner.close()
         if not self.ended.done():
             self.ended.set_result(None)
+
+    def _cancelled_error(self) -> WorkflowCancelledError:
+        """The error awaiting a cancelled run raises: why, and the line that resumes it. A
+        cancel its user asked for (the monitor's Cancel, ``handler.cancel()``) shows in a
+        notebook as that one line, with no traceback."""
+        state = self.state
+        detail = state.detail
+        message = f"run {self.run_id!r} of {self.workflow_name} was "
+        if detail.startswith("cancelled "):  # "cancelled from the run monitor"
+            message += detail
+        else:
+            message += f"cancelled: {detail}" if detail else "cancelled"
+        if state.stalled:
+            message += f" (it had stalled: {state.stalled})"
+        kind = WorkflowCancelledByUser if state.cancelled_by_user else WorkflowCancelledError
+        error = kind(message)
+        line = self._resume_line()
+        if line is not None:
+            say_how_to_go_on(error, line)
+        one_line = None
+        if state.cancelled_by_user:
+            one_line = message + (f"; go on where it stopped with {line}" if line else "")
+        show_for_people(error, one_line)
+        return error
+
+    def _resume_line(self) -> str | None:
+        """The line that resumes this run, if it is checkpointed."""
+        if not self.state.checkpointed:
+            return None
+        store = getattr(self.checkpoint, "store", None)
+        try:
+            return resume_line(self.workflow, self.run_id, store)
+        except Exception:  # a note is not worth failing the run's end over
+            logger.exception("notebook_workflows: no resume line for run %s", self.run_id)
+            return None
 
     def _result_settled(self, future: asyncio.Future[Any]) -> None:
         if future.cancelled():
@@ -615,13 +654,7 @@ def _explain(
         error.__traceback__ = tb
     where = f"in step {inv.step!r} of {workflow} (run {run_id!r}"
     where += f", attempt {inv.attempt})" if inv.attempt > 1 else ")"
-    notes = getattr(error, "__notes__", None)
-    if notes and where in notes:
-        return
-    if hasattr(error, "add_note"):
-        error.add_note(where)
-    else:  # pragma: no cover - Python 3.10
-        error.__notes__ = [*(notes or []), where]
+    note_once(error, where)
 
 
 def _run_slots(workflow: Any, limit: int) -> asyncio.Semaphore:
