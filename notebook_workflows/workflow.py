@@ -642,7 +642,7 @@ class Workflow(metaclass=WorkflowMeta):
         try:
             return durable().debug_step(self, run_id, store=store, at=at, step=step)
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
-            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
+            raise for_people(error) from error.__cause__
 
     def debug_step_sync(
         self,
@@ -656,7 +656,7 @@ class Workflow(metaclass=WorkflowMeta):
         try:
             return durable().debug_step(self, run_id, store=store, at=at, step=step)
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
-            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
+            raise for_people(error) from error.__cause__
 
     # -- resources and display ------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .._frames import users_frames
+from .._frames import for_people, users_frames
 from .._loop import run_blocking
 from ..errors import WorkflowRuntimeError, WorkflowStepDoesNotExistError
 from ..events import Event
@@ -368,7 +368,7 @@ class StepCall:
             ctx, spec, inv, scratch = self._scratch()
             before = ctx.store._encoded()
         except Exception as error:  # a refusal names its cause: show the user's line, not ours
-            raise error.with_traceback(users_frames(error.__traceback__)) from error.__cause__
+            raise for_people(error) from error.__cause__
         started = time.perf_counter()
         try:
             value = await _call(ctx, spec, inv)
