@@ -433,7 +433,9 @@ class Cell:
         return [t.strip() for _, t, markup in self.shown if 'class="nw-status"' in markup]
 
 
-def run_cell(kernel: Kernel, code: str, timeout: float = 60) -> Cell:
+def run_cell(kernel: Kernel, code: str, timeout: float = 60, interrupt: bool = False) -> Cell:
+    """Run ``code`` and read what the cell shows; ``interrupt``: interrupt the kernel as soon
+    as the status line shows."""
     msg_id = kernel.submit(code)
     cell = Cell([], None)
     deadline = time.monotonic() + timeout
@@ -446,6 +448,9 @@ def run_cell(kernel: Kernel, code: str, timeout: float = 60) -> Cell:
             data = content["data"]
             markup = data.get("text/html", "")
             cell.shown.append((kind, text(markup) or data.get("text/plain", ""), markup))
+            if interrupt and cell.lines():
+                kernel.interrupt()
+                interrupt = False
         elif kind == "stream":
             cell.shown.append(("stream", content["text"], ""))
         elif kind == "error":
@@ -517,3 +522,11 @@ def test_a_cell_showing_the_monitor_gets_no_status_line(kernel: Kernel) -> None:
     assert cell.error is None
     assert "display_data" in cell.kinds  # the monitor
     assert cell.lines() == []
+
+
+@pytest.mark.kernel
+def test_an_interrupted_cell_ends_its_line_saying_the_run_was_cancelled(kernel: Kernel) -> None:
+    cell = run_cell(kernel, "await Slow().run(pause=30, run_id='stopped')", interrupt=True)
+    assert cell.error is not None
+    assert cell.lines()[-1].startswith("run 'stopped' · 0 steps · ")
+    assert cell.lines()[-1].endswith(" s · cancelled")
