@@ -125,6 +125,12 @@ async def test_progress_false_leaves_the_status_line_out_of_one_run(face: Face) 
     assert face.followed == ["on"]
 
 
+async def test_progress_carried_by_a_start_event_counts_as_the_run_option(face: Face) -> None:
+    # LlamaIndex's agents put every keyword agent.run() does not know into the start event
+    await Quick().run(start_event=StartEvent(progress=False), run_id="agent-like")
+    assert face.followed == []
+
+
 async def test_the_setting_leaves_it_out_of_every_run_and_progress_true_overrides_it(
     face: Face, setting_off: None
 ) -> None:

@@ -88,7 +88,6 @@ class StatusLine:
     def __init__(self, handler: WorkflowHandler, cells: _CellCount) -> None:
         self.handler = handler
         self.display_id: str | None = None  # set once the line is shown
-        self.updates = 0  # updates sent after the line was first shown, the summary included
         self._cells = cells
         self._cell = cells.ended  # while this count stays, the starting cell runs on
         self._fanout: str | None = None  # the step whose calls the bar counts
@@ -149,7 +148,6 @@ class StatusLine:
     def _update(self, text: str) -> None:
         assert self.display_id is not None
         _publish(_html(text), self.display_id, update=True)
-        self.updates += 1
 
     def text(self, view: RunView) -> str:
         """The line for ``view``, with the bar of a fan-out while one lasts."""
