@@ -6,6 +6,7 @@ widgets) and the checkpoint stores load on first use, so importing this package 
 
 from . import _wiring
 from ._loop import enable_nested_asyncio
+from ._settings import settings
 from ._switch import install_as_workflows
 from .context import Context
 from .decorators import catch_error
@@ -98,5 +99,6 @@ __all__ = [
     "enable_nested_asyncio",
     "export_html",
     "install_as_workflows",
+    "settings",
     "step",
 ]

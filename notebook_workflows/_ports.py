@@ -3,12 +3,13 @@
 The engine's objects have doors into the layers above them: ``Workflow.resume``, ``fork``,
 ``rerun``, ``debug_step``, ``run(checkpoint=..., cache=...)`` and the handler's "how to
 resume" note open the durable layer (``checkpoint/``); ``Workflow.draw``, ``handler.draw``,
-``handler.monitor`` and the handler's rich display open the notebook face (``notebook/``).
-Those layers import the engine, so the engine must not import them back, not even inside a
-method: that would be a circle. Instead the engine says here, as a protocol, what it needs
-from each (a *port*); the layer provides it, and the package's public face plugs the two
-together (``_wiring``), loading the layer on first use so that ``import notebook_workflows``
-stays cheap.
+``handler.monitor`` and the handler's rich display open the notebook face (``notebook/``), and
+so does every run started in a notebook kernel, for the line of status its cell shows. Those
+layers import the engine, so the engine must not import them back, not even inside a method:
+that would be a circle. Instead the engine says here, as a protocol, what it needs from each
+(a *port*); the layer provides it, and the package's public face plugs the two together
+(``_wiring``), loading the layer on first use so that ``import notebook_workflows`` stays
+cheap.
 """
 
 from __future__ import annotations
@@ -124,6 +125,12 @@ class NotebookFace(Protocol):
     def handler_html(self, handler: WorkflowHandler) -> str: ...
 
     def export_html(self, store: Any, run_id: str, path: Any) -> Path: ...
+
+    def status_line(self, handler: WorkflowHandler) -> None:
+        """Follow a run just started in a notebook kernel with its status on: if the cell
+        that started it still awaits it after about half a second, show one line of status
+        there, updated on a timer (never per step), ending as a one-line summary."""
+        ...
 
 
 _notebook_face: Callable[[], NotebookFace] | None = None

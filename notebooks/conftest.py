@@ -13,7 +13,9 @@ from __future__ import annotations
 import pytest
 
 NOT_COMPARED = (
-    "text/html",  # handler and monitor cards: they show elapsed times
+    # handler and monitor cards, which show elapsed times, and the status line a run awaited
+    # in a cell shows only when it takes longer than half a second (notebook/status.py)
+    "text/html",
     "image/svg+xml",  # graph layout, which changes with the Graphviz version
     "application/vnd.jupyter.widget-view+json",  # widget model ids are random
     "stderr",  # warnings, whose text names this machine's paths

@@ -1,9 +1,10 @@
 """The notebook face's side of the engine's port (``_ports.NotebookFace``).
 
-``Workflow.draw``, ``handler.draw``, ``handler.monitor`` and the handler's rich display come in
-here. The engine never imports the notebook face: it asks the port, and the package's public
-face (``_wiring``) hands it this module. Each door loads only the part it shows (the display
-text does not load the graph or the widgets), as the doors always did.
+``Workflow.draw``, ``handler.draw``, ``handler.monitor``, the handler's rich display and the
+status line of a run awaited in a cell come in here. The engine never imports the notebook
+face: it asks the port, and the package's public face (``_wiring``) hands it this module.
+Each door loads only the part it shows (the display text does not load the graph or the
+widgets), as the doors always did.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "handler_text",
     "monitor",
     "run_graph",
+    "status_line",
     "workflow_graph",
 ]
 
@@ -61,3 +63,11 @@ def export_html(store: Any, run_id: str, path: Any) -> Path:
     from .export import export_html as write
 
     return write(store, run_id, path)
+
+
+def status_line(handler: Any) -> None:
+    """A run started in a notebook kernel: its line of status, if a cell awaits it long
+    enough (``notebook.status``)."""
+    from .status import follow
+
+    follow(handler)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..display import _table, _td, handler_html, plural
 from ..graph import svg_img
+from ..status import monitor_shown
 from ..timeline import Span, timeline_html
 from .kernel_io import in_notebook_kernel
 from .panels import _MISSING, result_html, result_of
@@ -134,6 +135,7 @@ class SavedPicture:
 
         display(self._repr_mimebundle_(), raw=True, display_id=self._display_id)
         self._displayed = True
+        monitor_shown(self.handler)  # the monitor shows the run: its cell needs no status line
 
     def _publish_final(self) -> None:
         """Update the displayed monitor with its final bundle, so a saved notebook keeps the
