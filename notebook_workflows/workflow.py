@@ -48,7 +48,39 @@ class WorkflowMeta(type):
     """The metaclass of ``Workflow``: a class of its own so that a class may combine it with
     another metaclass (LlamaIndex's agents are workflows and pydantic models at once, under
     ``class Meta(WorkflowMeta, ModelMetaclass)``). Reading the steps happens in
-    ``Workflow.__init_subclass__``, which every metaclass runs."""
+    ``Workflow.__init_subclass__``, which every metaclass runs.
+
+    A class reads its steps once; replacing or removing one on the class afterwards
+    (``Report.render = fixed_render``, a fix made in a notebook cell) makes this class and its
+    subclasses read them again, so the next run, resume or graph uses the step as it is now."""
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if not name.startswith("_nw_"):
+            _steps_changed(cls, name)
+
+    def __delattr__(cls, name: str) -> None:
+        super().__delattr__(name)
+        _steps_changed(cls, name)
+
+
+def _steps_changed(cls: type, name: str) -> None:
+    """Forget the steps ``cls`` and its subclasses read, if ``name`` was or is one of them."""
+    specs = cls.__dict__.get("_nw_specs")
+    now = getattr(cls, name, None)
+    if (
+        specs is None
+        or name in specs
+        or step_options(now) is not None
+        or catch_error_options(now) is not None
+    ):
+        stack = [cls]
+        while stack:
+            klass = stack.pop()
+            if "_nw_specs" in klass.__dict__:
+                type.__setattr__(klass, "_nw_specs", None)
+                type.__setattr__(klass, "_nw_problems", None)
+            stack.extend(klass.__subclasses__())
 
 
 class Workflow(metaclass=WorkflowMeta):

@@ -308,3 +308,33 @@ def test_resume_sync_continues_a_run_from_plain_code(tmp_path: Path) -> None:
     assert store.latest("plain").status == "done"
     with pytest.raises(WorkflowRuntimeError, match="resume_sync"):
         Counter().resume("plain", store=store)
+
+
+class Note(Event):
+    text: str
+
+
+async def test_a_step_replaced_on_the_class_is_the_one_resume_runs() -> None:
+    class Shaky(Workflow):
+        @step
+        async def start(self, ev: StartEvent) -> Note:
+            return Note(text="a")
+
+        @step
+        async def finish(self, ev: Note) -> StopEvent:
+            raise ValueError("not yet")
+
+    store = MemoryStore()
+    with pytest.raises(ValueError, match="not yet"):
+        await Shaky().run(checkpoint=store, run_id="shaky")
+    Shaky().draw()  # the class's steps were read (and kept) before the fix
+
+    @step
+    async def finish(self: Any, ev: Note) -> StopEvent:
+        return StopEvent(result=ev.text.upper())
+
+    with pytest.warns(StepCodeChangedWarning):  # defined in this test file, not in a cell
+        Shaky.finish = finish  # type: ignore[method-assign]
+        assert await Shaky().resume("shaky", store=store) == "A"
+    del Shaky.finish
+    assert "finish" not in Shaky._step_specs()  # removed too: the class reads its steps again

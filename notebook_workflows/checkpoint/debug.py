@@ -41,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import html
-import inspect
 import sys
 import threading
 import time
@@ -199,17 +198,10 @@ def _workflow_now(workflow: Workflow) -> Workflow:
 
 
 def _spec_now(workflow: Workflow, name: str, run_id: str, seq: int) -> StepSpec:
-    """The step ``name`` as ``workflow``'s class defines it now; steps replaced on the class
-    since its steps were read (``Cls.step = new``) are read again first."""
+    """The step ``name`` as ``workflow``'s class defines it now (a step replaced on the class,
+    ``Cls.step = new``, makes the class read its steps again: ``WorkflowMeta``)."""
     cls = type(workflow)
     specs = cls._step_specs()
-    if any(_defined(cls, n, spec) is not spec.fn for n, spec in specs.items()):
-        # the engine reads a class's steps once; a replaced one must be read again, here and
-        # for the runs and resumes to come
-        for klass in (cls, *cls.__subclasses__()):
-            klass._nw_specs = None
-            klass._nw_problems = None
-        specs = cls._step_specs()
     spec = specs.get(name)
     if spec is None:
         raise WorkflowStepDoesNotExistError(
@@ -218,17 +210,6 @@ def _spec_now(workflow: Workflow, name: str, run_id: str, seq: int) -> StepSpec:
             f"the step back to debug it (a method that replaces a step needs @step)"
         )
     return spec
-
-
-def _defined(cls: type[Workflow], name: str, spec: StepSpec) -> Any:
-    """What the class holds under a step's name now."""
-    if spec.free:  # added with add_step
-        for klass in cls.__mro__:
-            added = vars(klass).get("_nw_added", {})
-            if name in added:
-                return added[name]
-        return None
-    return inspect.getattr_static(cls, name, None)
 
 
 # -- the scratch run ------------------------------------------------------------------------------
