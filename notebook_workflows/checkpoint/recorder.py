@@ -228,7 +228,7 @@ class Recorder:
             self.run_id,
             failed=self._lost_checkpoint,
             report=self._writer_failed,
-            lingers=True,
+            lingers=self.durability == "async",
         ).start()
         return functools.partial(self._open, first)
 
@@ -594,11 +594,7 @@ class Recorder:
         covered, self.recorded_steps = record.steps - self.recorded_steps, record.steps
         writer.put(record)  # numbered now: the next record follows it whatever happens
         self.seq = record.seq
-        if soon or (follow and self.durability == "async"):
-            # written while the run goes on; "sync" leaves its record queued until the next
-            # one waits for it or the run idles (the writer's linger): waking the thread at
-            # every step, while the run's Python holds the GIL, only made the run wait longer
-            writer.write_soon()
+        writer.write_soon()
         if soon:
             self.unwritten.append((record.seq, covered))
             self.unwritten_steps += covered
