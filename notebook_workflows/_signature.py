@@ -13,6 +13,7 @@ decorator; the workflow class calls this reader when it is created.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import types
 import typing
@@ -36,6 +37,20 @@ class UnresolvedAnnotation(Exception):
     """An annotation names something not defined yet; read the signature again later."""
 
 
+EventTypes = tuple[type[Event], ...]
+
+
+@dataclasses.dataclass
+class _Params:
+    """What a step's parameters say, read one at a time (``_read_param``)."""
+
+    kinds: list[tuple[str, str, Resource | None]] = dataclasses.field(default_factory=list)
+    keyword_only: set[str] = dataclasses.field(default_factory=set)
+    state_type: type[BaseModel] | None = None
+    slots: list[tuple[str, EventTypes]] = dataclasses.field(default_factory=list)
+    collect: Any = None
+
+
 def read_signature(
     name: str,
     fn: Callable[..., Any],
@@ -50,69 +65,108 @@ def read_signature(
         )
     except NameError as exc:
         raise UnresolvedAnnotation(f"step {name!r}: {exc}") from exc
+    params = list(inspect.signature(fn).parameters.values())
+    read = _Params()
+    for p in params if free else params[1:]:  # a method's ``self`` is not a parameter here
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            _read_param(name, p, hints, localns, read)
+    accepts, gather = _event_slots(name, read, options)
+    produced, fans_out = _produced(name, hints)
+    return StepSpec(
+        name=name,
+        fn=fn,
+        accepts=accepts,
+        produces=produced,
+        is_async=inspect.iscoroutinefunction(fn),
+        num_workers=options.num_workers,
+        retry_policy=options.retry_policy,
+        timeout=options.timeout,
+        state_type=read.state_type,
+        params=tuple(read.kinds),
+        keyword_only=frozenset(read.keyword_only),
+        accept_event_subclasses=options.accept_event_subclasses,
+        skip_graph_checks=options.skip_graph_checks,
+        free=free,
+        gather=gather,
+        collect=read.collect,
+        fans_out=fans_out,
+        replay=options.replay,
+        cache=options.cache,
+        cache_key=options.cache_key,
+        executor=options.executor,
+    )
 
-    sig = inspect.signature(fn)
-    params = list(sig.parameters.values())
-    if not free:
-        params = params[1:]  # skip self
-    kinds: list[tuple[str, str, Resource | None]] = []
-    keyword_only: set[str] = set()
-    accepts: tuple[type[Event], ...] | None = None
-    state_type: type[BaseModel] | None = None
-    slots: list[tuple[str, tuple[type[Event], ...]]] = []
-    collect: Any = None
-    for p in params:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        if p.name not in hints:
-            raise StepSignatureError(
-                f"step {name!r}: parameter {p.name!r} has no annotation; annotate it with the "
-                f"event type it accepts (for example `{p.name}: StartEvent`), `Context`, "
-                f"or `Annotated[T, Resource(factory)]`"
-            )
-        ann = hints[p.name]
-        if p.kind is p.KEYWORD_ONLY:
-            keyword_only.add(p.name)
-        resource = _resource_of(ann)
-        if resource is not None:
-            if resource.localns is None and localns:
-                resource.localns = localns  # for the factory's own postponed annotations
-            kinds.append(("resource", p.name, resource))
-            continue
-        if ann is Context or get_origin(ann) is Context:
-            args = get_args(ann)
-            if args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
-                state_type = args[0]
-            kinds.append((CONTEXT, p.name, None))
-            continue
-        listed = _collect_of(name, p.name, ann)
-        types_ = listed[0] if listed is not None else _event_types(ann)
-        if types_ is None:
-            if p.default is not p.empty:
-                continue  # an ordinary parameter with a default: left to its default
-            raise StepSignatureError(
-                f"step {name!r}: parameter {p.name!r} is annotated {_type_name(ann)}, which is "
-                f"not an Event type, list[Event], Context or Annotated[..., Resource(...)]"
-            )
-        if None in types_:
-            raise StepSignatureError(
-                f"step {name!r}: the event parameter {p.name!r} cannot be Optional"
-            )
-        if (listed is not None or collect is not None) and slots:
-            raise StepSignatureError(
-                f"step {name!r}: a list[...] parameter must be the step's only event parameter "
-                f"(it receives the members of a fan-out together)"
-            )
-        if listed is not None:
-            collect = listed[1]
-        slots.append((p.name, typing.cast(tuple[type[Event], ...], types_)))
-        kinds.append((EVENT, p.name, None))
-    if slots:
-        accepts = tuple(dict.fromkeys(t for _, types_ in slots for t in types_))
-    gather: tuple[tuple[str, tuple[type[Event], ...]], ...] = ()
-    if len(slots) > 1 or collect is not None:
+
+def _read_param(
+    name: str,
+    p: inspect.Parameter,
+    hints: dict[str, Any],
+    localns: dict[str, Any] | None,
+    read: _Params,
+) -> None:
+    """Read parameter ``p`` of step ``name`` into ``read``: a resource, the context, or an
+    event parameter (one slot of the step's input)."""
+    if p.name not in hints:
+        raise StepSignatureError(
+            f"step {name!r}: parameter {p.name!r} has no annotation; annotate it with the "
+            f"event type it accepts (for example `{p.name}: StartEvent`), `Context`, "
+            f"or `Annotated[T, Resource(factory)]`"
+        )
+    ann = hints[p.name]
+    if p.kind is p.KEYWORD_ONLY:
+        read.keyword_only.add(p.name)
+    resource = _resource_of(ann)
+    if resource is not None:
+        if resource.localns is None and localns:
+            resource.localns = localns  # for the factory's own postponed annotations
+        read.kinds.append(("resource", p.name, resource))
+        return
+    if ann is Context or get_origin(ann) is Context:
+        args = get_args(ann)
+        if args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+            read.state_type = args[0]
+        read.kinds.append((CONTEXT, p.name, None))
+        return
+    listed = _collect_of(name, p.name, ann)
+    types_ = listed[0] if listed is not None else _event_types(ann)
+    if types_ is None:
+        if p.default is not p.empty:
+            return  # an ordinary parameter with a default: left to its default
+        raise StepSignatureError(
+            f"step {name!r}: parameter {p.name!r} is annotated {_type_name(ann)}, which is "
+            f"not an Event type, list[Event], Context or Annotated[..., Resource(...)]"
+        )
+    if None in types_:
+        raise StepSignatureError(
+            f"step {name!r}: the event parameter {p.name!r} cannot be Optional"
+        )
+    if (listed is not None or read.collect is not None) and read.slots:
+        raise StepSignatureError(
+            f"step {name!r}: a list[...] parameter must be the step's only event parameter "
+            f"(it receives the members of a fan-out together)"
+        )
+    if listed is not None:
+        read.collect = listed[1]
+    read.slots.append((p.name, typing.cast(EventTypes, types_)))
+    read.kinds.append((EVENT, p.name, None))
+
+
+def _event_slots(
+    name: str, read: _Params, options: StepOptions
+) -> tuple[EventTypes, tuple[tuple[str, EventTypes], ...]]:
+    """The event types step ``name`` accepts, and its slots when it gathers (several event
+    parameters, a join, or one ``list[...]`` parameter): those parameters become ``GATHER``."""
+    slots = read.slots
+    if not slots:
+        raise StepSignatureError(
+            f"step {name!r} has no event parameter; add one annotated with the event type it "
+            f"accepts, for example `ev: StartEvent`"
+        )
+    accepts = tuple(dict.fromkeys(t for _, types_ in slots for t in types_))
+    gather: tuple[tuple[str, EventTypes], ...] = ()
+    if len(slots) > 1 or read.collect is not None:
         gather = tuple(slots)
-        kinds = [(GATHER if kind is EVENT else kind, n, r) for kind, n, r in kinds]
+        read.kinds = [(GATHER if kind is EVENT else kind, n, r) for kind, n, r in read.kinds]
     if len(slots) > 1:
         for slot, types_ in slots:
             if len(types_) > 1:
@@ -126,52 +180,29 @@ def read_signature(
                 f"step {name!r}: accept_event_subclasses=True is not available for a step with "
                 f"several event parameters"
             )
-    if accepts is None:
-        raise StepSignatureError(
-            f"step {name!r} has no event parameter; add one annotated with the event type it "
-            f"accepts, for example `ev: StartEvent`"
-        )
     bad_accept = [t for t in accepts if issubclass(t, StopEvent)]
     if bad_accept:
         raise StepSignatureError(
             f"step {name!r} accepts {bad_accept[0].__name__}, but a StopEvent ends the run and "
             f"is never delivered to a step"
         )
+    return accepts, gather
+
+
+def _produced(name: str, hints: dict[str, Any]) -> tuple[EventTypes, bool]:
+    """The event types step ``name`` declares it returns, and whether it returns a list."""
     if "return" not in hints:
         raise StepSignatureError(
             f"step {name!r} has no return annotation; declare the events it produces, for "
             f"example `-> StopEvent`, `-> A | B` or `-> None`"
         )
     produced = _event_types(hints["return"], lists=True)
-    fans_out = _declares_list(hints["return"])
     if produced is None:
         raise StepSignatureError(
             f"step {name!r} returns {_type_name(hints['return'])}; a step returns Event types, "
             f"a list of them, or None (for example `-> A | None` or `-> list[A]`)"
         )
-    return StepSpec(
-        name=name,
-        fn=fn,
-        accepts=accepts,
-        produces=tuple(t for t in produced if t is not None),
-        is_async=inspect.iscoroutinefunction(fn),
-        num_workers=options.num_workers,
-        retry_policy=options.retry_policy,
-        timeout=options.timeout,
-        state_type=state_type,
-        params=tuple(kinds),
-        keyword_only=frozenset(keyword_only),
-        accept_event_subclasses=options.accept_event_subclasses,
-        skip_graph_checks=options.skip_graph_checks,
-        free=free,
-        gather=gather,
-        collect=collect,
-        fans_out=fans_out,
-        replay=options.replay,
-        cache=options.cache,
-        cache_key=options.cache_key,
-        executor=options.executor,
-    )
+    return tuple(t for t in produced if t is not None), _declares_list(hints["return"])
 
 
 def _collect_of(step: str, param: str, ann: Any) -> tuple[tuple[Any, ...] | None, Any] | None:
