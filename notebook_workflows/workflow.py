@@ -455,36 +455,8 @@ class Workflow(metaclass=WorkflowMeta):
         progress: bool | None = None,
     ) -> WorkflowHandler:
         """``run`` itself: its frames are left out of the tracebacks users see."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            raise WorkflowRuntimeError(
-                f"{type(self).__name__}.run() needs a running event loop: write "
-                f"`await workflow.run(...)` in a notebook cell or an async function, or call "
-                f"`workflow.run_sync(...)` from plain synchronous code"
-            ) from None
-        if not self.disable_validation:
-            self._check_graph()
-        else:
-            type(self)._step_specs()  # the steps must still be readable
-        if durability not in DURABILITY:
-            raise ValueError(
-                f"durability must be one of {', '.join(map(repr, DURABILITY))}, not {durability!r}"
-            )
-        if ctx is None:
-            ctx = Context(self)
-        elif not isinstance(ctx, Context):
-            raise TypeError(f"ctx must be a Context, got {type(ctx).__name__}")
-        elif type(ctx.workflow) is not type(self):
-            raise WorkflowRuntimeError(
-                f"this context belongs to {type(ctx.workflow).__qualname__}, "
-                f"not to {type(self).__qualname__}"
-            )
-        elif ctx.is_running:
-            raise ContextStateError(
-                f"run {ctx.run_id!r} of this context is already running; await its handler "
-                f"(or cancel it) first"
-            )
+        self._check_can_run(durability)
+        ctx = self._context_to_run(ctx)
         state = ctx._state
         if state.status in ("running", "waiting", "failed", "cancelled"):
             if fields or start_event is not None:
@@ -512,6 +484,45 @@ class Workflow(metaclass=WorkflowMeta):
             executor,
             progress,
         )
+
+    def _check_can_run(self, durability: str) -> None:
+        """Refuse a run that cannot start here: no event loop, a graph that does not hold
+        together (unless validation is off), a durability that is not one of the words."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise WorkflowRuntimeError(
+                f"{type(self).__name__}.run() needs a running event loop: write "
+                f"`await workflow.run(...)` in a notebook cell or an async function, or call "
+                f"`workflow.run_sync(...)` from plain synchronous code"
+            ) from None
+        if not self.disable_validation:
+            self._check_graph()
+        else:
+            type(self)._step_specs()  # the steps must still be readable
+        if durability not in DURABILITY:
+            raise ValueError(
+                f"durability must be one of {', '.join(map(repr, DURABILITY))}, not {durability!r}"
+            )
+
+    def _context_to_run(self, ctx: Context[Any] | None) -> Context[Any]:
+        """``ctx`` if this workflow may run it (a context of this workflow's class, not running
+        now), or a new context."""
+        if ctx is None:
+            return Context(self)
+        if not isinstance(ctx, Context):
+            raise TypeError(f"ctx must be a Context, got {type(ctx).__name__}")
+        if type(ctx.workflow) is not type(self):
+            raise WorkflowRuntimeError(
+                f"this context belongs to {type(ctx.workflow).__qualname__}, "
+                f"not to {type(self).__qualname__}"
+            )
+        if ctx.is_running:
+            raise ContextStateError(
+                f"run {ctx.run_id!r} of this context is already running; await its handler "
+                f"(or cancel it) first"
+            )
+        return ctx
 
     def _launch(
         self,
