@@ -152,6 +152,41 @@ def step(
     for the same input event, and ``cache_key(event)`` names what of the input counts (events
     with equal keys count as the same input).
     """
+    options = _options(
+        num_workers,
+        retry_policy,
+        timeout,
+        accept_event_subclasses,
+        skip_graph_checks,
+        replay,
+        cache,
+        cache_key,
+        executor,
+    )
+
+    def mark(func: F) -> F:
+        if not callable(func):
+            raise TypeError(f"@step decorates functions, got {func!r}")
+        setattr(func, _STEP_ATTR, options)
+        if workflow is not None:
+            workflow.add_step(func)
+        return func
+
+    return mark(fn) if fn is not None else mark
+
+
+def _options(
+    num_workers: int,
+    retry_policy: RetryPolicy | None,
+    timeout: float | None,
+    accept_event_subclasses: bool,
+    skip_graph_checks: list[str] | None,
+    replay: bool,
+    cache: bool,
+    cache_key: Callable[[Any], Any] | None,
+    executor: Any,
+) -> StepOptions:
+    """``@step``'s arguments, checked, as the ``StepOptions`` the step is marked with."""
     if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 1:
         raise ValueError(f"num_workers must be a positive integer, got {num_workers!r}")
     if timeout is not None and not timeout > 0:
@@ -170,7 +205,7 @@ def step(
         )
     if cache_key is not None and not callable(cache_key):
         raise TypeError(f"cache_key must be a function of the input event, got {cache_key!r}")
-    options = StepOptions(
+    return StepOptions(
         num_workers,
         retry_policy,
         timeout,
@@ -181,16 +216,6 @@ def step(
         cache_key,
         executor,
     )
-
-    def mark(func: F) -> F:
-        if not callable(func):
-            raise TypeError(f"@step decorates functions, got {func!r}")
-        setattr(func, _STEP_ATTR, options)
-        if workflow is not None:
-            workflow.add_step(func)
-        return func
-
-    return mark(fn) if fn is not None else mark
 
 
 def check_executor(executor: Any, where: str) -> None:
