@@ -447,52 +447,14 @@ def _encoder_for(v: Any) -> Callable[[Any, int], Any]:
     """Build (and remember) the encoder of a class met for the first time, or refuse ``v``."""
     cls = type(v)
     if isinstance(v, Enum):
-        name = _encoding_name(cls, v)
-
-        def encode_enum(member: Enum, d: int) -> dict:
-            try:
-                return {"$enum": name, "value": _encode_any(member._value_, d + 1)}
-            except Refused as refused:
-                refused.add(".value", member)
-                raise
-
-        handler: Callable[[Any, int], Any] = encode_enum
+        handler = _enum_encoder(_encoding_name(cls, v))
     elif isinstance(v, BaseModel):
-        name = _encoding_name(cls, v)
-        excluded = _excluded_fields(cls)
-
-        def encode_model(model: BaseModel, d: int) -> dict:
-            return {"$model": name, "fields": model_fields(model, d + 2, excluded)}
-
-        handler = encode_model
+        handler = _model_encoder(_encoding_name(cls, v), _excluded_fields(cls))
     elif isinstance(v, BaseException):
-        kind = f"{cls.__module__}:{cls.__qualname__}"
-
-        def encode_error(error: BaseException, d: int) -> dict:
-            # a RecordedError (a restored one) keeps the name of the class it stood for
-            kept = getattr(error, "type_name", None) if isinstance(error, RecordedError) else None
-            message = str(error)
-            if find_surrogate(message):
-                raise Refused(error, "its message " + _surrogate_reason(message))
-            return {"$error": kept or kind, "message": message}
-
-        handler = encode_error
+        handler = _error_encoder(f"{cls.__module__}:{cls.__qualname__}")
     elif dataclasses.is_dataclass(cls):
-        name = _encoding_name(cls, v)
-        field_names = tuple(f.name for f in dataclasses.fields(cls))
-
-        def encode_dataclass(obj: Any, d: int) -> dict:
-            if d + 1 >= MAX_DEPTH:
-                raise Refused(obj, "", too_deep=True)
-            fields = {}
-            for field_name in field_names:
-                x = getattr(obj, field_name, _MISSING)
-                # An init=False field without a default may never have been set: skip it.
-                if x is not _MISSING:
-                    fields[field_name] = x
-            return {"$dataclass": name, "fields": _encode_fields(fields, d + 2, obj)}
-
-        handler = encode_dataclass
+        fields = tuple(f.name for f in dataclasses.fields(cls))
+        handler = _dataclass_encoder(_encoding_name(cls, v), fields)
     else:
         base = next((b for b in _PLAIN_BASES if isinstance(v, b)), None)
         if base is not None:
@@ -507,6 +469,51 @@ def _encoder_for(v: Any) -> Callable[[Any, int], Any]:
         raise Refused(v, f"{describe(v)} is not serializable; {_HINT}")
     _ENCODERS[cls] = handler
     return handler
+
+
+def _enum_encoder(name: str) -> Callable[[Any, int], Any]:
+    def encode_enum(member: Enum, d: int) -> dict:
+        try:
+            return {"$enum": name, "value": _encode_any(member._value_, d + 1)}
+        except Refused as refused:
+            refused.add(".value", member)
+            raise
+
+    return encode_enum
+
+
+def _model_encoder(name: str, excluded: frozenset[str]) -> Callable[[Any, int], Any]:
+    def encode_model(model: BaseModel, d: int) -> dict:
+        return {"$model": name, "fields": model_fields(model, d + 2, excluded)}
+
+    return encode_model
+
+
+def _error_encoder(kind: str) -> Callable[[Any, int], Any]:
+    def encode_error(error: BaseException, d: int) -> dict:
+        # a RecordedError (a restored one) keeps the name of the class it stood for
+        kept = getattr(error, "type_name", None) if isinstance(error, RecordedError) else None
+        message = str(error)
+        if find_surrogate(message):
+            raise Refused(error, "its message " + _surrogate_reason(message))
+        return {"$error": kept or kind, "message": message}
+
+    return encode_error
+
+
+def _dataclass_encoder(name: str, field_names: tuple[str, ...]) -> Callable[[Any, int], Any]:
+    def encode_dataclass(obj: Any, d: int) -> dict:
+        if d + 1 >= MAX_DEPTH:
+            raise Refused(obj, "", too_deep=True)
+        fields = {}
+        for field_name in field_names:
+            x = getattr(obj, field_name, _MISSING)
+            # An init=False field without a default may never have been set: skip it.
+            if x is not _MISSING:
+                fields[field_name] = x
+        return {"$dataclass": name, "fields": _encode_fields(fields, d + 2, obj)}
+
+    return encode_dataclass
 
 
 _MISSING = object()
