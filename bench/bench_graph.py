@@ -27,7 +27,8 @@ from notebook_workflows import (
     Workflow,
     step,
 )
-from notebook_workflows.graph import WorkflowGraph, _render
+from notebook_workflows.graph import WorkflowGraph
+from notebook_workflows.notebook.graph import _render  # the drawing alone, without display
 
 LIMIT_MS = 200.0  # the budget for drawing a 50-step workflow
 

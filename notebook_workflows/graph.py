@@ -10,9 +10,6 @@ from .notebook.graph import (
     SAVE_SUFFIXES,
     GraphRenderError,
     WorkflowGraph,
-    _render,
-    _svg_element,
 )
 
 __all__ = ["INSTALL_HINT", "SAVE_SUFFIXES", "GraphRenderError", "WorkflowGraph"]
-_ = (_render, _svg_element)  # kept importable: bench/bench_graph.py draws with ``_render``
