@@ -94,10 +94,12 @@ def _short_name(workflow: str) -> str:
     return workflow.rpartition(":")[2] or workflow
 
 
-def _when(timestamp: float) -> str:
+def _when(timestamp: float, short: bool = False) -> str:
     import time
 
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+    when = time.localtime(timestamp)
+    this_year = short and when.tm_year == time.localtime().tm_year
+    return time.strftime("%m-%d %H:%M" if this_year else "%Y-%m-%d %H:%M", when)
 
 
 class RunBrowser:
@@ -225,9 +227,12 @@ class RunBrowser:
         ]
         self._infos = shown
         chosen = self.runs.value
-        width = min(max((len(i.run_id) for i in shown), default=0), 40)
+        widths = (
+            min(max((len(i.run_id) for i in shown), default=0), 40),
+            max((len(i.status) for i in shown), default=0),
+        )
         names = len({i.workflow for i in shown}) > 1
-        options = [(self._label(i, width, names), i.run_id) for i in shown]
+        options = [(self._label(i, widths, names), i.run_id) for i in shown]
         self.runs.options = options
         ids = [i.run_id for i in shown]
         if chosen in ids:
@@ -238,13 +243,14 @@ class RunBrowser:
             self.choose(None)
 
     @staticmethod
-    def _label(info: Any, width: int, workflow: bool) -> str:
-        """One line of the list, what matters most first (a narrow list cuts its end): run
-        id, status, steps, when, the run it forked from, and the workflow when the list holds
-        runs of several."""
+    def _label(info: Any, widths: tuple[int, int], workflow: bool) -> str:
+        """One line of the list, columns as wide as the list needs and what matters most
+        first (a narrow list cuts its end): run id, status, steps, when (the year only when it
+        is not this one), the run it forked from, and the workflow when the list holds runs of
+        several."""
         line = (
-            f"{info.run_id:<{width}}  {info.status:<9} {info.steps:>3} "
-            f"{plural(info.steps, 'step'):<5}  {_when(info.updated_at)}"
+            f"{info.run_id:<{widths[0]}}  {info.status:<{widths[1]}}  {info.steps:>3} "
+            f"{plural(info.steps, 'step'):<5}  {_when(info.updated_at, short=True)}"
         )
         if info.parent:
             line += f"  ← {info.parent} #{info.parent_seq}"

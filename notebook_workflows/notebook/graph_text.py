@@ -327,7 +327,7 @@ def _to_dot(
     lines = [
         f"digraph {_dot_quote(name)} {{",
         f'  graph [rankdir={direction}, bgcolor="transparent", fontname="{_FONT}", fontsize=11, '
-        f"labelloc=t, nodesep={0.22 if wide else 0.3}, "
+        f"labelloc=t, labeljust=l, nodesep={0.22 if wide else 0.3}, "
         f"ranksep={0.4 if wide else 0.32}, pad=0.12, newrank=true, "
         f"label={_chip(caption, _CAPTION, 3)}]",
         f'  node [fontname="{_FONT}", fontsize=11, margin="0.14,0.05", height=0.32, penwidth=1.2]',

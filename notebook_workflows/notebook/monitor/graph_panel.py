@@ -19,7 +19,7 @@ from typing import Any
 
 from ..graph import WorkflowGraph, _svg_element, readable_size, svg_size
 
-GRAPH_HEIGHT = 420  # pixels: a taller graph is scaled down towards this (to 85% at most)
+GRAPH_HEIGHT = 600  # pixels: a taller graph is scaled down towards this (to 85% at most)
 GRAPH_INTERVAL = 0.5  # seconds between graph drawings at the least (Graphviz takes ~25 ms)
 
 _renderer: ThreadPoolExecutor | None = None

@@ -96,7 +96,7 @@ _RULES = """
 .nwm-ask .jupyter-button { width: auto; margin: 0; }
 .nwm-question { flex: 0 1 auto; }
 .nwm-prompt { font-weight: 600; }
-.nwm-svg { overflow: auto; max-height: 440px; max-width: 100%; }
+.nwm-svg { overflow: auto; max-height: 620px; max-width: 100%; }
 .nwm-svg svg { display: block; max-width: 100%; height: auto; }
 .nwm-fallback pre { max-height: 16em; overflow: auto; font-size: 11px; }
 .nwm-table { overflow: auto; max-height: 400px; }
