@@ -356,7 +356,22 @@ class WorkflowHandler:
         return notebook_face().run_graph(self, direction)
 
     def monitor(self) -> RunMonitor:
-        """A live widget for this run (see ``notebook_workflows.widgets.RunMonitor``)."""
+        """A live view of this run, to display in a notebook: ``display(handler.monitor())``,
+        then ``await handler`` in the same cell.
+
+        It updates in place while the run goes on (about ten times a second at most): the
+        status, steps done and running, elapsed time; the graph with the running step marked
+        and each step's runs and total time (the sum of its invocations); the store, changed
+        keys marked; a timeline of step invocations; an event log; what the steps printed; an
+        input box when the run asks a human (``InputRequiredEvent``); a Cancel button (and
+        Step, for ``run(stepwise=True)``); and, for a checkpointed run that paused or ended, a
+        form to edit a store value and fork the run. When the run ends the cell keeps a static
+        picture of it, so a saved notebook shows the finished run on GitHub and in nbval.
+
+        Made after the run ended, it shows the run as recorded: the timeline and one log line
+        per snapshot from the run's checkpoint store, or a line saying that a run without
+        checkpoints kept no record of its steps. See ``notebook_workflows.widgets.RunMonitor``
+        for its parts."""
         return notebook_face().monitor(self)
 
     def export_html(self, path: str | os.PathLike[str]) -> Path:

@@ -4,12 +4,18 @@
   render (status, store, graph, timeline, what a step printed), type answers to two questions
   key by key (one sent with the button, one with Enter) while the cell awaits the run, and see
   the run finish; then the same monitor at 1400, 900 and 700 px wide (the store beside the
-  graph while it gets 360 px, under it below that; no store key breaks; the first view fits
-  1,000 px) and in the dark theme, and its log folded away and back.
+  graph while it gets 360 px, under it below that; no store key breaks; the whole graph shows
+  and the first view fits 1,150 px) and in the dark theme, and its log folded away and back.
+- Graphs and texts measured as drawn, at 1400 and 900 px, in the light and the dark theme: the
+  smallest graph text is 10 px or more (the monitor's graph and a long left-to-right rerun
+  graph), no arrowhead covers a node's text, nothing is wider than its box, and every text reads
+  at a contrast of 4.5:1 or more on what is behind it.
 - A notebook opened fresh, without running it (untrusted, as any notebook one did not run
   oneself): its graphs show as images, and the saved monitor shows its graph.
-- The run browser clicked through: choose a run, move the slider over its snapshots, type a
-  store edit into its fork form.
+- The run browser clicked through: a fork's graph draws the steps before its fork point as run;
+  at 900 px with the file browser open nothing sticks out and each run's line fits; legible in
+  both themes; choose a run, move the slider over its snapshots, type a store edit into its
+  fork form.
 - A checkpointed run interrupted with JupyterLab's own command: the cell's error gives the line
   that resumes it; then its monitor's "edit and fork" form, clicked and typed into, forks it
   with a value changed, and the fork's monitor shows the new value at work.
@@ -297,6 +303,149 @@ def _box(locator: Any) -> dict[str, float]:
     return box
 
 
+# What a user sees, measured in the page: the size of graph text as drawn, the contrast of
+# every text with what is behind it (SVG text with the shape under it), and parts that stick out
+# of their box. A graph shown as an <img> is measured through a copy of its SVG laid exactly
+# over it. WCAG's relative luminance and contrast ratio.
+_MEASURE = r"""
+window.nwMeasure = (() => {
+  const parse = (c) => {
+    const m = /rgba?\(([^)]*)\)/.exec(c || "");
+    if (!m) return null;
+    const p = m[1].split(/[\s,\/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const blend = (top, under) => [0, 1, 2].map(i => top[i] * top[3] + under[i] * (1 - top[3]));
+  const lum = (c) => {
+    const f = (v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+  };
+  const ratio = (a, b) => {
+    const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+  };
+  const behind = (el) => {  // the colour an element's text is drawn on, layers composited
+    const layers = [];
+    for (let n = el; n && n.nodeType === 1; n = n.parentElement) {
+      const bg = parse(getComputedStyle(n).backgroundColor);
+      if (bg && bg[3] > 0) { layers.push(bg); if (bg[3] >= 1) break; }
+    }
+    let colour = [255, 255, 255];
+    for (let i = layers.length - 1; i >= 0; i--) colour = blend(layers[i], colour);
+    return colour;
+  };
+  const opacity = (el) => {
+    let o = 1;
+    for (let n = el; n && n.nodeType === 1; n = n.parentElement) o *= +getComputedStyle(n).opacity;
+    return o;
+  };
+  const underText = (t, page) => {  // the last painted shape under an SVG text's centre
+    const r = t.getBoundingClientRect(), x = r.left + r.width / 2, y = r.top + r.height / 2;
+    let colour = behind(page);
+    for (const s of t.ownerSVGElement.querySelectorAll("path, polygon, ellipse, rect")) {
+      if (!(s.compareDocumentPosition(t) & Node.DOCUMENT_POSITION_FOLLOWING)) continue;
+      const fill = parse(getComputedStyle(s).fill), b = s.getBoundingClientRect();
+      if (fill && fill[3] > 0 && b.left <= x && x <= b.right && b.top <= y && y <= b.bottom)
+        colour = blend(fill, behind(page));
+    }
+    return colour;
+  };
+  const shown = (el) =>
+    el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
+  const overlay = (img) => {  // the SVG of an <img>, inline, exactly over it
+    const data = img.src.split(",", 2)[1];
+    const text = new TextDecoder().decode(Uint8Array.from(atob(data), c => c.charCodeAt(0)));
+    const svg = new DOMParser().parseFromString(text, "image/svg+xml").documentElement;
+    const r = img.getBoundingClientRect(), box = document.createElement("div");
+    box.style.cssText = `position:fixed;left:${r.left}px;top:${r.top}px;pointer-events:none`;
+    svg.setAttribute("width", `${r.width}px`);
+    svg.setAttribute("height", `${r.height}px`);
+    box.appendChild(document.importNode(svg, true));
+    document.body.appendChild(box);
+    return box;
+  };
+  const svgTexts = (container) => [...container.querySelectorAll("svg text")].filter(shown);
+  return {
+    overlay,
+    smallestText(container) {  // [px, text]: the smallest SVG text as drawn
+      let best = [Infinity, ""];
+      for (const t of svgTexts(container)) {
+        const scale = t.getBoundingClientRect().height / t.getBBox().height;
+        const px = parseFloat(getComputedStyle(t).fontSize) * scale;
+        if (px < best[0]) best = [px, t.textContent];
+      }
+      return best;
+    },
+    arrowsOnText(container) {  // texts of nodes an arrowhead covers
+      const heads = [...container.querySelectorAll("g.edge polygon")]
+        .filter(p => p.getAttribute("stroke") !== "transparent")
+        .map(p => p.getBoundingClientRect());
+      const hits = [];
+      for (const t of container.querySelectorAll("g.node text")) {
+        const r = t.getBoundingClientRect();
+        for (const h of heads) {
+          const w = Math.min(r.right, h.right) - Math.max(r.left, h.left);
+          const ht = Math.min(r.bottom, h.bottom) - Math.max(r.top, h.top);
+          if (w > 0.5 && ht > 0.5) hits.push(t.textContent);
+        }
+      }
+      return hits;
+    },
+    lowContrast(container, page) {  // [text, ratio] under 4.5:1
+      const low = [];
+      const check = (el, fg, bg) => {
+        if (!fg || fg[3] === 0) return;
+        const drawn = blend([fg[0], fg[1], fg[2], fg[3] * opacity(el)], bg);
+        const r = ratio(drawn, bg);
+        if (r < 4.5) low.push([el.textContent.trim().slice(0, 50), Math.round(r * 100) / 100]);
+      };
+      for (const t of svgTexts(container))
+        check(t, parse(getComputedStyle(t).fill), underText(t, page || t.ownerSVGElement));
+      for (const el of container.querySelectorAll("*")) {
+        if (el instanceof SVGElement || !shown(el)) continue;
+        if (el.closest("[disabled], option, style")) continue;
+        const own = [...el.childNodes].some(n => n.nodeType === 3 && n.data.trim());
+        if (own) check(el, parse(getComputedStyle(el).color), behind(el));
+      }
+      return low;
+    },
+    sticksOut(box) {  // parts wider than their space: [what, pixels]
+      const out = [];
+      const wider = box.scrollWidth - box.clientWidth;
+      if (wider > 0) out.push(["the box scrolls", wider]);
+      const r = box.getBoundingClientRect(), right = r.left + box.clientLeft + box.clientWidth;
+      for (const el of box.querySelectorAll("*")) {
+        let clipped = false;
+        for (let n = el.parentElement; n && n !== box; n = n.parentElement)
+          if (getComputedStyle(n).overflowX !== "visible") { clipped = true; break; }
+        if (clipped || !shown(el) || el instanceof SVGElement && el.tagName !== "svg") continue;
+        const over = el.getBoundingClientRect().right - right;
+        if (over > 0.5) out.push([`${el.tagName}.${el.getAttribute("class")}`, Math.round(over)]);
+      }
+      return out;
+    },
+  };
+})();
+"""
+
+
+def _measure(page: Any, what: str, selector: str, *args: Any) -> Any:
+    """``nwMeasure[what](element, ...)`` for the first element matching ``selector``."""
+    page.evaluate("(js) => { if (!window.nwMeasure) eval(js); }", _MEASURE)
+    return page.locator(selector).first.evaluate(
+        f"(el, args) => window.nwMeasure.{what}(el, ...args)", list(args)
+    )
+
+
+def _measure_img(page: Any, what: str, img: Any) -> Any:
+    """``nwMeasure[what]`` of the SVG an ``<img>`` shows, through a copy laid over it."""
+    page.evaluate("(js) => { if (!window.nwMeasure) eval(js); }", _MEASURE)
+    return img.evaluate(
+        f"""img => {{ const box = window.nwMeasure.overlay(img);
+            try {{ return window.nwMeasure.{what}(box, img); }} finally {{ box.remove(); }} }}"""
+    )
+
+
 def _set_theme(page: Any, theme: str, light: bool) -> None:
     page.evaluate("(theme) => jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
     page.wait_for_selector(
@@ -357,8 +506,11 @@ def test_the_monitor_renders_takes_answers_and_shows_the_finished_run(
         monitor.locator(".nwm-graph").scroll_into_view_if_needed()
         page.wait_for_timeout(300)  # let the last graph finish painting for the picture
         monitor.screenshot(path=str(ARTIFACTS / "monitor.png"))
-        # the first view fits a 1,000 px high screen
-        assert _box(monitor)["height"] <= 1000, _box(monitor)
+        # the whole graph shows at a readable size, and the first view still fits a
+        # 1,150 px high screen
+        svg, frame = _box(monitor.locator(".nwm-svg svg")), _box(monitor.locator(".nwm-svg"))
+        assert svg["height"] <= frame["height"] + 1, (svg, frame)
+        assert _box(monitor)["height"] <= 1150, _box(monitor)
 
         # the log folds away under its title, and back
         fold = monitor.locator(".nwm-fold-log")
@@ -452,6 +604,7 @@ class Parts(Workflow):
 store = MemoryStore()
 for run_id in ("alpha", "beta"):
     await Parts().run(run_id=run_id, label=run_id, checkpoint=store)
+await Parts().fork("beta", at=1, store_edits={"label": "gamma"}, store=store)
 RunBrowser(store)
 """
 
@@ -465,12 +618,13 @@ def test_the_run_browser_is_clicked_through(lab: Lab, browser: Any) -> None:
     with _open(browser, lab, "browse.ipynb") as page:
         _run_all(page)
         runs = page.locator(".nwb .nwb-runs select")
-        expect(runs.locator("option")).to_have_count(2, timeout=30_000)
+        expect(runs.locator("option")).to_have_count(3, timeout=30_000)
+        _look_at_the_run_browser(page, runs)
         labels = runs.locator("option").all_inner_texts()
         runs.select_option(index=next(i for i, t in enumerate(labels) if t.startswith("alpha")))
         info = page.locator(".nwb .widget-html").filter(has_text="snapshots").first
         expect(info).to_contain_text("run alpha")
-        graph = page.locator(".nwb-graph img[src^='data:image/svg+xml']")
+        graph = page.locator(".nwb-graph svg")
         expect(graph).to_be_visible()
         snapshot = page.locator(".nwb .widget-html").filter(has_text="#").first
         last = snapshot.inner_text()
@@ -494,6 +648,43 @@ def test_the_run_browser_is_clicked_through(lab: Lab, browser: Any) -> None:
         expect(form.locator(".nwf-message")).to_contain_text(
             "Parts().fork('alpha', at=1, store_edits={'label': 'gamma'}, store=store)"
         )
+
+
+def _look_at_the_run_browser(page: Any, runs: Any) -> None:
+    """The fork's graph draws the steps before its fork point as run; at 900 px with the file
+    browser open nothing sticks out and each run's line fits; every text reads at 4.5:1 or
+    more in both themes."""
+    from playwright.sync_api import expect
+
+    labels = [" ".join(t.split()) for t in runs.locator("option").all_inner_texts()]
+    forks = [i for i, t in enumerate(labels) if "← beta #1" in t]
+    assert len(forks) == 1, labels
+    runs.select_option(index=forks[0])
+    graph = page.locator(".nwb-graph svg")
+    expect(graph).to_contain_text("snapshot", timeout=10_000)
+    split = page.locator(".nwb-graph g.node", has=page.locator("title", has_text="step:split"))
+    expect(split).to_have_count(1)
+    assert split.locator("[stroke-dasharray]").count() == 0  # it ran, before the fork
+    page.set_viewport_size({"width": 900, "height": 1100})
+    page.evaluate("() => jupyterapp.shell.activateById('filebrowser')")
+    page.wait_for_timeout(600)
+    page.locator(".nwb").screenshot(path=str(ARTIFACTS / "run-browser-900-files.png"))
+    assert _measure(page, "sticksOut", ".nwb") == []
+    widest, room = runs.evaluate(
+        """select => { const c = document.createElement("canvas").getContext("2d");
+            const s = getComputedStyle(select); c.font = `${s.fontSize} ${s.fontFamily}`;
+            const pad = parseFloat(s.paddingLeft) + parseFloat(s.paddingRight) + 8;
+            return [Math.max(...[...select.options].map(o => c.measureText(o.text).width)),
+                    select.clientWidth - pad]; }"""
+    )
+    assert widest <= room, f"a run's line is {widest:.0f} px in a list {room:.0f} px wide"
+    for theme, light in (("JupyterLab Dark", False), ("JupyterLab Light", True)):
+        _set_theme(page, theme, light)
+        name = "light" if light else "dark"
+        page.locator(".nwb").screenshot(path=str(ARTIFACTS / f"run-browser-{name}.png"))
+        assert _measure(page, "lowContrast", ".nwb") == [], name
+    page.evaluate("() => jupyterapp.shell.collapseLeft()")
+    page.set_viewport_size({"width": 1400, "height": 1100})
 
 
 INTERRUPTED = '''
@@ -580,3 +771,137 @@ def test_an_interrupted_run_shows_its_resume_line_and_is_edited_and_forked(
         _set_theme(page, "JupyterLab Dark", light=False)
         form.screenshot(path=str(ARTIFACTS / "edit-and-fork-dark.png"))
         _set_theme(page, "JupyterLab Light", light=True)
+
+
+LOOK = '''
+import asyncio
+from notebook_workflows import *
+from notebook_workflows.checkpoint import MemoryStore
+
+class Item(Event):
+    n: int
+
+class Scored(Event):
+    n: int
+    score: float
+
+class Scores(Workflow):
+    """Scores sixteen items with four workers, then ranks them."""
+
+    @step
+    async def plan(self, ctx: Context, ev: StartEvent) -> Item | None:
+        await ctx.store.set("items", 16)
+        for n in range(16):
+            ctx.send_event(Item(n=n))
+
+    @step(num_workers=4)
+    async def score(self, ev: Item) -> Scored:
+        await asyncio.sleep(0.05)
+        return Scored(n=ev.n, score=ev.n / 16)
+
+    @step
+    async def rank(self, ctx: Context, ev: Scored) -> StopEvent | None:
+        got = ctx.collect_events(ev, [Scored] * 16)
+        if got is None:
+            return None
+        best = max(got, key=lambda s: s.score)
+        await ctx.store.set("best", best.n)
+        return StopEvent(result=f"best item: {best.n}\\nscored: {len(got)}")
+'''
+
+LOOK_RUN = """
+handler = Scores().run(run_id="look-1")
+display(handler.monitor())
+await handler
+"""
+
+LOOK_RERUN = """
+class Fetched(Event):
+    text: str
+
+class Parsed(Event):
+    words: list[str]
+
+class Cleaned(Event):
+    words: list[str]
+
+class Counted(Event):
+    counts: dict[str, int]
+
+class WordReport(Workflow):
+    @step
+    async def fetch(self, ctx: Context, ev: StartEvent) -> Fetched:
+        await ctx.store.set("source", ev.url)
+        return Fetched(text="the cat and the dog and the bird")
+
+    @step
+    async def parse(self, ev: Fetched) -> Parsed:
+        return Parsed(words=ev.text.split())
+
+    @step
+    async def clean(self, ev: Parsed) -> Cleaned:
+        return Cleaned(words=[w.lower() for w in ev.words])
+
+    @step
+    async def count(self, ev: Cleaned) -> Counted:
+        return Counted(counts={w: ev.words.count(w) for w in ev.words})
+
+    @step
+    async def report(self, ev: Counted) -> StopEvent:
+        return StopEvent(result=sorted(ev.counts.items())[:3])
+
+store = MemoryStore()
+first = WordReport(checkpoint=store).run(url="https://example.org/story")
+await first
+rerun = WordReport(checkpoint=store).rerun(first.run_id)
+await rerun
+rerun.draw(direction="LR")
+"""
+
+
+def test_graphs_and_texts_stay_readable_at_900_and_1400_px_in_both_themes(
+    lab: Lab, browser: Any
+) -> None:
+    """Measured as drawn: the smallest text of the monitor's graph and of a long left-to-right
+    rerun graph is 10 px or more at 1400 and 900 px, no arrowhead covers a node's text, nothing
+    sticks out of the monitor, and every text reads at 4.5:1 or more in the light and the dark
+    theme. The screenshots are kept: look at them."""
+    from playwright.sync_api import expect
+
+    _write_notebook(lab.root / "look.ipynb", LOOK, LOOK_RUN, LOOK_RERUN)
+    with _open(browser, lab, "look.ipynb") as page:
+        _run_all(page)
+        monitor = page.locator(".nwm").first
+        expect(monitor.locator(".nwm-pill")).to_have_text("done", timeout=30_000)
+        expect(monitor.locator(".nwm-graph svg")).to_contain_text("done", timeout=10_000)
+        # several calls of a step: their time is said to be a total
+        expect(monitor.locator(".nwm-graph svg")).to_contain_text("16 runs")
+        expect(monitor.locator(".nwm-graph svg")).to_contain_text("total")
+        # a result of two lines shows them as two lines, not as \n
+        header = monitor.locator(".nwm-header")
+        expect(header).not_to_contain_text("\\n")
+        rerun = page.locator(".jp-Cell").last.locator("img[src^='data:image/svg+xml']")
+        expect(rerun).to_be_visible(timeout=30_000)
+        for width in (1400, 900):
+            page.set_viewport_size({"width": width, "height": 1100})
+            page.wait_for_timeout(400)
+            px, text = _measure(page, "smallestText", ".nwm-graph")
+            assert px >= 10, f"monitor graph text {text!r} is {px:.1f} px at {width} px"
+            assert _measure(page, "arrowsOnText", ".nwm-graph") == []
+            px, text = _measure_img(page, "smallestText", rerun)
+            assert px >= 10, f"rerun graph text {text!r} is {px:.1f} px at {width} px"
+            assert _measure_img(page, "arrowsOnText", rerun) == []
+            assert _measure(page, "sticksOut", ".nwm") == []
+            assert _measure(page, "sticksOut", ".jp-Cell:last-child .jp-OutputArea") == []
+            monitor.screenshot(path=str(ARTIFACTS / f"look-monitor-{width}.png"))
+            rerun.scroll_into_view_if_needed()
+            page.locator(".jp-Cell").last.locator(".jp-OutputArea").screenshot(
+                path=str(ARTIFACTS / f"look-rerun-{width}.png")
+            )
+        for theme, light in (("JupyterLab Dark", False), ("JupyterLab Light", True)):
+            _set_theme(page, theme, light)
+            name = "light" if light else "dark"
+            monitor.scroll_into_view_if_needed()
+            monitor.screenshot(path=str(ARTIFACTS / f"look-monitor-{name}.png"))
+            assert _measure(page, "lowContrast", ".nwm") == [], name
+            assert _measure_img(page, "lowContrast", rerun) == [], name

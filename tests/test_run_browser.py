@@ -70,7 +70,7 @@ def test_choosing_a_run_shows_its_last_snapshot_and_the_slider_moves_back(
     assert "done int 3" in words(browser.store_view.value)
     assert "work x3" in words(browser.timeline.value)
     if HAS_DOT:
-        assert browser.graph.value.startswith('<img src="data:image/svg+xml;base64,')
+        assert browser.graph.value.startswith('<div class="nwm-svg"><svg ')  # inline: themed
     browser.slider.value = 1  # after the first step: the label is set, no part done yet
     assert "after step 'split'" in words(browser.snapshot.value)
     assert "label str 'a'" in words(browser.store_view.value)

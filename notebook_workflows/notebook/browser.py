@@ -27,61 +27,79 @@ from typing import TYPE_CHECKING, Any
 
 from .display import duration, plural, short_text
 from .fork_form import ForkForm, edits_html, post_to
-from .graph import WorkflowGraph, svg_img
+from .graph import WorkflowGraph
+from .graph_text import dark_theme_css
+from .monitor.graph_panel import graph_html
 from .monitor.panels import StoreTable
+from .monitor.style import PALETTE
 from .timeline import spans_from_snapshots, timeline_html
 
 if TYPE_CHECKING:
     from ..workflow import Workflow
 
 ALL = "(all)"
-GRAPH_HEIGHT = 380
 
-_STYLE = """<style>
+_STYLE = """
 .nwb { font-family: var(--jp-ui-font-family, system-ui, sans-serif); font-size: 13px;
   color: var(--jp-ui-font-color1, #1f2328); border: 1px solid var(--jp-border-color2, #d0d7de);
   border-radius: 8px; padding: 8px 12px 10px; max-width: 1100px; box-sizing: border-box;
   text-align: left; gap: 6px; }
 .nwb .nwb-style { display: none !important; }
-.nwb .nwb-filters { flex-wrap: wrap; gap: 6px; align-items: center; }
-.nwb .nwb-filters > * { width: auto; margin: 0; }
+.nwb > *, .nwb .widget-vbox > * { max-width: 100%; box-sizing: border-box; }
+.nwb .nwb-filters { flex-wrap: wrap; gap: 6px; align-items: center; overflow: visible; }
+.nwb .nwb-filters > * { width: auto; margin: 0; max-width: 100%; }
 .nwb .nwb-filters .widget-text { flex: 1 1 14em; }
+.nwb .nwb-filters .widget-dropdown { flex: 0 1 auto; min-width: 0; }
+.nwb .nwb-filters .widget-dropdown > select { min-width: 0; }
 .nwb .nwb-runs { width: 100%; margin: 0; }
-.nwb .nwb-runs select { font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
-.nwb .nwb-detail { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
-.nwb .nwb-graph { flex: 0 1 auto; max-width: 100%; }
+.nwb .nwb-runs select { font-family: var(--jp-code-font-family, monospace); font-size: 12px;
+  box-sizing: border-box; width: 100%; }
+.nwb .nwb-detail { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start;
+  overflow: visible; }
+.nwb .nwb-graph { flex: 0 0 auto; max-width: 100%; }
 .nwb .nwb-store { flex: 1 1 320px; min-width: 0; }
 .nwb .nwb-slider { width: 100%; margin: 0; }
 .nwb .nwb-slider .widget-readout { display: none; }
-.nwb .nwb-actions { flex-wrap: wrap; gap: 6px; }
+.nwb .nwb-slider .slider-container { margin-right: 10px; }
+.nwb .nwb-actions { flex-wrap: wrap; gap: 6px; overflow: visible; }
 .nwb .nwb-actions > * { width: auto; margin: 0; }
+.nwb .nwm-svg { overflow: auto; max-height: 440px; max-width: 100%; }
+.nwb .nwm-svg svg { display: block; max-width: 100%; height: auto; }
 .nwb .widget-html, .nwb .widget-html-content { line-height: 1.45; margin: 0; height: auto; }
 .nwb code { font-family: var(--jp-code-font-family, monospace); font-size: 12px;
-  background: var(--jp-layout-color2, #f6f8fa); padding: 0 4px; border-radius: 3px; }
+  background: var(--nw-code); padding: 0 4px; border-radius: 3px; }
 .nwb .nwm-title { font-size: 11px; text-transform: uppercase; letter-spacing: .05em;
-  color: var(--jp-ui-font-color2, #59636e); margin: 2px 0 3px; font-weight: 600; }
-.nwb .nwm-dim { color: var(--jp-ui-font-color2, #59636e); }
+  color: var(--nw-dim); margin: 2px 0 3px; font-weight: 600; }
+.nwb .nwm-dim { color: var(--nw-dim); }
 .nwb .nwm-table { overflow: auto; max-height: 360px; }
 .nwb table { border-collapse: collapse; width: 100%; font-size: 12px; }
-.nwb th { text-align: left; font-weight: 600; color: var(--jp-ui-font-color2, #59636e);
+.nwb th { text-align: left; font-weight: 600; color: var(--nw-dim);
   border-bottom: 1px solid var(--jp-border-color2, #d0d7de); padding: 2px 6px; }
 .nwb td { text-align: left; vertical-align: top; padding: 2px 6px; white-space: nowrap;
   border-bottom: 1px solid var(--jp-border-color3, #eaeef2); }
 .nwb td.value { white-space: normal; min-width: 14ch; }
-.nwb td.mark { color: #c48a0f; width: 1em; padding-right: 0; }
+.nwb td.mark { color: var(--nw-amber); width: 1em; padding-right: 0; }
 .nwb tr.changed td { background: rgba(255, 196, 0, .14); }
-.nwb .nwb-edits { color: #8a5a00; margin-top: 2px; }
-</style>"""
+.nwb .nwb-edits { color: var(--nw-amber); margin-top: 2px; }
+"""
+
+
+def _stylesheet() -> str:
+    """The browser's rules, the palette it shares with the monitor, and the graph's dark
+    theme."""
+    return f"<style>{PALETTE}{_STYLE}{dark_theme_css('.nwb .nwm-svg')}</style>"
 
 
 def _short_name(workflow: str) -> str:
     return workflow.rpartition(":")[2] or workflow
 
 
-def _when(timestamp: float) -> str:
+def _when(timestamp: float, short: bool = False) -> str:
     import time
 
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+    when = time.localtime(timestamp)
+    this_year = short and when.tm_year == time.localtime().tm_year
+    return time.strftime("%m-%d %H:%M" if this_year else "%Y-%m-%d %H:%M", when)
 
 
 class RunBrowser:
@@ -162,7 +180,7 @@ class RunBrowser:
             ]
         )
         self.widget = W.VBox(
-            [W.HTML(_STYLE, _dom_classes=("nwb-style",)), filters, self.runs, self.detail],
+            [W.HTML(_stylesheet(), _dom_classes=("nwb-style",)), filters, self.runs, self.detail],
             _dom_classes=("nwb",),
         )
         for control in (self.search, self.status, self.workflow_filter):
@@ -209,7 +227,12 @@ class RunBrowser:
         ]
         self._infos = shown
         chosen = self.runs.value
-        options = [(self._label(i), i.run_id) for i in shown]
+        widths = (
+            min(max((len(i.run_id) for i in shown), default=0), 40),
+            max((len(i.status) for i in shown), default=0),
+        )
+        names = len({i.workflow for i in shown}) > 1
+        options = [(self._label(i, widths, names), i.run_id) for i in shown]
         self.runs.options = options
         ids = [i.run_id for i in shown]
         if chosen in ids:
@@ -220,12 +243,20 @@ class RunBrowser:
             self.choose(None)
 
     @staticmethod
-    def _label(info: Any) -> str:
-        parent = f"  ← {info.parent} #{info.parent_seq}" if info.parent else ""
-        return (
-            f"{info.run_id:<24} {_short_name(info.workflow):<18} {info.status:<9} "
-            f"{info.steps:>5} {plural(info.steps, 'step'):<5}  {_when(info.updated_at)}{parent}"
+    def _label(info: Any, widths: tuple[int, int], workflow: bool) -> str:
+        """One line of the list, columns as wide as the list needs and what matters most
+        first (a narrow list cuts its end): run id, status, steps, when (the year only when it
+        is not this one), the run it forked from, and the workflow when the list holds runs of
+        several."""
+        line = (
+            f"{info.run_id:<{widths[0]}}  {info.status:<{widths[1]}}  {info.steps:>3} "
+            f"{plural(info.steps, 'step'):<5}  {_when(info.updated_at, short=True)}"
         )
+        if info.parent:
+            line += f"  ← {info.parent} #{info.parent_seq}"
+        if workflow:
+            line += f"  {_short_name(info.workflow)}"
+        return line
 
     # -- one run ----------------------------------------------------------------------------
 
@@ -277,14 +308,8 @@ class RunBrowser:
                 f'<div class="nwm-dim">cannot read this snapshot: {e(str(exc))}</div>'
             )
             return
-        try:
-            svg = WorkflowGraph.of_snapshot(snap).to_svg()
-            self.graph.value = svg_img(
-                svg, alt=f"graph at snapshot {snap.seq}", max_height=GRAPH_HEIGHT
-            )
-        except Exception as exc:  # no Graphviz: the DOT text and the hint, never a traceback
-            drawn = WorkflowGraph.of_snapshot(snap)
-            self.graph.value = drawn._fallback_bundle(exc)["text/html"]
+        # inline, so the dark theme repaints it; without Graphviz, the DOT text and the hint
+        self.graph.value = graph_html(WorkflowGraph.of_snapshot(snap))[0]
         self.store_view.value = self._table.update(context.get("store") or {}) or self._table.html()
         info = next((i for i in self._infos if i.run_id == snap.run_id), None)
         name = _short_name(info.workflow) if info is not None else ""

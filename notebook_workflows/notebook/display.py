@@ -39,12 +39,13 @@ _repr.maxother = 48
 _repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxfrozenset = _repr.maxdict = 6
 _repr.maxlevel = 3
 
+# Backgrounds of the status pill, under white text (a contrast of 4.9:1 or more).
 STATUS_COLOURS = {
     "running": "#1d6fd1",
-    "waiting": "#b7791f",
-    "done": "#2f855a",
+    "waiting": "#8a5a00",
+    "done": "#1a7f37",
     "failed": "#c53030",
-    "cancelled": "#718096",
+    "cancelled": "#57606a",
 }
 
 
@@ -137,7 +138,8 @@ def handler_html(handler: WorkflowHandler, view: RunView | None = None) -> str:
         "border:1px solid var(--jp-border-color2,#cbd5e0);border-radius:6px;padding:8px 12px;"
         'max-width:760px;text-align:left">',
         f"<div><b>{e(view.workflow)}</b> · run <code>{e(view.run_id)}</code> · "
-        f'<span style="color:{colour};font-weight:600">{e(view.status)}</span> · '
+        f'<span style="color:#fff;background:{colour};font-weight:600;border-radius:999px;'
+        f'padding:0 8px">{e(view.status)}</span> · '
         f"{view.steps_done} {plural(view.steps_done, 'step')} done · "
         f"{duration(view.elapsed)}</div>",
     ]

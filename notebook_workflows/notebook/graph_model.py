@@ -214,7 +214,7 @@ def _overlay_run(model: _Model, stats: RunView) -> tuple[tuple[_Node, ...], tupl
         elif runs:
             plural = "run" if runs == 1 else "runs"
             also = f" ({replayed} replayed)" if replayed else ""
-            seconds = _duration(stats.step_seconds.get(name, 0.0))
+            seconds = step_time(runs - replayed, stats.step_seconds.get(name, 0.0))
             notes.append(f"{runs - replayed} {plural}{also} · {seconds}")
             why = stats.ran_because.get(name)
             if why and stats.replayed:  # a rerun: say why this step was called
@@ -241,6 +241,7 @@ def _overlay_run(model: _Model, stats: RunView) -> tuple[tuple[_Node, ...], tupl
             state = "unreached"
         return _Node(node.id, node.kind, name, tuple(notes), state)
 
+    _add_carried(model, stats, counts)
     # Plain constructors rather than dataclasses.replace: this runs on every monitor tick.
     edges = [_Edge(e.src, e.dst, counts.get((e.src, e.dst), 0), e.kind) for e in model.edges]
     edges += [_Edge(*key, counts[key], e.kind) for key, e in extra_edges.items()]
@@ -266,6 +267,29 @@ def _overlay_run(model: _Model, stats: RunView) -> tuple[tuple[_Node, ...], tupl
         step_node(n) if n.kind == "step" else event_node(n) for n in (*model.nodes, *extra_nodes)
     ]
     return tuple(nodes), tuple(edges)
+
+
+def _add_carried(model: _Model, stats: RunView, counts: dict[tuple[str, str], int]) -> None:
+    """A resumed run or a fork carries the step counts of the run it continues, but not which
+    routes those calls took: the routes of a step that ran before are marked used, how often
+    not known (-1), so the steps before a fork point read as run, not as never reached."""
+    consumed: dict[str, int] = {}
+    for (_, dst), n in counts.items():
+        if dst.startswith("step:"):
+            consumed[dst] = consumed.get(dst, 0) + n
+    for edge in model.edges:
+        if edge.kind != "route" or counts.get((edge.src, edge.dst)):
+            continue
+        step = edge.dst if edge.dst.startswith("step:") else edge.src
+        if stats.step_runs.get(step[5:], 0) > consumed.get(step, 0):
+            counts[(edge.src, edge.dst)] = -1
+
+
+def step_time(calls: int, seconds: float) -> str:
+    """A step's time as its node shows it: the sum of its invocations' times (retries
+    included), said to be a total when there were several: ``16 runs · 10.74 s total`` beside
+    a run that lasted 1.2 s means the calls overlapped (workers, a fan-out) or added up."""
+    return _duration(seconds) + (" total" if calls > 1 else "")
 
 
 def _duration(seconds: float) -> str:
@@ -354,7 +378,9 @@ def model_of_snapshot(
         n = runs.get(step, 0)
         notes: list[str] = []
         if n:
-            notes.append(f"{n} {'run' if n == 1 else 'runs'} · {_duration(seconds.get(step, 0.0))}")
+            notes.append(
+                f"{n} {'run' if n == 1 else 'runs'} · {step_time(n, seconds.get(step, 0.0))}"
+            )
         if queued.get(step):
             notes.append(f"{queued[step]} queued")
         state = ""

@@ -7,9 +7,13 @@
   stop event that several steps produce is drawn under each of them, so an early exit reads
   where it happens instead of as a long edge to the bottom. ``direction="LR"`` lays a wide
   graph out left to right.
-- **Readable in light and dark themes.** The background is transparent; every node has an
-  explicit light fill and dark font colour, and edges use mid-tone greys and blues that show
-  on both.
+- **Readable in light and dark themes.** The background is transparent; every text sits on a
+  fill of its own: nodes have an explicit light fill and a dark font colour, and the edge counts
+  and the caption sit on small light chips, so a picture shown as an image (which no page style
+  reaches) reads at a contrast of 4.5:1 or more on any background. Where the SVG is inline (the
+  run monitor, the run browser), ``dark_theme_css`` repaints it for JupyterLab's dark theme:
+  every colour of the light palette is unique to its role, so the stylesheet maps each one to a
+  dark counterpart by attribute selector, with no change to the drawing itself.
 - **Deterministic text.** The same model gives the same DOT byte for byte, so a rendered SVG can
   be cached by its DOT text.
 """
@@ -91,7 +95,7 @@ _STATE_STYLES: dict[str, _Attrs] = {
     "unreached": {
         "fillcolor": '"#f1f2f4"',
         "color": '"#c3c8ce"',
-        "fontcolor": '"#8a939d"',
+        "fontcolor": '"#5f6873"',
         "penwidth": "1",
     },
     "differs": {  # RunDiff: this step's calls differ between two runs
@@ -107,15 +111,51 @@ _STATE_STYLES: dict[str, _Attrs] = {
         "penwidth": "1.2",
     },
 }
-_EDGE_ACTIVE: _Attrs = {"color": '"#4f7fcc"', "fontcolor": '"#4f7fcc"', "penwidth": "1.6"}
+# Texts outside the nodes sit on chips of their own (see the module docstring).
+_CHIP = "#edf0f4"
+_CHIP_TEXT = "#2f5597"  # an edge's count
+_CHIP_HUMAN = "#7a5200"  # the "human" edge's word
+_CAPTION = "#4b5561"
+_EDGE_ACTIVE: _Attrs = {"color": '"#4f7fcc"', "penwidth": "1.6"}
 _EDGE_IDLE: _Attrs = {"color": '"#b8bec6"', "style": "dashed"}
 _EDGE_HUMAN: _Attrs = {
     "style": "dashed",
     "color": '"#c48a0f"',
-    "fontcolor": '"#c48a0f"',
     "arrowhead": "empty",
-    "label": '" human"',
+    "label": f'<<TABLE BORDER="0" CELLPADDING="1" CELLSPACING="0" BGCOLOR="{_CHIP}" '
+    f'STYLE="rounded"><TR><TD><FONT COLOR="{_CHIP_HUMAN}">human</FONT></TD></TR></TABLE>>',
 }
+
+# The light palette's colours, each unique to its role, and their dark-theme counterparts.
+DARK_COLOURS: dict[str, str] = {
+    # step, event, start, stop, human (and waiting): fill, line, text
+    "#e3edfb": "#1c2d47", "#4a78c2": "#6f9be0", "#14253d": "#e3edfb",
+    "#f3f4f6": "#262a30", "#9aa3ad": "#7b8591", "#2b2f33": "#e6e8eb",
+    "#dcf2e1": "#163823", "#2f8a46": "#4caf6e", "#123d1f": "#d5f2de",
+    "#e9e3f7": "#2a2145", "#6a55b0": "#9d8ae0", "#281c4d": "#e9e3f7",
+    "#fff1cc": "#3a2c07", "#c48a0f": "#d9a53a", "#3d2c05": "#fff1cc",
+    # running, failed, unreached, differs, replayed
+    "#ffe1bf": "#4a2508", "#e8590c": "#ff8c3a", "#4a1d03": "#ffe1bf",
+    "#ffd9d9": "#4a1515", "#c92a2a": "#ff6b6b", "#5c0f0f": "#ffd9d9",
+    "#f1f2f4": "#1a1c1f", "#c3c8ce": "#4b525a", "#5f6873": "#9aa3ad",
+    "#ffe8b3": "#47300a", "#b35c00": "#e39a3b", "#3d2000": "#ffe8b3",
+    "#eef1f5": "#20262e", "#7d8ea6": "#8597b0", "#3b4757": "#c9d3e0",
+    # edges, chips and the caption
+    "#4f7fcc": "#79a6ea", "#b8bec6": "#5b636c", "#8c949e": "#7b8591",
+    _CHIP: "#262b33", _CHIP_TEXT: "#a9c6f5", _CHIP_HUMAN: "#f0c060", _CAPTION: "#c2c9d1",
+}  # fmt: skip
+
+
+def dark_theme_css(scope: str) -> str:
+    """CSS that repaints inline graph SVGs under ``scope`` (a selector) in JupyterLab's dark
+    theme: each colour of the light palette, as a fill or a line, becomes its dark
+    counterpart. Graphviz writes colours as given, so an attribute selector finds them."""
+    dark = 'body[data-jp-theme-light="false"]'
+    rules = []
+    for light, colour in DARK_COLOURS.items():
+        rules.append(f'{dark} {scope} [fill="{light}"] {{ fill: {colour}; }}')
+        rules.append(f'{dark} {scope} [stroke="{light}"] {{ stroke: {colour}; }}')
+    return "\n".join(rules)
 
 
 def _dot_quote(text: str) -> str:
@@ -167,8 +207,17 @@ def _edge_attrs(edge: _Edge) -> str:
         return f" [{_edge_style(edge.kind, False)}]"
     if edge.count is None:
         return ""
-    label = f', label=" {edge.count}"' if edge.count and edge.count > 0 else ""
+    label = f", label={_chip(str(edge.count), _CHIP_TEXT)}" if edge.count and edge.count > 0 else ""
     return f" [{_edge_style(edge.kind, bool(edge.count))}{label}]"
+
+
+def _chip(text: str, colour: str, padding: int = 2) -> str:
+    """An HTML-like label: ``text`` on a small light chip, readable on any background."""
+    return (
+        f'<<TABLE BORDER="0" CELLPADDING="{padding}" CELLSPACING="0" BGCOLOR="{_CHIP}" '
+        'STYLE="rounded">'
+        f'<TR><TD><FONT COLOR="{colour}">{_html(text)}</FONT></TD></TR></TABLE>>'
+    )
 
 
 DIRECTIONS = ("TB", "LR")
@@ -277,13 +326,12 @@ def _to_dot(
     wide = direction == "LR"
     lines = [
         f"digraph {_dot_quote(name)} {{",
-        f'  graph [rankdir={direction}, bgcolor="transparent", fontname="{_FONT}", fontsize=12, '
-        f'fontcolor="#7a838d", labelloc=t, nodesep={0.22 if wide else 0.3}, '
+        f'  graph [rankdir={direction}, bgcolor="transparent", fontname="{_FONT}", fontsize=11, '
+        f"labelloc=t, labeljust=l, nodesep={0.22 if wide else 0.3}, "
         f"ranksep={0.4 if wide else 0.32}, pad=0.12, newrank=true, "
-        f"label={_dot_quote(caption)}]",
+        f"label={_chip(caption, _CAPTION, 3)}]",
         f'  node [fontname="{_FONT}", fontsize=11, margin="0.14,0.05", height=0.32, penwidth=1.2]',
-        f'  edge [fontname="{_FONT}", fontsize=9, fontcolor="#7a838d", color="#8c949e", '
-        f"arrowsize=0.7]",
+        f'  edge [fontname="{_FONT}", fontsize=9, color="#8c949e", arrowsize=0.7]',
     ]
     starts = [_dot_quote(n.id) for n in nodes if n.kind == "start"]
     if starts:

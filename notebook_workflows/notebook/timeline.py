@@ -25,6 +25,8 @@ from .display import duration
 MAX_BARS = 400  # the newest bars drawn; older ones are counted, not drawn
 MAX_STACK = 6  # overlapping invocations drawn stacked in one lane; more overlap the last row
 _BAR = 7  # pixels per stacked row
+# Secondary text: the monitor's palette when its stylesheet is there, else JupyterLab's.
+_DIM = "color:var(--nw-dim,var(--jp-ui-font-color2,#57606a))"
 _COLOURS = {
     "done": "#4f7fcc",
     "running": "#e8590c",
@@ -84,6 +86,13 @@ class Timeline:
                 ended.state = "retried" if record.will_retry else "failed"
         else:
             return
+        self.version += 1
+
+    def add_spans(self, spans: Iterable[Span]) -> None:
+        """Take invocations already completed (read from a stored run's snapshots)."""
+        before = len(self.spans)
+        self.spans.extend(spans)
+        self.finished += len(self.spans) - before
         self.version += 1
 
     def mark_waiting(self, steps: Iterable[str]) -> None:
@@ -207,9 +216,9 @@ def timeline_html(
             '<div style="display:flex;align-items:center;gap:8px;margin:1px 0">'
             f'<div title="{e(step)}" style="flex:none;width:13ch;overflow:hidden;'
             f'text-overflow:ellipsis;white-space:nowrap">{e(step)}'
-            f'<span style="opacity:.6"> x{n}</span></div>'
+            f'<span style="{_DIM}"> x{n}</span></div>'
             f'<div style="position:relative;flex:1 1 auto;height:{height}px;'
-            'background:var(--jp-layout-color2,#f3f4f6);border-radius:3px">'
+            'background:var(--nw-stripe,var(--jp-layout-color2,#f3f4f6));border-radius:3px">'
             f"{''.join(bars)}</div></div>"
         )
     notes = [f"{duration(total)} shown", f"at most {most_at_once(shown, now)} at once"]
@@ -217,5 +226,5 @@ def timeline_html(
         notes.append(f"{dropped:,} earlier invocations not drawn")
     if missed:
         notes.append(f"{missed:,} ran while the monitor did not follow")
-    parts.append(f'<div style="opacity:.7;margin-top:2px">{" · ".join(notes)}</div></div>')
+    parts.append(f'<div style="{_DIM};margin-top:2px">{" · ".join(notes)}</div></div>')
     return "".join(parts)

@@ -4,8 +4,8 @@ Graphviz takes tens of milliseconds, longer than many whole runs. The DOT text i
 loop (from the refresh's ``RunView``) and drawn on one renderer thread, the newest text only, at
 most every ``GRAPH_INTERVAL`` and not before the first refresh interval has passed (a short run
 is drawn once, when it has ended); the SVG comes back to the loop. A tall graph is scaled down
-to ``GRAPH_HEIGHT`` (to half its size at most; beyond that its box scrolls), so the monitor's
-first view fits one screen.
+towards ``GRAPH_HEIGHT``, and a wide one to the width it gets, but never below
+``graph.MIN_SCALE`` (its smallest text stays at 10 px or more): beyond that its box scrolls.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from ..graph import WorkflowGraph, _svg_element, svg_size
+from ..graph import WorkflowGraph, _svg_element, readable_size, svg_size
 
-GRAPH_HEIGHT = 400  # pixels: a taller graph is scaled down to fit (to 50% at most)
+GRAPH_HEIGHT = 600  # pixels: a taller graph is scaled down towards this (to 85% at most)
 GRAPH_INTERVAL = 0.5  # seconds between graph drawings at the least (Graphviz takes ~25 ms)
 
 _renderer: ThreadPoolExecutor | None = None
@@ -45,10 +45,12 @@ def graph_html(graph: WorkflowGraph) -> tuple[str, str | None]:
         return f'<div class="nwm-fallback">{fallback}</div>', None
     size = svg_size(svg)
     if size is not None:
-        width, height = size
-        scale = max(0.5, min(1.0, GRAPH_HEIGHT / height)) if height else 1.0
+        width, height, smallest = readable_size(size, GRAPH_HEIGHT)
         end = svg.index('pt"', svg.index('height="')) + 3
-        svg = f'<svg width="{width * scale:.0f}px" height="{height * scale:.0f}px"' + svg[end:]
+        svg = (
+            f'<svg width="{width:.0f}px" height="{height:.0f}px" '
+            f'style="min-width:{smallest:.0f}px"' + svg[end:]
+        )
     return f'<div class="nwm-svg">{svg}</div>', drawn
 
 

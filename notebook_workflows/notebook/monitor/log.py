@@ -19,6 +19,7 @@ import html
 import reprlib
 import traceback
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 from ...events import (
@@ -53,6 +54,41 @@ class Published:
         self.event = event
         self.step = step
         self.at = at
+
+
+class Recorded:
+    """A line read from the run's checkpoints (a monitor made after the run ended follows
+    nothing, so it shows what the store recorded: one line per snapshot)."""
+
+    __slots__ = ("at", "kind", "step", "summary")
+
+    def __init__(self, at: float, step: str, kind: str, summary: str) -> None:
+        self.at = at
+        self.step = step
+        self.kind = kind
+        self.summary = summary
+
+
+def read_history(store: Any, run_id: str) -> list[Any]:
+    """The run's snapshots in ``store`` (none without a store, or when it cannot be read)."""
+    if store is None:
+        return []
+    try:
+        return list(store.history(run_id))
+    except Exception:  # a store that cannot be read: the monitor shows no more than without
+        return []
+
+
+def recorded_entries(history: Sequence[Any], ended: float) -> list[Recorded]:
+    """The log of a run that ended before its monitor came: a line per snapshot, or one line
+    that says why there is nothing to show."""
+    if not history:
+        why = (
+            "this monitor was made after the run ended, and the run kept no checkpoints: "
+            "its step starts and finishes were not recorded"
+        )
+        return [Recorded(ended, "", "(not followed)", why)]
+    return [Recorded(s.created_at, s.step or "", "snapshot", s.describe()) for s in history]
 
 
 class Gap:
@@ -133,6 +169,11 @@ class Row:
             text = item.status + (f" · {item.detail}" if item.detail else "")
             self.summary = short_text(text, 160)
             self.detail = item.detail if len(text) > 160 else ""
+        elif cls is Recorded:
+            self.kind = item.kind
+            self.cls = "status"
+            self.summary = short_text(item.summary, 160)
+            self.detail = ""
         elif cls is Gap:
             n = item.steps
             self.kind = "…"

@@ -50,7 +50,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -66,16 +65,16 @@ from ...events import (
 from ...runtime.view import current_step
 from ..display import event_summary
 from ..graph import WorkflowGraph
-from ..timeline import Timeline, timeline_html
+from ..timeline import Timeline, spans_from_snapshots, timeline_html
 from .answers import QuestionBox
 from .fork_section import ForkSection
 from .graph_panel import GraphPanel
 from .kernel_io import OutputBuffer, capture_available
-from .log import LOG_BURST, EventLog, Gap, Published, _error_text
+from .log import LOG_BURST, EventLog, Gap, Published, _error_text, read_history, recorded_entries
 from .panels import StoreTable, header_html
 from .static import SavedPicture
-from .style import FOLDED, STYLE
-from .widget_util import _set, _show
+from .style import FOLDED
+from .widget_util import _set, _shared_models, _show
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -89,31 +88,6 @@ REFRESH_INTERVAL = 0.1  # seconds between refreshes at the least: about ten a se
 HEARTBEAT = 1.0  # the elapsed time moves on even when nothing else happens
 LOG_SIZE = 200  # log entries kept
 _ENDED = ("done", "failed", "cancelled")
-
-
-# -- models every monitor shares ---------------------------------------------------------------
-
-_shared: dict[str, Any] = {}
-_lock = threading.Lock()
-
-
-def _shared_models(W: Any) -> dict[str, Any]:
-    """The Layout, style models and stylesheet all monitors use: made once per kernel, and
-    again if they were closed (``Widget.close_all()``, say)."""
-    with _lock:
-        if not _shared or any(getattr(w, "comm", None) is None for w in _shared.values()):
-            layout = W.Layout()
-            html_style = W.widgets.widget_string.HTMLStyle()
-            _shared.update(
-                layout=layout,
-                html=html_style,
-                button=W.ButtonStyle(),
-                text=W.widgets.widget_string.TextStyle(),
-                stylesheet=W.HTML(
-                    STYLE, layout=layout, style=html_style, _dom_classes=("nwm-style",)
-                ),
-            )
-        return _shared
 
 
 class RunMonitor(QuestionBox, SavedPicture, ForkSection):
@@ -146,6 +120,7 @@ class RunMonitor(QuestionBox, SavedPicture, ForkSection):
         self._gap_from = 0  # steps done when it paused
         self._pace = (0.0, 0)  # (loop time, steps done) at the last refresh
         self._stream_seen: Event | None = None  # the newest stream event logged
+        self._recorded = False  # the timeline was read from the run's checkpoints
         self._logged_status = first.status
         self._status_detail = ""
         self._traceback: str | None = None  # of the error the run failed with
@@ -315,6 +290,8 @@ class RunMonitor(QuestionBox, SavedPicture, ForkSection):
 
     def _attach(self) -> None:
         view = self.handler.view()
+        if view.finished:  # nothing to follow: show what the run recorded
+            self._catch_up_recorded(view)
         self._catch_up_stream(view, at=None)  # what the run wrote before the monitor came
         if self._capture is not None and not view.finished:
             self._capture.hook_display()
@@ -389,6 +366,16 @@ class RunMonitor(QuestionBox, SavedPicture, ForkSection):
             self._events.add(Published(event, "", at))
         if missed:
             self._stream_seen = missed[0]
+
+    def _catch_up_recorded(self, view: RunView) -> None:
+        """A monitor made after its run ended: the timeline and a log line per snapshot from
+        the run's checkpoints, or a line that says why there are none."""
+        history = read_history(self.handler.checkpoint_store, view.run_id)
+        for entry in recorded_entries(history, view.ended_at or time.time()):
+            self._events.add(entry)
+        if history:
+            self._timeline.add_spans(spans_from_snapshots(history))
+            self._recorded = True
 
     def _paused_log(self, view: RunView, now: float) -> None:
         """While the log pauses: count the steps it missed, catch up on stream events and
@@ -532,7 +519,7 @@ class RunMonitor(QuestionBox, SavedPicture, ForkSection):
         running = any(s.end is None for s in timeline.spans[-50:])
         if not timeline.spans or (timeline.version == self._timeline_drawn and not running):
             return
-        if self.timeline is None and self._final and self._refreshes <= 1:
+        if self.timeline is None and self._final and self._refreshes <= 1 and not self._recorded:
             # The run ended before the first refresh: a strip of a few milliseconds says
             # nothing, and two more widgets would cost a short run a fifth of its time.
             return

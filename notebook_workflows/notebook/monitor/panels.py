@@ -36,18 +36,28 @@ def result_of(view: RunView) -> Any:
 
 
 def result_html(value: Any, *, css: bool = True) -> str:
-    """``✔ result: …``, cut at its end; when cut, a ``<details>`` that opens to all of it."""
+    """``✔ result: …``, cut at its end; when cut, a ``<details>`` that opens to all of it. A
+    text of several lines opens to the text itself, its line breaks as line breaks (a repr
+    would show them as ``\\n``)."""
     e = html.escape
+    lines = value.splitlines() if isinstance(value, str) else []
     whole = _whole.repr(value)
     first = " ".join(whole.split())
-    cls = ' class="nwm-done"' if css else ' style="color:#2f855a;margin-top:2px"'
-    if len(first) <= RESULT_CHARS and "\n" not in whole:
+    cls = ' class="nwm-done"' if css else ' style="color:#1a7f37;margin-top:2px"'
+    if len(lines) > 1:
+        shown = value[: _whole.maxstring]
+        first = repr(lines[0])[:-1]
+        size = f"{len(lines):,} lines"
+    elif len(first) <= RESULT_CHARS and "\n" not in whole:
         return f"<div{cls}>✔ result: <code>{e(first)}</code></div>"
+    else:
+        shown, size = whole, f"{len(whole):,} characters"
+    dim = ' class="nwm-dim"' if css else ' style="opacity:.8"'
     pre = "white-space:pre-wrap;max-height:16em;overflow:auto;margin:2px 0 4px;font-size:12px"
     return (
         f"<details{cls}><summary>✔ result: <code>{e(first[: RESULT_CHARS - 1])}…</code> "
-        f'<span style="opacity:.7">({len(whole):,} characters: show all)</span></summary>'
-        f'<pre style="{pre}">{e(whole)}</pre></details>'
+        f"<span{dim}>({size}: show all)</span></summary>"
+        f'<pre style="{pre}">{e(shown)}</pre></details>'
     )
 
 
