@@ -12,7 +12,8 @@ import shutil
 import pytest
 from layout_flows import Orders
 
-from notebook_workflows.graph import WorkflowGraph, _render
+from notebook_workflows.graph import WorkflowGraph
+from notebook_workflows.notebook.graph import _render
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot")
 
