@@ -136,3 +136,31 @@ async def test_an_owner_whose_run_is_taken_over_with_force_is_told_so_not_of_a_s
         assert "could not" not in message and "works again" not in message
     finally:
         await second.cancel()
+
+
+async def test_a_run_whose_event_loop_closed_under_it_does_not_stay_owned_here(
+    tmp_path: Path,
+) -> None:
+    """A loop torn down while its run was still going (a test's, a script's) never ends that
+    run, so it never gives its claim back: a later run of the same id in this process is
+    not refused as "running it now"."""
+    store, log = SQLiteStore(tmp_path / "runs.db"), str(tmp_path / "log")
+
+    def elsewhere() -> None:  # a loop of its own, in a thread, closed under the run
+        other = asyncio.new_event_loop()
+        try:
+
+            async def start() -> None:
+                handler = Docs().run(checkpoint=store, run_id="orphan", ids=IDS, log=log, delay=0.2)
+                await until(
+                    lambda: handler.view().steps_done and store.runs(),
+                    what="the run started and recorded",
+                )
+
+            other.run_until_complete(start())
+        finally:
+            other.close()
+
+    await asyncio.to_thread(elsewhere)
+    result = await Docs().resume("orphan", store=store)
+    assert sorted(result) == IDS

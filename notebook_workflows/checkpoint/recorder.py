@@ -114,9 +114,10 @@ from .writer import LINGER, MAX_WAITING, Writer
 # bench/bench_durability.py.)
 BUSY_BATCH = MAX_WAITING
 
-# The run ids this process drives now, with a lease: a second resume of one of them in the same
-# process is refused like one from another process.
-_DRIVEN: set[str] = set()
+# The run ids this process drives now, with a lease, and the recorder of each: a second resume of
+# one of them in the same process is refused like one from another process, unless the event
+# loop that drove it is gone (a run whose loop closed before it could end never gives it back).
+_DRIVEN: dict[str, Recorder] = {}
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -256,14 +257,21 @@ class Recorder:
         at once (the store's lease, taken off the loop, settles it between processes)."""
         if not isinstance(self.store, LeaseStore):
             return
-        if self.run_id in _DRIVEN and not self.force:
+        driving = _DRIVEN.get(self.run_id)
+        if driving is not None and driving._driving() and not self.force:
             raise RunOwnedError(
                 f"run {self.run_id!r} in {self.store!r} is owned by "
                 f"{Owner.current().describe()} (this process), which is running it now: a run "
                 f"is continued by one process at a time. Wait for it to finish, or cancel it"
             )
-        _DRIVEN.add(self.run_id)
+        _DRIVEN[self.run_id] = self
         self.claimed = True
+
+    def _driving(self) -> bool:
+        """Whether this recorder's run still goes on: it holds its claim and the event loop
+        that drives it is open (or not known yet: the claim is made on it, just before)."""
+        loop = self._loop
+        return self.claimed and (loop is None or not loop.is_closed())
 
     def _own(self) -> None:
         if not isinstance(self.store, LeaseStore):
@@ -298,7 +306,8 @@ class Recorder:
         keeper, self.keeper = self.keeper, None
         if self.claimed:
             self.claimed = False
-            _DRIVEN.discard(self.run_id)
+            if _DRIVEN.get(self.run_id) is self:
+                del _DRIVEN[self.run_id]
         if keeper is not None:
             if self.lost() is None:
                 keeper.stop(release=True)
