@@ -117,7 +117,10 @@ def test_a_failed_attempt_is_retried_after_its_policy_delay() -> None:
     state = fresh(n=1)
     [begin] = started(reduce(state, T.RunStarted(), now=0))
     [end] = started(reduce(state, T.InvocationReturned(begin, 1, Half(n=2)), now=0))
-    out = reduce(state, T.InvocationFailed(end, 1, ValueError("flaky")), now=1)
+    error = ValueError("flaky")
+    out = reduce(state, T.InvocationFailed(end, 1, error), now=1)
+    assert out == [C.AskRetryPolicy(end.id, "end", 1, error, 1.0)]  # the policy is user code
+    out = reduce(state, T.RetryDecided(end.id, 1, 2.0), now=1)
     assert C.ScheduleTimer(("retry", end.id), 2) in out
     assert end.attempt == 2 and state.status == "running"
     out = reduce(state, T.TimerFired(("retry", end.id)), now=3)
@@ -134,8 +137,10 @@ def test_a_step_past_its_timeout_is_cancelled_and_fails_as_a_timeout() -> None:
     assert C.ScheduleTimer(("step", end.id, 1), 10) in out
     out = reduce(state, T.TimerFired(("step", end.id, 1)), now=10)
     assert out == [C.CancelInvocation(end)]
-    out = reduce(state, T.InvocationCancelled(end, 1), now=10)
-    assert kinds(out)[-1] == "ScheduleTimer"  # a timeout is an error its retry policy sees
+    [ask] = reduce(state, T.InvocationCancelled(end, 1), now=10)
+    assert isinstance(ask.error, WorkflowTimeoutError)  # an error its retry policy sees
+    out = reduce(state, T.RetryDecided(end.id, 1, 2.0), now=10)
+    assert kinds(out)[-1] == "ScheduleTimer"
     assert end.attempt == 2
 
 
@@ -214,6 +219,7 @@ def test_the_same_transitions_give_the_same_commands() -> None:
         log += kinds(reduce(state, T.InvocationReturned(begin, 1, Half(n=2)), now=1))
         [end] = state.in_flight.values()
         log += kinds(reduce(state, T.InvocationFailed(end, 1, KeyError("x")), now=2))
+        log += kinds(reduce(state, T.RetryDecided(end.id, 1, 2.0), now=2))
         log += kinds(reduce(state, T.TimerFired(("retry", end.id)), now=4))
         log += kinds(reduce(state, T.InvocationReturned(end, 2, StopEvent()), now=5))
         return log

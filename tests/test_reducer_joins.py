@@ -93,14 +93,16 @@ def fresh(flow: type[Workflow]) -> tuple[RunState, list[Any]]:
 
 def test_a_list_parameter_runs_once_with_the_whole_fan_out_in_completion_order() -> None:
     state, [begin] = fresh(FanIn)
-    workers = started(reduce(state, T.InvocationReturned(begin, 1, [Task(n=i) for i in range(3)])))
+    workers = started(
+        reduce(state, T.InvocationReturned(begin, 1, [Task(n=i) for i in range(3)]), now=0)
+    )
     assert [w.event.n for w in workers] == [0, 1, 2]
     [stream] = state.joins.streams.values()
     assert (stream.source, stream.open) == ("fan_out", 3)
-    assert started(reduce(state, T.InvocationReturned(workers[2], 1, Done(n=2)))) == []
-    assert started(reduce(state, T.InvocationReturned(workers[0], 1, Done(n=0)))) == []
+    assert started(reduce(state, T.InvocationReturned(workers[2], 1, Done(n=2)), now=0)) == []
+    assert started(reduce(state, T.InvocationReturned(workers[0], 1, Done(n=0)), now=0)) == []
     assert stream.open == 1 and state.collected["join#1"].total == 2
-    [join] = started(reduce(state, T.InvocationReturned(workers[1], 1, Done(n=1))))
+    [join] = started(reduce(state, T.InvocationReturned(workers[1], 1, Done(n=1)), now=0))
     assert join.step == "join" and isinstance(join.event, Gathered)
     assert [d.n for d in join.event.events["events"]] == [2, 0, 1]
     assert not state.joins.streams and "join#1" not in state.collected
@@ -108,30 +110,34 @@ def test_a_list_parameter_runs_once_with_the_whole_fan_out_in_completion_order()
 
 def test_a_branch_that_returns_none_leaves_the_batch_and_an_empty_fan_out_releases_empty() -> None:
     state, [begin] = fresh(FanIn)
-    one, two = started(reduce(state, T.InvocationReturned(begin, 1, [Task(n=1), Task(n=2)])))
-    reduce(state, T.InvocationReturned(one, 1, None))
-    [join] = started(reduce(state, T.InvocationReturned(two, 1, Done(n=2))))
+    one, two = started(reduce(state, T.InvocationReturned(begin, 1, [Task(n=1), Task(n=2)]), now=0))
+    reduce(state, T.InvocationReturned(one, 1, None), now=0)
+    [join] = started(reduce(state, T.InvocationReturned(two, 1, Done(n=2)), now=0))
     assert [d.n for d in join.event.events["events"]] == [2]
 
     state, [begin] = fresh(FanIn)
-    [join] = started(reduce(state, T.InvocationReturned(begin, 1, [])))
+    [join] = started(reduce(state, T.InvocationReturned(begin, 1, []), now=0))
     assert join.event.events == {"events": []}
 
 
 def test_take_releases_at_the_nth_arrival_and_drops_the_later_members() -> None:
     state, [begin] = fresh(FirstTwo)
-    workers = started(reduce(state, T.InvocationReturned(begin, 1, [Task(n=i) for i in range(4)])))
-    reduce(state, T.InvocationReturned(workers[3], 1, Done(n=3)))
-    [first] = started(reduce(state, T.InvocationReturned(workers[1], 1, Done(n=1))))
+    workers = started(
+        reduce(state, T.InvocationReturned(begin, 1, [Task(n=i) for i in range(4)]), now=0)
+    )
+    reduce(state, T.InvocationReturned(workers[3], 1, Done(n=3)), now=0)
+    [first] = started(reduce(state, T.InvocationReturned(workers[1], 1, Done(n=1)), now=0))
     assert [d.n for d in first.event.events["events"]] == [3, 1]
     for inv in (workers[0], workers[2]):
-        assert started(reduce(state, T.InvocationReturned(inv, 1, Done(n=inv.event.n)))) == []
+        assert (
+            started(reduce(state, T.InvocationReturned(inv, 1, Done(n=inv.event.n)), now=0)) == []
+        )
     assert not state.joins.streams and not state.queued  # closed: nothing released twice
 
 
 def test_several_event_parameters_run_once_one_of_each_has_arrived_oldest_first() -> None:
     state, [begin] = fresh(Pair)
-    reduce(state, T.InvocationReturned(begin, 1, A(x=1)))
+    reduce(state, T.InvocationReturned(begin, 1, A(x=1)), now=0)
     assert state.collected["both#join"].total == 1 and not state.queued
     routing.route(state, A(x=2))
     routing.route(state, B(x=3))
@@ -142,23 +148,25 @@ def test_several_event_parameters_run_once_one_of_each_has_arrived_oldest_first(
 
 def test_a_half_collected_join_survives_a_copy_of_the_state() -> None:
     state, [begin] = fresh(FanIn)
-    one, two = started(reduce(state, T.InvocationReturned(begin, 1, [Task(n=1), Task(n=2)])))
-    reduce(state, T.InvocationReturned(one, 1, Done(n=1)))
+    one, two = started(reduce(state, T.InvocationReturned(begin, 1, [Task(n=1), Task(n=2)]), now=0))
+    reduce(state, T.InvocationReturned(one, 1, Done(n=1)), now=0)
     copied = copy.deepcopy(state)
-    [join] = started(reduce(copied, T.InvocationReturned(copied.in_flight[two.id], 1, Done(n=2))))
+    [join] = started(
+        reduce(copied, T.InvocationReturned(copied.in_flight[two.id], 1, Done(n=2)), now=0)
+    )
     assert [d.n for d in join.event.events["events"]] == [1, 2]
 
 
 def test_recoveries_are_counted_along_each_line_of_events() -> None:
     state, [begin] = fresh(Lines)
-    one, two = started(reduce(state, T.InvocationReturned(begin, 1, [Task(n=1), Task(n=2)])))
+    one, two = started(reduce(state, T.InvocationReturned(begin, 1, [Task(n=1), Task(n=2)]), now=0))
     # each line has its own budget of one recovery
-    [fix1] = started(reduce(state, T.InvocationFailed(one, 1, ValueError("one"))))
-    reduce(state, T.InvocationFailed(two, 1, ValueError("two")))
+    [fix1] = started(reduce(state, T.InvocationFailed(one, 1, ValueError("one")), now=0))
+    reduce(state, T.InvocationFailed(two, 1, ValueError("two")), now=0)
     assert state.status == "running" and state.recoveries == {"fix": 2}
-    out = started(reduce(state, T.InvocationReturned(fix1, 1, Task(n=10))))
+    out = started(reduce(state, T.InvocationReturned(fix1, 1, Task(n=10)), now=0))
     [again] = [inv for inv in out if inv.step == "work"]
     assert state.lineage[again.seq] == {"fix": 1}
     # the same line failing again has spent its budget: the run fails
-    out = reduce(state, T.InvocationFailed(again, 1, ValueError("again")))
+    out = reduce(state, T.InvocationFailed(again, 1, ValueError("again")), now=0)
     assert isinstance(out[-1], C.FinishRun) and out[-1].status == "failed"

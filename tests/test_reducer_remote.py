@@ -101,7 +101,7 @@ def test_the_finished_record_says_where_the_step_ran() -> None:
 
 def test_a_late_attempt_changes_nothing() -> None:
     state, inv = started_work()
-    assert reduce(state, returned(inv, attempt=2, value=Part(n=1), stored={"k": 1})) == []
+    assert reduce(state, returned(inv, attempt=2, value=Part(n=1), stored={"k": 1}), now=0) == []
     assert inv.id in state.in_flight and inv.produced == [] and state.queued == 0
 
 
@@ -131,7 +131,9 @@ def test_a_question_written_to_the_stream_makes_the_run_wait_for_its_answer() ->
 
     state = RunState(Asks._step_specs(), "run-2", "Asks")
     routing.route(state, StartEvent())
-    [inv] = [c.inv for c in reduce(state, T.RunStarted()) if isinstance(c, C.StartInvocation)]
+    [inv] = [
+        c.inv for c in reduce(state, T.RunStarted(), now=0) if isinstance(c, C.StartInvocation)
+    ]
     question = InputRequiredEvent(prefix="name?")
     reduce(state, returned(inv, effects=(("stream", question, None),)), now=1.0)
     assert state.questions == [question] and state.status == "waiting"

@@ -94,13 +94,17 @@ def test_a_changed_step_starts_and_says_its_code_changed() -> None:
     table = ReplayTable(dict(CODES))
     table.add("begin", "0123456789ab", input_key(None, StartEvent(n=3)), Effects())
     state = fresh(table, n=3)
-    [inv] = [c.inv for c in reduce(state, T.RunStarted()) if isinstance(c, C.StartInvocation)]
+    [inv] = [
+        c.inv for c in reduce(state, T.RunStarted(), now=0) if isinstance(c, C.StartInvocation)
+    ]
     assert inv.ran_because == "its code changed since the recorded run"
 
 
 def test_a_call_recorded_as_unsafe_starts_with_the_recorded_reason() -> None:
     state = fresh(begin_recorded(3, "it calls ctx.collect_events"), n=3)
-    [inv] = [c.inv for c in reduce(state, T.RunStarted()) if isinstance(c, C.StartInvocation)]
+    [inv] = [
+        c.inv for c in reduce(state, T.RunStarted(), now=0) if isinstance(c, C.StartInvocation)
+    ]
     assert inv.ran_because == "it calls ctx.collect_events"
 
 
@@ -109,8 +113,8 @@ def test_a_step_marked_replay_false_starts_although_recorded() -> None:
     table = begin_recorded(3, effects)
     table.add("notify", CODES["notify"], input_key(None, Note(text="x")), Effects())
     state = fresh(table, n=3)
-    [replay] = [c for c in reduce(state, T.RunStarted()) if isinstance(c, C.ReplayStep)]
-    out = reduce(state, T.StepReplayed(replay.inv, replay.effects))
+    [replay] = [c for c in reduce(state, T.RunStarted(), now=0) if isinstance(c, C.ReplayStep)]
+    out = reduce(state, T.StepReplayed(replay.inv, replay.effects), now=0)
     [inv] = [c.inv for c in out if isinstance(c, C.StartInvocation)]
     assert (inv.step, inv.ran_because) == ("notify", "it is marked @step(replay=False)")
 
@@ -119,7 +123,7 @@ def test_a_checkpointed_replay_is_recorded_as_a_replay_and_the_stop_ends_the_run
     table = begin_recorded(3, Effects(((StopEvent(result=9), None),)))
     state = fresh(table, n=3)
     state.checkpointed = True
-    [replay] = [c for c in reduce(state, T.RunStarted()) if isinstance(c, C.ReplayStep)]
+    [replay] = [c for c in reduce(state, T.RunStarted(), now=0) if isinstance(c, C.ReplayStep)]
     out = reduce(state, T.StepReplayed(replay.inv, replay.effects), now=11.0)
     assert C.WriteCheckpoint("replay", "begin") in out
     finish = out[-1]
@@ -130,18 +134,18 @@ def test_each_recorded_call_is_used_once() -> None:
     table = begin_recorded(3, Effects(((Half(n=1), None),)))
     state = fresh(table, n=3)
     assert len(table) == 1
-    reduce(state, T.RunStarted())
+    reduce(state, T.RunStarted(), now=0)
     assert len(table) == 0
-    assert table.take(state, next(iter(state.in_flight.values()))) == (
+    assert table.take(next(iter(state.in_flight.values())), input_key(None, StartEvent(n=3))) == (
         "no recorded call of it had this input event"
     )
 
 
 def test_a_late_replay_report_after_the_run_ended_changes_nothing() -> None:
     state = fresh(begin_recorded(3, Effects(((Half(n=1), None),))), n=3)
-    [replay] = [c for c in reduce(state, T.RunStarted()) if isinstance(c, C.ReplayStep)]
-    reduce(state, T.CancelRequested())
-    assert reduce(state, T.StepReplayed(replay.inv, replay.effects)) == []
+    [replay] = [c for c in reduce(state, T.RunStarted(), now=0) if isinstance(c, C.ReplayStep)]
+    reduce(state, T.CancelRequested(), now=0)
+    assert reduce(state, T.StepReplayed(replay.inv, replay.effects), now=0) == []
     assert state.step_replays["begin"] == 0
 
 
@@ -150,7 +154,9 @@ def test_a_changed_step_that_runs_gets_the_recorded_once_results() -> None:
     journal = {"charge": "r-1"}
     table.add("begin", "0123456789ab", input_key(None, StartEvent(n=3)), Effects(), journal)
     state = fresh(table, n=3)
-    [inv] = [c.inv for c in reduce(state, T.RunStarted()) if isinstance(c, C.StartInvocation)]
+    [inv] = [
+        c.inv for c in reduce(state, T.RunStarted(), now=0) if isinstance(c, C.StartInvocation)
+    ]
     assert inv.journal == journal and inv.journal is not journal
 
 
@@ -173,8 +179,10 @@ def test_a_question_asked_again_is_answered_with_the_recorded_answer() -> None:
     state.start_event = StartEvent()
     routing.route(state, state.start_event)
     state.replay = table
-    [inv] = [c.inv for c in reduce(state, T.RunStarted()) if isinstance(c, C.StartInvocation)]
-    out = reduce(state, T.InvocationReturned(inv, 1, InputRequiredEvent(prefix="colour?")))
+    [inv] = [
+        c.inv for c in reduce(state, T.RunStarted(), now=0) if isinstance(c, C.StartInvocation)
+    ]
+    out = reduce(state, T.InvocationReturned(inv, 1, InputRequiredEvent(prefix="colour?")), now=0)
     [take] = [c.inv for c in out if isinstance(c, C.StartInvocation)]
     assert (take.step, take.event.response) == ("take", "blue")
     assert not state.questions and not table.answers and state.status == "running"

@@ -12,8 +12,6 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,7 +19,6 @@ from ..errors import WorkflowRuntimeError, WorkflowTimeoutError
 from ..events import Event
 from . import commands as C
 from . import transitions as T
-from .reducer import reduce
 from .state import Invocation, RunState, Waiter
 from .unrecorded import keep_unrecorded, once_not_recorded, once_refused
 from .view import current_invocation_var
@@ -44,7 +41,6 @@ class DriverCalls:
         listeners: list[Callable[[Any], None]]
         end_listeners: list[Callable[[Any], None]]
         waiter_futures: dict[Waiter, asyncio.Future[Event]]
-        _pending: deque[Any]
         _step_future: asyncio.Future[Any] | None
 
         def dispatch(self, transition: Any, *, now: bool = False) -> Any: ...
@@ -112,12 +108,10 @@ class DriverCalls:
             return
         written = None
         try:
-            for command in reduce(self.state, T.JournalWritten(inv, key, encoded), time.time()):
-                if command.__class__ is C.WriteCheckpoint:
-                    written = self._checkpoint_hook(command)
-                else:
-                    self._pending.append(command)
-            self._schedule_drain()
+            # the reducer answers with the checkpoint to write now, ahead of the queue
+            write = self.dispatch(T.JournalWritten(inv, key, encoded))
+            if write is not NO_REPLY:
+                written = self._checkpoint_hook(write)
             if written is None and self.checkpoint is not None and self.state.finished:
                 raise once_refused(self.run_id, inv.step, key, "the run has ended")
             if written is not None:

@@ -3,6 +3,13 @@
 The reducer decides and the driver carries out; a command says exactly what, with nothing left
 to decide: start this invocation, schedule this timer, publish this record, write a
 checkpoint, finish the run with this outcome. Immutable named tuples, like the transitions.
+
+Two commands are questions rather than orders: ``AskRetryPolicy`` and ``AskCacheKey`` name user
+code the reducer needs an answer from (a step's retry policy, a step's ``cache_key``). The
+reducer calls no user code; the driver does, at once, and hands the answer back as a
+transition (``RetryDecided``, ``InputKeyed``) whose commands take the question's place, so the
+order of everything the run does is the one it would have been had the reducer asked itself.
+A run whose steps have neither asks nothing: the hot path has no extra command.
 """
 
 from __future__ import annotations
@@ -55,8 +62,10 @@ class Publish(NamedTuple):
 
 
 class WriteCheckpoint(NamedTuple):
-    """Record the run in its checkpoint store: after ``step`` completed (``reason="step"``),
-    or its status changed (``"status"``)."""
+    """Record the run in its checkpoint store: after ``step`` completed (``reason="step"``,
+    ``"replay"`` when a rerun replayed it), or its status changed (``"status"``). A
+    ``ctx.once`` record (``"journal"``) comes as the ``Reply`` to ``JournalWritten``: the
+    step that waits for it has it written at once."""
 
     reason: str
     step: str | None = None
@@ -96,7 +105,9 @@ class FinishRun(NamedTuple):
     """The run ended with ``status`` (``done``, ``failed`` or ``cancelled``): stop whatever
     still runs, let it clean up, write the last checkpoint, settle the result.
 
-    ``failed`` names the invocation whose error ended the run, if a step's did."""
+    ``error`` is what awaiting the run raises: the error that failed it, or for a cancelled
+    run the ``WorkflowCancelledError`` the reducer wrote (a ``WorkflowCancelledByUser`` when its
+    user asked). ``failed`` names the invocation whose error ended the run, if a step's did."""
 
     status: str
     result: Any = None
@@ -114,6 +125,48 @@ class ReplayStep(NamedTuple):
     effects: Any
 
 
+class AskRetryPolicy(NamedTuple):
+    """Ask the retry policy of ``step`` about attempt ``attempt`` of invocation ``inv_id``,
+    which raised ``error`` ``elapsed`` seconds after its first attempt started; answer with
+    ``RetryDecided``."""
+
+    inv_id: int
+    step: str
+    attempt: int
+    error: BaseException
+    elapsed: float
+
+
+class AskCacheKey(NamedTuple):
+    """Compute the input digest of invocation ``inv_id`` by the ``cache_key`` of ``step``
+    (``replay.input_key``) from its input ``event``; answer with ``InputKeyed``."""
+
+    inv_id: int
+    step: str
+    event: Event
+
+
+class NoteError(NamedTuple):
+    """Add ``note`` to ``error`` (``add_note``): what a step's error says about its retry."""
+
+    error: BaseException
+    note: str
+
+
+class SettleRun(NamedTuple):
+    """The run's end could not be written (``EndNotSaved``): settle its result as ``status``
+    with ``error`` instead of what ``FinishRun`` said."""
+
+    status: str
+    error: BaseException
+
+
+class LogError(NamedTuple):
+    """Write ``message`` to the library's log as an error (nobody awaits a word of it)."""
+
+    message: str
+
+
 Command = (
     StartInvocation
     | CancelInvocation
@@ -128,4 +181,9 @@ Command = (
     | AdvanceSoon
     | FinishRun
     | ReplayStep
+    | AskRetryPolicy
+    | AskCacheKey
+    | NoteError
+    | SettleRun
+    | LogError
 )

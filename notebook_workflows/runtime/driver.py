@@ -4,7 +4,8 @@ It decides nothing. What asyncio reports (a step returned or raised, a timer fir
 user code asks (``ctx.send_event``, ``handler.step()``, ``cancel()``) become transitions; the
 reducer folds them into the run's state and answers with commands, which this module carries
 out in order: start an invocation, schedule a timer, publish to listeners, write a checkpoint,
-finish the run.
+finish the run. It also holds the clock: every transition is reduced with the time it
+happened at, read here.
 
 Design decisions worth knowing before changing anything here:
 
@@ -14,6 +15,11 @@ Design decisions worth knowing before changing anything here:
 * Transitions that come from user code (a step after an ``await``, a notebook cell) leave
   their commands for the next turn of the loop rather than running other steps inside the
   caller; transitions from asyncio's own callbacks are carried out at once.
+* The reducer calls no user code. When it needs an answer from some (a step's retry policy, a
+  step's ``cache_key``) it asks with a command, which ``_reduce`` answers at once, reducing the
+  answer in the same instant and putting its commands where the question was: the run goes
+  exactly as if the reducer had called the code itself, and nothing else is folded between a
+  question and its answer.
 * Every transition is reduced on the loop's thread. Calls from other threads (sync steps, a
   cell while ``run_sync`` runs the run elsewhere) are handed to the loop and wait for its
   answer, so ``collect_events`` in a sync step sees a consistent state.
@@ -48,6 +54,7 @@ from . import commands as C
 from . import transitions as T
 from .calls import NO_REPLY, DriverCalls
 from .reducer import reduce
+from .replay import input_key
 from .state import FINISHED, Invocation, RunState, Waiter
 from .tasks import StepRunner
 from .unrecorded import give_unrecorded
@@ -129,6 +136,8 @@ class Driver(DriverCalls):
             C.FinishRun: self._finish,
             C.AdvanceSoon: self._advance_soon,
             C.ReplayStep: self._replay_step,
+            C.NoteError: _note_error,
+            C.LogError: lambda log: logger.error("notebook_workflows: %s", log.message),
             _Abort: lambda abort: self.dispatch(T.RunAborted(abort.error)),
         }
 
@@ -158,7 +167,7 @@ class Driver(DriverCalls):
         """Begin the run; raises (with nothing started) if its checkpoint refuses it at once.
         The store calls of its start (the lease, the first record) are made off the loop,
         and no step starts before they are done; if they fail, so does the run."""
-        commands = reduce(self.state, T.RunStarted(continuing), time.time())
+        commands = self._reduce(T.RunStarted(continuing), time.time())
         ctx = self.ctx
         before = ctx._driver, ctx._state
         ctx._attach(self)
@@ -215,7 +224,11 @@ class Driver(DriverCalls):
         """Reduce ``transition`` (on the loop's thread) and carry out its commands: at once
         (``now``), or on the loop's next turn. Returns the reducer's reply, raising its error."""
         reply: Any = NO_REPLY
-        for command in reduce(self.state, transition, time.time()):
+        at = time.time()
+        commands = reduce(self.state, transition, at)
+        if self.state.asked:  # (``_reduce`` inlined: this is the hot path)
+            commands = self._answered(commands, at)
+        for command in commands:
             if command.__class__ is C.Reply:
                 reply = command
             else:
@@ -230,6 +243,43 @@ class Driver(DriverCalls):
         if reply.error is not None:
             raise reply.error
         return reply.value
+
+    def _reduce(self, transition: Any, now: float) -> list[Any]:
+        """The reducer's commands for ``transition`` at ``now``, its questions to user code
+        answered (``_answered``)."""
+        commands = reduce(self.state, transition, now)
+        if not self.state.asked:  # asked nothing (always, in a run with no policy, no key)
+            return commands
+        return self._answered(commands, now)
+
+    def _answered(self, commands: list[Any], now: float) -> list[Any]:
+        """``commands`` with each ``AskRetryPolicy`` or ``AskCacheKey`` replaced, where it
+        stands, by the commands of its answer (reduced at the same ``now``)."""
+        answered: list[Any] = []
+        for command in commands:
+            if isinstance(command, (C.AskRetryPolicy, C.AskCacheKey)):
+                answered.extend(self._reduce(self._answer(command), now))
+            else:
+                answered.append(command)
+        return answered
+
+    def _answer(self, ask: C.AskRetryPolicy | C.AskCacheKey) -> Any:
+        """Call the user code ``ask`` names; what it said, as the transition that answers."""
+        spec = self.runner.specs[ask.step]
+        if isinstance(ask, C.AskRetryPolicy):
+            # typed for an Exception, it is asked about a CancelledError a step raised, too
+            policy: Any = spec.retry_policy
+            try:
+                delay = policy.next(ask.elapsed, ask.attempt, ask.error)
+            except Exception as exc:  # a broken policy must not hide the step's error
+                note = f"(its retry policy {policy!r} raised {exc!r}, so it was not retried)"
+                return T.RetryDecided(ask.inv_id, ask.attempt, None, note)
+            return T.RetryDecided(ask.inv_id, ask.attempt, delay)
+        try:
+            key = input_key(spec.cache_key, ask.event)
+        except Exception as exc:  # a key function that fails: the step runs and says why
+            return T.InputKeyed(ask.inv_id, None, f"{type(exc).__name__}: {exc}")
+        return T.InputKeyed(ask.inv_id, key)
 
     def call(self, transition: Any) -> Any:
         """``dispatch`` from any thread: another thread waits for the loop's answer."""
@@ -263,7 +313,7 @@ class Driver(DriverCalls):
                 transition = _new(T.InvocationReturned, (inv, attempt, value))
         elif isinstance(error, asyncio.CancelledError) and (inv.id, attempt) in self._cancelled:
             self._cancelled.discard((inv.id, attempt))
-            transition = T.InvocationCancelled(inv, attempt)
+            transition = T.InvocationCancelled(inv, attempt, error)
         else:
             if not self.state.finished:
                 self._report_done()  # record what completed just before this failure
@@ -489,7 +539,7 @@ class Driver(DriverCalls):
         for future in self.waiter_futures.values():
             future.cancel()
         self.waiter_futures.clear()
-        if command.error is not None:
+        if command.status == "failed" and command.error is not None:
             self._explain_failure(command.error, command.failed)
         alive = self.runner.alive()
         for inv, attempt, task in alive:
@@ -551,31 +601,25 @@ class Driver(DriverCalls):
         self._settle(command)
 
     def _end_not_saved(self, command: C.FinishRun, exc: Exception) -> C.FinishRun:
-        """The run's end could not be written: a run that was done has failed (its store
-        would not say it is done); any other end is logged."""
-        state = self.state
-        if state.status != "done":
-            if state.status == "failed":
-                return command  # a run whose store failed: it says so already
-            logger.error(
-                "notebook_workflows: could not save the end of run %s: %s", self.run_id, exc
-            )
-            return command
-        for command_ in reduce(state, T.EndNotSaved(exc), time.time()):
-            if command_.__class__ is C.Publish:
-                self._publish(command_)
-        return command._replace(status="failed", error=exc)
+        """The run's end could not be written: what the reducer says of it (``EndNotSaved``),
+        carried out; the result settles as ``FinishRun`` said unless it says otherwise."""
+        for command_ in self._reduce(T.EndNotSaved(exc), time.time()):
+            if command_.__class__ is C.SettleRun:
+                command = command._replace(status=command_.status, error=command_.error)
+            elif command_.__class__ in (C.Publish, C.LogError):
+                self._execute[command_.__class__](command_)
+        return command
 
     def _settle(self, command: C.FinishRun) -> None:
         self.settled = True
         if not self.result.done():
             if command.status == "done":
                 self.result.set_result(command.result)
-            elif command.error is not None:
+            elif command.status != "cancelled" and command.error is not None:
                 show_for_people(command.error)  # in a notebook: the user's frames, not ours
                 self.result.set_exception(command.error)
             else:
-                self.result.set_exception(self._cancelled_error())
+                self.result.set_exception(self._cancelled_error(command.error))
         if self._step_future is not None and not self._step_future.done():
             self._step_future.set_result(None)
         if self._final_record is not None and self.listeners:
@@ -589,27 +633,18 @@ class Driver(DriverCalls):
         if not self.ended.done():
             self.ended.set_result(None)
 
-    def _cancelled_error(self) -> WorkflowCancelledError:
-        """The error awaiting a cancelled run raises: why, and the line that resumes it. A
-        cancel its user asked for (the monitor's Cancel, ``handler.cancel()``) shows in a
-        notebook as that one line, with no traceback."""
-        state = self.state
-        detail = state.detail
-        message = f"run {self.run_id!r} of {self.workflow_name} was "
-        if detail.startswith("cancelled "):  # "cancelled from the run monitor"
-            message += detail
-        else:
-            message += f"cancelled: {detail}" if detail else "cancelled"
-        if state.stalled:
-            message += f" (it had stalled: {state.stalled})"
-        kind = WorkflowCancelledByUser if state.cancelled_by_user else WorkflowCancelledError
-        error = kind(message)
+    def _cancelled_error(self, error: BaseException | None) -> BaseException:
+        """The error awaiting a cancelled run raises (the reducer wrote it: why, and what held
+        it), with the line that resumes it. A cancel its user asked for (the monitor's Cancel,
+        ``handler.cancel()``) shows in a notebook as that one line, with no traceback."""
+        if error is None:  # not said by the reducer: a FinishRun made by hand
+            error = WorkflowCancelledError(f"run {self.run_id!r} was cancelled")
         line = self._resume_line()
         if line is not None:
             say_how_to_go_on(error, line)
         one_line = None
-        if state.cancelled_by_user:
-            one_line = message + (f"; go on where it stopped with {line}" if line else "")
+        if isinstance(error, WorkflowCancelledByUser):
+            one_line = str(error) + (f"; go on where it stopped with {line}" if line else "")
         show_for_people(error, one_line)
         return error
 
@@ -639,6 +674,11 @@ class _Abort:
 
     def __init__(self, error: BaseException) -> None:
         self.error = error
+
+
+def _note_error(command: C.NoteError) -> None:
+    if hasattr(command.error, "add_note"):
+        command.error.add_note(command.note)
 
 
 def _explain(

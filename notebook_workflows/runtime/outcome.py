@@ -1,12 +1,17 @@
 """What every transition ends with: start what can run (``advance``), settle the run's one
 status field, count the run's time, and finish the run. Shared by the transitions' handlers
 in ``reducer.py``; like them, plain functions of the state that append commands, with no I/O
-and no clock."""
+and no clock.
+
+In a rerun, starting goes through ``replay.divert``, which may have to ask a step's
+``cache_key`` before it knows whether to replay an invocation: ``advance`` stops there, and
+``keyed`` goes on from the same place when the answer comes (``InputKeyed``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..errors import WorkflowCancelledByUser, WorkflowCancelledError
 from ..events import RunStatusChanged, StopEvent
 from . import replay, routing
 from .commands import (
@@ -20,6 +25,7 @@ from .commands import (
     WriteCheckpoint,
 )
 from .state import FINISHED, Invocation, RunState
+from .transitions import InputKeyed
 
 RUN_TIMER = ("run",)
 _new = tuple.__new__  # makes a command on the hot path without NamedTuple's Python __new__
@@ -96,6 +102,7 @@ def finish(
     detail: str = "",
 ) -> None:
     result: Any = None
+    raised = error
     if status == "done":
         stop = state.stop
         assert stop is not None
@@ -110,6 +117,8 @@ def finish(
         state.answered.clear()
     state.error = error
     state.detail = detail or (f"{type(error).__name__}: {error}" if error is not None else "")
+    if status == "cancelled":
+        raised = cancelled_run_error(state)
     set_status(state, status, now, out, state.detail)
     stepping = state.stepping
     if stepping is not None:
@@ -117,7 +126,24 @@ def finish(
         state.stepping = None
         if stepped is not None:
             out.append(Settled(stepped, tuple(stepped.produced[stepping[1] :])))
-    out.append(FinishRun(status, result, error, failed))
+    out.append(FinishRun(status, result, raised, failed))
+
+
+def cancelled_run_error(state: RunState) -> WorkflowCancelledError:
+    """What awaiting a cancelled run raises: why it was cancelled and, if it had stalled, what
+    held it; a ``WorkflowCancelledByUser`` when its user asked (``handler.cancel()``, the
+    monitor's Cancel), which a notebook shows as one line. (The driver adds the line that
+    resumes it: that needs its store.)"""
+    detail = state.detail
+    message = f"run {state.run_id or ''!r} of {state.workflow_name} was "
+    if detail.startswith("cancelled "):  # "cancelled from the run monitor"
+        message += detail
+    else:
+        message += f"cancelled: {detail}" if detail else "cancelled"
+    if state.stalled:
+        message += f" (it had stalled: {state.stalled})"
+    kind = WorkflowCancelledByUser if state.cancelled_by_user else WorkflowCancelledError
+    return kind(message)
 
 
 def has_own_fields(cls: type[StopEvent]) -> bool:
@@ -134,11 +160,30 @@ def advance(state: RunState, now: float, out: list[Command]) -> None:
     if state.replay is not None and state.questions and not state.stepwise:
         replay.answer_questions(state, out)  # a rerun answers what the recorded run was told
     if not state.stepwise and (state.queued or state.ready):
-        started = routing.take(state, now)
-        if state.replay is not None:  # a rerun: replay what the recorded run did
-            started = replay.divert(state, started, out)
+        if state.replay is None:
+            started = routing.take(state, now)
+        elif state.asked:
+            started = []  # a divert waits for a cache_key: what comes next waits behind it
+        else:  # a rerun: replay what the recorded run did
+            diverted = replay.divert(state, routing.take(state, now), out)
+            if diverted is None:
+                return  # asked a step's cache_key first: ``keyed`` goes on
+            started = diverted
         for inv in started:
             out.append(_new(StartInvocation, (inv,)))  # StartInvocation(inv), a bit cheaper
             if inv.step in state.timed:
                 start_timer(state, inv, out)
+    settle_status(state, now, out)
+
+
+def keyed(state: RunState, t: InputKeyed, now: float, out: list[Command]) -> None:
+    """A step's ``cache_key`` answered: the rerun's divert goes on where it stopped, and what
+    it leaves to run starts (an answer nobody waits for changes nothing)."""
+    started = replay.keyed(state, t.inv_id, t.key, t.problem, out)
+    if started is None or state.status in FINISHED:
+        return
+    for inv in started:
+        out.append(StartInvocation(inv))
+        if inv.step in state.timed:
+            start_timer(state, inv, out)
     settle_status(state, now, out)

@@ -9,17 +9,20 @@ events have arrived, fan-out streams, the lines of ``@catch_error``), ``outcome`
 the status, the end), ``failures`` (retry, recover or fail) and ``stepping`` (``step()`` and
 leaving it). There is no asyncio, no I/O and no clock in any of them: time comes in as ``now``
 (seconds since the epoch), so a test can fold a list of transitions over a state and compare
-the commands with the ones expected, without an event loop.
+the commands with the ones expected, without an event loop. ``now`` is required: there is no
+clock to fall back on.
 
 The reducer mutates the state it is given (see ``state.py`` for why) and is deterministic:
-the same state and transitions give the same commands. User code it calls is limited to a
-step's retry policy, which decides how long to wait before trying again.
+the same state and transitions give the same commands. It calls no user code. What it needs
+from user code, a step's retry policy deciding whether to try again and a step's
+``cache_key`` keying its input for a rerun, it asks for with a command (``AskRetryPolicy``,
+``AskCacheKey``) and folds the answer when it comes back as a transition (``RetryDecided``,
+``InputKeyed``); see ``failures`` and ``replay``. The driver answers at once, so a run goes
+exactly as if the reducer had asked itself, and a log of transitions holds the answers.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -35,9 +38,11 @@ from .commands import (
     CancelInvocation,
     CancelTimer,
     Command,
+    LogError,
     Publish,
     Reply,
     ResolveWaiter,
+    SettleRun,
     WriteCheckpoint,
 )
 from .state import FINISHED, Invocation, RunState, Waiter
@@ -47,12 +52,14 @@ from .transitions import (
     CollectRequested,
     EndNotSaved,
     EventSent,
+    InputKeyed,
     InvocationCancelled,
     InvocationFailed,
     InvocationReturned,
     JournalWritten,
     ListenersChanged,
     RemoteStepReturned,
+    RetryDecided,
     RunAborted,
     RunStarted,
     SteppingReleased,
@@ -72,11 +79,10 @@ _ADVANCE_SOON = AdvanceSoon()
 _REPLY = Reply()
 
 
-def reduce(state: RunState, transition: Transition, now: float | None = None) -> list[Command]:
-    """Fold ``transition`` into ``state``; return what the driver must do, in order."""
+def reduce(state: RunState, transition: Transition, now: float) -> list[Command]:
+    """Fold ``transition``, which happened at ``now`` (seconds since the epoch), into
+    ``state``; return what the driver must do, in order."""
     out: list[Command] = []
-    if now is None:
-        now = time.time()
     _HANDLERS[transition.__class__](state, transition, now, out)
     if state.timeout is not None:
         outcome.clock(state, now, out)
@@ -111,6 +117,7 @@ def _is_late(state: RunState, inv: Invocation, attempt: int) -> bool:
         or state.in_flight.get(inv.id) is not inv
         or state.failed is inv
         or inv.id in state.retrying
+        or inv.id in state.asked
     )
 
 
@@ -304,11 +311,13 @@ def _failed_report(state: RunState, t: InvocationFailed, now: float, out: list[C
     if _is_late(state, t.inv, t.attempt):
         return
     error = t.error
-    if isinstance(error, asyncio.CancelledError):
-        # The step raised CancelledError itself (nobody cancelled it): that step failed, the
-        # same on every Python, and its retry policy decides as for any error.
-        error = asyncio.CancelledError(
-            f"step {t.inv.step!r} raised CancelledError" + (f": {error}" if str(error) else "")
+    if not isinstance(error, Exception):
+        # The step raised CancelledError itself (nobody cancelled it; the only error the driver
+        # reports that is not an Exception): that step failed, the same on every Python, and
+        # its retry policy decides as for any error.
+        error = failures.cancelled_error(
+            error,
+            f"step {t.inv.step!r} raised CancelledError" + (f": {error}" if str(error) else ""),
         )
     failures.failed(state, t.inv, error, now, out)
 
@@ -320,9 +329,8 @@ def _cancelled(state: RunState, t: InvocationCancelled, now: float, out: list[Co
     if inv.timed_out:
         failures.failed(state, inv, failures.step_timeout_error(state, inv), now, out)
     else:
-        failures.failed(
-            state, inv, asyncio.CancelledError(f"step {inv.step!r} was cancelled"), now, out
-        )
+        error = failures.cancelled_error(t.error, f"step {inv.step!r} was cancelled")
+        failures.failed(state, inv, error, now, out)
 
 
 # -- events from steps and from outside ---------------------------------------------------------
@@ -415,13 +423,18 @@ def _wait_ended(state: RunState, t: WaitEnded, now: float, out: list[Command]) -
 
 
 def _journal(state: RunState, t: JournalWritten, now: float, out: list[Command]) -> None:
+    """``ctx.once`` recorded a result: keep it with the invocation, and answer the step with
+    the checkpoint it waits for (none for a run with no store, or an invocation given up)."""
     inv = t.inv
     if inv.journal is None:
         inv.journal = {}
     inv.journal[t.key] = t.encoded
     state.touch(inv)
     if state.checkpointed and state.in_flight.get(inv.id) is inv:
-        out.append(WriteCheckpoint("journal", inv.step))
+        # The record must be in the store before the step goes on, so its checkpoint is the
+        # answer to the step that asked, which has it written at once, ahead of the queue
+        # (what is queued may wait behind a write in progress; the step waits only for its own).
+        out.append(_new(Reply, (WriteCheckpoint("journal", inv.step), None)))
 
 
 def _resolve(state: RunState, waiter: Waiter, event: Event, out: list[Command]) -> None:
@@ -459,7 +472,7 @@ def _timer(state: RunState, t: TimerFired, now: float, out: list[Command]) -> No
         outcome.advance(state, now, out)
     elif kind == "step":
         inv = state.in_flight.get(t.key[1])
-        if inv is None or inv.attempt != t.key[2] or state.failed is inv:
+        if inv is None or inv.attempt != t.key[2] or state.failed is inv or inv.id in state.asked:
             return
         inv.timed_out = True
         if state.specs[inv.step].is_async:
@@ -484,9 +497,6 @@ def _timer(state: RunState, t: TimerFired, now: float, out: list[Command]) -> No
         )
 
 
-# -- stepping -----------------------------------------------------------------------------------
-
-
 # -- ending -------------------------------------------------------------------------------------
 
 
@@ -506,11 +516,18 @@ def _advanced(state: RunState, t: Advanced, now: float, out: list[Command]) -> N
 
 
 def _end_not_saved(state: RunState, t: EndNotSaved, now: float, out: list[Command]) -> None:
+    """The record of the run's end could not be written. A run that was done has failed: its
+    store would not say it is done, so listeners hear it failed and awaiting it raises the
+    store's error. A failed run says so already (its store failed, most likely alike); the
+    end of a cancelled one is only logged (awaiting it raises its cancellation)."""
     if state.status == "done":
         state.status = "running"  # so that the change to failed is announced as one
         state.error = t.error
         state.detail = f"{type(t.error).__name__}: {t.error}"
         outcome.set_status(state, "failed", now, out, state.detail)
+        out.append(SettleRun("failed", t.error))
+    elif state.status != "failed":
+        out.append(LogError(f"could not save the end of run {state.run_id or ''}: {t.error}"))
 
 
 def _listeners(state: RunState, t: ListenersChanged, now: float, out: list[Command]) -> None:
@@ -538,4 +555,6 @@ _HANDLERS: dict[type, Callable[[RunState, Any, float, list[Command]], None]] = {
     Advanced: _advanced,
     EndNotSaved: _end_not_saved,
     StepReplayed: _step_replayed,
+    RetryDecided: failures.retry_decided,
+    InputKeyed: outcome.keyed,
 }

@@ -16,7 +16,10 @@ The rules, decided here and nowhere else:
 * a table made for ``run(cache=store)`` (``cache_only``) replays only steps marked
   ``@step(cache=True)``;
 * the input is the encoded input event, or the encoded ``cache_key(event)`` of a step that has
-  one (events with equal keys count as the same input);
+  one (events with equal keys count as the same input); a ``cache_key`` is user code, which
+  the reducer asks the driver to call (``AskCacheKey``, answered by ``InputKeyed``): ``divert``
+  stops there and ``keyed`` goes on with the answer, so the order of what starts and what is
+  replayed is the one it would have been;
 * a recorded call that cannot be replayed safely is kept as its reason, and the step runs: a
   step that called ``ctx.collect_events`` (the buffer it fed would be missing what a replay
   skips);
@@ -47,10 +50,10 @@ from pydantic_core import to_json
 from ..events import Event
 from ..serialization import encode, encode_event
 from . import routing
-from .commands import Command, ReplayStep, ResolveWaiter
-from .state import Invocation, RunState
+from .commands import AskCacheKey, Command, ReplayStep, ResolveWaiter
+from .state import Invocation, PendingDivert, RunState
 
-__all__ = ["Effects", "ReplayTable", "divert", "input_key"]
+__all__ = ["Effects", "ReplayTable", "divert", "input_key", "keyed"]
 
 
 class Effects(NamedTuple):
@@ -137,8 +140,8 @@ class ReplayTable:
         """Keep an answer the recorded run was sent for the question of digest ``question``."""
         self.answers.setdefault(question, deque()).append(answer)
 
-    def take(self, state: RunState, inv: Invocation) -> Effects | str:
-        """The recorded effects to replay for ``inv`` (used up), or why it must run."""
+    def must_run(self, state: RunState, inv: Invocation) -> str | None:
+        """Why ``inv`` runs whatever its input is, or None: its input decides."""
         spec = state.specs[inv.step]
         if not spec.replay:
             return "it is marked @step(replay=False)"
@@ -146,10 +149,13 @@ class ReplayTable:
             return "it is not marked @step(cache=True)"
         if not self.calls and not self.journals:
             return self.misses.get(inv.step, "the recorded run never called it")
-        try:
-            key = input_key(spec.cache_key, inv.event)
-        except Exception as exc:  # a key function that fails: the step runs and says why
-            return f"its input could not be keyed ({type(exc).__name__}: {exc})"
+        return None
+
+    def take(self, inv: Invocation, key: str | None, problem: str = "") -> Effects | str:
+        """The recorded effects to replay for ``inv``, whose input digest is ``key`` (used
+        up), or why it must run (``problem``: why its input could not be keyed)."""
+        if key is None:  # a key function that fails: the step runs and says why
+            return f"its input could not be keyed ({problem})"
         inv.input_key = key  # the record of this call need not compute it again
         journals = self.journals.get((inv.step, key))
         journal = journals.popleft() if journals else None
@@ -177,27 +183,77 @@ def _same_read(now: Any, was: Any) -> bool:
     return type(now) is type(was) and now == was
 
 
-def divert(state: RunState, started: list[Invocation], out: list[Command]) -> list[Invocation]:
+def divert(
+    state: RunState, started: list[Invocation], out: list[Command]
+) -> list[Invocation] | None:
     """Of the invocations about to start, replay those the table has (a ``ReplayStep`` each)
-    and return the rest, each with the reason it runs."""
+    and return the rest, each with the reason it runs. None when it stopped to ask a step's
+    ``cache_key`` (``AskCacheKey``): ``keyed`` goes on with the answer."""
+    return _divert(state, started, 0, [], out)
+
+
+def keyed(
+    state: RunState, inv_id: int, key: str | None, problem: str, out: list[Command]
+) -> list[Invocation] | None:
+    """The ``cache_key`` asked for invocation ``inv_id`` answered: go on with the divert it
+    stopped. None if nobody waits for it, or it stopped to ask again."""
+    pending = state.asked.pop(inv_id, None)
+    if not isinstance(pending, PendingDivert) or state.finished:
+        return None
+    started, index, real = pending
+    _apply(state, started[index], state.replay.take(started[index], key, problem), real, out)
+    return _divert(state, started, index + 1, real, out)
+
+
+def _divert(
+    state: RunState,
+    started: list[Invocation],
+    index: int,
+    real: list[Invocation],
+    out: list[Command],
+) -> list[Invocation] | None:
     table: ReplayTable = state.replay
-    real: list[Invocation] = []
-    for inv in started:
+    for i in range(index, len(started)):
+        inv = started[i]
+        found: Effects | str | None
         if state.joins is not None or state.lineage:
             # fan-out streams, joins and lines of recoveries are not rebuilt by a replay
-            found: Effects | str = (
-                "the workflow has joins or counted recoveries, which a replay does not rebuild"
-            )
+            found = "the workflow has joins or counted recoveries, which a replay does not rebuild"
         else:
-            found = table.take(state, inv)
-        if found.__class__ is str:
-            inv.ran_because = found
-            if not table.cache_only or state.specs[inv.step].cache:  # for the run's view
-                state.ran_because[inv.step] = found
-            real.append(inv)
-        else:
-            out.append(ReplayStep(inv, found))
+            found = table.must_run(state, inv)
+        if found is None:
+            spec = state.specs[inv.step]
+            if spec.cache_key is not None:  # user code: the driver keys it
+                state.asked[inv.id] = PendingDivert(started, i, real)
+                out.append(AskCacheKey(inv.id, inv.step, inv.event))
+                return None
+            try:
+                key: str | None = input_key(None, inv.event)
+                problem = ""
+            except Exception as exc:  # an input that cannot be encoded: it runs, saying why
+                key, problem = None, f"{type(exc).__name__}: {exc}"
+            found = table.take(inv, key, problem)
+        _apply(state, inv, found, real, out)
     return real
+
+
+def _apply(
+    state: RunState,
+    inv: Invocation,
+    found: Effects | str,
+    real: list[Invocation],
+    out: list[Command],
+) -> None:
+    """Replay ``inv`` (``found``, its recorded effects), or let it run (``found``, why)."""
+    if found.__class__ is str:
+        assert isinstance(found, str)
+        inv.ran_because = found
+        if not state.replay.cache_only or state.specs[inv.step].cache:  # for the run's view
+            state.ran_because[inv.step] = found
+        real.append(inv)
+    else:
+        assert isinstance(found, Effects)
+        out.append(ReplayStep(inv, found))
 
 
 def note_answer(state: RunState, event: Event, target: str | None) -> None:

@@ -245,6 +245,7 @@ def requeue_in_flight(state: RunState) -> None:
         state.touch(inv)
     state.waiting = 0
     state.retrying.clear()
+    state.asked.clear()
     state.busy = dict.fromkeys(state.specs, 0)
     state.failed = None
     # A waiter belongs to a suspended coroutine, which is gone: the re-run waits (and asks)

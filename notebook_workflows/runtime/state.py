@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..collect import Take
 from ..events import Event, Gathered, StartEvent, StopEvent
@@ -97,6 +97,24 @@ class Waiter:
 
 
 _MISSING = object()
+
+
+class PendingFailure(NamedTuple):
+    """A failed attempt whose step's retry policy the reducer has asked (``AskRetryPolicy``):
+    what it raised and when. The rest of the failure is decided when the answer comes."""
+
+    error: BaseException
+    at: float
+
+
+class PendingDivert(NamedTuple):
+    """A rerun's invocations about to start (``replay.divert``), gone through up to
+    ``started[position]``, whose step's ``cache_key`` the reducer has asked (``AskCacheKey``);
+    ``real`` are those found so far to run rather than be replayed."""
+
+    started: list[Invocation]
+    position: int
+    real: list[Invocation]
 
 
 class Changes:
@@ -346,6 +364,9 @@ class RunState:
         self.in_flight: dict[int, Invocation] = {}
         self.waiting = 0  # invocations of in_flight suspended in wait_for_event
         self.retrying: set[int] = set()  # invocations whose retry timer runs
+        # invocation id -> what the reducer waits for an answer about from user code (a retry
+        # policy, a cache_key): empty between the driver's turns, which answer at once
+        self.asked: dict[int, PendingFailure | PendingDivert] = {}
         self.busy: dict[str, int] = dict.fromkeys(specs, 0)
         self.collected: dict[str, CollectBuffer] = {}
         self.waiters: list[Waiter] = []
@@ -462,6 +483,7 @@ class RunState:
         self.in_flight.clear()
         self.waiting = 0
         self.retrying.clear()
+        self.asked.clear()
         self.waiters.clear()
         self.questions.clear()
         self.answered.clear()

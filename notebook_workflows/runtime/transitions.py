@@ -7,7 +7,10 @@ step returned, raised, a timer fired) and from what user code asks (``ctx.send_e
 
 Invocations travel as the ``Invocation`` objects of the state, with the attempt they were
 started for: a late report of an attempt that was already given up (a timed-out thread) is
-recognised by its attempt number and ignored.
+recognised by its attempt number and ignored. The answers to the reducer's questions to user
+code (``RetryDecided``, ``InputKeyed``) name their invocation by id instead, and hold only
+plain values: they are what user code said, written down, so a fold of recorded transitions
+gives the same run without calling that code again.
 """
 
 from __future__ import annotations
@@ -62,10 +65,12 @@ class InvocationFailed(NamedTuple):
 
 class InvocationCancelled(NamedTuple):
     """A step invocation's task ended because the driver cancelled it (a step timeout, or the
-    run ending)."""
+    run ending). ``error`` is the ``CancelledError`` it ended with: the reducer, which does not
+    import asyncio, makes its own of that class when it has to say the step was cancelled."""
 
     inv: Invocation
     attempt: int
+    error: BaseException | None = None
 
 
 class EventSent(NamedTuple):
@@ -176,6 +181,27 @@ class StepReplayed(NamedTuple):
     effects: Any
 
 
+class RetryDecided(NamedTuple):
+    """The answer to ``AskRetryPolicy``: the retry policy of invocation ``inv_id``'s step says
+    to try it again after ``delay`` seconds, or not (None). ``note``, when the policy itself
+    raised: the line that goes on the step's error to say so (then ``delay`` is None)."""
+
+    inv_id: int
+    attempt: int
+    delay: float | None
+    note: str = ""
+
+
+class InputKeyed(NamedTuple):
+    """The answer to ``AskCacheKey``: the digest of invocation ``inv_id``'s input by its step's
+    ``cache_key`` (``replay.input_key``), or None with ``problem``, what the key function (or
+    encoding what it returned) raised, as ``"TypeName: message"``."""
+
+    inv_id: int
+    key: str | None
+    problem: str = ""
+
+
 Transition = (
     RunStarted
     | InvocationReturned
@@ -197,4 +223,6 @@ Transition = (
     | EndNotSaved
     | ListenersChanged
     | StepReplayed
+    | RetryDecided
+    | InputKeyed
 )
