@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -60,8 +61,9 @@ class DriverCalls:
         """Fail the run with ``error``, from the loop's thread or any other."""
         if self.in_loop_thread():
             self.dispatch(T.RunAborted(error), now=True)
-        else:
-            self.loop.call_soon_threadsafe(self.dispatch, T.RunAborted(error))
+        elif not self.loop.is_closed():  # (a closed loop drives nothing any more)
+            with contextlib.suppress(RuntimeError):  # it closed just now
+                self.loop.call_soon_threadsafe(self.dispatch, T.RunAborted(error))
 
     def send(self, event: Event, target: str | None = None) -> None:
         self.call(_new(T.EventSent, (event, target, current_invocation_var.get())))
