@@ -400,6 +400,8 @@ def _collect(state: RunState, t: CollectRequested, now: float, out: list[Command
 
 def _wait_started(state: RunState, t: WaitStarted, now: float, out: list[Command]) -> None:
     inv, waiter = t.inv, t.waiter
+    if state.status in FINISHED:
+        return  # a step late to wait, in a run that ended: its task is cancelled, not answered
     routing.add_waiter(state, inv, waiter)
     if waiter.question is not None:
         out.append(Publish(waiter.question, stream=True))
