@@ -381,7 +381,7 @@ async def test_a_step_edited_in_a_cell_of_this_kernel_is_named_in_one_plain_line
         resumed = Edited().resume(handler.run_id, store=store, at=0)
     assert await resumed == 20
     assert capsys.readouterr().out == (
-        f"resuming run {handler.run_id!r} from snapshot 0 with new code in step 'go' "
+        f"forking run {handler.run_id!r} from snapshot 0 with new code in step 'go' "
         "(edited in this notebook); completed steps do not run again\n"
     )
 

@@ -79,7 +79,7 @@ def resume_run(
     store = _store_for(workflow, store)
     snapshot = store.latest(run_id) if at is None else store.snapshot(run_id, at)
     with gc_paused():  # parsing and decoding a big state: one pause for both (codec._text)
-        ctx, warn = _load(workflow, run_id, store, snapshot)
+        ctx, warn = _load(workflow, run_id, store, snapshot, "resume" if at is None else "fork")
     if replay is None:  # a rerun expects changed steps
         warn()
     ctx._state.replay = replay
