@@ -135,7 +135,9 @@ async def test_a_frozen_server_fails_the_run_in_bounded_time_saying_it_did_not_a
     assert message.count("resume(") == 1  # the run's error says it, the store's does not again
     assert handler.status == "failed"
     latest = store.latest("frozen")  # thawed: every checkpoint written is there
-    assert latest.status == "running" and latest.steps >= 5
+    # five ticks had run when it froze; in "sync" the records of the last two steps may still
+    # have been on their way (the writer's thread writes them while the run goes on)
+    assert latest.status == "running" and latest.steps >= 5 - 2
     Counter.ran = []
     resumed = Counter().resume("frozen", store=store)
     await resumed.cancel()  # it goes on from there; no need for 100,000 steps
